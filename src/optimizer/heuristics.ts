@@ -1,0 +1,357 @@
+/**
+ * Fast feasible plans for a `PlacementModel`: a greedy construction plus a local search, shared by the
+ * `greedy` solver and by the Lagrangian solver's primal repair.
+ *
+ * All state lives in typed arrays: the largest models carry millions of options.
+ */
+import type { PlacementModel, Solver, SolverResult, SolveOptions } from './types.js';
+
+/** Slack on capacity comparisons, so that sums of fractional sizes that exactly fill a slot still fit. */
+const CAPACITY_EPS = 1e-9;
+
+/** A deadline in `performance.now()` milliseconds plus the clock that reads it (tests inject a fake one). */
+export interface Deadline {
+  readonly at: number;
+  readonly now: () => number;
+}
+
+export function deadlineAfter(seconds: number, now: () => number = () => performance.now()): Deadline {
+  return { at: now() + Math.max(0, seconds) * 1000, now };
+}
+
+export function expired(deadline: Deadline): boolean {
+  return deadline.now() >= deadline.at;
+}
+
+/**
+ * Residual-capacity bookkeeping: which option each job holds and how much cpu/mem/gpu every
+ * (region, slot) has in use. Kept feasible at all times: `place` is only called after `fits`.
+ */
+export class Packing {
+  readonly choice: Int32Array;
+  readonly usedCpu: Float64Array;
+  readonly usedMem: Float64Array;
+  readonly usedGpu: Float64Array;
+  placed = 0;
+  cost = 0;
+
+  constructor(readonly model: PlacementModel) {
+    const cells = model.regions.length * model.horizonSlots;
+    this.choice = new Int32Array(model.jobs.length).fill(-1);
+    this.usedCpu = new Float64Array(cells);
+    this.usedMem = new Float64Array(cells);
+    this.usedGpu = new Float64Array(cells);
+  }
+
+  /** Whether option `k` of job `j` fits the capacity left by the other placed jobs (job `j` must not be placed). */
+  fits(j: number, k: number): boolean {
+    const job = this.model.jobs[j]!;
+    const first = job.optionRegion[k]! * this.model.horizonSlots + job.optionStart[k]!;
+    const end = first + job.runtimeSlots;
+    const { cpu, memGb, gpu } = job;
+    const cap = this.model.capacity;
+    if (cpu > 0) {
+      const used = this.usedCpu;
+      const capCpu = cap.cpu;
+      for (let i = first; i < end; i++) if (used[i]! + cpu > capCpu[i]! + CAPACITY_EPS) return false;
+    }
+    if (memGb > 0) {
+      const used = this.usedMem;
+      const capMem = cap.memGb;
+      for (let i = first; i < end; i++) if (used[i]! + memGb > capMem[i]! + CAPACITY_EPS) return false;
+    }
+    if (gpu > 0) {
+      const used = this.usedGpu;
+      const capGpu = cap.gpu;
+      for (let i = first; i < end; i++) if (used[i]! + gpu > capGpu[i]! + CAPACITY_EPS) return false;
+    }
+    return true;
+  }
+
+  place(j: number, k: number): void {
+    this.occupy(j, k, 1);
+    this.choice[j] = k;
+    this.placed++;
+    this.cost += this.model.jobs[j]!.optionCost[k]!;
+  }
+
+  unplace(j: number): void {
+    const k = this.choice[j]!;
+    this.occupy(j, k, -1);
+    this.choice[j] = -1;
+    this.placed--;
+    this.cost -= this.model.jobs[j]!.optionCost[k]!;
+  }
+
+  /** Re-sums the cost from scratch: the running total drifts after millions of moves. */
+  exactCost(): number {
+    let total = 0;
+    for (let j = 0; j < this.choice.length; j++) {
+      const k = this.choice[j]!;
+      if (k >= 0) total += this.model.jobs[j]!.optionCost[k]!;
+    }
+    this.cost = total;
+    return total;
+  }
+
+  copyFrom(other: Packing): void {
+    this.choice.set(other.choice);
+    this.usedCpu.set(other.usedCpu);
+    this.usedMem.set(other.usedMem);
+    this.usedGpu.set(other.usedGpu);
+    this.placed = other.placed;
+    this.cost = other.cost;
+  }
+
+  private occupy(j: number, k: number, sign: 1 | -1): void {
+    const job = this.model.jobs[j]!;
+    const first = job.optionRegion[k]! * this.model.horizonSlots + job.optionStart[k]!;
+    const end = first + job.runtimeSlots;
+    const cpu = sign * job.cpu;
+    const mem = sign * job.memGb;
+    const gpu = sign * job.gpu;
+    for (let i = first; i < end; i++) {
+      this.usedCpu[i]! += cpu;
+      this.usedMem[i]! += mem;
+      this.usedGpu[i]! += gpu;
+    }
+  }
+}
+
+/** True when plan `a` is better than plan `b`: more jobs placed first, then lower cost. */
+export function better(a: { placed: number; cost: number }, b: { placed: number; cost: number }): boolean {
+  return a.placed > b.placed || (a.placed === b.placed && a.cost < b.cost - 1e-9 * Math.max(1, Math.abs(b.cost)));
+}
+
+/** Per job, its option indices sorted by ascending cost. */
+export function sortOptionsByCost(model: PlacementModel): Int32Array[] {
+  return model.jobs.map((job) => {
+    const n = job.optionCost.length;
+    const order = new Int32Array(n);
+    for (let k = 0; k < n; k++) order[k] = k;
+    const cost = job.optionCost;
+    return order.sort((a, b) => cost[a]! - cost[b]!);
+  });
+}
+
+/** Each job's cheapest option cost: summed over a set of jobs it is a valid (weak) lower bound. */
+export function cheapestCosts(model: PlacementModel): Float64Array {
+  const out = new Float64Array(model.jobs.length);
+  model.jobs.forEach((job, j) => {
+    let best = Infinity;
+    for (const c of job.optionCost) if (c < best) best = c;
+    out[j] = best;
+  });
+  return out;
+}
+
+/** Sum of `perJob[j]` over the jobs `choice` places. */
+export function sumPlaced(choice: Int32Array, perJob: Float64Array): number {
+  let total = 0;
+  for (let j = 0; j < choice.length; j++) if (choice[j]! >= 0) total += perJob[j]!;
+  return total;
+}
+
+/**
+ * How much of the model's capacity a job eats over its run, summed over resources relative to each
+ * resource's mean capacity: big jobs go first so that they are not squeezed out by small ones.
+ */
+function footprints(model: PlacementModel): Float64Array {
+  const mean = (a: Float64Array): number => {
+    let s = 0;
+    for (const v of a) s += v;
+    return a.length > 0 && s > 0 ? s / a.length : 1;
+  };
+  const cpu = mean(model.capacity.cpu);
+  const mem = mean(model.capacity.memGb);
+  const gpu = mean(model.capacity.gpu);
+  const out = new Float64Array(model.jobs.length);
+  model.jobs.forEach((job, j) => {
+    out[j] = (job.cpu / cpu + job.memGb / mem + job.gpu / gpu) * job.runtimeSlots;
+  });
+  return out;
+}
+
+/**
+ * Regret of each job: what it loses when its cheapest placement is taken, i.e. the cheapest option that
+ * does not overlap the cheapest one (other region, or a disjoint interval) minus the cheapest.
+ */
+function regrets(model: PlacementModel, byCost: Int32Array[]): Float64Array {
+  const out = new Float64Array(model.jobs.length);
+  model.jobs.forEach((job, j) => {
+    const order = byCost[j]!;
+    const best = order[0]!;
+    const r0 = job.optionRegion[best]!;
+    const s0 = job.optionStart[best]!;
+    let alternative = Infinity;
+    for (let i = 1; i < order.length; i++) {
+      const k = order[i]!;
+      if (job.optionRegion[k] !== r0 || Math.abs(job.optionStart[k]! - s0) >= job.runtimeSlots) {
+        alternative = job.optionCost[k]!;
+        break;
+      }
+    }
+    // A job with a single usable place has the highest priority.
+    out[j] = Number.isFinite(alternative) ? alternative - job.optionCost[best]! : Number.MAX_VALUE;
+  });
+  return out;
+}
+
+function orderBy(keys: Float64Array): Int32Array {
+  const order = new Int32Array(keys.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  return order.sort((a, b) => keys[b]! - keys[a]! || a - b);
+}
+
+/** Places each job of `order` (not yet placed) at its cheapest option that still fits. */
+export function placeGreedily(packing: Packing, order: Int32Array, byCost: Int32Array[]): void {
+  for (const j of order) {
+    if (packing.choice[j]! >= 0) continue;
+    for (const k of byCost[j]!) {
+      if (packing.fits(j, k)) {
+        packing.place(j, k);
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * Tries to place an unplaced job `j` by moving one placed job out of its way: for each option of `j` in
+ * cost order, every placed job overlapping it in that region is lifted in turn, and the swap is kept when
+ * `j` fits and the lifted job fits somewhere else. Bounded by `maxOptions` options of `j`.
+ */
+function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], maxOptions: number): boolean {
+  const model = packing.model;
+  const job = model.jobs[j]!;
+  const order = byCost[j]!;
+  const tries = Math.min(order.length, maxOptions);
+  for (let i = 0; i < tries; i++) {
+    const k = order[i]!;
+    const region = job.optionRegion[k]!;
+    const start = job.optionStart[k]!;
+    const end = start + job.runtimeSlots;
+    for (let b = 0; b < model.jobs.length; b++) {
+      const kb = packing.choice[b]!;
+      if (kb < 0) continue;
+      const other = model.jobs[b]!;
+      if (other.optionRegion[kb] !== region) continue;
+      const bStart = other.optionStart[kb]!;
+      if (bStart >= end || bStart + other.runtimeSlots <= start) continue;
+      packing.unplace(b);
+      if (packing.fits(j, k)) {
+        packing.place(j, k);
+        for (const kb2 of byCost[b]!) {
+          if (packing.fits(b, kb2)) {
+            packing.place(b, kb2);
+            return true;
+          }
+        }
+        packing.unplace(j);
+      }
+      packing.place(b, kb);
+    }
+  }
+  return false;
+}
+
+export interface ImproveOptions {
+  deadline: Deadline;
+  /** Upper bound on full passes over the jobs. */
+  maxPasses: number;
+  /** Options of an unplaced job tried with one ejection (0 disables ejection). */
+  ejectionOptions: number;
+}
+
+/**
+ * Local search on the true cost: first place any job that now fits (directly or by moving one other
+ * job), then move each job to the cheapest option that fits once it is lifted, until a pass changes
+ * nothing, `maxPasses` is reached or the deadline passes. Never loses a placed job.
+ */
+export function improve(packing: Packing, byCost: Int32Array[], options: ImproveOptions): number {
+  const model = packing.model;
+  const n = model.jobs.length;
+  let passes = 0;
+  while (passes < options.maxPasses && !expired(options.deadline)) {
+    passes++;
+    let changed = false;
+    for (let j = 0; j < n; j++) {
+      if (packing.choice[j]! >= 0) continue;
+      let done = false;
+      for (const k of byCost[j]!) {
+        if (packing.fits(j, k)) {
+          packing.place(j, k);
+          done = true;
+          break;
+        }
+      }
+      if (!done && options.ejectionOptions > 0) done = insertWithEjection(packing, j, byCost, options.ejectionOptions);
+      changed ||= done;
+    }
+    for (let j = 0; j < n; j++) {
+      if ((j & 255) === 0 && expired(options.deadline)) break;
+      const current = packing.choice[j]!;
+      if (current < 0) continue;
+      const job = model.jobs[j]!;
+      const currentCost = job.optionCost[current]!;
+      const order = byCost[j]!;
+      if (job.optionCost[order[0]!]! >= currentCost) continue;
+      packing.unplace(j);
+      let moved = current;
+      for (const k of order) {
+        if (job.optionCost[k]! >= currentCost) break;
+        if (packing.fits(j, k)) {
+          moved = k;
+          break;
+        }
+      }
+      packing.place(j, moved);
+      changed ||= moved !== current;
+    }
+    if (!changed) break;
+  }
+  packing.exactCost();
+  return passes;
+}
+
+/**
+ * Builds a plan with each of the given job orders, improves each and returns the best.
+ */
+export function constructBest(
+  model: PlacementModel,
+  byCost: Int32Array[],
+  deadline: Deadline,
+  ejectionOptions: number,
+): Packing {
+  const orders = [orderBy(regrets(model, byCost)), orderBy(footprints(model))];
+  let best: Packing | null = null;
+  for (const order of orders) {
+    if (best && expired(deadline)) break;
+    const packing = new Packing(model);
+    placeGreedily(packing, order, byCost);
+    improve(packing, byCost, { deadline, maxPasses: 50, ejectionOptions });
+    if (!best || better(packing, best)) best = packing;
+  }
+  return best!;
+}
+
+/** Options of an unplaced job the greedy solver tries with one ejection. */
+const GREEDY_EJECTION_OPTIONS = 64;
+
+export const greedySolver: Solver = {
+  name: 'greedy',
+  maxOptions: Number.MAX_SAFE_INTEGER,
+  async solve(model: PlacementModel, options: SolveOptions): Promise<SolverResult> {
+    const deadline = deadlineAfter(options.timeLimitSeconds);
+    const byCost = sortOptionsByCost(model);
+    const packing = constructBest(model, byCost, deadline, GREEDY_EJECTION_OPTIONS);
+    const bound = sumPlaced(packing.choice, cheapestCosts(model));
+    const gap = (packing.cost - bound) / Math.max(packing.cost, 1e-9);
+    return {
+      status: gap <= options.gapTolerance ? 'optimal' : 'feasible',
+      choice: packing.choice,
+      lowerBoundGco2: bound,
+      detail: `greedy: placed ${packing.placed}/${model.jobs.length}`,
+    };
+  },
+};
