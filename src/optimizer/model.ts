@@ -1,0 +1,384 @@
+import { DEFAULT_COSTS } from './types.js';
+import type { ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
+
+/**
+ * Compiles a validated `OptimizeInput` into the `PlacementModel` every solver consumes: each job's candidate
+ * (region, start) options with their gCO2 cost, and capacities as dense arrays indexed `r * horizonSlots + s`.
+ * Linear in the number of options: carbon sums come from per-region prefix sums and "fits alone" from a
+ * backward run-length scan, because the largest inputs carry millions of options.
+ */
+
+/** Absolute slack when comparing a demand with a capacity, so that 0.1 + 0.2 fits in 0.3. */
+export const CAPACITY_EPS = 1e-9;
+
+export interface CompiledModel {
+  model: PlacementModel;
+  /** Jobs that cannot be placed even alone, in input order. */
+  unscheduled: UnscheduledJob[];
+}
+
+type Resource = 'cpu' | 'memGb' | 'gpu';
+const RESOURCES: readonly Resource[] = ['cpu', 'memGb', 'gpu'];
+const RESOURCE_WORDS: Record<Resource, string> = { cpu: 'cpu', memGb: 'GB of memory', gpu: 'GPU' };
+
+/** Region carbon and capacity in the dense layout shared by compile and the solvers. */
+interface Grid {
+  regions: string[];
+  regionIndex: Map<string, number>;
+  horizonSlots: number;
+  /** Prefix sums of carbon intensity per region: `ciPrefix[r * (H + 1) + s]` = sum of ci over slots < s. */
+  ciPrefix: Float64Array;
+  capacity: PlacementModel['capacity'];
+}
+
+function buildGrid(input: OptimizeInput): Grid {
+  const regions = [...input.regions];
+  const regionIndex = new Map(regions.map((r, i) => [r, i] as const));
+  const H = input.horizon_slots;
+  const cells = regions.length * H;
+  const capacity = { cpu: new Float64Array(cells), memGb: new Float64Array(cells), gpu: new Float64Array(cells) };
+  for (const c of input.capacities) {
+    const cell = (regionIndex.get(c.region) ?? 0) * H + c.slot;
+    capacity.cpu[cell] = c.cpu_cap;
+    capacity.memGb[cell] = c.mem_gb_cap;
+    capacity.gpu[cell] = c.gpu_cap;
+  }
+  const ci = new Float64Array(cells);
+  for (const p of input.carbons) ci[(regionIndex.get(p.region) ?? 0) * H + p.slot] = p.ci_gco2_per_kwh;
+  const ciPrefix = new Float64Array(regions.length * (H + 1));
+  for (let r = 0; r < regions.length; r++) {
+    let sum = 0;
+    for (let s = 0; s < H; s++) {
+      sum += ci[r * H + s]!;
+      ciPrefix[r * (H + 1) + s + 1] = sum;
+    }
+  }
+  return { regions, regionIndex, horizonSlots: H, ciPrefix, capacity };
+}
+
+/** Watts the job draws, by the cost weights (absent weights take `DEFAULT_COSTS`). */
+export function jobPowerWatts(input: OptimizeInput, job: OptimizeJob): number {
+  const w = { ...DEFAULT_COSTS, ...definedOnly(input.costs) };
+  return job.cpu * w.watt_cpu + job.gpu * w.watt_gpu + job.mem_gb * w.watt_mem_gb;
+}
+
+/** The charge for moving `job` to `region`, gCO2: 0 when it stays or had no previous plan. */
+export function migrationChargeGco2(input: OptimizeInput, job: OptimizeJob, region: string): number {
+  const prev = input.prev_plan[job.job_id]?.region;
+  if (prev === undefined || prev === region) return 0;
+  const lambda = input.costs.lambda_plan_dev ?? DEFAULT_COSTS.lambda_plan_dev;
+  return lambda + (input.network_costs[prev]?.[region] ?? 0) * job.data_gb;
+}
+
+/** `{a: undefined}` must not override a default when spread. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The start slots a job may use, clipped to the horizon; empty when `first > last`. */
+export function startRange(job: OptimizeJob, horizonSlots: number): { first: number; last: number } {
+  const first = job.release_slot;
+  const last = Math.min(job.deadline_slot, horizonSlots - 1) - job.runtime_slots + 1;
+  return { first, last };
+}
+
+/** Regions (as indices) a job may run in: its affinity, narrowed to its previous region when it may not move. */
+function allowedRegions(input: OptimizeInput, grid: Grid, job: OptimizeJob): number[] {
+  let allowed = job.affinity_regions.length
+    ? job.affinity_regions.map((r) => grid.regionIndex.get(r) ?? -1).filter((r) => r >= 0)
+    : grid.regions.map((_, r) => r);
+  const prev = input.prev_plan[job.job_id]?.region;
+  if (!input.migration_allow && prev !== undefined) allowed = allowed.filter((r) => grid.regions[r] === prev);
+  return [...new Set(allowed)];
+}
+
+/** Scratch buffers reused across jobs, grown on demand. */
+class OptionBuffer {
+  region = new Int32Array(1024);
+  start = new Int32Array(1024);
+  cost = new Float64Array(1024);
+  length = 0;
+
+  push(region: number, start: number, cost: number): void {
+    if (this.length === this.region.length) {
+      const grow = <A extends Int32Array | Float64Array>(a: A, make: (n: number) => A): A => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.region = grow(this.region, (n) => new Int32Array(n));
+      this.start = grow(this.start, (n) => new Int32Array(n));
+      this.cost = grow(this.cost, (n) => new Float64Array(n));
+    }
+    this.region[this.length] = region;
+    this.start[this.length] = start;
+    this.cost[this.length] = cost;
+    this.length++;
+  }
+}
+
+/**
+ * For region r, the starts in first..last whose every slot fits the given demand alone, as found by a backward
+ * scan of "consecutive slots that fit" (O(window) instead of O(window x runtime)).
+ */
+function forEachFittingStart(
+  grid: Grid,
+  r: number,
+  first: number,
+  last: number,
+  runtime: number,
+  demand: Record<Resource, number>,
+  resources: readonly Resource[],
+  run: Int32Array,
+  visit: (t: number) => void,
+): void {
+  const H = grid.horizonSlots;
+  const end = last + runtime - 1;
+  let streak = 0;
+  for (let s = end; s >= first; s--) {
+    const cell = r * H + s;
+    let fits = true;
+    for (const res of resources) {
+      if (demand[res] > grid.capacity[res][cell]! + CAPACITY_EPS) {
+        fits = false;
+        break;
+      }
+    }
+    streak = fits ? streak + 1 : 0;
+    run[s] = streak;
+  }
+  for (let t = first; t <= last; t++) if (run[t]! >= runtime) visit(t);
+}
+
+export function compileModel(input: OptimizeInput): CompiledModel {
+  const grid = buildGrid(input);
+  const H = grid.horizonSlots;
+  const slotHours = input.slot_seconds / 3600;
+  const jobs: ModelJob[] = [];
+  const unscheduled: UnscheduledJob[] = [];
+  const buffer = new OptionBuffer();
+  const run = new Int32Array(H);
+
+  for (const job of input.jobs) {
+    const { first, last } = startRange(job, H);
+    if (first > last) {
+      unscheduled.push({ job_id: job.job_id, code: 'empty_window', reason: emptyWindowReason(job, H) });
+      continue;
+    }
+    const allowed = allowedRegions(input, grid, job);
+    if (allowed.length === 0) {
+      unscheduled.push({ job_id: job.job_id, code: 'no_region', reason: noRegionReason(input, job) });
+      continue;
+    }
+    // gCO2 per unit of summed intensity: intensity (g/kWh) x power (W) x hours / 1000.
+    const gramsPerCi = (jobPowerWatts(input, job) * slotHours) / 1000;
+    const demand = { cpu: job.cpu, memGb: job.mem_gb, gpu: job.gpu };
+    const rt = job.runtime_slots;
+    buffer.length = 0;
+    for (const r of allowed) {
+      const base = r * (H + 1);
+      const move = migrationChargeGco2(input, job, grid.regions[r]!);
+      forEachFittingStart(grid, r, first, last, rt, demand, RESOURCES, run, (t) => {
+        const ciSum = grid.ciPrefix[base + t + rt]! - grid.ciPrefix[base + t]!;
+        buffer.push(r, t, ciSum * gramsPerCi + move);
+      });
+    }
+    if (buffer.length === 0) {
+      unscheduled.push({
+        job_id: job.job_id,
+        code: 'no_capacity',
+        reason: noCapacityReason(grid, job, allowed, first, last, run),
+      });
+      continue;
+    }
+    jobs.push({
+      jobId: job.job_id,
+      cpu: job.cpu,
+      memGb: job.mem_gb,
+      gpu: job.gpu,
+      runtimeSlots: rt,
+      optionRegion: buffer.region.slice(0, buffer.length),
+      optionStart: buffer.start.slice(0, buffer.length),
+      optionCost: buffer.cost.slice(0, buffer.length),
+    });
+  }
+  return { model: { regions: grid.regions, horizonSlots: H, jobs, capacity: grid.capacity }, unscheduled };
+}
+
+function emptyWindowReason(job: OptimizeJob, horizonSlots: number): string {
+  const id = `job "${job.job_id}"`;
+  if (job.release_slot > horizonSlots - 1) {
+    return `${id} is released at slot ${job.release_slot}, after the horizon ends at slot ${horizonSlots - 1}`;
+  }
+  const end = Math.min(job.deadline_slot, horizonSlots - 1);
+  const clipped = job.deadline_slot > horizonSlots - 1 ? ` (its deadline is clipped to the horizon end)` : '';
+  return (
+    `${id} needs ${job.runtime_slots} slots but only slots ${job.release_slot}..${end} ` +
+    `(${end - job.release_slot + 1}) lie between its release and its deadline${clipped}`
+  );
+}
+
+function noRegionReason(input: OptimizeInput, job: OptimizeJob): string {
+  const id = `job "${job.job_id}"`;
+  if (input.regions.length === 0) return `${id} cannot run: no regions are configured`;
+  const prev = input.prev_plan[job.job_id]?.region;
+  return (
+    `${id} must stay in its previous region ${prev} (migration_allow is false), ` +
+    `but its affinity_regions allow only ${job.affinity_regions.join(', ')}`
+  );
+}
+
+/** Names the resource(s) that rule out every start, checking each one alone first. */
+function noCapacityReason(
+  grid: Grid,
+  job: OptimizeJob,
+  allowed: number[],
+  first: number,
+  last: number,
+  run: Int32Array,
+): string {
+  const demand = { cpu: job.cpu, memGb: job.mem_gb, gpu: job.gpu };
+  const blocking = RESOURCES.filter((res) => {
+    let any = false;
+    for (const r of allowed) {
+      forEachFittingStart(grid, r, first, last, job.runtime_slots, demand, [res], run, () => {
+        any = true;
+      });
+    }
+    return !any;
+  });
+  const needs = (blocking.length ? blocking : RESOURCES)
+    .map((res) => `${demand[res]} ${RESOURCE_WORDS[res]}`)
+    .join(' and ');
+  const together = blocking.length ? '' : ' at the same time';
+  const where = allowed.map((r) => grid.regions[r]).join(', ');
+  return (
+    `job "${job.job_id}" needs ${needs}${together} for ${job.runtime_slots} consecutive slots ` +
+    `starting in slots ${first}..${last}, but no allowed region (${where}) has that much free capacity`
+  );
+}
+
+/**
+ * "Left out" costs more than the most expensive full plan, so the optimum places as many jobs as possible
+ * and only then minimises carbon.
+ */
+export function unplacedPenalty(model: PlacementModel): number {
+  let worst = 0;
+  for (const job of model.jobs) {
+    let max = 0;
+    for (const c of job.optionCost) if (c > max) max = c;
+    worst += max;
+  }
+  return worst + 1;
+}
+
+/** Total number of options in a model (what `Solver.maxOptions` is compared with). */
+export function optionCount(model: PlacementModel): number {
+  let n = 0;
+  for (const job of model.jobs) n += job.optionCost.length;
+  return n;
+}
+
+/**
+ * A lower bound valid for any plan placing the jobs with `choice[j] >= 0`: each placed job at its cheapest
+ * option, capacity ignored. Every backend's bound can be raised to at least this.
+ */
+export function cheapestOptionsBound(model: PlacementModel, choice: Int32Array): number {
+  let bound = 0;
+  model.jobs.forEach((job, j) => {
+    if (choice[j]! < 0) return;
+    let min = Infinity;
+    for (const c of job.optionCost) if (c < min) min = c;
+    bound += min;
+  });
+  return bound;
+}
+
+/** Summed option cost of the placed jobs, gCO2. */
+export function choiceCost(model: PlacementModel, choice: Int32Array): number {
+  let cost = 0;
+  model.jobs.forEach((job, j) => {
+    const k = choice[j]!;
+    if (k >= 0) cost += job.optionCost[k]!;
+  });
+  return cost;
+}
+
+/**
+ * The capacity rows an exact formulation needs: (resource, region-slot) cells where the jobs that could run
+ * there might together exceed the capacity. Cells no combination can overflow are left out, which is most of
+ * them on uncontended inputs and keeps the MILPs small.
+ */
+export interface CapacityRows {
+  count: number;
+  /** Per resource, the row index of each cell `r * H + s`, or -1 when the cell needs no row. */
+  rowOf: Record<Resource, Int32Array>;
+  /** Per row: its resource and cell. */
+  resource: Resource[];
+  cell: Int32Array;
+}
+
+export function capacityRows(model: PlacementModel): CapacityRows {
+  const H = model.horizonSlots;
+  const cells = model.regions.length * H;
+  const maxLoad = { cpu: new Float64Array(cells), memGb: new Float64Array(cells), gpu: new Float64Array(cells) };
+  const stamp = new Int32Array(cells).fill(-1);
+  model.jobs.forEach((job, j) => {
+    for (let k = 0; k < job.optionStart.length; k++) {
+      const base = job.optionRegion[k]! * H + job.optionStart[k]!;
+      for (let d = 0; d < job.runtimeSlots; d++) {
+        const cell = base + d;
+        if (stamp[cell] === j) continue;
+        stamp[cell] = j;
+        maxLoad.cpu[cell] = maxLoad.cpu[cell]! + job.cpu;
+        maxLoad.memGb[cell] = maxLoad.memGb[cell]! + job.memGb;
+        maxLoad.gpu[cell] = maxLoad.gpu[cell]! + job.gpu;
+      }
+    }
+  });
+  const rowOf = { cpu: new Int32Array(cells), memGb: new Int32Array(cells), gpu: new Int32Array(cells) };
+  const resource: Resource[] = [];
+  const cellList: number[] = [];
+  for (const res of RESOURCES) {
+    for (let cell = 0; cell < cells; cell++) {
+      if (maxLoad[res][cell]! > model.capacity[res][cell]! + CAPACITY_EPS) {
+        rowOf[res][cell] = resource.length;
+        resource.push(res);
+        cellList.push(cell);
+      } else {
+        rowOf[res][cell] = -1;
+      }
+    }
+  }
+  return { count: resource.length, rowOf, resource, cell: Int32Array.from(cellList) };
+}
+
+/** Describes the first capacity overflow of a choice, or returns null when it fits everywhere. */
+export function findOverflow(model: PlacementModel, choice: Int32Array): string | null {
+  const H = model.horizonSlots;
+  const cells = model.regions.length * H;
+  const used = { cpu: new Float64Array(cells), memGb: new Float64Array(cells), gpu: new Float64Array(cells) };
+  for (let j = 0; j < model.jobs.length; j++) {
+    const k = choice[j]!;
+    if (k < 0) continue;
+    const job = model.jobs[j]!;
+    if (k >= job.optionStart.length) return `job "${job.jobId}" chose option ${k} of ${job.optionStart.length}`;
+    const base = job.optionRegion[k]! * H + job.optionStart[k]!;
+    for (let d = 0; d < job.runtimeSlots; d++) {
+      used.cpu[base + d] = used.cpu[base + d]! + job.cpu;
+      used.memGb[base + d] = used.memGb[base + d]! + job.memGb;
+      used.gpu[base + d] = used.gpu[base + d]! + job.gpu;
+    }
+  }
+  for (const res of RESOURCES) {
+    for (let cell = 0; cell < cells; cell++) {
+      // Relative slack on top of the absolute one: LP solvers accept ~1e-7 row violations on large sums.
+      const cap = model.capacity[res][cell]!;
+      if (used[res][cell]! > cap + CAPACITY_EPS + cap * 1e-9) {
+        const region = model.regions[Math.floor(cell / H)];
+        return `${RESOURCE_WORDS[res]} in ${region} slot ${cell % H}: ${used[res][cell]} used of ${cap}`;
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,204 @@
+import { OptimizeInputError } from './errors.js';
+import type { InputIssue } from './errors.js';
+import { cheapestOptionsBound, choiceCost, compileModel, findOverflow, migrationChargeGco2, optionCount } from './model.js';
+import { parseOptimizeInput } from './schema.js';
+import { autoSolver, FALLBACK_SOLVER, getSolver, solverNames } from './solvers/registry.js';
+import { DEFAULT_OPTIMIZE_OPTIONS } from './types.js';
+import type {
+  OptimizeInput,
+  OptimizeOptions,
+  OptimizeOutput,
+  PlacementModel,
+  PlanItem,
+  Solver,
+  SolverResult,
+  UnscheduledJob,
+} from './types.js';
+
+/** Share of the time limit the first backend gets when a fallback is registered; the rest is the fallback's. */
+const PRIMARY_SHARE = 0.8;
+
+/** A backend's answer after `optimize()` has checked it, plus who gave it. */
+interface Attempt {
+  solver: Solver;
+  result: SolverResult;
+  placed: number;
+  costGco2: number;
+}
+
+/**
+ * Validates, compiles and solves one placement problem.
+ *
+ * 1. Validate the options and the input (throws `OptimizeInputError`, the only thing it throws).
+ * 2. Compile the model; jobs that cannot run even alone are reported with their reason.
+ * 3. Pick the backend (`auto`: by model size) and solve within the time limit.
+ * 4. If it failed or ran out of time, give the fallback backend the rest of the limit; keep the better plan.
+ * 5. Map the choice back to plan items, bound and gap.
+ */
+export async function optimize(raw: unknown, options: Partial<OptimizeOptions> = {}): Promise<OptimizeOutput> {
+  const started = performance.now();
+  const elapsedSeconds = () => (performance.now() - started) / 1000;
+  // 1. Validate.
+  const opts = resolveOptions(options);
+  const input = parseOptimizeInput(raw);
+
+  // 2. Compile.
+  const { model, unscheduled } = compileModel(input);
+
+  // 3. Solve.
+  const primary = opts.solver === 'auto' ? autoSolver(optionCount(model)) : getSolver(opts.solver)!;
+  if (model.jobs.length === 0) {
+    return toOutput(input, model, unscheduled, emptyAttempt(primary), 'optimal', elapsedSeconds());
+  }
+  const fallback = getSolver(FALLBACK_SOLVER);
+  const canFallBack = fallback !== undefined && fallback !== primary;
+  const primaryBudget = (opts.timeLimitSeconds - elapsedSeconds()) * (canFallBack ? PRIMARY_SHARE : 1);
+  const first = await attempt(primary, model, primaryBudget, opts.gapTolerance);
+  let chosen = first;
+
+  // 4. Fall back. The status stays the first backend's: it tells why a fallback plan is being returned.
+  const failed = first.result.status === 'error' || first.result.status === 'timedout';
+  const remaining = opts.timeLimitSeconds - elapsedSeconds();
+  if (failed && canFallBack && remaining > 0) {
+    const second = await attempt(fallback, model, remaining, opts.gapTolerance);
+    if (better(second, first)) {
+      chosen = second;
+      if (samePlacedSet(first.result.choice, second.result.choice) && first.result.lowerBoundGco2 !== null) {
+        const bound = Math.max(first.result.lowerBoundGco2, second.result.lowerBoundGco2 ?? -Infinity);
+        chosen = { ...second, result: { ...second.result, lowerBoundGco2: bound } };
+      }
+    }
+  }
+
+  // 5. Map.
+  return toOutput(input, model, unscheduled, chosen, first.result.status, elapsedSeconds());
+}
+
+function resolveOptions(options: Partial<OptimizeOptions>): OptimizeOptions {
+  const opts = { ...DEFAULT_OPTIMIZE_OPTIONS, ...definedOnly(options) };
+  const issues: InputIssue[] = [];
+  if (opts.solver !== 'auto' && getSolver(opts.solver) === undefined) {
+    issues.push({ path: 'options.solver', message: `unknown solver "${opts.solver}" (auto, ${solverNames().join(', ')})` });
+  }
+  if (!Number.isFinite(opts.timeLimitSeconds) || opts.timeLimitSeconds <= 0) {
+    issues.push({ path: 'options.timeLimitSeconds', message: `must be a number of seconds > 0, got ${opts.timeLimitSeconds}` });
+  }
+  if (!Number.isFinite(opts.gapTolerance) || opts.gapTolerance < 0) {
+    issues.push({ path: 'options.gapTolerance', message: `must be a number >= 0, got ${opts.gapTolerance}` });
+  }
+  if (issues.length) throw new OptimizeInputError(issues);
+  return opts;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Runs one backend and checks what it returns: a throw or an overflowing plan counts as an error. */
+async function attempt(solver: Solver, model: PlacementModel, seconds: number, gapTolerance: number): Promise<Attempt> {
+  const none = new Int32Array(model.jobs.length).fill(-1);
+  const failure = (detail: string): Attempt => ({
+    solver,
+    result: { status: 'error', choice: none, lowerBoundGco2: null, detail },
+    placed: 0,
+    costGco2: 0,
+  });
+  let result: SolverResult;
+  try {
+    result = await solver.solve(model, { timeLimitSeconds: Math.max(seconds, 0.01), gapTolerance });
+  } catch (error) {
+    return failure(`${solver.name} threw: ${(error as Error).message}`);
+  }
+  if (result.choice.length !== model.jobs.length) {
+    return failure(`${solver.name} returned ${result.choice.length} choices for ${model.jobs.length} jobs`);
+  }
+  const overflow = findOverflow(model, result.choice);
+  if (overflow !== null) return failure(`${solver.name} returned a plan that overflows capacity: ${overflow}`);
+  let placed = 0;
+  for (const k of result.choice) if (k >= 0) placed++;
+  return { solver, result, placed, costGco2: choiceCost(model, result.choice) };
+}
+
+function emptyAttempt(solver: Solver): Attempt {
+  return { solver, result: { status: 'optimal', choice: new Int32Array(0), lowerBoundGco2: 0 }, placed: 0, costGco2: 0 };
+}
+
+/** More jobs placed wins; then less carbon. */
+function better(a: Attempt, b: Attempt): boolean {
+  return a.placed !== b.placed ? a.placed > b.placed : a.costGco2 < b.costGco2;
+}
+
+function samePlacedSet(a: Int32Array, b: Int32Array): boolean {
+  for (let j = 0; j < a.length; j++) if (a[j]! < 0 !== b[j]! < 0) return false;
+  return true;
+}
+
+function toOutput(
+  input: OptimizeInput,
+  model: PlacementModel,
+  compileUnscheduled: UnscheduledJob[],
+  chosen: Attempt,
+  status: OptimizeOutput['solver_status'],
+  solveSeconds: number,
+): OptimizeOutput {
+  const jobsById = new Map(input.jobs.map((j) => [j.job_id, j] as const));
+  const plans: PlanItem[] = [];
+  const leftOut = new Map(compileUnscheduled.map((u) => [u.job_id, u] as const));
+  const { choice } = chosen.result;
+  let migrations = 0;
+  model.jobs.forEach((job, j) => {
+    const k = choice[j]!;
+    if (k < 0) {
+      leftOut.set(job.jobId, {
+        job_id: job.jobId,
+        code: 'capacity_contention',
+        reason: contentionReason(model, j, chosen),
+      });
+      return;
+    }
+    const region = model.regions[job.optionRegion[k]!]!;
+    const migration = migrationChargeGco2(input, jobsById.get(job.jobId)!, region);
+    if (input.prev_plan[job.jobId] !== undefined && input.prev_plan[job.jobId]!.region !== region) migrations++;
+    plans.push({
+      job_id: job.jobId,
+      region,
+      start_slot: job.optionStart[k]!,
+      // The option cost is run carbon + migration charge; the clamp absorbs float noise on zero-carbon runs.
+      cost_gco2: Math.max(0, job.optionCost[k]! - migration),
+      migration_cost_gco2: migration,
+    });
+  });
+  const objective = chosen.costGco2;
+  let lowerBound: number | null = null;
+  if (chosen.result.lowerBoundGco2 !== null) {
+    // Any valid bound is <= the plan's own cost; above it is solver float noise.
+    const raised = Math.max(chosen.result.lowerBoundGco2, cheapestOptionsBound(model, choice));
+    lowerBound = Math.min(raised, objective);
+  }
+  const unscheduled = input.jobs.map((j) => leftOut.get(j.job_id)).filter((u): u is UnscheduledJob => u !== undefined);
+  return {
+    plans,
+    co2_estimate_kg: objective / 1000,
+    solver_status: status,
+    migrations,
+    objective_gco2: objective,
+    lower_bound_gco2: lowerBound,
+    gap: lowerBound === null ? null : (objective - lowerBound) / Math.max(objective, 1e-9),
+    unscheduled,
+    solver: chosen.solver.name,
+    solve_seconds: solveSeconds,
+  };
+}
+
+function contentionReason(model: PlacementModel, j: number, chosen: Attempt): string {
+  const job = model.jobs[j]!;
+  const id = `job "${job.jobId}"`;
+  if (chosen.placed === 0 && chosen.result.status !== 'optimal' && chosen.result.status !== 'feasible') {
+    return `${id} was not placed: the ${chosen.solver.name} solver ended (${chosen.result.status}) without a plan`;
+  }
+  const regions = [...new Set(job.optionRegion)].map((r) => model.regions[r]).join(', ');
+  return (
+    `${id} fits alone (${job.optionCost.length} candidate starts in ${regions}), but the ${chosen.solver.name} ` +
+    `solver found no start with room left beside the other placed jobs`
+  );
+}

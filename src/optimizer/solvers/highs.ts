@@ -1,0 +1,215 @@
+import highsModule from 'highs';
+import type { Highs, InitOptions } from 'highs';
+import { capacityRows, cheapestOptionsBound, unplacedPenalty } from '../model.js';
+import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
+
+/**
+ * HiGHS (WebAssembly) on the exact MILP, built straight from CSC arrays: one binary column per option, one
+ * continuous "left out" column per job, a row per job (`sum x + u = 1`) and a row per capacity cell that can
+ * overflow. Its Wasm heap is capped at 2 GiB and never shrinks, so `maxOptions` keeps it to models it can
+ * hold; larger ones belong to the scale path.
+ */
+
+// The package's types are read as CommonJS (so the default import looks like the module object), but Node
+// loads its ES build, whose default export is the loader itself.
+const loadHighs = highsModule as unknown as (options?: InitOptions) => Promise<Highs>;
+
+let runtime: Promise<Highs> | undefined;
+
+/** The Wasm runtime is loaded once and reused; after a crash (abort) it is reloaded on the next solve. */
+function highsRuntime(): Promise<Highs> {
+  runtime ??= loadHighs();
+  return runtime;
+}
+
+interface Formulation {
+  numCols: number;
+  numRows: number;
+  colCost: Float64Array;
+  colLower: Float64Array;
+  colUpper: Float64Array;
+  rowLower: Float64Array;
+  rowUpper: Float64Array;
+  starts: Int32Array;
+  indices: Int32Array;
+  values: Float64Array;
+  integrality: Int32Array;
+  /** First column of option k of job j is `optionColumn[j] + k`; the job's "left out" column follows. */
+  optionColumn: Int32Array;
+  penalty: number;
+}
+
+function formulate(model: PlacementModel, infinity: number): Formulation {
+  const H = model.horizonSlots;
+  const J = model.jobs.length;
+  const rows = capacityRows(model);
+  const penalty = unplacedPenalty(model);
+  const numRows = J + rows.count;
+
+  let numCols = 0;
+  let nonzeros = 0;
+  const optionColumn = new Int32Array(J);
+  model.jobs.forEach((job, j) => {
+    optionColumn[j] = numCols;
+    numCols += job.optionCost.length + 1;
+    nonzeros += job.optionCost.length * (1 + 3 * job.runtimeSlots) + 1;
+  });
+
+  const colCost = new Float64Array(numCols);
+  const colLower = new Float64Array(numCols);
+  const colUpper = new Float64Array(numCols).fill(1);
+  const integrality = new Int32Array(numCols);
+  const starts = new Int32Array(numCols + 1);
+  let indices = new Int32Array(nonzeros);
+  let values = new Float64Array(nonzeros);
+  let nz = 0;
+  let col = 0;
+  model.jobs.forEach((job, j) => {
+    const demands = [
+      [rows.rowOf.cpu, job.cpu],
+      [rows.rowOf.memGb, job.memGb],
+      [rows.rowOf.gpu, job.gpu],
+    ] as const;
+    for (let k = 0; k < job.optionCost.length; k++) {
+      starts[col] = nz;
+      colCost[col] = job.optionCost[k]!;
+      integrality[col] = 1;
+      indices[nz] = j;
+      values[nz++] = 1;
+      const base = job.optionRegion[k]! * H + job.optionStart[k]!;
+      for (const [rowOf, demand] of demands) {
+        if (demand <= 0) continue;
+        for (let d = 0; d < job.runtimeSlots; d++) {
+          const row = rowOf[base + d]!;
+          if (row >= 0) {
+            indices[nz] = J + row;
+            values[nz++] = demand;
+          }
+        }
+      }
+      col++;
+    }
+    starts[col] = nz;
+    colCost[col] = penalty;
+    indices[nz] = j;
+    values[nz++] = 1;
+    col++;
+  });
+  starts[numCols] = nz;
+  indices = indices.slice(0, nz);
+  values = values.slice(0, nz);
+
+  const rowLower = new Float64Array(numRows);
+  const rowUpper = new Float64Array(numRows);
+  for (let j = 0; j < J; j++) {
+    rowLower[j] = 1;
+    rowUpper[j] = 1;
+  }
+  for (let i = 0; i < rows.count; i++) {
+    rowLower[J + i] = -infinity;
+    rowUpper[J + i] = model.capacity[rows.resource[i]!][rows.cell[i]!]!;
+  }
+  return {
+    numCols,
+    numRows,
+    colCost,
+    colLower,
+    colUpper,
+    rowLower,
+    rowUpper,
+    starts,
+    indices,
+    values,
+    integrality,
+    optionColumn,
+    penalty,
+  };
+}
+
+export const highsSolver: Solver = {
+  name: 'highs',
+  // The issue measured 82k binaries at 1.9 GB of Wasm heap: stay well below the 2 GiB cap.
+  maxOptions: 40_000,
+  async solve(model: PlacementModel, options: SolveOptions): Promise<SolverResult> {
+    const choice = new Int32Array(model.jobs.length).fill(-1);
+    const started = performance.now();
+    let highs: Highs;
+    try {
+      highs = await highsRuntime();
+    } catch (error) {
+      runtime = undefined;
+      return { status: 'error', choice, lowerBoundGco2: null, detail: `highs: cannot load: ${(error as Error).message}` };
+    }
+    const f = formulate(model, highs.infinity);
+    const remaining = options.timeLimitSeconds - (performance.now() - started) / 1000;
+    let instance: ReturnType<Highs['createModel']> | undefined;
+    try {
+      instance = highs.createModel({
+        numCols: f.numCols,
+        numRows: f.numRows,
+        colCost: f.colCost,
+        colLower: f.colLower,
+        colUpper: f.colUpper,
+        rowLower: f.rowLower,
+        rowUpper: f.rowUpper,
+        matrix: { format: 'csc', numRows: f.numRows, numCols: f.numCols, starts: f.starts, indices: f.indices, values: f.values },
+        integrality: f.integrality,
+      });
+      instance.options.set({
+        output_flag: false,
+        time_limit: Math.max(0.01, remaining),
+        mip_rel_gap: options.gapTolerance,
+      });
+      instance.run();
+      const status = instance.getModelStatus();
+      const codes = highs.constants.modelStatus;
+      const hasPlan = Number(instance.info.get('primal_solution_status')) === 2;
+      const dualBound = Number(instance.info.get('mip_dual_bound'));
+      if (hasPlan) {
+        const x = instance.getSolution().colValue;
+        model.jobs.forEach((job, j) => {
+          const first = f.optionColumn[j]!;
+          for (let k = 0; k < job.optionCost.length; k++) {
+            if (x[first + k]! > 0.5) {
+              choice[j] = k;
+              break;
+            }
+          }
+        });
+      }
+      const detail = `highs: model status ${status}, mip_dual_bound ${dualBound}`;
+      if (!hasPlan) {
+        return { status: status === codes.timeLimit ? 'timedout' : 'error', choice, lowerBoundGco2: null, detail };
+      }
+      return {
+        status: status === codes.optimal ? 'optimal' : status === codes.timeLimit ? 'timedout' : 'feasible',
+        choice,
+        lowerBoundGco2: placedSetBound(model, choice, dualBound, f.penalty),
+        detail,
+      };
+    } catch (error) {
+      // A Wasm abort (e.g. out of memory) leaves the runtime unusable: load a fresh one next time.
+      runtime = undefined;
+      return { status: 'error', choice, lowerBoundGco2: null, detail: `highs: ${(error as Error).message}` };
+    } finally {
+      try {
+        instance?.dispose();
+      } catch {
+        // Disposing an instance of an aborted runtime can throw; the runtime is already dropped.
+      }
+    }
+  },
+};
+
+/**
+ * HiGHS bounds the MILP objective, which charges `penalty` per job left out. Any plan leaving out u jobs
+ * therefore costs at least `dualBound - penalty * u`; the cheapest-options bound holds regardless, so the
+ * larger of the two is returned.
+ */
+function placedSetBound(model: PlacementModel, choice: Int32Array, dualBound: number, penalty: number): number {
+  let unplaced = 0;
+  for (const k of choice) if (k < 0) unplaced++;
+  const relaxed = cheapestOptionsBound(model, choice);
+  if (!Number.isFinite(dualBound)) return relaxed;
+  return Math.max(relaxed, dualBound - penalty * unplaced);
+}

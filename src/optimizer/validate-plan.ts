@@ -1,0 +1,178 @@
+import { DEFAULT_COSTS } from './types.js';
+import type { OptimizeInput, OptimizeJob, OptimizeOutput } from './types.js';
+
+/**
+ * An independent check of an `OptimizeOutput` against the `OptimizeInput` it answers. It deliberately shares
+ * no code with the model builder: windows, affinity, the migration rule, capacities and costs are recomputed
+ * from the input by direct summation, so a bug in `compileModel` cannot hide itself.
+ */
+
+export interface PlanViolation {
+  /** The job concerned, when there is one. */
+  job_id?: string;
+  /** A short machine-readable kind, e.g. `window`, `capacity`, `cost`. */
+  kind: string;
+  message: string;
+}
+
+export interface PlanValidation {
+  violations: PlanViolation[];
+  /** The plan's objective recomputed from the input, gCO2. */
+  objectiveGco2: number;
+}
+
+/** Relative tolerance for comparing recomputed sums with reported ones. */
+const REL_TOL = 1e-6;
+const ABS_TOL = 1e-6;
+
+function close(a: number, b: number): boolean {
+  return Math.abs(a - b) <= ABS_TOL + REL_TOL * Math.max(Math.abs(a), Math.abs(b));
+}
+
+export function validatePlan(input: OptimizeInput, output: OptimizeOutput): PlanValidation {
+  const violations: PlanViolation[] = [];
+  const add = (kind: string, message: string, jobId?: string) =>
+    violations.push(jobId === undefined ? { kind, message } : { job_id: jobId, kind, message });
+  const jobs = new Map(input.jobs.map((j) => [j.job_id, j] as const));
+  const regions = new Set(input.regions);
+  const key = (region: string, slot: number) => `${region}\u0000${slot}`;
+  const capacity = new Map(input.capacities.map((c) => [key(c.region, c.slot), c] as const));
+  const carbon = new Map(input.carbons.map((c) => [key(c.region, c.slot), c.ci_gco2_per_kwh] as const));
+  const watt = {
+    cpu: input.costs.watt_cpu ?? DEFAULT_COSTS.watt_cpu,
+    gpu: input.costs.watt_gpu ?? DEFAULT_COSTS.watt_gpu,
+    mem: input.costs.watt_mem_gb ?? DEFAULT_COSTS.watt_mem_gb,
+    lambda: input.costs.lambda_plan_dev ?? DEFAULT_COSTS.lambda_plan_dev,
+  };
+  const used = new Map<string, { cpu: number; mem: number; gpu: number }>();
+  const seen = new Set<string>();
+  let objective = 0;
+  let migrations = 0;
+
+  for (const item of output.plans) {
+    const id = item.job_id;
+    const job = jobs.get(id);
+    if (!job) {
+      add('unknown_job', `plan for unknown job "${id}"`, id);
+      continue;
+    }
+    if (seen.has(id)) add('duplicate', `job "${id}" is planned more than once`, id);
+    seen.add(id);
+    if (!regions.has(item.region)) add('region', `job "${id}" planned in unknown region "${item.region}"`, id);
+    if (job.affinity_regions.length && !job.affinity_regions.includes(item.region)) {
+      add('affinity', `job "${id}" planned in ${item.region}, outside its affinity ${job.affinity_regions.join(', ')}`, id);
+    }
+    const prev = input.prev_plan[id]?.region;
+    if (prev !== undefined && prev !== item.region) {
+      migrations++;
+      if (!input.migration_allow) add('migration', `job "${id}" moved ${prev} -> ${item.region} with migration_allow false`, id);
+    }
+    const end = item.start_slot + job.runtime_slots - 1;
+    if (!Number.isInteger(item.start_slot) || item.start_slot < job.release_slot || end > job.deadline_slot) {
+      add('window', `job "${id}" runs slots ${item.start_slot}..${end}, outside ${job.release_slot}..${job.deadline_slot}`, id);
+    }
+    if (item.start_slot < 0 || end > input.horizon_slots - 1) {
+      add('horizon', `job "${id}" runs slots ${item.start_slot}..${end}, outside the horizon 0..${input.horizon_slots - 1}`, id);
+    }
+
+    const power = job.cpu * watt.cpu + job.gpu * watt.gpu + job.mem_gb * watt.mem;
+    let runCost = 0;
+    for (let s = item.start_slot; s <= end; s++) {
+      runCost += ((carbon.get(key(item.region, s)) ?? 0) * power * (input.slot_seconds / 3600)) / 1000;
+      const u = used.get(key(item.region, s)) ?? { cpu: 0, mem: 0, gpu: 0 };
+      u.cpu += job.cpu;
+      u.mem += job.mem_gb;
+      u.gpu += job.gpu;
+      used.set(key(item.region, s), u);
+    }
+    const move = prev !== undefined && prev !== item.region
+      ? watt.lambda + (input.network_costs[prev]?.[item.region] ?? 0) * job.data_gb
+      : 0;
+    if (!close(runCost, item.cost_gco2)) add('cost', `job "${id}" cost_gco2 ${item.cost_gco2}, recomputed ${runCost}`, id);
+    if (!close(move, item.migration_cost_gco2)) {
+      add('cost', `job "${id}" migration_cost_gco2 ${item.migration_cost_gco2}, recomputed ${move}`, id);
+    }
+    objective += runCost + move;
+  }
+
+  for (const [cell, u] of used) {
+    const [region, slot] = cell.split('\u0000');
+    const cap = capacity.get(cell) ?? { cpu_cap: 0, mem_gb_cap: 0, gpu_cap: 0 };
+    for (const [what, load, limit] of [
+      ['cpu', u.cpu, cap.cpu_cap],
+      ['mem_gb', u.mem, cap.mem_gb_cap],
+      ['gpu', u.gpu, cap.gpu_cap],
+    ] as const) {
+      if (load > limit + ABS_TOL + REL_TOL * limit) add('capacity', `${what} in ${region} slot ${slot}: ${load} used of ${limit}`);
+    }
+  }
+
+  checkUnscheduled(input, output, seen, add);
+  checkTotals(output, objective, migrations, add);
+  return { violations, objectiveGco2: objective };
+}
+
+type Add = (kind: string, message: string, jobId?: string) => void;
+
+/** Every job is either planned or unscheduled, and the "cannot run even alone" claims hold. */
+function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned: Set<string>, add: Add): void {
+  const listed = new Set<string>();
+  for (const u of output.unscheduled) {
+    const job = input.jobs.find((j) => j.job_id === u.job_id);
+    if (!job) {
+      add('unknown_job', `unscheduled entry for unknown job "${u.job_id}"`, u.job_id);
+      continue;
+    }
+    if (planned.has(u.job_id) || listed.has(u.job_id)) add('duplicate', `job "${u.job_id}" is both planned and unscheduled, or listed twice`, u.job_id);
+    listed.add(u.job_id);
+    if (!u.reason.includes(u.job_id)) add('reason', `unscheduled reason for "${u.job_id}" does not name the job`, u.job_id);
+    const alone = aloneStarts(input, job);
+    if (u.code === 'empty_window' && alone.windowStarts > 0) add('reason', `job "${u.job_id}" reported empty_window but has a window`, u.job_id);
+    if (u.code === 'no_region' && alone.regions > 0) add('reason', `job "${u.job_id}" reported no_region but may run somewhere`, u.job_id);
+    if (u.code === 'no_capacity' && alone.fitting > 0) add('reason', `job "${u.job_id}" reported no_capacity but fits alone`, u.job_id);
+    if (u.code === 'capacity_contention' && alone.fitting === 0) {
+      add('reason', `job "${u.job_id}" reported capacity_contention but cannot fit even alone`, u.job_id);
+    }
+  }
+  for (const job of input.jobs) {
+    if (!planned.has(job.job_id) && !listed.has(job.job_id)) add('missing', `job "${job.job_id}" is neither planned nor unscheduled`, job.job_id);
+  }
+}
+
+/** Brute force: how many starts the window has, how many regions the job may use, and how many starts fit alone. */
+function aloneStarts(input: OptimizeInput, job: OptimizeJob): { windowStarts: number; regions: number; fitting: number } {
+  const lastStart = Math.min(job.deadline_slot, input.horizon_slots - 1) - job.runtime_slots + 1;
+  const windowStarts = Math.max(0, lastStart - job.release_slot + 1);
+  const prev = input.prev_plan[job.job_id]?.region;
+  const allowed = input.regions.filter(
+    (r) => (job.affinity_regions.length === 0 || job.affinity_regions.includes(r)) && (input.migration_allow || prev === undefined || prev === r),
+  );
+  let fitting = 0;
+  for (const region of allowed) {
+    for (let t = job.release_slot; t <= lastStart; t++) {
+      let ok = true;
+      for (let s = t; s < t + job.runtime_slots && ok; s++) {
+        const cap = input.capacities.find((c) => c.region === region && c.slot === s);
+        ok = cap !== undefined && job.cpu <= cap.cpu_cap + ABS_TOL && job.mem_gb <= cap.mem_gb_cap + ABS_TOL && job.gpu <= cap.gpu_cap + ABS_TOL;
+      }
+      if (ok) fitting++;
+    }
+  }
+  return { windowStarts, regions: allowed.length, fitting };
+}
+
+function checkTotals(output: OptimizeOutput, objective: number, migrations: number, add: Add): void {
+  if (!close(objective, output.objective_gco2)) add('objective', `objective_gco2 ${output.objective_gco2}, recomputed ${objective}`);
+  if (!close(output.objective_gco2 / 1000, output.co2_estimate_kg)) {
+    add('objective', `co2_estimate_kg ${output.co2_estimate_kg} is not objective_gco2 / 1000`);
+  }
+  if (migrations !== output.migrations) add('migrations', `migrations ${output.migrations}, recomputed ${migrations}`);
+  const lb = output.lower_bound_gco2;
+  if (lb !== null) {
+    if (lb > objective + ABS_TOL + REL_TOL * objective) add('bound', `lower_bound_gco2 ${lb} exceeds the objective ${objective}`);
+    const gap = (output.objective_gco2 - lb) / Math.max(output.objective_gco2, 1e-9);
+    if (output.gap === null || !close(gap, output.gap)) add('bound', `gap ${output.gap}, recomputed ${gap}`);
+  } else if (output.gap !== null) {
+    add('bound', `gap ${output.gap} reported without a lower bound`);
+  }
+}
