@@ -1,0 +1,59 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AppWrapper } from '../domain/app-wrapper.js';
+import type { Clock } from '../domain/clock.js';
+import type { DispatchSummary } from '../dispatcher/dispatch-cycle.js';
+import type { CarbonFeed } from '../hub/carbon-feed.js';
+import type { ClusterMonitor } from '../hub/cluster-monitor.js';
+import type { Lifecycle } from '../hub/lifecycle.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ScheduleSummary } from '../scheduler/schedule-cycle.js';
+import { registerErrorHandling } from './error-handler.js';
+import { appWrapperRoutes } from './routes/appwrappers.js';
+import { hubRoutes } from './routes/hub.js';
+import { probeRoutes } from './routes/probes.js';
+
+/** What the API needs from the hub; `main.ts` builds it. */
+export interface HubDeps {
+  lifecycle: Lifecycle;
+  clusters: ClusterMonitor;
+  carbon: CarbonFeed;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  /** Runs a schedule cycle now (after one in progress). */
+  schedule(): Promise<ScheduleSummary>;
+  /** Runs a dispatch cycle now (after one in progress). */
+  dispatch(): Promise<DispatchSummary>;
+  cancel(jobId: string): Promise<AppWrapper>;
+  lastSchedule(): ScheduleSummary | undefined;
+  lastDispatch(): DispatchSummary | undefined;
+}
+
+/** Largest request body accepted; a submission is a few hundred bytes. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const QUIET_ROUTES = new Set(['/metrics', '/health', '/ready']);
+
+export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Fastify types its logger against the pino it bundles; ours is the same pino API, one major newer.
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    // One line per request, written by the onResponse hook below (quieter for probes and scrapes).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Job ids are case-sensitive names: /hub/appwrappers/A is not /hub/appwrappers/a.
+    routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const log = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (QUIET_ROUTES.has(path)) request.log.debug(log, 'request');
+    else request.log.info(log, 'request');
+  });
+  registerErrorHandling(app);
+  await app.register(probeRoutes(deps));
+  await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
+  await app.register(hubRoutes(deps), { prefix: '/hub' });
+  return app;
+}

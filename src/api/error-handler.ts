@@ -1,0 +1,51 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../domain/errors.js';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details: FieldIssue[];
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+};
+
+function statusOf(error: unknown): number {
+  if (error instanceof ValidationError) return 400;
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  const code = (error as FastifyError).statusCode;
+  return typeof code === 'number' && code >= 400 && code < 600 ? code : 500;
+}
+
+/** One error handler: 4xx errors say what was wrong, 5xx errors are logged and say nothing of their cause. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const status = statusOf(error);
+    const body: ErrorBody =
+      status < 500
+        ? {
+            error: STATUS_TEXT[status] ?? 'Client Error',
+            message: (error as Error).message,
+            details: error instanceof ValidationError ? error.details : [],
+          }
+        : { error: STATUS_TEXT[500] as string, message: 'internal error; see the hub log', details: [] };
+    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+    else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const body: ErrorBody = { error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: [] };
+    return reply.status(404).send(body);
+  });
+}

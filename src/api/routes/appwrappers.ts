@@ -1,0 +1,37 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { NotFoundError } from '../../domain/errors.js';
+import type { HubDeps } from '../app.js';
+import { jobIdParamSchema, listQuerySchema, parse, submissionSchema, toJobSpec } from '../schemas.js';
+import { appWrapperView } from '../views.js';
+
+export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
+  const views = deps.clusters.snapshot();
+  const submission = submissionSchema([...new Set(views.map((v) => v.region))]);
+  const listQuery = listQuerySchema(views.map((v) => v.name));
+
+  return async (app) => {
+    app.post('/', async (request, reply) => {
+      const body = parse(submission, request.body, 'AppWrapper');
+      const stored = await deps.lifecycle.submit(body.job_id, toJobSpec(body));
+      return reply.status(201).send(appWrapperView(stored));
+    });
+
+    app.get('/', async (request) => {
+      const query = parse(listQuery, request.query, 'query');
+      const items = await deps.lifecycle.store.list(query);
+      return { count: items.length, items: items.map(appWrapperView) };
+    });
+
+    app.get('/:id', async (request) => {
+      const { id } = parse(jobIdParamSchema, request.params, 'AppWrapper id');
+      const aw = await deps.lifecycle.store.get(id);
+      if (!aw) throw new NotFoundError(`AppWrapper "${id}" not found`);
+      return appWrapperView(aw);
+    });
+
+    app.delete('/:id', async (request) => {
+      const { id } = parse(jobIdParamSchema, request.params, 'AppWrapper id');
+      return appWrapperView(await deps.cancel(id));
+    });
+  };
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { PHASES, type JobSpec } from '../domain/app-wrapper.js';
+import { ValidationError, type FieldIssue } from '../domain/errors.js';
+
+/**
+ * Job ids become Kubernetes Job names and `job-name` label values (at most 63 characters). A migrated
+ * Job's name carries a `-g<generation>` suffix, so ids stop at 50 characters to leave room for it.
+ */
+export const JOB_ID_MAX_LENGTH = 50;
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const WEEK_MINUTES = 7 * 24 * 60;
+
+const boundedNumber = (max: number) => z.number().finite().max(max);
+
+export function submissionSchema(regions: readonly string[]) {
+  return z
+    .strictObject({
+      job_id: z
+        .string()
+        .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
+        .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit'),
+      cpu: boundedNumber(1024).positive(),
+      mem_gb: boundedNumber(16384).nonnegative(),
+      gpu: z.number().int().min(0).max(64).default(0),
+      runtime_minutes: boundedNumber(WEEK_MINUTES).positive(),
+      deadline_minutes: boundedNumber(WEEK_MINUTES).positive(),
+      data_gb: boundedNumber(1_000_000).nonnegative().default(0),
+      affinity_regions: z
+        .array(z.string().refine((r) => regions.includes(r), { message: `unknown region; known regions: ${regions.join(', ')}` }))
+        .max(regions.length)
+        .refine((list) => new Set(list).size === list.length, 'must not repeat a region')
+        .default([]),
+      image: z.string().min(1).max(512).optional(),
+      command: z.array(z.string().max(4096)).min(1).max(64).optional(),
+    })
+    .refine((body) => body.deadline_minutes >= body.runtime_minutes, {
+      path: ['deadline_minutes'],
+      message: 'must be at least runtime_minutes',
+      // Checked even when other fields are bad, so that one answer names every problem.
+      when: ({ value }) => {
+        const body = value as { runtime_minutes?: unknown; deadline_minutes?: unknown };
+        return typeof body?.runtime_minutes === 'number' && typeof body?.deadline_minutes === 'number';
+      },
+    });
+}
+
+export type Submission = z.infer<ReturnType<typeof submissionSchema>>;
+
+export function toJobSpec(body: Submission): JobSpec {
+  return {
+    cpu: body.cpu,
+    memGb: body.mem_gb,
+    gpu: body.gpu,
+    runtimeMinutes: body.runtime_minutes,
+    deadlineMinutes: body.deadline_minutes,
+    dataGb: body.data_gb,
+    affinityRegions: body.affinity_regions,
+    ...(body.image !== undefined && { image: body.image }),
+    ...(body.command !== undefined && { command: body.command }),
+  };
+}
+
+export function listQuerySchema(clusters: readonly string[]) {
+  return z.strictObject({
+    phase: z.enum(PHASES).optional(),
+    cluster: z
+      .string()
+      .refine((c) => clusters.includes(c), { message: `unknown cluster; known clusters: ${clusters.join(', ')}` })
+      .optional(),
+  });
+}
+
+export const jobIdParamSchema = z.strictObject({
+  id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label'),
+});
+
+/** Parses `value` or throws a ValidationError listing every bad field. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const details: FieldIssue[] = result.error.issues.map((issue) => {
+    const field = issue.path.length ? issue.path.join('.') : '(body)';
+    if (issue.code === 'unrecognized_keys') return { field: issue.keys.join(', '), message: 'unknown field' };
+    return { field, message: issue.message };
+  });
+  throw new ValidationError(`invalid ${what}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { createHub } from '../main.js';
+import { optimizeCommand } from './optimize-command.js';
+
+const USAGE = `caspian — carbon-aware scheduling of batch jobs across Kubernetes clusters
+
+Usage: caspian <command> [options]
+
+Commands:
+  serve                     start the hub (HTTP API, schedule/dispatch/carbon loops)
+                            configuration: CASPIAN_CONFIG=<file.json> and CASPIAN_* variables (see README)
+  optimize INPUT.json       solve one placement problem and print the plan as JSON
+           [--solver auto|<name>] [--time-limit SECONDS]
+  help, --help              show this text
+`;
+
+/** Longest SIGTERM may wait for a running cycle before the process exits anyway. */
+const SHUTDOWN_BOUND_MS = 30_000;
+
+async function serve(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`caspian: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const hub = await createHub(config);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    hub.logger.info({ signal }, 'shutting down: finishing the running cycle');
+    const force = setTimeout(() => {
+      hub.logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS);
+    force.unref();
+    hub.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        hub.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await hub.start();
+  } catch (error) {
+    hub.logger.fatal({ err: error }, 'hub failed to start');
+    await hub.stop().catch(() => undefined);
+    return 1;
+  }
+  return -1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'optimize':
+      return optimizeCommand(rest, {
+        stdout: (s) => process.stdout.write(s),
+        stderr: (s) => process.stderr.write(s),
+        readFile: (path) => readFile(path, 'utf8'),
+      });
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`caspian: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // serve keeps running; every other command ends with its exit code.
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

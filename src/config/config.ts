@@ -1,0 +1,248 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
+ * `CASPIAN_*` environment variables. This module is the only reader of `process.env`.
+ */
+
+const nonNegative = z.number().finite().nonnegative();
+const positiveInt = z.number().int().positive();
+const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
+
+const resourcesSchema = z.strictObject({
+  cpu: nonNegative,
+  mem_gb: nonNegative,
+  gpu: nonNegative.default(0),
+});
+
+const regionSchema = z.strictObject({
+  /** Grid region name, e.g. `KR`. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"'),
+  /** Spoke cluster of the region. */
+  cluster: name,
+  /** kubeconfig context of the cluster. */
+  context: z.string().min(1),
+  /** Carbon-data zone id. */
+  zone: z.string().min(1),
+  /** Allocatable resources of the simulated spoke (a Kubernetes spoke reports its own). */
+  capacity: resourcesSchema,
+});
+
+/**
+ * Loop periods must tile a minute, an hour or a day so that ticks fall on wall-clock boundaries (the
+ * schedule cycle then starts at slot boundaries); node-cron expresses them that way.
+ */
+const periodSeconds = positiveInt.refine(
+  (s) => (s < 60 && 60 % s === 0) || (s % 60 === 0 && s < 3600 && 3600 % s === 0) || (s % 3600 === 0 && 86400 % s === 0),
+  'must divide 60 s, or be whole minutes dividing an hour, or whole hours dividing a day',
+);
+
+export const configSchema = z
+  .strictObject({
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().min(1).default('0.0.0.0'),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    regions: z
+      .array(regionSchema)
+      .min(1)
+      .default(() => [
+        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+      ]),
+    /** Length of one planning slot. */
+    slot_seconds: positiveInt.min(60).max(3600).default(300),
+    /** How far ahead the optimizer plans. */
+    horizon_hours: z.number().positive().max(168).default(24),
+    periods: z
+      .strictObject({
+        carbon_seconds: periodSeconds.default(10),
+        schedule_seconds: periodSeconds.default(300),
+        dispatch_seconds: periodSeconds.default(30),
+      })
+      .prefault({}),
+    /** Power model: watts per CPU core, per GPU and per GB of memory. */
+    energy: z
+      .strictObject({
+        watt_cpu: nonNegative.default(30),
+        // A data-centre GPU under batch load (between a T4's 70 W and an A100's 400 W).
+        watt_gpu: nonNegative.default(250),
+        // Cloud Carbon Footprint's coefficient for memory: 0.392 W per GB.
+        watt_mem_gb: nonNegative.default(0.392),
+      })
+      .prefault({}),
+    migration: z
+      .strictObject({
+        allow: z.boolean().default(true),
+        /** Fixed gCO2 charged for moving a job away from its previous plan. */
+        lambda_plan_dev: nonNegative.default(100),
+        /** gCO2 per GB moved, by `from` region then `to` region; missing pairs cost 0. */
+        network_gco2_per_gb: z.record(z.string(), z.record(z.string(), nonNegative)).default(() => ({
+          // About 0.01 kWh per GB carried between regions at ~500 gCO2/kWh.
+          KR: { JP: 5, CN: 5 },
+          JP: { KR: 5, CN: 7 },
+          CN: { KR: 5, JP: 7 },
+        })),
+      })
+      .prefault({}),
+    optimizer: z
+      .strictObject({
+        /** `auto` or a solver name (see `caspian optimize --help`). */
+        solver: z.string().min(1).default('auto'),
+        time_limit_seconds: z.number().positive().max(3600).default(30),
+      })
+      .prefault({}),
+    carbon: z
+      .strictObject({
+        provider: z.enum(['mock']).default('mock'),
+        mock: z
+          .strictObject({
+            /** `diurnal`: a deterministic daily curve per zone; `seed-migration`: the seed's two-step scenario. */
+            scenario: z.enum(['diurnal', 'seed-migration']).default('diurnal'),
+            /** `seed-migration`: how long each step lasts. */
+            step_seconds: positiveInt.default(300),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    spokes: z
+      .strictObject({
+        kind: z.enum(['simulated']).default('simulated'),
+      })
+      .prefault({}),
+    jobs: z
+      .strictObject({
+        default_image: z.string().min(1).default('busybox:1.36'),
+        /** Command run when a submission names none: sleeps for the job's runtime. */
+        default_command: z.array(z.string()).min(1).default(() => ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"']),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const regionNames = new Set<string>();
+    const clusterNames = new Set<string>();
+    cfg.regions.forEach((r, i) => {
+      if (regionNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: `duplicate region "${r.name}"` });
+      if (clusterNames.has(r.cluster)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'cluster'], message: `duplicate cluster "${r.cluster}"` });
+      regionNames.add(r.name);
+      clusterNames.add(r.cluster);
+    });
+    for (const [from, row] of Object.entries(cfg.migration.network_gco2_per_gb)) {
+      for (const to of [from, ...Object.keys(row)]) {
+        if (!regionNames.has(to)) {
+          ctx.addIssue({ code: 'custom', path: ['migration', 'network_gco2_per_gb', from], message: `unknown region "${to}"` });
+        }
+      }
+    }
+    if (cfg.horizon_hours * 3600 < cfg.slot_seconds) {
+      ctx.addIssue({ code: 'custom', path: ['horizon_hours'], message: 'must cover at least one slot' });
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type RegionConfig = Config['regions'][number];
+
+/** Environment variables and the config key each one sets. */
+export const ENV_KEYS = {
+  CASPIAN_PORT: ['port', 'int'],
+  CASPIAN_HOST: ['host', 'string'],
+  CASPIAN_LOG_LEVEL: ['log_level', 'string'],
+  CASPIAN_SLOT_SECONDS: ['slot_seconds', 'int'],
+  CASPIAN_HORIZON_HOURS: ['horizon_hours', 'number'],
+  CASPIAN_CARBON_PERIOD_SECONDS: ['periods.carbon_seconds', 'int'],
+  CASPIAN_SCHEDULE_PERIOD_SECONDS: ['periods.schedule_seconds', 'int'],
+  CASPIAN_DISPATCH_PERIOD_SECONDS: ['periods.dispatch_seconds', 'int'],
+  CASPIAN_MIGRATION_ALLOW: ['migration.allow', 'boolean'],
+  CASPIAN_LAMBDA_PLAN_DEV: ['migration.lambda_plan_dev', 'number'],
+  CASPIAN_SOLVER: ['optimizer.solver', 'string'],
+  CASPIAN_SOLVER_TIME_LIMIT_SECONDS: ['optimizer.time_limit_seconds', 'number'],
+  CASPIAN_CARBON_PROVIDER: ['carbon.provider', 'string'],
+  CASPIAN_MOCK_SCENARIO: ['carbon.mock.scenario', 'string'],
+  CASPIAN_SPOKES: ['spokes.kind', 'string'],
+  CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
+} as const satisfies Record<string, readonly [string, 'int' | 'number' | 'boolean' | 'string']>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function formatIssues(source: string, error: z.ZodError): string {
+  const lines = error.issues.map((issue) => `  ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+  return `invalid configuration (${source}):\n${lines.join('\n')}`;
+}
+
+function coerceEnv(variable: string, raw: string, type: 'int' | 'number' | 'boolean' | 'string'): unknown {
+  if (type === 'string') return raw;
+  if (type === 'boolean') {
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    throw new ConfigError(`invalid configuration (environment):\n  ${variable}: expected true or false, got "${raw}"`);
+  }
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || (type === 'int' && !Number.isInteger(value))) {
+    throw new ConfigError(`invalid configuration (environment):\n  ${variable}: expected ${type === 'int' ? 'an integer' : 'a number'}, got "${raw}"`);
+  }
+  return value;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node = (typeof next === 'object' && next !== null ? next : (node[key] = {})) as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates a raw object (file contents with env overrides applied) into a frozen Config. */
+export function parseConfig(raw: unknown, source = 'configuration'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(source, result.error));
+  return deepFreeze(result.data);
+}
+
+/** Reads the config file named by `CASPIAN_CONFIG` (if any) and the `CASPIAN_*` variables. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: Record<string, unknown> = {};
+  const file = env.CASPIAN_CONFIG;
+  const source = file ? `file ${file} and environment` : 'environment';
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`config file ${file} must hold a JSON object`);
+    }
+  }
+  for (const [variable, [path, type]] of Object.entries(ENV_KEYS)) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') setPath(raw, path, coerceEnv(variable, value, type));
+  }
+  return parseConfig(raw, source);
+}
+
+/** Number of slots in the planning horizon. */
+export function horizonSlots(config: Config): number {
+  return Math.floor((config.horizon_hours * 3600) / config.slot_seconds);
+}

@@ -1,0 +1,289 @@
+import type { Logger } from 'pino';
+import { isTerminal, jobNameFor, LIVE_PHASES, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
+import type { Clock } from '../domain/clock.js';
+import { AdapterError, ConflictError } from '../domain/errors.js';
+import type { ClusterMonitor } from '../hub/cluster-monitor.js';
+import type { Lifecycle } from '../hub/lifecycle.js';
+import { withTimeout } from '../hub/timeout.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from '../spokes/types.js';
+
+export interface DispatchSettings {
+  defaultImage: string;
+  defaultCommand: readonly string[];
+  /** Longest a single spoke call may take before it counts as a failure. */
+  spokeTimeoutMs: number;
+}
+
+export interface DispatchSummary {
+  started_at: string;
+  duration_seconds: number;
+  created: { job_id: string; cluster: string; job_name: string; adopted: boolean }[];
+  deleted: { job_id: string; cluster: string; job_name: string }[];
+  failed: { job_id: string; cluster: string; error: string }[];
+  /** Phase changes read back from the spokes. */
+  synced: { job_id: string; phase: string }[];
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The dispatch cycle: opens the gate of every planned AppWrapper whose start has come and creates its Job
+ * on the target spoke, completes migrations (create in the new cluster, then delete in the old), reads
+ * Job status back, and deletes Jobs left behind by migrations and cancels.
+ */
+export class DispatchCycle {
+  private last: DispatchSummary | undefined;
+
+  constructor(
+    private readonly deps: {
+      lifecycle: Lifecycle;
+      clusters: ClusterMonitor;
+      metrics: Metrics;
+      logger: Logger;
+      clock: Clock;
+      settings: DispatchSettings;
+    },
+  ) {}
+
+  get lastSummary(): DispatchSummary | undefined {
+    return this.last;
+  }
+
+  async run(): Promise<DispatchSummary> {
+    const started = performance.now();
+    try {
+      const summary = await this.dispatch(started);
+      this.last = summary;
+      this.deps.metrics.recordDispatchCycle('ok', summary.duration_seconds);
+      if (summary.created.length || summary.deleted.length || summary.failed.length || summary.synced.length) {
+        this.deps.logger.info(
+          { created: summary.created.length, deleted: summary.deleted.length, failed: summary.failed.length, synced: summary.synced.length, durationSeconds: summary.duration_seconds },
+          'dispatch cycle done',
+        );
+      }
+      return summary;
+    } catch (error) {
+      this.deps.metrics.recordDispatchCycle('error', (performance.now() - started) / 1000);
+      this.deps.logger.error({ err: error }, 'dispatch cycle failed');
+      throw error;
+    }
+  }
+
+  /** Cancels an AppWrapper: Cancelled at once, its Job deleted now or, if the spoke does not answer, by a later cycle. */
+  async cancel(jobId: string): Promise<AppWrapper> {
+    const cancelled = await this.deps.lifecycle.change(jobId, (cur) => {
+      if (isTerminal(cur)) throw new ConflictError(`AppWrapper "${jobId}" is already ${cur.phase}`);
+      return {
+        ...cur,
+        phase: 'Cancelled',
+        reason: 'cancelled by request',
+        finishedAt: this.deps.clock.now(),
+        migrating: false,
+        placement: undefined,
+        staleJobs: cur.placement ? [...cur.staleJobs, { cluster: cur.placement.cluster, jobName: cur.placement.jobName }] : cur.staleJobs,
+      };
+    });
+    const summary = this.emptySummary(this.deps.clock.now());
+    await this.deleteStale(cancelled, summary);
+    return (await this.deps.lifecycle.store.get(jobId)) ?? cancelled;
+  }
+
+  private emptySummary(now: number): DispatchSummary {
+    return { started_at: new Date(now).toISOString(), duration_seconds: 0, created: [], deleted: [], failed: [], synced: [] };
+  }
+
+  private async dispatch(startedPerf: number): Promise<DispatchSummary> {
+    const now = this.deps.clock.now();
+    const summary = this.emptySummary(now);
+
+    // 1. Refresh the clusters' readiness, so that a spoke that came back is used again.
+    await this.deps.clusters.refresh();
+
+    // 2. Read the Jobs back from every ready spoke.
+    const jobsByCluster = new Map<string, Map<string, SpokeJobStatus>>();
+    for (const view of this.deps.clusters.snapshot()) {
+      const client = this.deps.clusters.client(view.name);
+      if (!view.ready || !client) continue;
+      try {
+        const jobs = await this.call(client, client.listJobs(), 'list Jobs');
+        jobsByCluster.set(view.name, new Map(jobs.map((j) => [j.jobName, j])));
+      } catch (error) {
+        this.deps.clusters.markUnreachable(view.name, error);
+      }
+    }
+
+    // 3. Sync the phase of every live AppWrapper from its Job.
+    const all = await this.deps.lifecycle.store.list();
+    for (const aw of all) {
+      if (!LIVE_PHASES.has(aw.phase) || !aw.placement) continue;
+      const jobs = jobsByCluster.get(aw.placement.cluster);
+      if (jobs) await this.sync(aw, aw.placement, jobs.get(aw.placement.jobName), summary);
+    }
+
+    // 4. Complete the migrations decided by the scheduler, and open the gates whose time has come.
+    for (const aw of await this.deps.lifecycle.store.list()) {
+      if (aw.migrating && LIVE_PHASES.has(aw.phase)) await this.migrate(aw, now, summary);
+      else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
+    }
+
+    // 5. Delete the Jobs left behind by migrations and cancels.
+    for (const aw of await this.deps.lifecycle.store.list()) {
+      if (aw.staleJobs.length) await this.deleteStale(aw, summary);
+    }
+
+    summary.duration_seconds = (performance.now() - startedPerf) / 1000;
+    return summary;
+  }
+
+  private call<T>(client: SpokeClient, promise: Promise<T>, what: string): Promise<T> {
+    return withTimeout(promise, this.deps.settings.spokeTimeoutMs, `${what} on ${client.cluster}`);
+  }
+
+  private async sync(aw: AppWrapper, placement: Placement, job: SpokeJobStatus | undefined, summary: DispatchSummary): Promise<void> {
+    const now = this.deps.clock.now();
+    const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
+      // Only the Job the AppWrapper currently points at speaks for it.
+      if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
+      if (!job) return { ...cur, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster}`, finishedAt: now, migrating: false };
+      switch (job.phase) {
+        case 'Pending':
+          return undefined;
+        case 'Running':
+          return cur.phase === 'Running' ? undefined : { ...cur, phase: 'Running', startedAt: job.startedAt ?? now };
+        case 'Succeeded':
+          return { ...cur, phase: 'Succeeded', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now, migrating: false };
+        case 'Failed':
+          return { ...cur, phase: 'Failed', reason: job.reason ?? 'Job failed', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now, migrating: false };
+      }
+    });
+    if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+  }
+
+  private request(aw: AppWrapper, cluster: string, generation: number, now: number): SpokeJobRequest {
+    const elapsedMs = aw.startedAt !== undefined ? now - aw.startedAt : 0;
+    return {
+      jobId: aw.jobId,
+      jobName: jobNameFor(aw.jobId, generation),
+      generation,
+      region: this.deps.clusters.info(cluster)?.region ?? '',
+      cpu: aw.spec.cpu,
+      memGb: aw.spec.memGb,
+      gpu: aw.spec.gpu,
+      image: aw.spec.image ?? this.deps.settings.defaultImage,
+      command: aw.spec.command ?? [...this.deps.settings.defaultCommand],
+      // A migrated job resumes from the state it carried (its data_gb), so only the rest of its run remains.
+      runtimeSeconds: Math.max(1, Math.round((aw.spec.runtimeMinutes * 60_000 - elapsedMs) / 1000)),
+      activeDeadlineSeconds: Math.max(1, Math.ceil((aw.deadlineAt - now) / 1000)),
+      plannedStartAt: aw.plannedStartAt ?? now,
+      co2EstimateG: aw.co2EstimateG ?? 0,
+      migratedFrom: aw.metadata.migrated_from,
+    };
+  }
+
+  /** Creates a Job; resolves with the outcome, or undefined after recording the failure. */
+  private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<'created' | 'adopted' | 'failed-permanently' | undefined> {
+    const client = this.deps.clusters.client(cluster);
+    const view = this.deps.clusters.snapshot().find((v) => v.name === cluster);
+    if (!client || !view?.ready) return undefined;
+    try {
+      const outcome = await this.call(client, client.createJob(request), `create Job ${request.jobName}`);
+      this.deps.metrics.recordDispatchAction(cluster, outcome);
+      summary.created.push({ job_id: aw.jobId, cluster, job_name: request.jobName, adopted: outcome === 'adopted' });
+      this.deps.logger.info({ jobId: aw.jobId, cluster, jobName: request.jobName, outcome }, `Job ${request.jobName} ${outcome} on ${cluster}`);
+      return outcome;
+    } catch (error) {
+      const message = errorMessage(error);
+      this.deps.metrics.recordDispatchAction(cluster, 'failed');
+      summary.failed.push({ job_id: aw.jobId, cluster, error: message });
+      const retryable = !(error instanceof AdapterError) || error.retryable;
+      this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName, retryable, err: error }, `creating Job ${request.jobName} on ${cluster} failed`);
+      if (!retryable) return 'failed-permanently';
+      this.deps.clusters.markUnreachable(cluster, error);
+      return undefined;
+    }
+  }
+
+  private async openGate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
+    const cluster = aw.targetCluster;
+    if (!cluster) return;
+    const request = this.request(aw, cluster, 1, now);
+    const outcome = await this.create(aw, cluster, request, summary);
+    if (!outcome) return;
+    await this.deps.lifecycle.change(aw.jobId, (cur) => {
+      if (cur.phase !== 'Planned' || cur.targetCluster !== cluster) {
+        // Cancelled or re-planned while the Job was being created: the Job is not wanted.
+        return outcome === 'failed-permanently' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
+      }
+      if (outcome === 'failed-permanently') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${summary.failed.at(-1)?.error}`, finishedAt: now };
+      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, createdAt: now } };
+    });
+  }
+
+  private async migrate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
+    const from = aw.placement;
+    const to = aw.targetCluster;
+    if (!from || !to) return;
+    if (from.cluster === to) {
+      // Planned away and back again before the move happened: nothing to move.
+      await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating ? { ...cur, migrating: false } : undefined));
+      return;
+    }
+    const generation = from.generation + 1;
+    const request = this.request(aw, to, generation, now);
+    const outcome = await this.create(aw, to, request, summary);
+    if (!outcome) return;
+    if (outcome === 'failed-permanently') {
+      // The new cluster refuses the Job; the old one keeps running it.
+      await this.deps.lifecycle.change(aw.jobId, (cur) => ({ ...cur, migrating: false, targetCluster: from.cluster }));
+      return;
+    }
+    const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
+      if (!cur.migrating || cur.placement?.jobName !== from.jobName || cur.targetCluster !== to) {
+        return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
+      }
+      const old: JobRef = { cluster: from.cluster, jobName: from.jobName };
+      return {
+        ...cur,
+        phase: 'Dispatched',
+        migrating: false,
+        // The remaining run starts over when the new Job starts.
+        startedAt: undefined,
+        placement: { cluster: to, jobName: request.jobName, generation, createdAt: now },
+        staleJobs: [...cur.staleJobs, old],
+      };
+    });
+    this.deps.logger.info({ jobId: aw.jobId, fromCluster: from.cluster, toCluster: to, jobName: request.jobName }, `migration of ${aw.jobId} to ${to}: new Job created`);
+    await this.deleteStale(stored, summary);
+  }
+
+  private async deleteStale(aw: AppWrapper, summary: DispatchSummary): Promise<void> {
+    const done: JobRef[] = [];
+    for (const stale of aw.staleJobs) {
+      const client = this.deps.clusters.client(stale.cluster);
+      if (!client) {
+        done.push(stale);
+        continue;
+      }
+      try {
+        await this.call(client, client.deleteJob(stale.jobName), `delete Job ${stale.jobName}`);
+        done.push(stale);
+        this.deps.metrics.recordDispatchAction(stale.cluster, 'deleted');
+        summary.deleted.push({ job_id: aw.jobId, cluster: stale.cluster, job_name: stale.jobName });
+        this.deps.logger.info({ jobId: aw.jobId, cluster: stale.cluster, jobName: stale.jobName }, `Job ${stale.jobName} deleted from ${stale.cluster}`);
+      } catch (error) {
+        this.deps.metrics.recordDispatchAction(stale.cluster, 'failed');
+        summary.failed.push({ job_id: aw.jobId, cluster: stale.cluster, error: errorMessage(error) });
+        this.deps.logger.warn({ jobId: aw.jobId, cluster: stale.cluster, jobName: stale.jobName, err: error }, 'deleting Job failed; will retry');
+        if (!(error instanceof AdapterError) || error.retryable) this.deps.clusters.markUnreachable(stale.cluster, error);
+      }
+    }
+    if (!done.length) return;
+    await this.deps.lifecycle.change(aw.jobId, (cur) => ({
+      ...cur,
+      staleJobs: cur.staleJobs.filter((s) => !done.some((d) => d.cluster === s.cluster && d.jobName === s.jobName)),
+    }));
+  }
+}

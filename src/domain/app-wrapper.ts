@@ -1,0 +1,131 @@
+/**
+ * The AppWrapper: one batch job submitted to the hub, with its plan and its life on a spoke.
+ * Times are epoch milliseconds; sizes carry their unit in the name.
+ */
+
+export const PHASES = [
+  'Pending',
+  'Planned',
+  'Dispatched',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Unschedulable',
+  'Cancelled',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set(['Succeeded', 'Failed', 'Cancelled']);
+
+/** Phases in which a Job may exist on a spoke. */
+export const LIVE_PHASES: ReadonlySet<Phase> = new Set(['Dispatched', 'Running']);
+
+/**
+ * Allowed moves. `Running -> Dispatched` is a migration (a new Job is created in the target cluster);
+ * `Planned -> Pending` never happens: a plan is only replaced by another plan.
+ */
+const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
+  Pending: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
+  Unschedulable: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
+  Planned: ['Planned', 'Dispatched', 'Unschedulable', 'Failed', 'Cancelled'],
+  Dispatched: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Running: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Succeeded: [],
+  Failed: [],
+  Cancelled: [],
+};
+
+export function canTransition(from: Phase, to: Phase): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export interface Resources {
+  cpu: number;
+  memGb: number;
+  gpu: number;
+}
+
+export const NO_RESOURCES: Readonly<Resources> = Object.freeze({ cpu: 0, memGb: 0, gpu: 0 });
+
+export function addResources(a: Resources, b: Resources): Resources {
+  return { cpu: a.cpu + b.cpu, memGb: a.memGb + b.memGb, gpu: a.gpu + b.gpu };
+}
+
+export function subtractResources(a: Resources, b: Resources): Resources {
+  return { cpu: a.cpu - b.cpu, memGb: a.memGb - b.memGb, gpu: a.gpu - b.gpu };
+}
+
+export function fits(request: Resources, free: Resources): boolean {
+  return request.cpu <= free.cpu && request.memGb <= free.memGb && request.gpu <= free.gpu;
+}
+
+/** What the user asked for. */
+export interface JobSpec extends Resources {
+  runtimeMinutes: number;
+  /** Minutes after submission by which the job must have finished. */
+  deadlineMinutes: number;
+  /** Data that moves with the job when it migrates, GB. */
+  dataGb: number;
+  /** Regions the job may run in; empty = any. */
+  affinityRegions: string[];
+  image?: string;
+  command?: string[];
+}
+
+/** A Kubernetes Job on a given cluster. */
+export interface JobRef {
+  cluster: string;
+  jobName: string;
+}
+
+/** A Job that exists on a spoke for this AppWrapper. */
+export interface Placement extends JobRef {
+  /** Kubernetes Job name: the job id, plus `-g<generation>` after a migration. */
+  jobName: string;
+  generation: number;
+  createdAt: number;
+}
+
+export interface MigrationMetadata {
+  /** Cluster the job was last moved away from. */
+  migrated_from?: string;
+  /** Epoch seconds (as a string, as the seed writes it) of the last migration decision. */
+  migration_time?: string;
+}
+
+export interface AppWrapper {
+  jobId: string;
+  spec: JobSpec;
+  submittedAt: number;
+  /** submittedAt + deadlineMinutes. */
+  deadlineAt: number;
+  phase: Phase;
+  /** Why the job is Unschedulable or Failed. */
+  reason?: string;
+  /** Cluster chosen by the last plan. */
+  targetCluster?: string;
+  plannedStartAt?: number;
+  /** Closed while Planned; opened by the dispatcher when the planned start has come. */
+  gateOpen: boolean;
+  /** Planned emissions of the run, gCO2, at the last decision. */
+  co2EstimateG?: number;
+  /** The Job on a spoke, while one exists. */
+  placement?: Placement;
+  /** A migration of a live Job is under way: `placement` is in another cluster than `targetCluster`. */
+  migrating: boolean;
+  /** Jobs left on spokes by a migration or a cancel, still to be deleted (retried until the spoke answers). */
+  staleJobs: JobRef[];
+  startedAt?: number;
+  finishedAt?: number;
+  metadata: MigrationMetadata;
+  updatedAt: number;
+}
+
+export function isTerminal(aw: Pick<AppWrapper, 'phase'>): boolean {
+  return TERMINAL_PHASES.has(aw.phase);
+}
+
+/** Name of the Kubernetes Job for a given generation (1 = the first Job). */
+export function jobNameFor(jobId: string, generation: number): string {
+  return generation <= 1 ? jobId : `${jobId}-g${generation}`;
+}

@@ -1,0 +1,39 @@
+/** Errors with a meaning the API maps to an HTTP status; anything else is a 500. */
+export class DomainError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `affinity_regions.1`. */
+  field: string;
+  message: string;
+}
+
+export class ValidationError extends DomainError {
+  constructor(
+    message: string,
+    readonly details: FieldIssue[],
+  ) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends DomainError {}
+
+/** The request conflicts with what exists: a duplicate id, or a move its current phase forbids. */
+export class ConflictError extends DomainError {}
+
+/** An adapter failed; `retryable` says whether the same call may succeed later. */
+export class AdapterError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}

@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import { NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
+import type { Clock } from '../domain/clock.js';
+import type { ClusterInfo } from '../domain/cluster.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { SpokeClient } from '../spokes/types.js';
+import { withTimeout } from './timeout.js';
+
+export interface Spoke {
+  info: ClusterInfo;
+  client: SpokeClient;
+}
+
+export interface ClusterView extends ClusterInfo {
+  ready: boolean;
+  /** Why it is not ready. */
+  message?: string;
+  allocatable: Resources;
+  foreignUsage: Resources;
+  /** Epoch ms of the last status check; undefined before the first. */
+  checkedAt?: number;
+}
+
+/**
+ * Knows every spoke and what each said last. A spoke that does not answer (or answers with an error)
+ * is NotReady until it answers again; the scheduler plans around NotReady clusters.
+ */
+export class ClusterMonitor {
+  private readonly views = new Map<string, ClusterView>();
+  private readonly spokes = new Map<string, Spoke>();
+
+  constructor(
+    spokes: readonly Spoke[],
+    private readonly deps: { metrics: Metrics; logger: Logger; clock: Clock; timeoutMs: number },
+  ) {
+    for (const spoke of spokes) {
+      this.spokes.set(spoke.info.name, spoke);
+      this.views.set(spoke.info.name, { ...spoke.info, ready: false, message: 'not checked yet', allocatable: { ...NO_RESOURCES }, foreignUsage: { ...NO_RESOURCES } });
+    }
+    deps.metrics.registerClusters([...this.spokes.keys()]);
+  }
+
+  client(cluster: string): SpokeClient | undefined {
+    return this.spokes.get(cluster)?.client;
+  }
+
+  clusterOfRegion(region: string): ClusterInfo | undefined {
+    return [...this.spokes.values()].find((s) => s.info.region === region)?.info;
+  }
+
+  info(cluster: string): ClusterInfo | undefined {
+    return this.spokes.get(cluster)?.info;
+  }
+
+  snapshot(): ClusterView[] {
+    return [...this.views.values()];
+  }
+
+  /** Asks every spoke for its status, concurrently, and returns the new views. */
+  async refresh(): Promise<ClusterView[]> {
+    await Promise.all(
+      [...this.spokes.values()].map(async ({ info, client }) => {
+        try {
+          const status = await withTimeout(client.status(), this.deps.timeoutMs, `status of ${info.name}`);
+          this.record(info.name, { ...info, ...status, checkedAt: this.deps.clock.now() });
+        } catch (error) {
+          this.markUnreachable(info.name, error);
+        }
+      }),
+    );
+    return this.snapshot();
+  }
+
+  /** Records that a call to the cluster failed in a way that says it is not answering. */
+  markUnreachable(cluster: string, error: unknown): void {
+    const previous = this.views.get(cluster);
+    if (!previous) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.record(cluster, { ...previous, ready: false, message, checkedAt: this.deps.clock.now() });
+  }
+
+  private record(cluster: string, view: ClusterView): void {
+    const previous = this.views.get(cluster);
+    this.views.set(cluster, view);
+    if (previous?.ready !== view.ready) {
+      const log = { cluster, region: view.region, ready: view.ready, message: view.message };
+      if (view.ready) this.deps.logger.info(log, 'cluster is ready');
+      else this.deps.logger.warn(log, 'cluster is not ready');
+    }
+    this.deps.metrics.setClusterStatus(cluster, view.ready, view.allocatable);
+    this.deps.metrics.setClustersReady([...this.views.values()].filter((v) => v.ready).length);
+  }
+}

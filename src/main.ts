@@ -1,0 +1,157 @@
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { buildApp } from './api/app.js';
+import { MockCarbonProvider } from './carbon/mock-provider.js';
+import type { CarbonProvider } from './carbon/types.js';
+import { horizonSlots, type Config } from './config/config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
+import { CarbonFeed } from './hub/carbon-feed.js';
+import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
+import { Lifecycle } from './hub/lifecycle.js';
+import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
+import { Metrics } from './metrics/metrics.js';
+import { optimize } from './optimizer/index.js';
+import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
+import { SimulatedSpoke } from './spokes/simulated-spoke.js';
+import { MemoryStore } from './store/memory-store.js';
+
+/** Longest a single call to a spoke or a carbon provider may take. */
+const ADAPTER_TIMEOUT_MS = 10_000;
+
+/** Replacements for tests and simulations; production passes none. */
+export interface HubOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  /** Ticker per loop period; default node-cron on wall-clock boundaries. */
+  ticker?: (periodSeconds: number, name: string) => Ticker;
+  carbonProvider?: CarbonProvider;
+  spokes?: Spoke[];
+  optimize?: OptimizeFn;
+  /** Collect Node.js process metrics (default true; tests building many hubs turn it off). */
+  processMetrics?: boolean;
+}
+
+export interface Hub {
+  app: FastifyInstance;
+  config: Config;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  logger: Logger;
+  loops: { carbon: PeriodicLoop<string[]>; schedule: PeriodicLoop<ScheduleSummary>; dispatch: PeriodicLoop<DispatchSummary> };
+  /** Fetches carbon data and cluster status once, then starts the loops and listens. Resolves with the address. */
+  start(): Promise<string>;
+  /** Stops the loops (letting a running cycle finish), closes the server and the adapters. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.log_level, base: { service: 'caspian-hub' } });
+}
+
+/** Builds the hub from its configuration: the one place that picks concrete adapters. */
+export async function createHub(config: Config, overrides: HubOverrides = {}): Promise<Hub> {
+  const clock = overrides.clock ?? systemClock;
+  const logger = overrides.logger ?? createLogger(config);
+  const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
+  const store = new MemoryStore();
+  metrics.observeStore(() => store.counts());
+  const lifecycle = new Lifecycle({ store, metrics, logger, clock });
+
+  const spokes =
+    overrides.spokes ??
+    config.regions.map((r) => ({
+      info: { name: r.cluster, region: r.name, zone: r.zone },
+      client: new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock),
+    }));
+  const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: ADAPTER_TIMEOUT_MS });
+
+  const provider = overrides.carbonProvider ?? new MockCarbonProvider(clock, { scenario: config.carbon.mock.scenario, stepSeconds: config.carbon.mock.step_seconds });
+  const carbon = new CarbonFeed(
+    provider,
+    config.regions.map((r) => r.zone),
+    { metrics, logger, clock, horizonMs: horizonSlots(config) * config.slot_seconds * 1000, timeoutMs: ADAPTER_TIMEOUT_MS },
+  );
+
+  const scheduler = new ScheduleCycle({
+    lifecycle,
+    clusters,
+    carbon,
+    optimize: overrides.optimize ?? optimize,
+    metrics,
+    logger,
+    clock,
+    settings: {
+      slotSeconds: config.slot_seconds,
+      horizonSlots: horizonSlots(config),
+      costs: { ...config.energy, lambda_plan_dev: config.migration.lambda_plan_dev },
+      networkCosts: config.migration.network_gco2_per_gb,
+      migrationAllow: config.migration.allow,
+      solver: config.optimizer.solver,
+      timeLimitSeconds: config.optimizer.time_limit_seconds,
+    },
+  });
+  const dispatcher = new DispatchCycle({
+    lifecycle,
+    clusters,
+    metrics,
+    logger,
+    clock,
+    settings: { defaultImage: config.jobs.default_image, defaultCommand: config.jobs.default_command, spokeTimeoutMs: ADAPTER_TIMEOUT_MS },
+  });
+
+  const ticker = overrides.ticker ?? cronTicker;
+  const hooks = (loop: string) => ({
+    onSkippedTick: () => {
+      metrics.recordSkippedTick(loop);
+      logger.warn({ loop }, `${loop} tick skipped: the previous cycle is still running`);
+    },
+    // The cycle has logged and counted its own failure; the loop only carries on.
+    onError: () => undefined,
+  });
+  const loops = {
+    carbon: new PeriodicLoop('carbon', () => carbon.refresh(), ticker(config.periods.carbon_seconds, 'carbon'), hooks('carbon')),
+    schedule: new PeriodicLoop('schedule', () => scheduler.run(), ticker(config.periods.schedule_seconds, 'schedule'), hooks('schedule')),
+    dispatch: new PeriodicLoop('dispatch', () => dispatcher.run(), ticker(config.periods.dispatch_seconds, 'dispatch'), hooks('dispatch')),
+  };
+
+  const app = await buildApp({
+    lifecycle,
+    clusters,
+    carbon,
+    metrics,
+    logger,
+    clock,
+    schedule: () => loops.schedule.runOnce(),
+    dispatch: () => loops.dispatch.runOnce(),
+    cancel: (jobId) => dispatcher.cancel(jobId),
+    lastSchedule: () => scheduler.lastSummary,
+    lastDispatch: () => dispatcher.lastSummary,
+  });
+
+  return {
+    app,
+    config,
+    lifecycle,
+    metrics,
+    logger,
+    loops,
+    async start() {
+      await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
+      for (const loop of Object.values(loops)) loop.start();
+      const address = await app.listen({ port: config.port, host: config.host });
+      logger.info(
+        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver },
+        'CASPIAN hub listening',
+      );
+      return address;
+    },
+    async stop() {
+      await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+      await app.close();
+      await Promise.all(spokes.map((s) => s.client.close()));
+      await store.close();
+      logger.info('CASPIAN hub stopped');
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { ClusterStatus } from '../domain/cluster.js';
+
+/** What the hub asks a spoke to run. */
+export interface SpokeJobRequest {
+  jobId: string;
+  /** Kubernetes Job name (job id plus a generation suffix after a migration). */
+  jobName: string;
+  generation: number;
+  region: string;
+  cpu: number;
+  memGb: number;
+  gpu: number;
+  image: string;
+  command: string[];
+  runtimeSeconds: number;
+  /** Seconds the Job may run before Kubernetes stops it (from the deadline). */
+  activeDeadlineSeconds: number;
+  plannedStartAt: number;
+  co2EstimateG: number;
+  migratedFrom?: string;
+}
+
+export type SpokeJobPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+export interface SpokeJobStatus {
+  jobId: string;
+  jobName: string;
+  phase: SpokeJobPhase;
+  startedAt?: number;
+  finishedAt?: number;
+  /** Why it failed, as the cluster says. */
+  reason?: string;
+}
+
+/**
+ * One spoke cluster. Methods throw `AdapterError` (with `retryable`) when the cluster cannot be reached
+ * or refuses; they never throw for "already exists" or "not found", which the contract absorbs.
+ */
+export interface SpokeClient {
+  readonly cluster: string;
+  /** Used in logs: `simulated` or `kubernetes`. */
+  readonly kind: string;
+  status(): Promise<ClusterStatus>;
+  /** Creates the Job, or adopts an existing Job of that name that carries our labels. */
+  createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'>;
+  /** The Jobs CASPIAN created on this cluster (found by label). */
+  listJobs(): Promise<SpokeJobStatus[]>;
+  /** Deletes the Job and its pods; absent is fine. */
+  deleteJob(jobName: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import { PHASES, type AppWrapper, type Phase } from '../domain/app-wrapper.js';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
+import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
+
+function freeze(aw: AppWrapper): AppWrapper {
+  Object.freeze(aw.spec.affinityRegions);
+  if (aw.spec.command) Object.freeze(aw.spec.command);
+  Object.freeze(aw.spec);
+  Object.freeze(aw.metadata);
+  if (aw.placement) Object.freeze(aw.placement);
+  Object.freeze(aw.staleJobs);
+  return Object.freeze(aw);
+}
+
+/** The working set in memory. */
+export class MemoryStore implements Store {
+  readonly name = 'memory';
+  private readonly byId = new Map<string, AppWrapper>();
+  private readonly byPhase = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+  private migrating = 0;
+
+  async insert(appWrapper: AppWrapper): Promise<void> {
+    if (this.byId.has(appWrapper.jobId)) throw new ConflictError(`AppWrapper "${appWrapper.jobId}" already exists`);
+    this.byId.set(appWrapper.jobId, freeze({ ...appWrapper }));
+    this.byPhase[appWrapper.phase]++;
+    if (appWrapper.migrating) this.migrating++;
+  }
+
+  async get(jobId: string): Promise<AppWrapper | undefined> {
+    return this.byId.get(jobId);
+  }
+
+  async list(filter: AppWrapperFilter = {}): Promise<AppWrapper[]> {
+    const out: AppWrapper[] = [];
+    for (const aw of this.byId.values()) {
+      if (filter.phase && aw.phase !== filter.phase) continue;
+      if (filter.cluster && aw.targetCluster !== filter.cluster) continue;
+      out.push(aw);
+    }
+    return out;
+  }
+
+  async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
+    const current = this.byId.get(jobId);
+    if (!current) throw new NotFoundError(`AppWrapper "${jobId}" not found`);
+    const next = change(current);
+    if (!next || next === current) return current;
+    if (next.jobId !== jobId) throw new Error(`update of "${jobId}" may not change its id`);
+    this.byId.set(jobId, freeze(next));
+    this.byPhase[current.phase]--;
+    this.byPhase[next.phase]++;
+    this.migrating += Number(next.migrating) - Number(current.migrating);
+    return next;
+  }
+
+  async counts(): Promise<StoreCounts> {
+    return { byPhase: { ...this.byPhase }, migrating: this.migrating };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,34 @@
+import type { AppWrapper, Phase } from '../domain/app-wrapper.js';
+
+export interface StoreCounts {
+  byPhase: Record<Phase, number>;
+  /** AppWrappers with a migration of a live Job under way. */
+  migrating: number;
+}
+
+export interface AppWrapperFilter {
+  phase?: Phase;
+  /** Target cluster of the plan. */
+  cluster?: string;
+}
+
+/**
+ * Where AppWrappers live. The contract every backend honours (test/store/store-conformance.ts):
+ * - `insert` rejects an existing id with `ConflictError`;
+ * - `update` applies `change` atomically to the current value: no other write to that id lands between
+ *   the read and the write; `change` returning `undefined` leaves it untouched; unknown ids reject with
+ *   `NotFoundError`;
+ * - values handed out are immutable snapshots (frozen);
+ * - `list` returns submission order;
+ * - a change has been persisted when its promise resolves.
+ */
+export interface Store {
+  readonly name: string;
+  insert(appWrapper: AppWrapper): Promise<void>;
+  get(jobId: string): Promise<AppWrapper | undefined>;
+  list(filter?: AppWrapperFilter): Promise<AppWrapper[]>;
+  update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper>;
+  /** Kept up to date on every write, so that a metrics scrape costs O(phases). */
+  counts(): Promise<StoreCounts>;
+  close(): Promise<void>;
+}
