@@ -247,9 +247,10 @@ function noCapacityReason(
     }
     return !any;
   });
-  const needs = (blocking.length ? blocking : RESOURCES)
-    .map((res) => `${demand[res]} ${RESOURCE_WORDS[res]}`)
-    .join(' and ');
+  const parts = (blocking.length ? blocking : RESOURCES.filter((res) => demand[res] > 0)).map(
+    (res) => `${demand[res]} ${RESOURCE_WORDS[res]}`,
+  );
+  const needs = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : (parts[0] ?? 'nothing');
   const together = blocking.length ? '' : ' at the same time';
   const where = allowed.map((r) => grid.regions[r]).join(', ');
   return (

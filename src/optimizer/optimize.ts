@@ -2,7 +2,8 @@ import { OptimizeInputError } from './errors.js';
 import type { InputIssue } from './errors.js';
 import { cheapestOptionsBound, choiceCost, compileModel, findOverflow, migrationChargeGco2, optionCount } from './model.js';
 import { parseOptimizeInput } from './schema.js';
-import { autoSolver, FALLBACK_SOLVER, getSolver, solverNames } from './solvers/registry.js';
+import { autoSolver, DEFAULT_CATALOG, getSolver, solverNames } from './solvers/registry.js';
+import type { SolverCatalog } from './solvers/registry.js';
 import { DEFAULT_OPTIMIZE_OPTIONS } from './types.js';
 import type {
   OptimizeInput,
@@ -35,22 +36,31 @@ interface Attempt {
  * 4. If it failed or ran out of time, give the fallback backend the rest of the limit; keep the better plan.
  * 5. Map the choice back to plan items, bound and gap.
  */
-export async function optimize(raw: unknown, options: Partial<OptimizeOptions> = {}): Promise<OptimizeOutput> {
+export function optimize(raw: unknown, options: Partial<OptimizeOptions> = {}): Promise<OptimizeOutput> {
+  return optimizeWith(DEFAULT_CATALOG, raw, options);
+}
+
+/** `optimize()` over a given set of backends (tests use it with fakes that fail in chosen ways). */
+export async function optimizeWith(
+  catalog: SolverCatalog,
+  raw: unknown,
+  options: Partial<OptimizeOptions> = {},
+): Promise<OptimizeOutput> {
   const started = performance.now();
   const elapsedSeconds = () => (performance.now() - started) / 1000;
   // 1. Validate.
-  const opts = resolveOptions(options);
+  const opts = resolveOptions(options, catalog);
   const input = parseOptimizeInput(raw);
 
   // 2. Compile.
   const { model, unscheduled } = compileModel(input);
 
   // 3. Solve.
-  const primary = opts.solver === 'auto' ? autoSolver(optionCount(model)) : getSolver(opts.solver)!;
+  const primary = opts.solver === 'auto' ? autoSolver(optionCount(model), catalog) : getSolver(opts.solver, catalog)!;
   if (model.jobs.length === 0) {
     return toOutput(input, model, unscheduled, emptyAttempt(primary), 'optimal', elapsedSeconds());
   }
-  const fallback = getSolver(FALLBACK_SOLVER);
+  const fallback = catalog.fallback === undefined ? undefined : getSolver(catalog.fallback, catalog);
   const canFallBack = fallback !== undefined && fallback !== primary;
   const primaryBudget = (opts.timeLimitSeconds - elapsedSeconds()) * (canFallBack ? PRIMARY_SHARE : 1);
   const first = await attempt(primary, model, primaryBudget, opts.gapTolerance);
@@ -74,11 +84,12 @@ export async function optimize(raw: unknown, options: Partial<OptimizeOptions> =
   return toOutput(input, model, unscheduled, chosen, first.result.status, elapsedSeconds());
 }
 
-function resolveOptions(options: Partial<OptimizeOptions>): OptimizeOptions {
+function resolveOptions(options: Partial<OptimizeOptions>, catalog: SolverCatalog): OptimizeOptions {
   const opts = { ...DEFAULT_OPTIMIZE_OPTIONS, ...definedOnly(options) };
   const issues: InputIssue[] = [];
-  if (opts.solver !== 'auto' && getSolver(opts.solver) === undefined) {
-    issues.push({ path: 'options.solver', message: `unknown solver "${opts.solver}" (auto, ${solverNames().join(', ')})` });
+  if (opts.solver !== 'auto' && getSolver(opts.solver, catalog) === undefined) {
+    const known = ['auto', ...solverNames(catalog)].join(', ');
+    issues.push({ path: 'options.solver', message: `unknown solver "${opts.solver}" (${known})` });
   }
   if (!Number.isFinite(opts.timeLimitSeconds) || opts.timeLimitSeconds <= 0) {
     issues.push({ path: 'options.timeLimitSeconds', message: `must be a number of seconds > 0, got ${opts.timeLimitSeconds}` });

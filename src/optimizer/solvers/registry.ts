@@ -1,31 +1,38 @@
+import { greedySolver } from '../heuristics.js';
 import type { Solver } from '../types.js';
 import { highsSolver } from './highs.js';
 import { jslpSolver } from './jslp.js';
+import { lagrangianSolver } from './lagrangian.js';
 
 /**
- * Every backend by name. `auto` walks `AUTO_ORDER` and takes the first backend whose `maxOptions` covers the
- * model: the exact MILP backends from the smallest up. `FALLBACK_SOLVER` is what a failed or timed-out solve
- * falls back to when it is registered.
+ * A set of backends and the policy for choosing among them. `auto` walks `autoOrder` and takes the first
+ * backend whose `maxOptions` covers the model (else the largest); `fallback` names the backend a failed or
+ * timed-out solve falls back to.
  */
-const SOLVERS: readonly Solver[] = [jslpSolver, highsSolver];
-
-export const AUTO_ORDER: readonly string[] = ['jslp', 'highs'];
-export const FALLBACK_SOLVER = 'greedy';
-
-const byName = new Map(SOLVERS.map((s) => [s.name, s] as const));
-
-export function solverNames(): string[] {
-  return [...byName.keys()];
+export interface SolverCatalog {
+  solvers: readonly Solver[];
+  autoOrder: readonly string[];
+  fallback?: string;
 }
 
-export function getSolver(name: string): Solver | undefined {
-  return byName.get(name);
+/** The product's backends: the exact MILPs from the smallest up, then the Lagrangian scale path; greedy catches failures. */
+export const DEFAULT_CATALOG: SolverCatalog = Object.freeze({
+  solvers: [jslpSolver, highsSolver, lagrangianSolver, greedySolver],
+  autoOrder: ['jslp', 'highs', 'lagrangian'],
+  fallback: 'greedy',
+});
+
+export function solverNames(catalog: SolverCatalog = DEFAULT_CATALOG): string[] {
+  return catalog.solvers.map((s) => s.name);
 }
 
-/** The backend `auto` uses for a model of `options` options: the first in `AUTO_ORDER` big enough, else the largest. */
-export function autoSolver(options: number): Solver {
-  const candidates = AUTO_ORDER.map((n) => byName.get(n)).filter((s): s is Solver => s !== undefined);
-  const fitting = candidates.find((s) => options <= s.maxOptions);
-  if (fitting) return fitting;
-  return candidates.reduce((a, b) => (b.maxOptions > a.maxOptions ? b : a));
+export function getSolver(name: string, catalog: SolverCatalog = DEFAULT_CATALOG): Solver | undefined {
+  return catalog.solvers.find((s) => s.name === name);
+}
+
+/** The backend `auto` uses for a model of `options` options. */
+export function autoSolver(options: number, catalog: SolverCatalog = DEFAULT_CATALOG): Solver {
+  const candidates = catalog.autoOrder.map((n) => getSolver(n, catalog)).filter((s): s is Solver => s !== undefined);
+  if (candidates.length === 0) throw new Error('the solver catalog has no auto candidates');
+  return candidates.find((s) => options <= s.maxOptions) ?? candidates.reduce((a, b) => (b.maxOptions > a.maxOptions ? b : a));
 }

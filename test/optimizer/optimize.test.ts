@@ -1,0 +1,197 @@
+import { describe, expect, test } from 'vitest';
+import {
+  DEFAULT_COSTS,
+  DEFAULT_OPTIMIZE_OPTIONS,
+  OptimizeInputError,
+  optimize,
+  parseOptimizeInput,
+  validatePlan,
+} from '../../src/optimizer/index.js';
+import { optimizeWith } from '../../src/optimizer/optimize.js';
+import { autoSolver, DEFAULT_CATALOG } from '../../src/optimizer/solvers/registry.js';
+import type { SolverCatalog } from '../../src/optimizer/solvers/registry.js';
+import type { OptimizeInput, PlacementModel, Solver, SolverResult, SolveOptions } from '../../src/optimizer/types.js';
+import { input, job, seedScenario } from '../support/optimizer-builders.js';
+
+/** Each job at its cheapest option, capacity ignored: optimal on uncontended inputs. */
+function cheapestChoice(model: PlacementModel): Int32Array {
+  return Int32Array.from(model.jobs, (j) => {
+    let best = 0;
+    j.optionCost.forEach((c, k) => {
+      if (c < j.optionCost[best]!) best = k;
+    });
+    return best;
+  });
+}
+
+function fake(name: string, solve: (model: PlacementModel, options: SolveOptions) => SolverResult, maxOptions = 1e9): Solver & { calls: SolveOptions[] } {
+  const calls: SolveOptions[] = [];
+  return {
+    name,
+    maxOptions,
+    calls,
+    async solve(model, options) {
+      calls.push(options);
+      return solve(model, options);
+    },
+  };
+}
+
+const exactFake = () => fake('exact', (m) => ({ status: 'optimal', choice: cheapestChoice(m), lowerBoundGco2: 0 }));
+/** Spreads jobs over the regions (job j in region j): feasible where each region has room for one job. */
+const rescue = () => fake('rescue', (m) => ({ status: 'feasible', choice: Int32Array.from(m.jobs, (_, j) => j), lowerBoundGco2: null }));
+
+function catalog(primary: Solver, fallback?: Solver): SolverCatalog {
+  return { solvers: fallback ? [primary, fallback] : [primary], autoOrder: [primary.name], fallback: fallback?.name };
+}
+
+/** Two jobs, each best in KR, room for both: the optimum is 2 + 2 = 4 g. */
+const easy = (): OptimizeInput => seedScenario().job(job('a').cpu(2).window(0, 0), job('b').cpu(2).window(0, 0)).obj();
+
+describe('defaults', () => {
+  test('options and cost weights are pinned', () => {
+    expect(DEFAULT_OPTIMIZE_OPTIONS).toEqual({ solver: 'auto', timeLimitSeconds: 30, gapTolerance: 1e-4 });
+    expect(DEFAULT_COSTS).toEqual({ watt_cpu: 30, watt_gpu: 0, watt_mem_gb: 0, lambda_plan_dev: 100 });
+  });
+
+  test('the product catalog: exact backends first, the scale path next, greedy as the fallback', () => {
+    expect(DEFAULT_CATALOG.autoOrder).toEqual(['jslp', 'highs', 'lagrangian']);
+    expect(DEFAULT_CATALOG.fallback).toBe('greedy');
+    const [jslp, highs] = ['jslp', 'highs'].map((n) => DEFAULT_CATALOG.solvers.find((s) => s.name === n)!);
+    expect(autoSolver(10).name).toBe('jslp');
+    expect(autoSolver(jslp!.maxOptions + 1).name).toBe('highs');
+    expect(autoSolver(highs!.maxOptions + 1).name).toBe('lagrangian');
+  });
+});
+
+describe('optimize', () => {
+  test('maps the choice to plan items with costs, objective, bound and gap', async () => {
+    const output = await optimize(easy());
+    expect(output).toMatchObject({
+      plans: [
+        { job_id: 'a', region: 'KR', start_slot: 0, cost_gco2: 2, migration_cost_gco2: 0 },
+        { job_id: 'b', region: 'KR', start_slot: 0, cost_gco2: 2, migration_cost_gco2: 0 },
+      ],
+      objective_gco2: 4,
+      co2_estimate_kg: 0.004,
+      lower_bound_gco2: 4,
+      gap: 0,
+      solver_status: 'optimal',
+      migrations: 0,
+      unscheduled: [],
+      solver: 'jslp',
+    });
+    expect(output.solve_seconds).toBeGreaterThanOrEqual(0);
+  });
+
+  test('an empty job list returns an empty optimal plan', async () => {
+    expect(await optimize(seedScenario().obj())).toMatchObject({ plans: [], objective_gco2: 0, lower_bound_gco2: 0, gap: 0, solver_status: 'optimal', unscheduled: [] });
+  });
+
+  test('jobs that cannot run at all are reported and the plan is still optimal', async () => {
+    const output = await optimize(seedScenario().job(job('huge').cpu(99)).obj());
+    expect(output).toMatchObject({ plans: [], solver_status: 'optimal', unscheduled: [{ job_id: 'huge', code: 'no_capacity' }] });
+  });
+
+  test('unscheduled jobs are listed in input order', async () => {
+    const raw = seedScenario().job(job('z').cpu(99), job('ok').window(0, 0), job('a').runtime(3).window(11, 11)).obj();
+    expect((await optimize(raw)).unscheduled.map((u) => u.job_id)).toEqual(['z', 'a']);
+  });
+
+  test('takes parsed input too (parsing is idempotent)', async () => {
+    expect((await optimize(parseOptimizeInput(easy()))).objective_gco2).toBe(4);
+  });
+
+  test.each([
+    [{ solver: 'cplex' }, 'options.solver', /unknown solver "cplex"/],
+    [{ timeLimitSeconds: 0 }, 'options.timeLimitSeconds', /> 0/],
+    [{ gapTolerance: -1 }, 'options.gapTolerance', />= 0/],
+  ])('rejects bad options %j', async (options, path, message) => {
+    const error = await optimize(easy(), options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OptimizeInputError);
+    expect((error as OptimizeInputError).issues).toEqual([{ path, message: expect.stringMatching(message) }]);
+  });
+
+  test('rejects bad input with OptimizeInputError', async () => {
+    await expect(optimize({ jobs: 'none' })).rejects.toBeInstanceOf(OptimizeInputError);
+  });
+
+  test('passes the time limit and gap tolerance on to the backend, keeping a share for the fallback', async () => {
+    const primary = exactFake();
+    await optimizeWith(catalog(primary, rescue()), easy(), { timeLimitSeconds: 10, gapTolerance: 0.01 });
+    expect(primary.calls).toHaveLength(1);
+    expect(primary.calls[0]!.gapTolerance).toBe(0.01);
+    expect(primary.calls[0]!.timeLimitSeconds).toBeLessThanOrEqual(8);
+    expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(0);
+  });
+
+  test('with no fallback the backend gets the whole limit', async () => {
+    const primary = exactFake();
+    await optimizeWith(catalog(primary), easy(), { timeLimitSeconds: 10 });
+    expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(8);
+  });
+});
+
+describe('fallback', () => {
+  const failures: { name: string; solve: (m: PlacementModel) => SolverResult; status: string }[] = [
+    { name: 'throws', solve: () => { throw new Error('boom'); }, status: 'error' },
+    { name: 'returns an error', solve: (m) => ({ status: 'error', choice: new Int32Array(m.jobs.length).fill(-1), lowerBoundGco2: null }), status: 'error' },
+    { name: 'times out without a plan', solve: (m) => ({ status: 'timedout', choice: new Int32Array(m.jobs.length).fill(-1), lowerBoundGco2: null }), status: 'timedout' },
+    { name: 'returns a plan that overflows capacity', solve: (m) => ({ status: 'optimal', choice: new Int32Array(m.jobs.length).fill(0), lowerBoundGco2: 0 }), status: 'error' },
+    { name: 'returns the wrong number of choices', solve: () => ({ status: 'optimal', choice: new Int32Array(1), lowerBoundGco2: 0 }), status: 'error' },
+  ];
+
+  test.each(failures)('a backend that $name falls back to the fallback plan', async ({ solve, status }) => {
+    const raw = seedScenario().capacity('KR', { cpu: 2 }).job(job('a').cpu(2).window(0, 0), job('b').cpu(2).window(0, 0)).obj();
+    const output = await optimizeWith(catalog(fake('broken', solve), rescue()), raw);
+    expect(output.solver).toBe('rescue');
+    expect(output.solver_status).toBe(status);
+    expect(output.plans).toHaveLength(2);
+    expect(validatePlan(parseOptimizeInput(raw), output).violations).toEqual([]);
+  });
+
+  test('a timed-out plan better than the fallback one is kept', async () => {
+    const timedOut = fake('slow', (m) => ({ status: 'timedout', choice: cheapestChoice(m), lowerBoundGco2: 3 }));
+    const worse = fake('worse', (m) => ({ status: 'feasible', choice: Int32Array.from(m.jobs, () => 2), lowerBoundGco2: null }));
+    const output = await optimizeWith(catalog(timedOut, worse), easy());
+    expect(output).toMatchObject({ solver: 'slow', solver_status: 'timedout', objective_gco2: 4, lower_bound_gco2: 4, gap: 0 });
+  });
+
+  test('a fallback plan placing the same jobs keeps the better of the two bounds', async () => {
+    const timedOut = fake('slow', (m) => ({ status: 'timedout', choice: Int32Array.from(m.jobs, () => 2), lowerBoundGco2: 4.5 }));
+    const rescuer = fake('rescue', (m) => ({ status: 'feasible', choice: Int32Array.from(m.jobs, () => 1), lowerBoundGco2: 1 }));
+    const output = await optimizeWith(catalog(timedOut, rescuer), easy());
+    // Both jobs in JP (2.25 g each); the first backend proved 4.5 for the same two jobs.
+    expect(output).toMatchObject({ solver: 'rescue', objective_gco2: 4.5, lower_bound_gco2: 4.5, gap: 0 });
+  });
+
+  test('without a fallback, a failed backend leaves the jobs out with a reason naming it', async () => {
+    const broken = fake('broken', () => {
+      throw new Error('boom');
+    });
+    const output = await optimizeWith(catalog(broken), easy());
+    expect(output).toMatchObject({ solver: 'broken', solver_status: 'error', plans: [], lower_bound_gco2: null, gap: null });
+    expect(output.unscheduled.map((u) => u.code)).toEqual(['capacity_contention', 'capacity_contention']);
+    expect(output.unscheduled[0]!.reason).toMatch(/job "a" .*broken solver ended \(error\)/);
+  });
+
+  test('the bound is raised to the cheapest-options bound and never above the objective', async () => {
+    const loose = fake('loose', (m) => ({ status: 'feasible', choice: Int32Array.from(m.jobs, () => 1), lowerBoundGco2: 0 }));
+    const output = await optimizeWith(catalog(loose), easy());
+    // Plan: both in JP (4.5 g); each job alone could run in KR for 2 g.
+    expect(output).toMatchObject({ objective_gco2: 4.5, lower_bound_gco2: 4 });
+    expect(output.gap).toBeCloseTo(0.5 / 4.5, 12);
+    const noisy = fake('noisy', (m) => ({ status: 'optimal', choice: cheapestChoice(m), lowerBoundGco2: 4 + 1e-9 }));
+    expect((await optimizeWith(catalog(noisy), easy())).lower_bound_gco2).toBe(4);
+  });
+});
+
+test('auto picks by model size over the catalog', async () => {
+  const small = fake('small', (m) => ({ status: 'optimal', choice: cheapestChoice(m), lowerBoundGco2: 0 }), 3);
+  const large = fake('large', (m) => ({ status: 'optimal', choice: cheapestChoice(m), lowerBoundGco2: 0 }), 100);
+  const both: SolverCatalog = { solvers: [small, large], autoOrder: ['small', 'large'] };
+  // One job in a 12-slot window across 3 regions: 36 options.
+  const raw = input().regions('KR', 'JP', 'CN').horizon(12).capacity('KR', { cpu: 1 }).capacity('JP', { cpu: 1 }).capacity('CN', { cpu: 1 }).job(job('a').window(0, 11)).obj();
+  expect((await optimizeWith(both, raw)).solver).toBe('large');
+  expect((await optimizeWith(both, seedScenario().horizon(1).job(job('a').window(0, 0)).obj())).solver).toBe('small');
+});
