@@ -52,6 +52,8 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     else request.log.info(log, 'request');
   });
   registerErrorHandling(app);
+  // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.
+  app.removeContentTypeParser('text/plain');
   await app.register(probeRoutes(deps));
   await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
   await app.register(hubRoutes(deps), { prefix: '/hub' });

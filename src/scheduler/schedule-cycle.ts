@@ -67,6 +67,15 @@ function currentCluster(aw: AppWrapper): string | undefined {
   return aw.migrating ? aw.targetCluster : aw.placement?.cluster;
 }
 
+/** The network matrix among the regions offered to this solve (the optimizer refuses regions it was not given). */
+function restrictMatrix(matrix: Record<string, Record<string, number>>, regions: ReadonlyMap<string, unknown>): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [from, row] of Object.entries(matrix)) {
+    if (regions.has(from)) out[from] = Object.fromEntries(Object.entries(row).filter(([to]) => regions.has(to)));
+  }
+  return out;
+}
+
 /**
  * The schedule cycle: collect -> optimize -> update. Decides for every job not yet finished where and
  * when it runs, and records migrations as the seed's migration guide describes.
@@ -215,7 +224,7 @@ export class ScheduleCycle {
       slot_seconds: settings.slotSeconds,
       horizon_slots: H,
       costs: settings.costs,
-      network_costs: settings.networkCosts,
+      network_costs: restrictMatrix(settings.networkCosts, usable),
       migration_allow: settings.migrationAllow,
       prev_plan: prevPlan,
     };

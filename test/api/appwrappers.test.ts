@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testHub, type TestHub } from '../support/hub.js';
+
+const valid = { job_id: 'my-job', cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 120 };
+
+describe('AppWrapper API', () => {
+  let t: TestHub;
+  beforeEach(async () => {
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+  });
+  afterEach(() => t.hub.stop());
+
+  const post = (payload: unknown) => t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: payload as object });
+
+  it('stores a submission and answers 201 with the AppWrapper', async () => {
+    const res = await post({ ...valid, gpu: 1, data_gb: 10, affinity_regions: ['JP', 'KR'], image: 'python:3.12', command: ['python', '-c', 'print(1)'] });
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body).toMatchObject({
+      job_id: 'my-job',
+      phase: 'Pending',
+      spec: { cpu: 2, mem_gb: 4, gpu: 1, runtime_minutes: 30, deadline_minutes: 120, data_gb: 10, affinity_regions: ['JP', 'KR'], image: 'python:3.12' },
+      target_cluster: null,
+      gate_open: false,
+      metadata: {},
+    });
+    expect(Date.parse(body.deadline_at) - Date.parse(body.submitted_at)).toBe(120 * 60_000);
+    const got = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/my-job' });
+    expect(got.json()).toEqual(body);
+  });
+
+  it('applies defaults for the optional fields', async () => {
+    const body = (await post(valid)).json();
+    expect(body.spec).toMatchObject({ gpu: 0, data_gb: 0, affinity_regions: [], image: null, command: null });
+  });
+
+  it('answers 409 for a duplicate id and keeps the first', async () => {
+    expect((await post(valid)).statusCode).toBe(201);
+    const res = await post({ ...valid, cpu: 8 });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ error: 'Conflict', message: 'AppWrapper "my-job" already exists', details: [] });
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/my-job' })).json().spec.cpu).toBe(2);
+  });
+
+  it.each([
+    ['negative cpu', { cpu: -1 }, ['cpu']],
+    ['zero cpu', { cpu: 0 }, ['cpu']],
+    ['cpu as a string', { cpu: '2' }, ['cpu']],
+    ['cpu not finite', { cpu: 1e400 }, ['cpu']],
+    ['negative memory', { mem_gb: -4 }, ['mem_gb']],
+    ['fractional gpu', { gpu: 0.5 }, ['gpu']],
+    ['deadline shorter than runtime', { deadline_minutes: 10 }, ['deadline_minutes']],
+    ['runtime beyond a week', { runtime_minutes: 20000, deadline_minutes: 20000 }, ['runtime_minutes', 'deadline_minutes']],
+    ['unknown region', { affinity_regions: ['KR', 'XX'] }, ['affinity_regions.1']],
+    ['repeated region', { affinity_regions: ['KR', 'KR'] }, ['affinity_regions']],
+    ['upper-case id', { job_id: 'My-Job' }, ['job_id']],
+    ['id with underscore', { job_id: 'my_job' }, ['job_id']],
+    ['id ending in a dash', { job_id: 'job-' }, ['job_id']],
+    ['id too long', { job_id: 'a'.repeat(51) }, ['job_id']],
+    ['empty command', { command: [] }, ['command']],
+    ['unknown field', { priority: 5 }, ['priority']],
+    ['several at once', { cpu: -1, mem_gb: 'x', deadline_minutes: 5, affinity_regions: ['MARS'], extra: true }, ['cpu', 'mem_gb', 'deadline_minutes', 'affinity_regions.0', 'extra']],
+  ])('answers 400 naming the field for %s', async (_name, change, fields) => {
+    const res = await post({ ...valid, ...change });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.error).toBe('Bad Request');
+    expect(body.details.map((d: { field: string }) => d.field).sort()).toEqual([...fields].sort());
+    for (const field of fields) expect(body.message).toContain(field);
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).json().count).toBe(0);
+  });
+
+  it.each([
+    ['a missing body', undefined],
+    ['an array', [valid]],
+    ['null', null],
+  ])('answers 400 for %s', async (_name, payload) => {
+    const res = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload ?? null) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe('Bad Request');
+  });
+
+  it('answers 400 for malformed JSON and 415 for another media type', async () => {
+    const bad = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'application/json' }, payload: '{"job_id": ' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'Bad Request', details: [] });
+    const text = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'text/plain' }, payload: 'hello' });
+    expect(text.statusCode).toBe(415);
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const res = await post({ ...valid, command: ['x'.repeat(70 * 1024)] });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toBe('Payload Too Large');
+  });
+
+  it('lists in submission order and filters by phase and cluster', async () => {
+    for (const id of ['c', 'a', 'b']) await post({ ...valid, job_id: id });
+    await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    await post({ ...valid, job_id: 'late' });
+
+    const all = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).json();
+    expect(all.items.map((i: { job_id: string }) => i.job_id)).toEqual(['c', 'a', 'b', 'late']);
+    const pending = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers?phase=Pending' })).json();
+    expect(pending.items.map((i: { job_id: string }) => i.job_id)).toEqual(['late']);
+    const planned = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers?phase=Planned' })).json();
+    expect(planned.count).toBe(3);
+    const cluster = planned.items[0].target_cluster as string;
+    const onCluster = (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers?cluster=${cluster}` })).json();
+    expect(onCluster.items.every((i: { target_cluster: string }) => i.target_cluster === cluster)).toBe(true);
+    expect(onCluster.count).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['an unknown phase', '?phase=Sleeping', 'phase'],
+    ['an unknown cluster', '?cluster=carbon-mars', 'cluster'],
+    ['an unknown parameter', '?sort=asc', 'sort'],
+  ])('answers 400 for %s in the query', async (_name, query, field) => {
+    const res = await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers${query}` });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details.map((d: { field: string }) => d.field)).toEqual([field]);
+  });
+
+  it('answers 404 for an absent AppWrapper and 400 for an id that cannot exist', async () => {
+    const missing = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ error: 'Not Found', message: 'AppWrapper "nope" not found', details: [] });
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/NOPE' })).statusCode).toBe(400);
+    expect((await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/nope' })).statusCode).toBe(404);
+  });
+
+  it('cancels: the AppWrapper is Cancelled, its spoke Job deleted, and a second cancel is a conflict', async () => {
+    await post(valid);
+    await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    const dispatched = (await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch' })).json();
+    expect(dispatched.created).toHaveLength(1);
+    const cluster = dispatched.created[0].cluster as string;
+
+    const res = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/my-job' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ phase: 'Cancelled', job: null, reason: 'cancelled by request' });
+    const stored = await t.hub.lifecycle.store.get('my-job');
+    expect(stored?.staleJobs).toEqual([]);
+    expect(t.log.messages()).toContain(`Job my-job deleted from ${cluster}`);
+
+    const again = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/my-job' });
+    expect(again.statusCode).toBe(409);
+  });
+
+  it('answers 404 with a JSON body for an unknown route', async () => {
+    const res = await t.hub.app.inject({ method: 'GET', url: '/hub/nothing?x=1' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: 'Not Found', message: 'no route GET /hub/nothing', details: [] });
+  });
+});

@@ -1,0 +1,143 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { testHub, type TestHub } from '../support/hub.js';
+
+describe('dispatch cycle', () => {
+  let t: TestHub;
+  let clock: FakeClock;
+  let spokes: Spoke[];
+  const sim = (i: number) => spokes[i]?.client as SimulatedSpoke;
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    spokes = [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
+    ];
+    t = await testHub(
+      {
+        regions: [
+          { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 4, mem_gb: 16 } },
+          { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 4, mem_gb: 16 } },
+        ],
+        migration: { network_gco2_per_gb: {} },
+      },
+      { clock, spokes },
+    );
+  });
+  afterEach(() => t.hub.stop());
+
+  const store = () => t.hub.lifecycle.store;
+  const dispatch = () => t.hub.loops.dispatch.runOnce();
+  const planned = (id: string, startInMinutes: number, cluster = 'carbon-kr') => {
+    const aw = appWrapper(id).cpu(2).phase('Planned').target(cluster).obj();
+    return { ...aw, submittedAt: clock.now(), deadlineAt: clock.now() + 180 * 60_000, plannedStartAt: clock.now() + startInMinutes * 60_000, updatedAt: clock.now() };
+  };
+
+  it('keeps the gate closed until the planned start, then creates the Job', async () => {
+    await store().insert(planned('later', 10));
+    expect((await dispatch()).created).toEqual([]);
+    expect((await store().get('later'))?.phase).toBe('Planned');
+
+    clock.advanceMinutes(10);
+    const summary = await dispatch();
+    expect(summary.created).toEqual([{ job_id: 'later', cluster: 'carbon-kr', job_name: 'later', adopted: false }]);
+    expect(await store().get('later')).toMatchObject({ phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'later', generation: 1 } });
+  });
+
+  it('follows the Job to Running and Succeeded on the spoke', async () => {
+    await store().insert(planned('job', 0));
+    await dispatch();
+    expect((await dispatch()).synced).toEqual([{ job_id: 'job', phase: 'Running' }]);
+    expect((await store().get('job'))?.startedAt).toBe(clock.now());
+
+    clock.advanceMinutes(29);
+    expect((await dispatch()).synced).toEqual([]);
+    clock.advanceMinutes(1);
+    expect((await dispatch()).synced).toEqual([{ job_id: 'job', phase: 'Succeeded' }]);
+    expect(await store().get('job')).toMatchObject({ phase: 'Succeeded', finishedAt: clock.now() });
+    expect(t.log.messages()).toEqual(expect.arrayContaining(['AppWrapper job: Planned -> Dispatched', 'AppWrapper job: Dispatched -> Running', 'AppWrapper job: Running -> Succeeded']));
+  });
+
+  it('retries a cluster that is down without ever creating a second Job', async () => {
+    await store().insert(planned('job', 0));
+    sim(0).setReachable(false);
+    const down = await dispatch();
+    expect(down.created).toEqual([]);
+    expect((await store().get('job'))?.phase).toBe('Planned');
+    const clusters = (await t.hub.app.inject({ method: 'GET', url: '/hub/clusters' })).json().clusters;
+    expect(clusters[0]).toMatchObject({ name: 'carbon-kr', ready: false });
+
+    sim(0).setReachable(true);
+    expect((await dispatch()).created).toHaveLength(1);
+    expect((await dispatch()).created).toEqual([]);
+    expect((await sim(0).listJobs()).map((j) => j.jobName)).toEqual(['job']);
+  });
+
+  it('adopts a Job that already exists on the spoke instead of duplicating it', async () => {
+    await sim(0).createJob({ jobId: 'job', jobName: 'job', generation: 1, region: 'KR', cpu: 2, memGb: 1, gpu: 0, image: 'x', command: ['x'], runtimeSeconds: 1800, activeDeadlineSeconds: 7200, plannedStartAt: clock.now(), co2EstimateG: 0 });
+    await store().insert(planned('job', 0));
+    expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: true }]);
+    expect(await sim(0).listJobs()).toHaveLength(1);
+  });
+
+  it('marks a job Failed when its Job fails or disappears', async () => {
+    const short = { ...planned('short', 0), deadlineAt: clock.now() + 10 * 60_000 };
+    await store().insert(short);
+    await store().insert(planned('vanishes', 0, 'carbon-jp'));
+    await dispatch();
+    await sim(1).deleteJob('vanishes');
+    clock.advanceMinutes(11);
+    const summary = await dispatch();
+    expect(summary.synced).toEqual(expect.arrayContaining([{ job_id: 'short', phase: 'Failed' }, { job_id: 'vanishes', phase: 'Failed' }]));
+    expect((await store().get('short'))?.reason).toBe('DeadlineExceeded');
+    expect((await store().get('vanishes'))?.reason).toBe('Job vanishes disappeared from cluster carbon-jp');
+  });
+
+  it('cancels while the spoke is down and deletes the Job once it answers', async () => {
+    await store().insert(planned('job', 0));
+    await dispatch();
+    sim(0).setReachable(false);
+    const cancelled = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' });
+    expect(cancelled.json()).toMatchObject({ phase: 'Cancelled', job: null });
+    expect((await store().get('job'))?.staleJobs).toEqual([{ cluster: 'carbon-kr', jobName: 'job' }]);
+
+    sim(0).setReachable(true);
+    const summary = await dispatch();
+    expect(summary.deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
+    expect(await sim(0).listJobs()).toEqual([]);
+    expect((await store().get('job'))?.staleJobs).toEqual([]);
+  });
+
+  it('migrates a live job: new Job in the target first, old one deleted after', async () => {
+    await store().insert(planned('mover', 0));
+    await dispatch();
+    await dispatch();
+    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true }));
+
+    sim(1).setReachable(false);
+    const blocked = await dispatch();
+    expect(blocked.created).toEqual([]);
+    expect(blocked.deleted).toEqual([]);
+    expect((await sim(0).listJobs()).map((j) => j.jobName)).toEqual(['mover']);
+
+    sim(1).setReachable(true);
+    const moved = await dispatch();
+    expect(moved.created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: false }]);
+    expect(moved.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-kr', job_name: 'mover' }]);
+    expect(await sim(0).listJobs()).toEqual([]);
+    expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2 } });
+  });
+
+  it('drops a migration planned away and back before it happened', async () => {
+    await store().insert(planned('mover', 0));
+    await dispatch();
+    await store().update('mover', (cur) => ({ ...cur, migrating: true }));
+    const summary = await dispatch();
+    expect(summary.created).toEqual([]);
+    expect(await store().get('mover')).toMatchObject({ migrating: false, placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+  });
+});

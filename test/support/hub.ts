@@ -1,0 +1,26 @@
+import { parseConfig, type Config } from '../../src/config/config.js';
+import { createHub, type Hub, type HubOverrides } from '../../src/main.js';
+import { FakeClock } from './fake-clock.js';
+import { captureLogger, type CapturedLogger } from './logger.js';
+import { ManualTickers } from './manual-ticker.js';
+
+export interface TestHub {
+  hub: Hub;
+  clock: FakeClock;
+  tickers: ManualTickers;
+  log: CapturedLogger;
+  config: Config;
+}
+
+/**
+ * A whole hub (real store, spokes, optimizer, API) on a fake clock with manual tickers and a captured
+ * log. `config` is merged over the defaults; port 0 so that tests that listen get a free port.
+ */
+export async function testHub(config: Record<string, unknown> = {}, overrides: HubOverrides = {}): Promise<TestHub> {
+  const clock = overrides.clock instanceof FakeClock ? overrides.clock : new FakeClock();
+  const tickers = new ManualTickers();
+  const log = captureLogger();
+  const parsed = parseConfig({ port: 0, host: '127.0.0.1', ...config });
+  const hub = await createHub(parsed, { clock, logger: log.logger, ticker: tickers.factory, processMetrics: false, ...overrides });
+  return { hub, clock, tickers, log, config: parsed };
+}
