@@ -47,7 +47,6 @@ describe('AppWrapper API', () => {
     ['negative cpu', { cpu: -1 }, ['cpu']],
     ['zero cpu', { cpu: 0 }, ['cpu']],
     ['cpu as a string', { cpu: '2' }, ['cpu']],
-    ['cpu not finite', { cpu: 1e400 }, ['cpu']],
     ['negative memory', { mem_gb: -4 }, ['mem_gb']],
     ['fractional gpu', { gpu: 0.5 }, ['gpu']],
     ['deadline shorter than runtime', { deadline_minutes: 10 }, ['deadline_minutes']],
@@ -79,6 +78,17 @@ describe('AppWrapper API', () => {
     const res = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload ?? null) });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toBe('Bad Request');
+  });
+
+  it('answers 400 for a number JSON can spell but not hold (1e400 parses to Infinity)', async () => {
+    const res = await t.hub.app.inject({
+      method: 'POST',
+      url: '/hub/appwrappers',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"job_id":"x","cpu":1e400,"mem_gb":1,"runtime_minutes":1,"deadline_minutes":1}',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details.map((d: { field: string }) => d.field)).toEqual(['cpu']);
   });
 
   it('answers 400 for malformed JSON and 415 for another media type', async () => {

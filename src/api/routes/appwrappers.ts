@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { NotFoundError } from '../../domain/errors.js';
-import type { HubDeps } from '../app.js';
+import type { HubDeps } from '../deps.js';
 import { jobIdParamSchema, listQuerySchema, parse, submissionSchema, toJobSpec } from '../schemas.js';
 import { appWrapperView } from '../views.js';
 

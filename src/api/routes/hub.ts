@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { HubDeps } from '../app.js';
+import type { HubDeps } from '../deps.js';
 import { clusterView } from '../views.js';
 
 export function hubRoutes(deps: HubDeps): FastifyPluginAsync {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { HubDeps } from '../app.js';
+import type { HubDeps } from '../deps.js';
 
 export function probeRoutes(deps: HubDeps): FastifyPluginAsync {
   return async (app) => {

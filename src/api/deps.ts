@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { AppWrapper } from '../domain/app-wrapper.js';
+import type { Clock } from '../domain/clock.js';
+import type { DispatchSummary } from '../dispatcher/dispatch-cycle.js';
+import type { CarbonFeed } from '../hub/carbon-feed.js';
+import type { ClusterMonitor } from '../hub/cluster-monitor.js';
+import type { Lifecycle } from '../hub/lifecycle.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ScheduleSummary } from '../scheduler/schedule-cycle.js';
+
+/** What the API needs from the hub; `main.ts` builds it. */
+export interface HubDeps {
+  lifecycle: Lifecycle;
+  clusters: ClusterMonitor;
+  carbon: CarbonFeed;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  /** Runs a schedule cycle now (after one in progress). */
+  schedule(): Promise<ScheduleSummary>;
+  /** Runs a dispatch cycle now (after one in progress). */
+  dispatch(): Promise<DispatchSummary>;
+  cancel(jobId: string): Promise<AppWrapper>;
+  lastSchedule(): ScheduleSummary | undefined;
+  lastDispatch(): DispatchSummary | undefined;
+}
