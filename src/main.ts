@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { MockCarbonProvider } from './carbon/mock-provider.js';
 import type { CarbonProvider } from './carbon/types.js';
-import { horizonSlots, type Config } from './config/config.js';
+import { ConfigError, horizonSlots, type Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
 import { CarbonFeed } from './hub/carbon-feed.js';
@@ -11,7 +11,7 @@ import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { Metrics } from './metrics/metrics.js';
-import { optimize } from './optimizer/index.js';
+import { optimize, solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -51,6 +51,10 @@ export function createLogger(config: Config): Logger {
 
 /** Builds the hub from its configuration: the one place that picks concrete adapters. */
 export async function createHub(config: Config, overrides: HubOverrides = {}): Promise<Hub> {
+  const solvers = ['auto', ...solverNames()];
+  if (!solvers.includes(config.optimizer.solver)) {
+    throw new ConfigError(`invalid configuration:\n  optimizer.solver: unknown solver "${config.optimizer.solver}"; one of ${solvers.join(', ')}`);
+  }
   const clock = overrides.clock ?? systemClock;
   const logger = overrides.logger ?? createLogger(config);
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });

@@ -20,9 +20,9 @@ Commands:
 const SHUTDOWN_BOUND_MS = 30_000;
 
 async function serve(): Promise<number> {
-  let config;
+  let hub;
   try {
-    config = loadConfig();
+    hub = await createHub(loadConfig());
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`caspian: ${error.message}`);
@@ -30,7 +30,6 @@ async function serve(): Promise<number> {
     }
     throw error;
   }
-  const hub = await createHub(config);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -38,6 +38,24 @@ const periodSeconds = positiveInt.refine(
   'must divide 60 s, or be whole minutes dividing an hour, or whole hours dividing a day',
 );
 
+/** Network charge between the default regions: about 0.01 kWh per GB carried at ~500 gCO2/kWh. */
+export const DEFAULT_NETWORK_GCO2_PER_GB: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  KR: { JP: 5, CN: 5 },
+  JP: { KR: 5, CN: 7 },
+  CN: { KR: 5, JP: 7 },
+};
+
+/** The default matrix restricted to configured regions, so that custom regions do not trip over KR/JP/CN. */
+function defaultNetworkFor(regions: ReadonlySet<string>): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [from, row] of Object.entries(DEFAULT_NETWORK_GCO2_PER_GB)) {
+    if (!regions.has(from)) continue;
+    const kept = Object.entries(row).filter(([to]) => regions.has(to));
+    if (kept.length) out[from] = Object.fromEntries(kept);
+  }
+  return out;
+}
+
 export const configSchema = z
   .strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
@@ -77,13 +95,11 @@ export const configSchema = z
         allow: z.boolean().default(true),
         /** Fixed gCO2 charged for moving a job away from its previous plan. */
         lambda_plan_dev: nonNegative.default(100),
-        /** gCO2 per GB moved, by `from` region then `to` region; missing pairs cost 0. */
-        network_gco2_per_gb: z.record(z.string(), z.record(z.string(), nonNegative)).default(() => ({
-          // About 0.01 kWh per GB carried between regions at ~500 gCO2/kWh.
-          KR: { JP: 5, CN: 5 },
-          JP: { KR: 5, CN: 7 },
-          CN: { KR: 5, JP: 7 },
-        })),
+        /**
+         * gCO2 per GB moved, by `from` region then `to` region; missing pairs cost 0. Default: the pairs of
+         * `DEFAULT_NETWORK_GCO2_PER_GB` between configured regions.
+         */
+        network_gco2_per_gb: z.record(z.string(), z.record(z.string(), nonNegative)).optional(),
       })
       .prefault({}),
     optimizer: z
@@ -128,7 +144,7 @@ export const configSchema = z
       regionNames.add(r.name);
       clusterNames.add(r.cluster);
     });
-    for (const [from, row] of Object.entries(cfg.migration.network_gco2_per_gb)) {
+    for (const [from, row] of Object.entries(cfg.migration.network_gco2_per_gb ?? {})) {
       for (const to of [from, ...Object.keys(row)]) {
         if (!regionNames.has(to)) {
           ctx.addIssue({ code: 'custom', path: ['migration', 'network_gco2_per_gb', from], message: `unknown region "${to}"` });
@@ -138,7 +154,14 @@ export const configSchema = z
     if (cfg.horizon_hours * 3600 < cfg.slot_seconds) {
       ctx.addIssue({ code: 'custom', path: ['horizon_hours'], message: 'must cover at least one slot' });
     }
-  });
+  })
+  .transform((cfg) => ({
+    ...cfg,
+    migration: {
+      ...cfg.migration,
+      network_gco2_per_gb: cfg.migration.network_gco2_per_gb ?? defaultNetworkFor(new Set(cfg.regions.map((r) => r.name))),
+    },
+  }));
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 export type RegionConfig = Config['regions'][number];
@@ -171,7 +194,11 @@ export class ConfigError extends Error {
 }
 
 function formatIssues(source: string, error: z.ZodError): string {
-  const lines = error.issues.map((issue) => `  ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+  const lines = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `  ${[...issue.path, key].join('.')}: unknown key`)
+      : [`  ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`],
+  );
   return `invalid configuration (${source}):\n${lines.join('\n')}`;
 }
 
