@@ -32,6 +32,10 @@ export class Packing {
   readonly usedCpu: Float64Array;
   readonly usedMem: Float64Array;
   readonly usedGpu: Float64Array;
+  /** Placed jobs by (region, start slot) cell, to find the jobs in the way of an option. */
+  readonly startingAt: number[][];
+  /** Longest runtime of any job, slots: how far back a job overlapping a slot may have started. */
+  readonly maxRuntime: number;
   placed = 0;
   cost = 0;
 
@@ -41,6 +45,8 @@ export class Packing {
     this.usedCpu = new Float64Array(cells);
     this.usedMem = new Float64Array(cells);
     this.usedGpu = new Float64Array(cells);
+    this.startingAt = Array.from({ length: cells }, () => []);
+    this.maxRuntime = model.jobs.reduce((m, job) => Math.max(m, job.runtimeSlots), 0);
   }
 
   /** Whether option `k` of job `j` fits the capacity left by the other placed jobs (job `j` must not be placed). */
@@ -73,6 +79,7 @@ export class Packing {
     this.choice[j] = k;
     this.placed++;
     this.cost += this.model.jobs[j]!.optionCost[k]!;
+    this.startingAt[this.cellOf(j, k)]!.push(j);
   }
 
   unplace(j: number): void {
@@ -81,6 +88,27 @@ export class Packing {
     this.choice[j] = -1;
     this.placed--;
     this.cost -= this.model.jobs[j]!.optionCost[k]!;
+    const list = this.startingAt[this.cellOf(j, k)]!;
+    const at = list.indexOf(j);
+    list[at] = list[list.length - 1]!;
+    list.pop();
+  }
+
+  /** Placed jobs running in region `region` during any of the slots `start .. end - 1`. */
+  overlapping(region: number, start: number, end: number): number[] {
+    const H = this.model.horizonSlots;
+    const out: number[] = [];
+    for (let t = Math.max(0, start - this.maxRuntime + 1); t < end; t++) {
+      for (const b of this.startingAt[region * H + t]!) {
+        if (t + this.model.jobs[b]!.runtimeSlots > start) out.push(b);
+      }
+    }
+    return out;
+  }
+
+  private cellOf(j: number, k: number): number {
+    const job = this.model.jobs[j]!;
+    return job.optionRegion[k]! * this.model.horizonSlots + job.optionStart[k]!;
   }
 
   /** Re-sums the cost from scratch: the running total drifts after millions of moves. */
@@ -99,6 +127,9 @@ export class Packing {
     this.usedCpu.set(other.usedCpu);
     this.usedMem.set(other.usedMem);
     this.usedGpu.set(other.usedGpu);
+    other.startingAt.forEach((list, cell) => {
+      this.startingAt[cell] = [...list];
+    });
     this.placed = other.placed;
     this.cost = other.cost;
   }
@@ -197,6 +228,12 @@ function regrets(model: PlacementModel, byCost: Int32Array[]): Float64Array {
   return out;
 }
 
+function identity(n: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
 function orderBy(keys: Float64Array): Int32Array {
   const order = new Int32Array(keys.length);
   for (let i = 0; i < order.length; i++) order[i] = i;
@@ -218,26 +255,18 @@ export function placeGreedily(packing: Packing, order: Int32Array, byCost: Int32
 
 /**
  * Tries to place an unplaced job `j` by moving one placed job out of its way: for each option of `j` in
- * cost order, every placed job overlapping it in that region is lifted in turn, and the swap is kept when
- * `j` fits and the lifted job fits somewhere else. Bounded by `maxOptions` options of `j`.
+ * cost order, every placed job overlapping it is lifted in turn, and the exchange is kept when `j` fits
+ * and the lifted job fits somewhere else. Bounded by `maxOptions` options of `j`.
  */
 function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], maxOptions: number): boolean {
-  const model = packing.model;
-  const job = model.jobs[j]!;
+  const job = packing.model.jobs[j]!;
   const order = byCost[j]!;
   const tries = Math.min(order.length, maxOptions);
   for (let i = 0; i < tries; i++) {
     const k = order[i]!;
-    const region = job.optionRegion[k]!;
     const start = job.optionStart[k]!;
-    const end = start + job.runtimeSlots;
-    for (let b = 0; b < model.jobs.length; b++) {
+    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots)) {
       const kb = packing.choice[b]!;
-      if (kb < 0) continue;
-      const other = model.jobs[b]!;
-      if (other.optionRegion[kb] !== region) continue;
-      const bStart = other.optionStart[kb]!;
-      if (bStart >= end || bStart + other.runtimeSlots <= start) continue;
       packing.unplace(b);
       if (packing.fits(j, k)) {
         packing.place(j, k);
@@ -255,12 +284,56 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
   return false;
 }
 
+/**
+ * Moves placed job `j` to a cheaper option `k` that only fits once one job `b` in the way moves to its
+ * cheapest option that still fits, when the pair together gets cheaper. Tries the `maxOptions` cheapest
+ * options of `j`. Returns whether it moved.
+ */
+function moveWithEjection(packing: Packing, j: number, byCost: Int32Array[], maxOptions: number): boolean {
+  const job = packing.model.jobs[j]!;
+  const current = packing.choice[j]!;
+  const currentCost = job.optionCost[current]!;
+  const order = byCost[j]!;
+  const tries = Math.min(order.length, maxOptions);
+  packing.unplace(j);
+  for (let i = 0; i < tries; i++) {
+    const k = order[i]!;
+    const costK = job.optionCost[k]!;
+    if (costK >= currentCost) break;
+    const start = job.optionStart[k]!;
+    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots)) {
+      const other = packing.model.jobs[b]!;
+      const kb = packing.choice[b]!;
+      const budget = currentCost + other.optionCost[kb]! - costK;
+      packing.unplace(b);
+      if (packing.fits(j, k)) {
+        packing.place(j, k);
+        for (const kb2 of byCost[b]!) {
+          if (other.optionCost[kb2]! >= budget - 1e-9) break;
+          if (kb2 !== kb && packing.fits(b, kb2)) {
+            packing.place(b, kb2);
+            return true;
+          }
+        }
+        packing.unplace(j);
+      }
+      packing.place(b, kb);
+    }
+  }
+  packing.place(j, current);
+  return false;
+}
+
 export interface ImproveOptions {
   deadline: Deadline;
   /** Upper bound on full passes over the jobs. */
   maxPasses: number;
   /** Options of an unplaced job tried with one ejection (0 disables ejection). */
   ejectionOptions: number;
+  /** Cheaper options of a placed job tried with one ejection once plain moves are exhausted (0 disables). */
+  exchangeOptions: number;
+  /** Placed jobs the moves consider (default all); unplaced jobs are always tried. */
+  jobs?: ArrayLike<number>;
 }
 
 /**
@@ -271,6 +344,7 @@ export interface ImproveOptions {
 export function improve(packing: Packing, byCost: Int32Array[], options: ImproveOptions): number {
   const model = packing.model;
   const n = model.jobs.length;
+  const scope = options.jobs ?? identity(n);
   let passes = 0;
   while (passes < options.maxPasses && !expired(options.deadline)) {
     passes++;
@@ -288,8 +362,9 @@ export function improve(packing: Packing, byCost: Int32Array[], options: Improve
       if (!done && options.ejectionOptions > 0) done = insertWithEjection(packing, j, byCost, options.ejectionOptions);
       changed ||= done;
     }
-    for (let j = 0; j < n; j++) {
-      if ((j & 255) === 0 && expired(options.deadline)) break;
+    for (let i = 0; i < scope.length; i++) {
+      if ((i & 255) === 0 && expired(options.deadline)) break;
+      const j = scope[i]!;
       const current = packing.choice[j]!;
       if (current < 0) continue;
       const job = model.jobs[j]!;
@@ -308,6 +383,13 @@ export function improve(packing: Packing, byCost: Int32Array[], options: Improve
       packing.place(j, moved);
       changed ||= moved !== current;
     }
+    if (!changed && options.exchangeOptions > 0) {
+      for (let i = 0; i < scope.length; i++) {
+        if ((i & 15) === 0 && expired(options.deadline)) break;
+        const j = scope[i]!;
+        if (packing.choice[j]! >= 0) changed = moveWithEjection(packing, j, byCost, options.exchangeOptions) || changed;
+      }
+    }
     if (!changed) break;
   }
   packing.exactCost();
@@ -321,7 +403,7 @@ export function constructBest(
   model: PlacementModel,
   byCost: Int32Array[],
   deadline: Deadline,
-  ejectionOptions: number,
+  search: Pick<ImproveOptions, 'ejectionOptions' | 'exchangeOptions'>,
 ): Packing {
   const orders = [orderBy(regrets(model, byCost)), orderBy(footprints(model))];
   let best: Packing | null = null;
@@ -329,14 +411,14 @@ export function constructBest(
     if (best && expired(deadline)) break;
     const packing = new Packing(model);
     placeGreedily(packing, order, byCost);
-    improve(packing, byCost, { deadline, maxPasses: 50, ejectionOptions });
+    improve(packing, byCost, { deadline, maxPasses: 50, ...search });
     if (!best || better(packing, best)) best = packing;
   }
   return best!;
 }
 
-/** Options of an unplaced job the greedy solver tries with one ejection. */
-const GREEDY_EJECTION_OPTIONS = 64;
+/** How hard the greedy solver's local search looks for ejections. */
+const GREEDY_SEARCH = { ejectionOptions: 64, exchangeOptions: 16 };
 
 export const greedySolver: Solver = {
   name: 'greedy',
@@ -344,7 +426,7 @@ export const greedySolver: Solver = {
   async solve(model: PlacementModel, options: SolveOptions): Promise<SolverResult> {
     const deadline = deadlineAfter(options.timeLimitSeconds);
     const byCost = sortOptionsByCost(model);
-    const packing = constructBest(model, byCost, deadline, GREEDY_EJECTION_OPTIONS);
+    const packing = constructBest(model, byCost, deadline, GREEDY_SEARCH);
     const bound = sumPlaced(packing.choice, cheapestCosts(model));
     const gap = (packing.cost - bound) / Math.max(packing.cost, 1e-9);
     return {

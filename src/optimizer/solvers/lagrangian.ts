@@ -1,13 +1,15 @@
 /**
- * The scale path: Lagrangian relaxation of the capacity rows.
+ * The scale path: Lagrangian relaxation of the capacity rows (see `lagrangian-dual.ts`).
  *
- * With a multiplier u >= 0 on every (resource, region, slot) capacity row, the problem splits into one
- * tiny subproblem per job: the option minimising cost + sum of the multipliers over the slots it spans,
- * weighted by the job's size. The dual value
- *   L(u) = sum_j min_k (cost_jk + price_jk(u)) - sum_rows u * cap
- * is a lower bound on any plan that places every job. Multipliers follow projected subgradient steps
- * (Polyak step towards the best plan's cost, halved when the bound stalls); every few iterations the
- * relaxed choice is repaired into a feasible plan and polished by the local search in `heuristics.ts`.
+ * 1. A greedy plan gives a first incumbent.
+ * 2. Dual phase: projected subgradient steps on the multipliers, Polyak step towards the incumbent's
+ *    cost, step factor halved when the bound stalls. Every few iterations the relaxed choice is repaired
+ *    into a feasible plan (keep relaxed options that fit, re-place the rest by reduced cost, local
+ *    search on the true cost).
+ * 3. Polishing phase: with the best multipliers, a large-neighbourhood search lifts the jobs around one
+ *    region and time window, re-places them by reduced cost and runs the local search with ejections.
+ * The dual phase stops at `dualShare` of the time limit or when the step has shrunk to nothing; the
+ * whole solve stops at the gap tolerance or the time limit.
  */
 import {
   better,
@@ -17,14 +19,16 @@ import {
   expired,
   improve,
   Packing,
+  placeGreedily,
   sortOptionsByCost,
   sumPlaced,
 } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
+import { LagrangianDual } from './lagrangian-dual.js';
 
 export interface LagrangianSettings {
-  /** Stop after this many dual iterations even with time left (tests use it instead of the clock). */
+  /** Stop after this many dual iterations plus neighbourhood moves, even with time left (tests use it instead of the clock). */
   maxIterations: number;
   /** Dual iterations between two primal repairs. */
   repairEvery: number;
@@ -32,8 +36,18 @@ export interface LagrangianSettings {
   initialStepFactor: number;
   /** Iterations without a better bound before the step factor is halved. */
   patience: number;
+  /** The dual phase ends once the step factor falls below this. */
+  minStepFactor: number;
   /** Options of an unplaced job tried with one ejection in the local search. */
   ejectionOptions: number;
+  /** Cheaper options of a placed job tried with one ejection in the local search. */
+  exchangeOptions: number;
+  /** Share of the time limit the dual phase may use. */
+  dualShare: number;
+  /** Most jobs one neighbourhood move lifts. */
+  neighbourhoodSize: number;
+  /** Seed of the neighbourhood choices (the solver is deterministic for a given model and settings). */
+  seed: number;
   /** Millisecond clock for the time limit. */
   now: () => number;
 }
@@ -43,173 +57,40 @@ export const DEFAULT_LAGRANGIAN_SETTINGS: Readonly<LagrangianSettings> = Object.
   repairEvery: 10,
   initialStepFactor: 1,
   patience: 20,
+  minStepFactor: 1e-6,
   ejectionOptions: 64,
+  exchangeOptions: 16,
+  dualShare: 0.5,
+  neighbourhoodSize: 40,
+  seed: 1,
   now: () => performance.now(),
 });
 
-/** One relaxed resource: per-job demand, per-cell capacity and multiplier, and the multiplier prefix sums. */
-interface Resource {
-  demand: Float64Array;
-  cap: Float64Array;
-  u: Float64Array;
-  /** Per region, `horizonSlots + 1` running sums of `u`, so an option's price is one subtraction. */
-  prefix: Float64Array;
-  /** Typical capacity, to scale this resource's rows to comparable size in the step. */
-  scale: number;
+/** Share of the elapsed time the dual phase may spend on ejection searches inside repairs. */
+const EXCHANGE_TIME_SHARE = 0.4;
+
+function relativeGap(cost: number, bound: number): number {
+  return Math.max(0, (cost - bound) / Math.max(cost, 1e-9));
 }
 
-function relaxedResources(model: PlacementModel): Resource[] {
-  const cells = model.regions.length * model.horizonSlots;
-  const prefixLength = model.regions.length * (model.horizonSlots + 1);
-  const specs: Array<[Float64Array, (j: number) => number]> = [
-    [model.capacity.cpu, (j) => model.jobs[j]!.cpu],
-    [model.capacity.memGb, (j) => model.jobs[j]!.memGb],
-    [model.capacity.gpu, (j) => model.jobs[j]!.gpu],
-  ];
-  const out: Resource[] = [];
-  for (const [cap, size] of specs) {
-    const demand = new Float64Array(model.jobs.length);
-    let any = false;
-    for (let j = 0; j < demand.length; j++) {
-      demand[j] = size(j);
-      any ||= demand[j]! > 0;
-    }
-    // A resource no job asks for can never bind: leaving it out keeps its multipliers at zero.
-    if (!any) continue;
-    let sum = 0;
-    let count = 0;
-    for (const c of cap) {
-      if (c > 0) {
-        sum += c;
-        count++;
-      }
-    }
-    out.push({
-      demand,
-      cap,
-      u: new Float64Array(cells),
-      prefix: new Float64Array(prefixLength),
-      scale: count > 0 ? sum / count : 1,
-    });
-  }
-  return out;
+/** mulberry32: reproducible neighbourhood choices without touching global state. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
-function buildPrefixes(model: PlacementModel, resources: Resource[]): void {
-  const H = model.horizonSlots;
-  for (const res of resources) {
-    for (let r = 0; r < model.regions.length; r++) {
-      let run = 0;
-      const base = r * (H + 1);
-      res.prefix[base] = 0;
-      for (let s = 0; s < H; s++) {
-        run += res.u[r * H + s]!;
-        res.prefix[base + s + 1] = run;
-      }
-    }
-  }
-}
-
-/** Price of option `k` of job `j` under the current prefixes: cost + weighted multipliers over its span. */
-function reducedCost(model: PlacementModel, resources: Resource[], j: number, k: number): number {
-  const job = model.jobs[j]!;
-  const first = job.optionRegion[k]! * (model.horizonSlots + 1) + job.optionStart[k]!;
-  const last = first + job.runtimeSlots;
-  let value = job.optionCost[k]!;
-  for (const res of resources) {
-    const d = res.demand[j]!;
-    if (d > 0) value += d * (res.prefix[last]! - res.prefix[first]!);
-  }
-  return value;
-}
-
-/**
- * Solves every job's subproblem under the current prefixes: writes each job's cheapest option by reduced
- * cost into `argmin` and its reduced cost into `minimum`.
- */
-function priceJobs(model: PlacementModel, resources: Resource[], argmin: Int32Array, minimum: Float64Array): void {
-  const stride = model.horizonSlots + 1;
-  const [a, b, c] = resources;
-  const pa = a?.prefix;
-  const pb = b?.prefix;
-  const pc = c?.prefix;
-  for (let j = 0; j < model.jobs.length; j++) {
-    const job = model.jobs[j]!;
-    const rt = job.runtimeSlots;
-    const da = a ? a.demand[j]! : 0;
-    const db = b ? b.demand[j]! : 0;
-    const dc = c ? c.demand[j]! : 0;
-    const region = job.optionRegion;
-    const start = job.optionStart;
-    const cost = job.optionCost;
-    let best = Infinity;
-    let bestK = -1;
-    for (let k = 0; k < cost.length; k++) {
-      const first = region[k]! * stride + start[k]!;
-      const last = first + rt;
-      let v = cost[k]!;
-      if (da > 0) v += da * (pa![last]! - pa![first]!);
-      if (db > 0) v += db * (pb![last]! - pb![first]!);
-      if (dc > 0) v += dc * (pc![last]! - pc![first]!);
-      if (v < best) {
-        best = v;
-        bestK = k;
-      }
-    }
-    argmin[j] = bestK;
-    minimum[j] = best;
-  }
-}
-
-function capacityCharge(resources: Resource[]): number {
-  let total = 0;
-  for (const res of resources) for (let i = 0; i < res.u.length; i++) total += res.u[i]! * res.cap[i]!;
-  return total;
-}
-
-/**
- * Turns the relaxed choice into a feasible plan: jobs keep their relaxed option when it still fits (big
- * jobs first), the others take the option with the lowest reduced cost that fits, then the local search
- * polishes the true cost.
- */
-function repair(
-  model: PlacementModel,
-  resources: Resource[],
-  relaxed: Int32Array,
-  order: Int32Array,
-  byCost: Int32Array[],
-  deadline: Deadline,
-  ejectionOptions: number,
-): Packing {
-  const packing = new Packing(model);
-  for (const j of order) {
-    const k = relaxed[j]!;
-    if (packing.fits(j, k)) packing.place(j, k);
-  }
-  for (const j of order) {
-    if (packing.choice[j]! >= 0) continue;
-    const options = model.jobs[j]!.optionCost.length;
-    let best = Infinity;
-    let bestK = -1;
-    for (let k = 0; k < options; k++) {
-      const v = reducedCost(model, resources, j, k);
-      if (v < best && packing.fits(j, k)) {
-        best = v;
-        bestK = k;
-      }
-    }
-    if (bestK >= 0) packing.place(j, bestK);
-  }
-  improve(packing, byCost, { deadline, maxPasses: 20, ejectionOptions });
-  return packing;
-}
-
-/** Jobs by descending size relative to mean capacity: big jobs keep their relaxed option first. */
-function bigFirst(model: PlacementModel, resources: Resource[]): Int32Array {
+/** Jobs by descending size relative to typical capacity, times runtime: big jobs are placed first. */
+function bigFirst(model: PlacementModel, dual: LagrangianDual): Int32Array {
   const size = new Float64Array(model.jobs.length);
   for (let j = 0; j < size.length; j++) {
     let s = 0;
-    for (const res of resources) s += res.demand[j]! / res.scale;
+    for (const res of dual.resources) s += res.demand[j]! / res.scale;
     size[j] = s * model.jobs[j]!.runtimeSlots;
   }
   const order = new Int32Array(size.length);
@@ -217,112 +98,168 @@ function bigFirst(model: PlacementModel, resources: Resource[]): Int32Array {
   return order.sort((x, y) => size[y]! - size[x]! || x - y);
 }
 
-function relativeGap(cost: number, bound: number): number {
-  return Math.max(0, (cost - bound) / Math.max(cost, 1e-9));
+/** Places job `j` at the option with the lowest reduced cost that fits; false when none fits. */
+function placeByReducedCost(packing: Packing, dual: LagrangianDual, j: number): boolean {
+  const options = packing.model.jobs[j]!.optionCost.length;
+  let best = Infinity;
+  let bestK = -1;
+  for (let k = 0; k < options; k++) {
+    const v = dual.reducedCost(j, k);
+    if (v < best && packing.fits(j, k)) {
+      best = v;
+      bestK = k;
+    }
+  }
+  if (bestK >= 0) packing.place(j, bestK);
+  return bestK >= 0;
+}
+
+/**
+ * Turns the relaxed choice into a feasible plan: jobs keep their relaxed option when it still fits (big
+ * jobs first), the others take the fitting option with the lowest reduced cost, then plain moves on the
+ * true cost.
+ */
+function repair(
+  dual: LagrangianDual,
+  relaxed: Int32Array,
+  order: Int32Array,
+  byCost: Int32Array[],
+  deadline: Deadline,
+  ejectionOptions: number,
+): Packing {
+  const packing = new Packing(dual.model);
+  for (const j of order) {
+    const k = relaxed[j]!;
+    if (packing.fits(j, k)) packing.place(j, k);
+  }
+  for (const j of order) if (packing.choice[j]! < 0) placeByReducedCost(packing, dual, j);
+  improve(packing, byCost, { deadline, maxPasses: 20, ejectionOptions, exchangeOptions: 0 });
+  return packing;
+}
+
+/**
+ * Lifts up to `size` jobs running in the region and around the time of a random placed job; returns them
+ * biggest first.
+ */
+function destroy(packing: Packing, random: () => number, size: number, order: Int32Array): Int32Array {
+  const model = packing.model;
+  const n = model.jobs.length;
+  let seedJob = -1;
+  for (let tries = 0; tries < 32 && seedJob < 0; tries++) {
+    const j = Math.floor(random() * n);
+    if (packing.choice[j]! >= 0) seedJob = j;
+  }
+  if (seedJob < 0) return new Int32Array(0);
+  const job = model.jobs[seedJob]!;
+  const k = packing.choice[seedJob]!;
+  const width = Math.max(job.runtimeSlots, Math.ceil(model.horizonSlots / 16));
+  const start = Math.max(0, job.optionStart[k]! - width);
+  const end = Math.min(model.horizonSlots, job.optionStart[k]! + job.runtimeSlots + width);
+  // Half the moves stay in the seed job's region; the others span all regions, so that jobs can trade
+  // regions as well as hours.
+  const around: number[] = [];
+  const wide = random() < 0.5;
+  for (let r = 0; r < model.regions.length; r++) {
+    if (wide || r === job.optionRegion[k]) around.push(...packing.overlapping(r, start, end));
+  }
+  for (let i = around.length - 1; i > 0; i--) {
+    const r = Math.floor(random() * (i + 1));
+    [around[i], around[r]] = [around[r]!, around[i]!];
+  }
+  const lifted = new Set(around.slice(0, size));
+  for (const j of lifted) packing.unplace(j);
+  return Int32Array.from(order.filter((j) => lifted.has(j)));
 }
 
 function solveLagrangian(model: PlacementModel, options: SolveOptions, settings: LagrangianSettings): SolverResult {
-  const deadline = deadlineAfter(options.timeLimitSeconds, settings.now);
+  const now = settings.now;
+  const startedAt = now();
+  const deadline = deadlineAfter(options.timeLimitSeconds, now);
+  const dualDeadline = deadlineAfter(options.timeLimitSeconds * settings.dualShare, now);
   const n = model.jobs.length;
   const byCost = sortOptionsByCost(model);
   const cheapest = cheapestCosts(model);
-  const best = constructBest(model, byCost, deadline, settings.ejectionOptions);
-  const resources = relaxedResources(model);
-  const order = bigFirst(model, resources);
+  const search = { ejectionOptions: settings.ejectionOptions, exchangeOptions: settings.exchangeOptions };
+  const best = constructBest(model, byCost, dualDeadline, { ...search, exchangeOptions: 0 });
+  const dual = new LagrangianDual(model);
+  const order = bigFirst(model, dual);
 
   const relaxed = new Int32Array(n);
   const minimum = new Float64Array(n);
-  const bestU = resources.map((res) => new Float64Array(res.u.length));
-  const usage = resources.map((res) => new Float64Array(res.u.length + 1));
+  let bestU = dual.snapshot();
   let bound = -Infinity;
   let stepFactor = settings.initialStepFactor;
   let sinceImprovement = 0;
   let iterations = 0;
   let repairs = 0;
-  let stopReason: 'gap' | 'time' | 'iterations' | 'converged' = 'iterations';
+  let moves = 0;
+  let exchangeMs = 0;
+  let stopReason: 'gap' | 'time' | 'iterations' | 'converged' = 'converged';
 
   const done = (): boolean => best.placed === n && relativeGap(best.cost, bound) <= options.gapTolerance;
+  const budgetLeft = (): boolean => iterations + moves < settings.maxIterations;
 
-  while (iterations < settings.maxIterations) {
-    if (expired(deadline)) {
-      stopReason = 'time';
-      break;
-    }
+  // 2. Dual phase.
+  while (budgetLeft() && !expired(dualDeadline) && stepFactor >= settings.minStepFactor) {
     iterations++;
-    buildPrefixes(model, resources);
-    priceJobs(model, resources, relaxed, minimum);
-    let value = -capacityCharge(resources);
-    for (let j = 0; j < n; j++) value += minimum[j]!;
-    if (value > bound + 1e-9 * Math.max(1, Math.abs(bound))) {
+    dual.refreshPrefixes();
+    const value = dual.priceJobs(relaxed, minimum);
+    if (!(value <= bound + 1e-9 * Math.max(1, Math.abs(value)))) {
       bound = value;
-      resources.forEach((res, i) => bestU[i]!.set(res.u));
+      bestU = dual.snapshot();
       sinceImprovement = 0;
     } else if (++sinceImprovement >= settings.patience) {
       stepFactor /= 2;
       sinceImprovement = 0;
     }
 
-    // Subgradient: usage of the relaxed choice minus capacity, projected where u = 0 and the row is slack.
-    const H = model.horizonSlots;
-    let norm = 0;
-    resources.forEach((res, i) => {
-      const diff = usage[i]!;
-      diff.fill(0);
-      for (let j = 0; j < n; j++) {
-        const d = res.demand[j]!;
-        if (d === 0) continue;
-        const job = model.jobs[j]!;
-        const k = relaxed[j]!;
-        const first = job.optionRegion[k]! * H + job.optionStart[k]!;
-        diff[first]! += d;
-        diff[first + job.runtimeSlots]! -= d;
-      }
-      let run = 0;
-      for (let c = 0; c < res.u.length; c++) {
-        run += diff[c]!;
-        let g = run - res.cap[c]!;
-        if (g < 0 && res.u[c] === 0) g = 0;
-        diff[c] = g;
-        norm += (g / res.scale) ** 2;
-      }
-    });
-
+    const norm = dual.subgradient(relaxed);
     if (norm === 0) {
       // The relaxed choice is feasible and complementary: it is optimal and the bound is tight.
       const exact = new Packing(model);
       for (let j = 0; j < n; j++) exact.place(j, relaxed[j]!);
       exact.exactCost();
       if (better(exact, best)) best.copyFrom(exact);
-      bound = Math.max(bound, value);
-      stopReason = 'converged';
       break;
     }
 
     if (iterations % settings.repairEvery === 1 || settings.repairEvery === 1) {
-      const candidate = repair(model, resources, relaxed, order, byCost, deadline, settings.ejectionOptions);
+      const candidate = repair(dual, relaxed, order, byCost, dualDeadline, settings.ejectionOptions);
       repairs++;
+      // Ejection searches are what closes the last percent, but they are slow on big models: spend a
+      // bounded share of the time on them, on candidates close to the incumbent.
+      const t0 = now();
+      if (exchangeMs < EXCHANGE_TIME_SHARE * (t0 - startedAt) && candidate.cost <= best.cost * 1.01) {
+        improve(candidate, byCost, { deadline: dualDeadline, maxPasses: 20, ...search });
+        exchangeMs += now() - t0;
+      }
       if (better(candidate, best)) best.copyFrom(candidate);
     }
-    if (done()) {
-      stopReason = 'gap';
-      break;
-    }
+    if (done()) break;
 
     const target = best.placed === n ? best.cost : Math.abs(value) * 1.05 + 1;
-    const step = (stepFactor * Math.max(target - value, 1e-9 * Math.max(1, Math.abs(value)))) / norm;
-    resources.forEach((res, i) => {
-      const g = usage[i]!;
-      const factor = step / (res.scale * res.scale);
-      for (let c = 0; c < res.u.length; c++) {
-        const next = res.u[c]! + factor * g[c]!;
-        res.u[c] = next > 0 ? next : 0;
-      }
-    });
-    if (stepFactor < 1e-6) {
-      stopReason = 'converged';
-      break;
+    dual.step((stepFactor * Math.max(target - value, 1e-9 * Math.max(1, Math.abs(value)))) / norm);
+  }
+
+  // 3. Polishing phase: large-neighbourhood search priced with the best multipliers.
+  if (!done() && !expired(deadline) && budgetLeft()) {
+    dual.restore(bestU);
+    improve(best, byCost, { deadline, maxPasses: Number.MAX_SAFE_INTEGER, ...search });
+    const random = prng(settings.seed);
+    const candidate = new Packing(model);
+    while (!done() && !expired(deadline) && budgetLeft()) {
+      moves++;
+      candidate.copyFrom(best);
+      const lifted = destroy(candidate, random, settings.neighbourhoodSize, order);
+      if (moves % 2 === 0) for (const j of lifted) placeByReducedCost(candidate, dual, j);
+      else placeGreedily(candidate, lifted, byCost);
+      improve(candidate, byCost, { deadline, maxPasses: 5, ...search, jobs: lifted });
+      if (better(candidate, best)) best.copyFrom(candidate);
     }
   }
+  if (done()) stopReason = 'gap';
+  else if (!budgetLeft()) stopReason = 'iterations';
+  else if (expired(deadline)) stopReason = 'time';
 
   // The bound: L(u) is valid for plans placing all jobs; for a plan that leaves some out, price only
   // the placed jobs with the best multipliers (and never report less than the cheapest-options bound).
@@ -330,10 +267,9 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
   if (best.placed === n) {
     finalBound = Math.max(finalBound, bound);
   } else if (iterations > 0) {
-    resources.forEach((res, i) => res.u.set(bestU[i]!));
-    buildPrefixes(model, resources);
-    priceJobs(model, resources, relaxed, minimum);
-    finalBound = Math.max(finalBound, sumPlaced(best.choice, minimum) - capacityCharge(resources));
+    dual.restore(bestU);
+    dual.priceJobs(relaxed, minimum);
+    finalBound = Math.max(finalBound, sumPlaced(best.choice, minimum) - dual.capacityCharge());
   }
   best.exactCost();
   const gap = relativeGap(best.cost, finalBound);
@@ -342,8 +278,8 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
     choice: best.choice,
     lowerBoundGco2: Math.min(finalBound, best.cost),
     detail:
-      `lagrangian: ${iterations} iterations, ${repairs} repairs, stopped on ${stopReason}, ` +
-      `placed ${best.placed}/${n}, gap ${(gap * 100).toFixed(3)}%`,
+      `lagrangian: ${iterations} dual iterations, ${repairs} repairs, ${moves} neighbourhood moves, ` +
+      `stopped on ${stopReason}, placed ${best.placed}/${n}, gap ${(gap * 100).toFixed(3)}%`,
   };
 }
 
