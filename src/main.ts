@@ -11,8 +11,9 @@ import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { Metrics } from './metrics/metrics.js';
-import { optimize, solverNames } from './optimizer/index.js';
+import { solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
+import { ThreadedOptimizer } from './scheduler/threaded-optimize.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
 
@@ -27,6 +28,7 @@ export interface HubOverrides {
   ticker?: (periodSeconds: number, name: string) => Ticker;
   carbonProvider?: CarbonProvider;
   spokes?: Spoke[];
+  /** Default: the optimizer in a worker thread, so that a long solve never stalls the API. */
   optimize?: OptimizeFn;
   /** Collect Node.js process metrics (default true; tests building many hubs turn it off). */
   processMetrics?: boolean;
@@ -77,11 +79,12 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     { metrics, logger, clock, horizonMs: horizonSlots(config) * config.slot_seconds * 1000, timeoutMs: ADAPTER_TIMEOUT_MS },
   );
 
+  const threaded = overrides.optimize ? undefined : new ThreadedOptimizer(config.optimizer.time_limit_seconds);
   const scheduler = new ScheduleCycle({
     lifecycle,
     clusters,
     carbon,
-    optimize: overrides.optimize ?? optimize,
+    optimize: overrides.optimize ?? (threaded as ThreadedOptimizer).optimize,
     metrics,
     logger,
     clock,
@@ -153,6 +156,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     async stop() {
       await Promise.all(Object.values(loops).map((loop) => loop.stop()));
       await app.close();
+      await threaded?.close();
       await Promise.all(spokes.map((s) => s.client.close()));
       await store.close();
       logger.info('CASPIAN hub stopped');

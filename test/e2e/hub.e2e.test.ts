@@ -22,7 +22,8 @@ describe('hub end to end', () => {
   let base: string;
 
   beforeAll(async () => {
-    t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } } });
+    // The optimizer in its worker thread, as in production.
+    t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } } }, { optimize: undefined });
     base = await t.hub.start();
   });
   afterAll(() => t.hub.stop());

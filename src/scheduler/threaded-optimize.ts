@@ -1,0 +1,98 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { OptimizeInput, OptimizeOptions, OptimizeOutput } from '../optimizer/index.js';
+import type { SolveReply, SolveRequest } from './optimizer-worker.js';
+import type { OptimizeFn } from './schedule-cycle.js';
+
+/** Extra time the worker gets beyond the solver's own limit before it is presumed stuck and replaced. */
+const GRACE_MS = 15_000;
+
+export class OptimizerWorkerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptimizerWorkerError';
+  }
+}
+
+interface Pending {
+  resolve: (output: OptimizeOutput) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The worker's entry. Built code runs the compiled `optimizer-worker.js`. Run from TypeScript source (the
+ * test runner, tsx), the worker gets a bootstrap that registers tsx first: Node 20 workers do not inherit
+ * the parent's loader hooks, nor honour `--import tsx` in `execArgv`.
+ */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith('.ts')) return new URL('./optimizer-worker.js', import.meta.url);
+  // tsx's exports map puts the ESM build of `tsx/esm/api` beside the CommonJS one that require() resolves.
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const entry = new URL('./optimizer-worker.ts', import.meta.url).href;
+  const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+}
+
+/**
+ * Runs `optimize()` in one long-lived worker thread (the HiGHS wasm stays loaded between cycles). A
+ * worker that crashes, runs out of memory or overruns its time limit is terminated, its request rejected,
+ * and a fresh one started for the next request.
+ */
+export class ThreadedOptimizer {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(private readonly defaultTimeLimitSeconds: number) {}
+
+  readonly optimize: OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => {
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    const limitMs = (options.timeLimitSeconds ?? this.defaultTimeLimitSeconds) * 1000 + GRACE_MS;
+    return new Promise<OptimizeOutput>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new OptimizerWorkerError(`the optimizer did not answer within ${limitMs} ms; worker replaced`)), limitMs);
+      this.pending.set(id, { resolve, reject, timer });
+      worker.postMessage({ id, input, options } satisfies SolveRequest);
+    });
+  };
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(workerEntry());
+    worker.on('message', (reply: SolveReply) => {
+      const request = this.pending.get(reply.id);
+      if (!request) return;
+      this.pending.delete(reply.id);
+      clearTimeout(request.timer);
+      if ('output' in reply) request.resolve(reply.output);
+      else request.reject(Object.assign(new OptimizerWorkerError(reply.error.message), { name: reply.error.name }));
+    });
+    worker.on('error', (error) => this.fail(new OptimizerWorkerError(`the optimizer worker crashed: ${error.message}`)));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.fail(new OptimizerWorkerError(`the optimizer worker exited with code ${code}`));
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  /** Rejects every request in flight and drops the worker. */
+  private fail(error: Error): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    for (const [id, request] of this.pending) {
+      clearTimeout(request.timer);
+      request.reject(error);
+      this.pending.delete(id);
+    }
+    void worker?.terminate();
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}
