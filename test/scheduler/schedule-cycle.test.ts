@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { diurnalIntensity } from '../../src/carbon/mock-provider.js';
+import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import { optimize } from '../../src/optimizer/index.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { testHub, type TestHub } from '../support/hub.js';
+
+const submit = (t: TestHub, body: Record<string, unknown>) =>
+  t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
+const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+
+describe('schedule cycle', () => {
+  let t: TestHub;
+  afterEach(() => t.hub.stop());
+
+  it('waits for the daily dip when the deadline allows, and starts now when it does not', async () => {
+    // One region whose diurnal curve has its trough 12 h after its peak (JP-TK peaks at 10:00 UTC).
+    const clock = new FakeClock(Date.UTC(2026, 0, 5, 10, 0, 0));
+    t = await testHub({ regions: [{ name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64 } }] }, { clock });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'flexible', deadline_minutes: 24 * 60 });
+    await submit(t, { job_id: 'tight', deadline_minutes: 30 });
+    const summary = await schedule(t);
+    const start = (id: string) => Date.parse(summary.placed.find((p: { job_id: string }) => p.job_id === id).planned_start);
+    expect(start('tight')).toBe(clock.now());
+    const flexibleStart = start('flexible');
+    expect(flexibleStart).toBeGreaterThan(clock.now() + 6 * 3600_000);
+    expect(diurnalIntensity('JP-TK', flexibleStart)).toBeLessThan(diurnalIntensity('JP-TK', clock.now()) - 100);
+  });
+
+  it('counts running jobs against capacity', async () => {
+    t = await testHub({ regions: [
+      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 4, mem_gb: 64 } },
+      { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 4, mem_gb: 64 } },
+    ], carbon: { mock: { scenario: 'seed-migration' } }, migration: { network_gco2_per_gb: {} } });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'first', cpu: 4, deadline_minutes: 30 });
+    await schedule(t);
+    await t.hub.loops.dispatch.runOnce();
+    await t.hub.loops.dispatch.runOnce();
+    expect((await t.hub.lifecycle.store.get('first'))?.phase).toBe('Running');
+
+    // KR (400) is cleaner than CN (550) but full until `first` ends; a job that must start now goes to CN.
+    await submit(t, { job_id: 'second', cpu: 4, deadline_minutes: 30 });
+    const summary = await schedule(t);
+    expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'second').cluster).toBe('carbon-cn');
+    expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'first').cluster).toBe('carbon-kr');
+  });
+
+  it('fails a job that can no longer finish before its deadline, and leaves the others alone', async () => {
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'late', runtime_minutes: 60, deadline_minutes: 60 });
+    await submit(t, { job_id: 'fine' });
+    t.clock.advanceMinutes(1);
+    const summary = await schedule(t);
+    expect(summary.failed).toEqual([{ job_id: 'late', reason: 'DeadlineExceeded: it can no longer finish before its deadline' }]);
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id)).toEqual(['fine']);
+    expect(await t.hub.lifecycle.store.get('late')).toMatchObject({ phase: 'Failed', reason: expect.stringContaining('DeadlineExceeded') });
+  });
+
+  it('marks a job Unschedulable when every region it may use is down, and plans it when one returns', async () => {
+    const clock = new FakeClock();
+    const spokes: Spoke[] = [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 8, memGb: 32, gpu: 0 }, clock) },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 8, memGb: 32, gpu: 0 }, clock) },
+    ];
+    t = await testHub({ regions: [
+      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 8, mem_gb: 32 } },
+      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 8, mem_gb: 32 } },
+    ] }, { clock, spokes });
+    await t.hub.loops.carbon.runOnce();
+    (spokes[0]?.client as SimulatedSpoke).setReachable(false);
+    await submit(t, { job_id: 'kr-only', affinity_regions: ['KR'] });
+    const down = await schedule(t);
+    expect(down.unschedulable).toEqual([{ job_id: 'kr-only', reason: 'no ready cluster with carbon data among its regions (KR)' }]);
+    expect((await t.hub.lifecycle.store.get('kr-only'))?.phase).toBe('Unschedulable');
+
+    (spokes[0]?.client as SimulatedSpoke).setReachable(true);
+    const up = await schedule(t);
+    expect(up.placed).toEqual([expect.objectContaining({ job_id: 'kr-only', cluster: 'carbon-kr' })]);
+    expect(t.log.messages()).toEqual(expect.arrayContaining(['AppWrapper kr-only: Pending -> Unschedulable', 'AppWrapper kr-only: Unschedulable -> Planned']));
+  });
+
+  it('does not overwrite a cancel that lands while the optimizer runs', async () => {
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/racer' });
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'racer' });
+    const summary = await schedule(t);
+    expect(summary.placed).toEqual([]);
+    expect((await t.hub.lifecycle.store.get('racer'))?.phase).toBe('Cancelled');
+  });
+
+  it('records a failed cycle in its metric and log, and the next cycle runs', async () => {
+    let calls = 0;
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        if (++calls === 1) throw new Error('solver exploded');
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'a' });
+    const failed = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    expect(failed.statusCode).toBe(500);
+    expect(failed.json()).toEqual({ error: 'Internal Server Error', message: 'internal error; see the hub log', details: [] });
+    expect(t.log.messages()).toContain('schedule cycle failed');
+    const ok = await schedule(t);
+    expect(ok.placed).toHaveLength(1);
+    const cycles = await t.hub.metrics.registry.getSingleMetricAsString('caspian_schedule_cycles_total');
+    expect(cycles).toContain('caspian_schedule_cycles_total{outcome="error"} 1');
+    expect(cycles).toContain('caspian_schedule_cycles_total{outcome="ok"} 1');
+  });
+
+  it('keeps ticking after a cycle throws, and skips a tick while a cycle runs', async () => {
+    let release: () => void = () => undefined;
+    let calls = 0;
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        calls++;
+        if (calls === 1) throw new Error('boom');
+        await new Promise<void>((resolve) => (release = resolve));
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'a' });
+    t.hub.loops.schedule.start();
+    t.tickers.tick('schedule');
+    await expect.poll(() => t.log.messages().includes('schedule cycle failed')).toBe(true);
+    t.tickers.tick('schedule');
+    await expect.poll(() => calls).toBe(2);
+    t.tickers.tick('schedule');
+    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_loop_skipped_ticks_total')).toContain('{loop="schedule"} 1');
+    release();
+    await expect.poll(async () => (await t.hub.lifecycle.store.get('a'))?.phase).toBe('Planned');
+  });
+});
