@@ -115,7 +115,11 @@ export interface UnscheduledJob {
 
 /** How a solve ended. Returned, never thrown. */
 export type SolverStatus =
-  /** Proven optimal (gap within the solver's tolerance). */
+  /**
+   * Proven optimal for the whole problem (gap within the solver's tolerance): no plan places more jobs, and
+   * none placing as many costs less. A bound that only covers the jobs this plan placed proves that only
+   * when every job is placed; otherwise report `feasible`.
+   */
   | 'optimal'
   /** A feasible plan with a lower bound; `gap` says how far from proven. */
   | 'feasible'
