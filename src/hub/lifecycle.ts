@@ -46,7 +46,8 @@ export class Lifecycle {
     let from: AppWrapper | undefined;
     const stored = await this.deps.store.update(jobId, (current) => {
       const candidate = next(current);
-      if (!candidate) return undefined;
+      // Handing back the current value means "no change": nothing to write, no updatedAt bump.
+      if (!candidate || candidate === current) return undefined;
       if (candidate.phase !== current.phase && !canTransition(current.phase, candidate.phase)) {
         throw new ConflictError(`AppWrapper "${jobId}" cannot move from ${current.phase} to ${candidate.phase}`);
       }

@@ -22,6 +22,8 @@ export class SimulatedSpoke implements SpokeClient {
   readonly kind = 'simulated';
   private readonly jobs = new Map<string, SimulatedJob>();
   private reachable = true;
+  /** The instant the cluster has been played forward to: room freed then (by a delete) is room from then on. */
+  private advancedTo = -Infinity;
 
   constructor(
     readonly cluster: string,
@@ -49,7 +51,8 @@ export class SimulatedSpoke implements SpokeClient {
 
   /** Plays the cluster forward to `now`: finishes Jobs whose time is up and starts queued ones that fit. */
   private advance(now: number): void {
-    let time = -Infinity;
+    let time = this.advancedTo;
+    this.advancedTo = now;
     for (;;) {
       const running = [...this.jobs.values()].filter((j) => j.startedAt !== undefined && j.finishedAt === undefined);
       let used = running.reduce((sum, j) => addResources(sum, SimulatedSpoke.request(j)), NO_RESOURCES);
@@ -80,6 +83,8 @@ export class SimulatedSpoke implements SpokeClient {
     if (!fits(request, this.allocatable)) {
       throw new AdapterError(`Job ${request.jobName} requests more than cluster ${this.cluster} has`, false);
     }
+    // Catch up first: room freed before now belongs to Jobs already queued, not to this one.
+    this.advance(this.clock.now());
     this.jobs.set(request.jobName, { request, createdAt: this.clock.now() });
     this.advance(this.clock.now());
     return 'created';

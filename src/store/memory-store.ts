@@ -2,14 +2,13 @@ import { PHASES, type AppWrapper, type Phase } from '../domain/app-wrapper.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
-function freeze(aw: AppWrapper): AppWrapper {
-  Object.freeze(aw.spec.affinityRegions);
-  if (aw.spec.command) Object.freeze(aw.spec.command);
-  Object.freeze(aw.spec);
-  Object.freeze(aw.metadata);
-  if (aw.placement) Object.freeze(aw.placement);
-  Object.freeze(aw.staleJobs);
-  return Object.freeze(aw);
+/** Freezes the whole value, nested objects included (placement, stale Job refs, metadata...). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** The working set in memory. */
@@ -21,7 +20,8 @@ export class MemoryStore implements Store {
 
   async insert(appWrapper: AppWrapper): Promise<void> {
     if (this.byId.has(appWrapper.jobId)) throw new ConflictError(`AppWrapper "${appWrapper.jobId}" already exists`);
-    this.byId.set(appWrapper.jobId, freeze({ ...appWrapper }));
+    // A copy, so that the caller's object stays the caller's (and unfrozen).
+    this.byId.set(appWrapper.jobId, deepFreeze(structuredClone(appWrapper)));
     this.byPhase[appWrapper.phase]++;
     if (appWrapper.migrating) this.migrating++;
   }
@@ -46,7 +46,7 @@ export class MemoryStore implements Store {
     const next = change(current);
     if (!next || next === current) return current;
     if (next.jobId !== jobId) throw new Error(`update of "${jobId}" may not change its id`);
-    this.byId.set(jobId, freeze(next));
+    this.byId.set(jobId, deepFreeze(next));
     this.byPhase[current.phase]--;
     this.byPhase[next.phase]++;
     this.migrating += Number(next.migrating) - Number(current.migrating);

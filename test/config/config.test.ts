@@ -1,0 +1,292 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_NETWORK_GCO2_PER_GB, ENV_KEYS, horizonSlots, loadConfig, parseConfig, type Config } from '../../src/config/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'caspian-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+function configFile(contents: string): string {
+  const path = join(dir, `config-${files++}.json`);
+  writeFileSync(path, contents);
+  return path;
+}
+
+function region(name: string, cluster: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, cluster, context: `kind-${cluster}`, zone: name, capacity: { cpu: 4, mem_gb: 16 }, ...extra };
+}
+
+/** The ConfigError thrown by `fn`; fails the test if it does not throw one. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('defaults', () => {
+  it('pins every default', () => {
+    expect(parseConfig({})).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      log_level: 'info',
+      regions: [
+        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+      ],
+      slot_seconds: 300,
+      horizon_hours: 24,
+      periods: { carbon_seconds: 10, schedule_seconds: 300, dispatch_seconds: 30 },
+      energy: { watt_cpu: 30, watt_gpu: 250, watt_mem_gb: 0.392 },
+      migration: {
+        allow: true,
+        lambda_plan_dev: 100,
+        network_gco2_per_gb: { KR: { JP: 5, CN: 5 }, JP: { KR: 5, CN: 7 }, CN: { KR: 5, JP: 7 } },
+      },
+      optimizer: { solver: 'auto', time_limit_seconds: 30 },
+      carbon: { provider: 'mock', mock: { scenario: 'diurnal', step_seconds: 300 } },
+      spokes: { kind: 'simulated' },
+      jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
+    } satisfies Config);
+  });
+
+  it('loadConfig with an empty environment gives the defaults', () => {
+    expect(loadConfig({})).toEqual(parseConfig({}));
+  });
+
+  it('fills the defaults of a section given in part', () => {
+    const config = parseConfig({ periods: { schedule_seconds: 600 }, energy: { watt_gpu: 70 }, carbon: { mock: { scenario: 'seed-migration' } } });
+    expect(config.periods).toEqual({ carbon_seconds: 10, schedule_seconds: 600, dispatch_seconds: 30 });
+    expect(config.energy).toEqual({ watt_cpu: 30, watt_gpu: 70, watt_mem_gb: 0.392 });
+    expect(config.carbon).toEqual({ provider: 'mock', mock: { scenario: 'seed-migration', step_seconds: 300 } });
+  });
+
+  it('defaults a region gpu capacity to 0', () => {
+    expect(parseConfig({ regions: [region('EU', 'carbon-eu')] }).regions[0]?.capacity).toEqual({ cpu: 4, mem_gb: 16, gpu: 0 });
+  });
+
+  it('keeps only the default network pairs between configured regions', () => {
+    const cases: { regions: string[]; want: Record<string, Record<string, number>> }[] = [
+      { regions: ['EU', 'US'], want: {} },
+      { regions: ['KR', 'JP'], want: { KR: { JP: 5 }, JP: { KR: 5 } } },
+      { regions: ['CN', 'EU', 'JP'], want: { JP: { CN: 7 }, CN: { JP: 7 } } },
+    ];
+    for (const { regions, want } of cases) {
+      const config = parseConfig({ regions: regions.map((r) => region(r, `carbon-${r.toLowerCase()}`)) });
+      expect(config.migration.network_gco2_per_gb, regions.join(',')).toEqual(want);
+    }
+  });
+
+  it('does not let a parse mutate the exported default matrix', () => {
+    parseConfig({ regions: [region('KR', 'carbon-kr')] });
+    expect(DEFAULT_NETWORK_GCO2_PER_GB).toEqual({ KR: { JP: 5, CN: 5 }, JP: { KR: 5, CN: 7 }, CN: { KR: 5, JP: 7 } });
+  });
+
+  it('returns a deeply frozen config', () => {
+    const config = parseConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.regions)).toBe(true);
+    expect(Object.isFrozen(config.regions[0]?.capacity)).toBe(true);
+    expect(Object.isFrozen(config.migration.network_gco2_per_gb.KR)).toBe(true);
+    expect(Object.isFrozen(config.jobs.default_command)).toBe(true);
+  });
+
+  it('horizonSlots is the whole number of slots in the horizon', () => {
+    const cases = [
+      { horizon_hours: 24, slot_seconds: 300, want: 288 },
+      { horizon_hours: 1, slot_seconds: 3600, want: 1 },
+      { horizon_hours: 1.5, slot_seconds: 3600, want: 1 },
+      { horizon_hours: 0.25, slot_seconds: 60, want: 15 },
+    ];
+    for (const { want, ...raw } of cases) expect(horizonSlots(parseConfig(raw)), JSON.stringify(raw)).toBe(want);
+  });
+});
+
+describe('validation', () => {
+  const cases: { name: string; raw: Record<string, unknown>; key: string; message?: RegExp }[] = [
+    { name: 'port out of range', raw: { port: 70000 }, key: 'port' },
+    { name: 'port not a number', raw: { port: '80' }, key: 'port' },
+    { name: 'unknown log level', raw: { log_level: 'verbose' }, key: 'log_level' },
+    { name: 'unknown top-level key', raw: { prot: 80 }, key: 'prot', message: /prot: unknown key/ },
+    { name: 'unknown nested key', raw: { periods: { carbon: 10 } }, key: 'periods.carbon', message: /periods\.carbon: unknown key/ },
+    { name: 'two unknown keys', raw: { energy: { watts: 1, cpu: 2 } }, key: 'energy.watts', message: /energy\.cpu: unknown key/ },
+    { name: 'slot shorter than a minute', raw: { slot_seconds: 30 }, key: 'slot_seconds' },
+    { name: 'slot longer than an hour', raw: { slot_seconds: 7200 }, key: 'slot_seconds' },
+    { name: 'horizon shorter than a slot', raw: { slot_seconds: 3600, horizon_hours: 0.5 }, key: 'horizon_hours', message: /at least one slot/ },
+    { name: 'horizon over a week', raw: { horizon_hours: 169 }, key: 'horizon_hours' },
+    { name: 'no regions', raw: { regions: [] }, key: 'regions' },
+    { name: 'cluster not a DNS label', raw: { regions: [region('KR', 'Carbon_KR')] }, key: 'regions.0.cluster', message: /DNS-1123/ },
+    { name: 'bad region name', raw: { regions: [region('K R', 'carbon-kr')] }, key: 'regions.0.name' },
+    { name: 'negative capacity', raw: { regions: [region('KR', 'carbon-kr', { capacity: { cpu: -1, mem_gb: 1 } })] }, key: 'regions.0.capacity.cpu' },
+    {
+      name: 'duplicate region',
+      raw: { regions: [region('KR', 'carbon-a'), region('KR', 'carbon-b')], migration: { network_gco2_per_gb: {} } },
+      key: 'regions.1.name',
+      message: /duplicate region "KR"/,
+    },
+    {
+      name: 'duplicate cluster',
+      raw: { regions: [region('KR', 'carbon-a'), region('JP', 'carbon-a')], migration: { network_gco2_per_gb: {} } },
+      key: 'regions.1.cluster',
+      message: /duplicate cluster "carbon-a"/,
+    },
+    {
+      name: 'unknown destination in the network matrix',
+      raw: { migration: { network_gco2_per_gb: { KR: { XX: 1 } } } },
+      key: 'migration.network_gco2_per_gb.KR',
+      message: /unknown region "XX"/,
+    },
+    {
+      name: 'unknown source in the network matrix',
+      raw: { migration: { network_gco2_per_gb: { XX: { KR: 1 } } } },
+      key: 'migration.network_gco2_per_gb.XX',
+      message: /unknown region "XX"/,
+    },
+    { name: 'negative network cost', raw: { migration: { network_gco2_per_gb: { KR: { JP: -1 } } } }, key: 'migration.network_gco2_per_gb.KR.JP' },
+    { name: 'unknown carbon provider', raw: { carbon: { provider: 'electricitymaps' } }, key: 'carbon.provider' },
+    { name: 'unknown mock scenario', raw: { carbon: { mock: { scenario: 'chaos' } } }, key: 'carbon.mock.scenario' },
+    { name: 'empty default command', raw: { jobs: { default_command: [] } }, key: 'jobs.default_command' },
+    { name: 'solver time limit over an hour', raw: { optimizer: { time_limit_seconds: 3601 } }, key: 'optimizer.time_limit_seconds' },
+  ];
+  for (const { name, raw, key, message } of cases) {
+    it(`rejects ${name}, naming ${key}`, () => {
+      const error = configError(() => parseConfig(raw));
+      expect(error.message).toMatch(/^invalid configuration \(configuration\):\n/);
+      expect(error.message).toContain(`  ${key}: `);
+      if (message) expect(error.message).toMatch(message);
+    });
+  }
+
+  it('lists every issue, one line each', () => {
+    const error = configError(() => parseConfig({ port: -1, host: '' }));
+    expect(error.message.split('\n').slice(1)).toEqual([expect.stringMatching(/^ {2}port: /), expect.stringMatching(/^ {2}host: /)]);
+  });
+});
+
+describe('loop periods', () => {
+  const valid = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  const invalid = [0, 7, 45, 90, 420, 2400, 3000, 5400, 18000, 172800, 2.5];
+  for (const key of ['carbon_seconds', 'schedule_seconds', 'dispatch_seconds']) {
+    it(`accepts ${key} that tile a minute, an hour or a day`, () => {
+      for (const seconds of valid) expect(parseConfig({ periods: { [key]: seconds } }).periods[key as keyof Config['periods']], String(seconds)).toBe(seconds);
+    });
+    it(`rejects ${key} that do not, naming periods.${key}`, () => {
+      for (const seconds of invalid) {
+        expect(() => parseConfig({ periods: { [key]: seconds } }), String(seconds)).toThrow(`periods.${key}: `);
+      }
+    });
+  }
+});
+
+describe('environment', () => {
+  const samples: Record<keyof typeof ENV_KEYS, { raw: string; want: unknown }> = {
+    CASPIAN_PORT: { raw: '9090', want: 9090 },
+    CASPIAN_HOST: { raw: '127.0.0.1', want: '127.0.0.1' },
+    CASPIAN_LOG_LEVEL: { raw: 'debug', want: 'debug' },
+    CASPIAN_SLOT_SECONDS: { raw: '600', want: 600 },
+    CASPIAN_HORIZON_HOURS: { raw: '1.5', want: 1.5 },
+    CASPIAN_CARBON_PERIOD_SECONDS: { raw: '30', want: 30 },
+    CASPIAN_SCHEDULE_PERIOD_SECONDS: { raw: '600', want: 600 },
+    CASPIAN_DISPATCH_PERIOD_SECONDS: { raw: '15', want: 15 },
+    CASPIAN_MIGRATION_ALLOW: { raw: 'false', want: false },
+    CASPIAN_LAMBDA_PLAN_DEV: { raw: '12.5', want: 12.5 },
+    CASPIAN_SOLVER: { raw: 'highs', want: 'highs' },
+    CASPIAN_SOLVER_TIME_LIMIT_SECONDS: { raw: '2.5', want: 2.5 },
+    CASPIAN_CARBON_PROVIDER: { raw: 'mock', want: 'mock' },
+    CASPIAN_MOCK_SCENARIO: { raw: 'seed-migration', want: 'seed-migration' },
+    CASPIAN_SPOKES: { raw: 'simulated', want: 'simulated' },
+    CASPIAN_JOB_IMAGE: { raw: 'alpine:3.20', want: 'alpine:3.20' },
+  };
+
+  function at(config: Config, path: string): unknown {
+    return path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], config);
+  }
+
+  for (const [variable, [path]] of Object.entries(ENV_KEYS)) {
+    it(`${variable} sets ${path}`, () => {
+      const sample = samples[variable as keyof typeof ENV_KEYS];
+      expect(at(loadConfig({ [variable]: sample.raw }), path)).toEqual(sample.want);
+    });
+  }
+
+  it('accepts 1/0 and true/false for booleans', () => {
+    const cases = [
+      { raw: 'true', want: true },
+      { raw: '1', want: true },
+      { raw: 'false', want: false },
+      { raw: '0', want: false },
+    ];
+    for (const { raw, want } of cases) expect(loadConfig({ CASPIAN_MIGRATION_ALLOW: raw }).migration.allow, raw).toBe(want);
+  });
+
+  it('ignores empty and unrelated variables', () => {
+    expect(loadConfig({ CASPIAN_PORT: '', CASPIAN_NOT_A_KEY: '1', PORT: '1' })).toEqual(parseConfig({}));
+  });
+
+  const bad: { env: Record<string, string>; key: string; message: RegExp }[] = [
+    { env: { CASPIAN_PORT: 'eighty' }, key: 'CASPIAN_PORT', message: /expected an integer, got "eighty"/ },
+    { env: { CASPIAN_PORT: '80.5' }, key: 'CASPIAN_PORT', message: /expected an integer/ },
+    { env: { CASPIAN_PORT: ' ' }, key: 'CASPIAN_PORT', message: /expected an integer/ },
+    { env: { CASPIAN_HORIZON_HOURS: 'NaN' }, key: 'CASPIAN_HORIZON_HOURS', message: /expected a number/ },
+    { env: { CASPIAN_LAMBDA_PLAN_DEV: 'Infinity' }, key: 'CASPIAN_LAMBDA_PLAN_DEV', message: /expected a number/ },
+    { env: { CASPIAN_MIGRATION_ALLOW: 'yes' }, key: 'CASPIAN_MIGRATION_ALLOW', message: /expected true or false, got "yes"/ },
+    { env: { CASPIAN_PORT: '70000' }, key: 'port', message: /./ },
+    { env: { CASPIAN_LOG_LEVEL: 'verbose' }, key: 'log_level', message: /./ },
+    { env: { CASPIAN_CARBON_PERIOD_SECONDS: '7' }, key: 'periods.carbon_seconds', message: /must divide 60 s/ },
+    { env: { CASPIAN_MOCK_SCENARIO: 'chaos' }, key: 'carbon.mock.scenario', message: /./ },
+  ];
+  for (const { env, key, message } of bad) {
+    it(`rejects ${JSON.stringify(env)}, naming ${key}`, () => {
+      const error = configError(() => loadConfig(env));
+      expect(error.message).toMatch(/^invalid configuration \(environment\):\n/);
+      expect(error.message).toContain(`  ${key}: `);
+      expect(error.message).toMatch(message);
+    });
+  }
+});
+
+describe('config file', () => {
+  it('reads CASPIAN_CONFIG and merges it over the defaults', () => {
+    const file = configFile(JSON.stringify({ port: 9000, regions: [region('EU', 'carbon-eu')], migration: { allow: false } }));
+    const config = loadConfig({ CASPIAN_CONFIG: file });
+    expect(config.port).toBe(9000);
+    expect(config.regions.map((r) => r.name)).toEqual(['EU']);
+    expect(config.migration).toEqual({ allow: false, lambda_plan_dev: 100, network_gco2_per_gb: {} });
+    expect(config.host).toBe('0.0.0.0');
+  });
+
+  it('lets environment variables override the file, key by key', () => {
+    const file = configFile(JSON.stringify({ port: 9000, periods: { carbon_seconds: 5, schedule_seconds: 600 } }));
+    const config = loadConfig({ CASPIAN_CONFIG: file, CASPIAN_PORT: '9100', CASPIAN_SCHEDULE_PERIOD_SECONDS: '900' });
+    expect(config.port).toBe(9100);
+    expect(config.periods).toEqual({ carbon_seconds: 5, schedule_seconds: 900, dispatch_seconds: 30 });
+  });
+
+  it('names the file and the key of an invalid value', () => {
+    const file = configFile(JSON.stringify({ slot_seconds: 10 }));
+    const error = configError(() => loadConfig({ CASPIAN_CONFIG: file }));
+    expect(error.message).toMatch(new RegExp(`^invalid configuration \\(file ${file} and environment\\):\\n {2}slot_seconds: `));
+  });
+
+  const broken: { name: string; contents?: string; message: RegExp }[] = [
+    { name: 'a missing file', message: /^cannot read config file .*missing\.json/ },
+    { name: 'invalid JSON', contents: '{ "port": ', message: /is not valid JSON/ },
+    { name: 'a JSON array', contents: '[1, 2]', message: /must hold a JSON object/ },
+    { name: 'JSON null', contents: 'null', message: /must hold a JSON object/ },
+    { name: 'a JSON string', contents: '"port"', message: /must hold a JSON object/ },
+  ];
+  for (const { name, contents, message } of broken) {
+    it(`rejects ${name}, naming the file`, () => {
+      const file = contents === undefined ? join(dir, 'missing.json') : configFile(contents);
+      const error = configError(() => loadConfig({ CASPIAN_CONFIG: file }));
+      expect(error.message).toMatch(message);
+      expect(error.message).toContain(file);
+    });
+  }
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import {
+  addResources,
+  canTransition,
+  fits,
+  isTerminal,
+  jobNameFor,
+  LIVE_PHASES,
+  NO_RESOURCES,
+  PHASES,
+  subtractResources,
+  TERMINAL_PHASES,
+  type Phase,
+} from '../../src/domain/app-wrapper.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+
+/** The whole lifecycle, written out: every move not listed here is refused. */
+const ALLOWED: Record<Phase, Phase[]> = {
+  Pending: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
+  Unschedulable: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
+  Planned: ['Planned', 'Dispatched', 'Unschedulable', 'Failed', 'Cancelled'],
+  Dispatched: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Running: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Succeeded: [],
+  Failed: [],
+  Cancelled: [],
+};
+
+describe('phase transitions', () => {
+  for (const from of PHASES) {
+    for (const to of PHASES) {
+      const allowed = ALLOWED[from].includes(to);
+      it(`${allowed ? 'allows' : 'refuses'} ${from} -> ${to}`, () => {
+        expect(canTransition(from, to)).toBe(allowed);
+      });
+    }
+  }
+
+  it('lets a running job migrate (Running -> Dispatched) but never re-queues a plan (Planned -> Pending)', () => {
+    expect(canTransition('Running', 'Dispatched')).toBe(true);
+    expect(canTransition('Planned', 'Pending')).toBe(false);
+  });
+
+  it('lets every non-terminal phase be cancelled or fail', () => {
+    for (const from of PHASES.filter((p) => !TERMINAL_PHASES.has(p))) {
+      expect(canTransition(from, 'Cancelled'), from).toBe(true);
+      expect(canTransition(from, 'Failed'), from).toBe(true);
+    }
+  });
+
+  it('lets nothing leave a terminal phase', () => {
+    for (const from of TERMINAL_PHASES) for (const to of PHASES) expect(canTransition(from, to), `${from} -> ${to}`).toBe(false);
+  });
+});
+
+describe('phase sets', () => {
+  it('terminal phases are Succeeded, Failed and Cancelled', () => {
+    expect([...TERMINAL_PHASES].sort()).toEqual(['Cancelled', 'Failed', 'Succeeded']);
+  });
+
+  it('live phases (a Job may exist) are Dispatched and Running', () => {
+    expect([...LIVE_PHASES].sort()).toEqual(['Dispatched', 'Running']);
+  });
+
+  it('isTerminal follows TERMINAL_PHASES', () => {
+    for (const phase of PHASES) expect(isTerminal(appWrapper('a').phase(phase).obj()), phase).toBe(TERMINAL_PHASES.has(phase));
+  });
+});
+
+describe('jobNameFor', () => {
+  const cases = [
+    { generation: 0, want: 'job-1' },
+    { generation: 1, want: 'job-1' },
+    { generation: 2, want: 'job-1-g2' },
+    { generation: 10, want: 'job-1-g10' },
+  ];
+  for (const { generation, want } of cases) {
+    it(`generation ${generation} -> ${want}`, () => {
+      expect(jobNameFor('job-1', generation)).toBe(want);
+    });
+  }
+});
+
+describe('resources', () => {
+  const a = { cpu: 4, memGb: 16, gpu: 1 };
+  const b = { cpu: 1.5, memGb: 2, gpu: 1 };
+
+  it('adds and subtracts component-wise without touching the operands', () => {
+    expect(addResources(a, b)).toEqual({ cpu: 5.5, memGb: 18, gpu: 2 });
+    expect(subtractResources(a, b)).toEqual({ cpu: 2.5, memGb: 14, gpu: 0 });
+    expect(a).toEqual({ cpu: 4, memGb: 16, gpu: 1 });
+    expect(b).toEqual({ cpu: 1.5, memGb: 2, gpu: 1 });
+  });
+
+  it('NO_RESOURCES is the frozen zero', () => {
+    expect(NO_RESOURCES).toEqual({ cpu: 0, memGb: 0, gpu: 0 });
+    expect(Object.isFrozen(NO_RESOURCES)).toBe(true);
+    expect(addResources(NO_RESOURCES, a)).toEqual(a);
+  });
+
+  const free = { cpu: 4, memGb: 16, gpu: 1 };
+  const fitCases = [
+    { name: 'exactly the free room', request: { cpu: 4, memGb: 16, gpu: 1 }, want: true },
+    { name: 'nothing', request: NO_RESOURCES, want: true },
+    { name: 'too much cpu', request: { cpu: 4.5, memGb: 1, gpu: 0 }, want: false },
+    { name: 'too much memory', request: { cpu: 1, memGb: 17, gpu: 0 }, want: false },
+    { name: 'too many gpus', request: { cpu: 1, memGb: 1, gpu: 2 }, want: false },
+  ];
+  for (const { name, request, want } of fitCases) {
+    it(`fits(${name}) is ${want}`, () => {
+      expect(fits(request, free)).toBe(want);
+    });
+  }
+
+  it('nothing fits in negative room', () => {
+    expect(fits({ cpu: 0, memGb: 0, gpu: 0 }, subtractResources(NO_RESOURCES, { cpu: 1, memGb: 0, gpu: 0 }))).toBe(false);
+  });
+});

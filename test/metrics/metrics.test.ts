@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import { PHASES, type Phase } from '../../src/domain/app-wrapper.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import type { StoreCounts } from '../../src/store/types.js';
+import { metricSamples, metricValue } from '../support/metric-value.js';
+
+/** The metric names the seed's dashboards and runbooks query (SPEC). */
+const SPEC_METRICS = [
+  'grid_carbon_intensity_gco2_per_kwh',
+  'appwrappers_total',
+  'appwrappers_running',
+  'clusters_total',
+  'clusters_ready',
+  'migrations_total',
+  'migration_data_transferred_gb',
+  'migrations_in_progress',
+  'migration_cost_gco2',
+];
+
+function counts(byPhase: Partial<Record<Phase, number>>, migrating = 0): StoreCounts {
+  return { byPhase: { ...(Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>), ...byPhase }, migrating };
+}
+
+/** Calls every recorder once, with realistic label values. */
+function exerciseAll(metrics: Metrics): void {
+  metrics.registerClusters(['carbon-kr', 'carbon-jp']);
+  metrics.setClusterStatus('carbon-kr', true, { cpu: 16, memGb: 64, gpu: 2 });
+  metrics.setClustersReady(1);
+  metrics.setCarbonIntensity('KR', 400);
+  metrics.recordCarbonRefresh('mock', 'ok');
+  metrics.recordSubmission();
+  metrics.recordTransition('new', 'Pending');
+  metrics.recordScheduleCycle('ok', 0.2, { solver: 'highs', status: 'optimal', objectiveGco2: 10, gap: 0, unschedulable: 0, co2ByCluster: new Map([['carbon-kr', 10]]) });
+  metrics.recordPlacement('carbon-kr');
+  metrics.recordMigration('carbon-kr', 'carbon-jp', 2, 110);
+  metrics.recordDispatchCycle('ok', 0.01);
+  metrics.recordDispatchAction('carbon-kr', 'created');
+  metrics.recordSkippedTick('schedule');
+}
+
+describe('exposition', () => {
+  it('renders every SPEC metric, with help and type, before anything is recorded', async () => {
+    const text = await new Metrics({ defaultMetrics: false }).render();
+    for (const name of SPEC_METRICS) {
+      expect(text, name).toContain(`# HELP ${name} `);
+      expect(text, name).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  it('types the SPEC metrics as their dashboards expect', async () => {
+    const text = await new Metrics({ defaultMetrics: false }).render();
+    const types = Object.fromEntries([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.fromEntries(SPEC_METRICS.map((n) => [n, types[n]]))).toEqual({
+      grid_carbon_intensity_gco2_per_kwh: 'gauge',
+      appwrappers_total: 'counter',
+      appwrappers_running: 'gauge',
+      clusters_total: 'counter',
+      clusters_ready: 'gauge',
+      migrations_total: 'counter',
+      migration_data_transferred_gb: 'counter',
+      migrations_in_progress: 'gauge',
+      migration_cost_gco2: 'counter',
+    });
+  });
+
+  it('collects Node.js process metrics only when asked', async () => {
+    expect(await new Metrics().render()).toContain('process_cpu_user_seconds_total');
+    expect(await new Metrics({ defaultMetrics: false }).render()).not.toContain('process_cpu_user_seconds_total');
+  });
+
+  it('serves the Prometheus text content type', () => {
+    expect(new Metrics({ defaultMetrics: false }).contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it('keeps each instance in its own registry', async () => {
+    const a = new Metrics({ defaultMetrics: false });
+    const b = new Metrics({ defaultMetrics: false });
+    a.recordSubmission();
+    expect(await metricValue(a, 'appwrappers_total')).toBe(1);
+    expect(await metricValue(b, 'appwrappers_total')).toBe(0);
+  });
+});
+
+describe('labels', () => {
+  const ALLOWED_LABELS = new Set(['zone', 'provider', 'outcome', 'phase', 'from', 'to', 'cluster', 'resource', 'from_cluster', 'to_cluster', 'solver', 'status', 'action', 'loop', 'le']);
+
+  it('uses only bounded labels, never a job id', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.observeStore(async () => counts({ Running: 1 }));
+    exerciseAll(metrics);
+    const text = await metrics.render();
+    const labelNames = new Set([...text.matchAll(/[{,](\w+)="/g)].map((m) => m[1]));
+    expect(labelNames.size).toBeGreaterThan(5);
+    for (const label of labelNames) {
+      expect(ALLOWED_LABELS.has(label as string), label).toBe(true);
+      expect(label).not.toMatch(/job/i);
+    }
+  });
+});
+
+describe('store-driven gauges', () => {
+  it('read the store counts at scrape time', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let current = counts({ Pending: 2, Running: 3 }, 1);
+    let reads = 0;
+    metrics.observeStore(async () => {
+      reads++;
+      return current;
+    });
+    expect(reads).toBe(0);
+    expect(await metricValue(metrics, 'appwrappers_running')).toBe(3);
+    expect(await metricValue(metrics, 'migrations_in_progress')).toBe(1);
+    for (const phase of PHASES) {
+      expect(await metricValue(metrics, 'caspian_appwrappers', { phase }), phase).toBe(current.byPhase[phase]);
+    }
+
+    current = counts({ Running: 0, Succeeded: 5 }, 0);
+    const text = await metrics.render();
+    expect(text).toMatch(/^appwrappers_running 0$/m);
+    expect(text).toMatch(/^migrations_in_progress 0$/m);
+    expect(text).toMatch(/^caspian_appwrappers\{phase="Succeeded"\} 5$/m);
+    expect(text).toMatch(/^caspian_appwrappers\{phase="Pending"\} 0$/m);
+    expect(reads).toBeGreaterThan(0);
+  });
+
+  it('stay at zero, without failing a scrape, when no store is observed', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    expect(await metricValue(metrics, 'appwrappers_running')).toBe(0);
+    expect(await metricValue(metrics, 'migrations_in_progress')).toBe(0);
+    expect(await metricSamples(metrics, 'caspian_appwrappers')).toEqual([]);
+  });
+});
+
+describe('recorders', () => {
+  it('count submissions and phase transitions', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordSubmission();
+    metrics.recordSubmission();
+    metrics.recordTransition('new', 'Pending');
+    metrics.recordTransition('Pending', 'Planned');
+    metrics.recordTransition('Pending', 'Planned');
+    expect(await metricValue(metrics, 'appwrappers_total')).toBe(2);
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'new', to: 'Pending' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Pending', to: 'Planned' })).toBe(2);
+  });
+
+  it('record clusters: registered count, readiness and allocatable', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.registerClusters(['carbon-kr', 'carbon-jp', 'carbon-cn']);
+    expect(await metricValue(metrics, 'clusters_total')).toBe(3);
+    expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(0);
+    metrics.setClusterStatus('carbon-cn', true, { cpu: 8, memGb: 32, gpu: 1 });
+    metrics.setClustersReady(1);
+    expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(1);
+    expect(await metricValue(metrics, 'clusters_ready')).toBe(1);
+    const allocatable = await metricSamples(metrics, 'caspian_cluster_allocatable');
+    expect(allocatable.map((s) => [s.labels.resource, s.value])).toEqual([
+      ['cpu', 8],
+      ['mem_gb', 32],
+      ['gpu', 1],
+    ]);
+    metrics.setClusterStatus('carbon-cn', false, { cpu: 8, memGb: 32, gpu: 1 });
+    expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(0);
+  });
+
+  it('record carbon intensity per zone and refreshes per provider and outcome', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setCarbonIntensity('KR', 400);
+    metrics.setCarbonIntensity('KR', 700);
+    metrics.setCarbonIntensity('JP-TK', 300);
+    metrics.recordCarbonRefresh('mock', 'ok');
+    metrics.recordCarbonRefresh('mock', 'error');
+    metrics.recordCarbonRefresh('mock', 'error');
+    expect(await metricValue(metrics, 'grid_carbon_intensity_gco2_per_kwh', { zone: 'KR' })).toBe(700);
+    expect(await metricValue(metrics, 'grid_carbon_intensity_gco2_per_kwh', { zone: 'JP-TK' })).toBe(300);
+    expect(await metricValue(metrics, 'caspian_carbon_refreshes_total', { provider: 'mock', outcome: 'ok' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_carbon_refreshes_total', { provider: 'mock', outcome: 'error' })).toBe(2);
+  });
+
+  it('record migrations: count, data moved and carbon charged, by from and to cluster', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordMigration('carbon-kr', 'carbon-jp', 2.5, 112.5);
+    metrics.recordMigration('carbon-kr', 'carbon-jp', 1, 105);
+    metrics.recordMigration('carbon-jp', 'carbon-cn', 0, 100);
+    const kj = { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp' };
+    expect(await metricValue(metrics, 'migrations_total', kj)).toBe(2);
+    expect(await metricValue(metrics, 'migration_data_transferred_gb', kj)).toBe(3.5);
+    expect(await metricValue(metrics, 'migration_cost_gco2', kj)).toBe(217.5);
+    expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-cn' })).toBe(1);
+  });
+
+  it('record schedule cycles, keeping only the clusters of the last plan', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordScheduleCycle('ok', 0.5, {
+      solver: 'highs',
+      status: 'optimal',
+      objectiveGco2: 1200,
+      gap: 0.01,
+      unschedulable: 2,
+      co2ByCluster: new Map([
+        ['carbon-kr', 700],
+        ['carbon-jp', 500],
+      ]),
+    });
+    metrics.recordScheduleCycle('ok', 0.4, { solver: 'jslp', status: 'feasible', objectiveGco2: 900, gap: null, unschedulable: 0, co2ByCluster: new Map([['carbon-jp', 900]]) });
+    metrics.recordScheduleCycle('error', 0.1);
+    expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome: 'ok' })).toBe(2);
+    expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome: 'error' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_schedule_duration_seconds_count')).toBe(3);
+    expect(await metricValue(metrics, 'caspian_solves_total', { solver: 'highs', status: 'optimal' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_solves_total', { solver: 'jslp', status: 'feasible' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_schedule_objective_gco2')).toBe(900);
+    // A solve without a proven bound leaves the last known gap.
+    expect(await metricValue(metrics, 'caspian_schedule_gap_ratio')).toBe(0.01);
+    expect(await metricValue(metrics, 'caspian_unschedulable_jobs')).toBe(0);
+    expect((await metricSamples(metrics, 'caspian_co2_planned_grams')).map((s) => [s.labels.cluster, s.value])).toEqual([['carbon-jp', 900]]);
+  });
+
+  it('record placements, dispatch cycles and actions, and skipped ticks', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordPlacement('carbon-kr');
+    metrics.recordDispatchCycle('ok', 0.02);
+    metrics.recordDispatchCycle('error', 0.03);
+    metrics.recordDispatchAction('carbon-kr', 'created');
+    metrics.recordDispatchAction('carbon-kr', 'created');
+    metrics.recordDispatchAction('carbon-jp', 'failed');
+    metrics.recordSkippedTick('dispatch');
+    expect(await metricValue(metrics, 'caspian_placements_total', { cluster: 'carbon-kr' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_dispatch_cycles_total', { outcome: 'error' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_dispatch_duration_seconds_count')).toBe(2);
+    expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'created' })).toBe(2);
+    expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-jp', action: 'failed' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop: 'dispatch' })).toBe(1);
+  });
+});

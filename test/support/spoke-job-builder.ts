@@ -1,0 +1,62 @@
+import type { SpokeJobRequest } from '../../src/spokes/types.js';
+
+/** Fluent builder for spoke Job requests: `spokeJob('a').cpu(2).runtimeSeconds(600).obj()`. */
+export class SpokeJobBuilder {
+  private readonly request: SpokeJobRequest;
+
+  constructor(jobId: string) {
+    this.request = {
+      jobId,
+      jobName: jobId,
+      generation: 1,
+      region: 'KR',
+      cpu: 1,
+      memGb: 1,
+      gpu: 0,
+      image: 'busybox:1.36',
+      command: ['sleep', '600'],
+      runtimeSeconds: 600,
+      activeDeadlineSeconds: 3600,
+      plannedStartAt: 0,
+      co2EstimateG: 0,
+    };
+  }
+
+  jobName(jobName: string): this {
+    this.request.jobName = jobName;
+    return this;
+  }
+
+  cpu(cpu: number): this {
+    this.request.cpu = cpu;
+    return this;
+  }
+
+  memGb(memGb: number): this {
+    this.request.memGb = memGb;
+    return this;
+  }
+
+  gpu(gpu: number): this {
+    this.request.gpu = gpu;
+    return this;
+  }
+
+  runtimeSeconds(seconds: number): this {
+    this.request.runtimeSeconds = seconds;
+    return this;
+  }
+
+  activeDeadlineSeconds(seconds: number): this {
+    this.request.activeDeadlineSeconds = seconds;
+    return this;
+  }
+
+  obj(): SpokeJobRequest {
+    return { ...this.request, command: [...this.request.command] };
+  }
+}
+
+export function spokeJob(jobId: string): SpokeJobBuilder {
+  return new SpokeJobBuilder(jobId);
+}
