@@ -254,9 +254,10 @@ export function placeGreedily(packing: Packing, order: Int32Array, byCost: Int32
 }
 
 /**
- * Tries to place an unplaced job `j` by moving one placed job out of its way: for each option of `j` in
- * cost order, every placed job overlapping it is lifted in turn, and the exchange is kept when `j` fits
- * and the lifted job fits somewhere else. Bounded by `maxOptions` options of `j`.
+ * Tries to place an unplaced job `j` by lifting one placed job out of its way: for each option of `j` in
+ * cost order, every placed job overlapping it is lifted in turn; the exchange is kept when `j` fits and
+ * either the lifted job fits somewhere else or other unplaced jobs fill the room it left, so that more
+ * jobs end up placed. Bounded by `maxOptions` options of `j`.
  */
 function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], maxOptions: number): boolean {
   const job = packing.model.jobs[j]!;
@@ -270,15 +271,26 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
       packing.unplace(b);
       if (packing.fits(j, k)) {
         packing.place(j, k);
-        for (const kb2 of byCost[b]!) {
-          if (packing.fits(b, kb2)) {
-            packing.place(b, kb2);
-            return true;
-          }
+        if (placeCheapest(packing, b, byCost)) return true;
+        const others: number[] = [];
+        for (let o = 0; o < packing.choice.length; o++) {
+          if (o !== b && packing.choice[o]! < 0 && placeCheapest(packing, o, byCost)) others.push(o);
         }
+        if (others.length > 0) return true;
         packing.unplace(j);
       }
       packing.place(b, kb);
+    }
+  }
+  return false;
+}
+
+/** Places job `j` at its cheapest option that fits; false when none does. */
+function placeCheapest(packing: Packing, j: number, byCost: Int32Array[]): boolean {
+  for (const k of byCost[j]!) {
+    if (packing.fits(j, k)) {
+      packing.place(j, k);
+      return true;
     }
   }
   return false;
@@ -430,7 +442,8 @@ export const greedySolver: Solver = {
     const bound = sumPlaced(packing.choice, cheapestCosts(model));
     const gap = (packing.cost - bound) / Math.max(packing.cost, 1e-9);
     return {
-      status: gap <= options.gapTolerance ? 'optimal' : 'feasible',
+      // The bound only covers the cost of the jobs placed; leaving any out is never proven optimal.
+      status: packing.placed === model.jobs.length && gap <= options.gapTolerance ? 'optimal' : 'feasible',
       choice: packing.choice,
       lowerBoundGco2: bound,
       detail: `greedy: placed ${packing.placed}/${model.jobs.length}`,

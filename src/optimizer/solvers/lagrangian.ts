@@ -275,7 +275,8 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
   const gap = relativeGap(best.cost, finalBound);
   return {
     // Running out of time is how this anytime method normally ends: the plan still comes with its bound.
-    status: gap <= options.gapTolerance ? 'optimal' : 'feasible',
+    // The bound only covers the cost of the jobs placed: leaving any out is never proven optimal.
+    status: best.placed === n && gap <= options.gapTolerance ? 'optimal' : 'feasible',
     choice: best.choice,
     lowerBoundGco2: Math.min(finalBound, best.cost),
     detail:
