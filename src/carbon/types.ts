@@ -10,7 +10,8 @@ export interface CarbonReading {
 
 /**
  * A source of grid carbon intensity. Implementations throw `AdapterError` (with `retryable`) when the
- * source fails; they never return invented values.
+ * source fails. Providers of measured data never fill gaps with invented values (the mock provider is
+ * synthetic by design, and says so in every value's `source`).
  */
 export interface CarbonProvider {
   /** Used in logs and as a metric label. */

@@ -193,11 +193,14 @@ export class ConfigError extends Error {
   }
 }
 
-function formatIssues(source: string, error: z.ZodError): string {
+function formatIssues(source: string, error: z.ZodError, envOfPath: ReadonlyMap<string, string>): string {
+  const name = (path: readonly PropertyKey[]) => {
+    const key = path.length ? path.join('.') : '(root)';
+    const variable = envOfPath.get(key);
+    return variable ? `${key} (from ${variable})` : key;
+  };
   const lines = error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `  ${[...issue.path, key].join('.')}: unknown key`)
-      : [`  ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`],
+    issue.code === 'unrecognized_keys' ? issue.keys.map((key) => `  ${name([...issue.path, key])}: unknown key`) : [`  ${name(issue.path)}: ${issue.message}`],
   );
   return `invalid configuration (${source}):\n${lines.join('\n')}`;
 }
@@ -234,10 +237,13 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Validates a raw object (file contents with env overrides applied) into a frozen Config. */
-export function parseConfig(raw: unknown, source = 'configuration'): Config {
+/**
+ * Validates a raw object (file contents with env overrides applied) into a frozen Config. `envOfPath`
+ * maps a key to the variable that set it, so that errors name the variable the operator wrote.
+ */
+export function parseConfig(raw: unknown, source = 'configuration', envOfPath: ReadonlyMap<string, string> = new Map()): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatIssues(source, result.error));
+  if (!result.success) throw new ConfigError(formatIssues(source, result.error, envOfPath));
   return deepFreeze(result.data);
 }
 
@@ -262,11 +268,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`config file ${file} must hold a JSON object`);
     }
   }
+  const envOfPath = new Map<string, string>();
   for (const [variable, [path, type]] of Object.entries(ENV_KEYS)) {
     const value = env[variable];
-    if (value !== undefined && value !== '') setPath(raw, path, coerceEnv(variable, value, type));
+    if (value === undefined || value === '') continue;
+    setPath(raw, path, coerceEnv(variable, value, type));
+    envOfPath.set(path, variable);
   }
-  return parseConfig(raw, source);
+  return parseConfig(raw, source, envOfPath);
 }
 
 /** Number of slots in the planning horizon. */

@@ -61,8 +61,8 @@ export class CarbonFeed {
 
   /**
    * Intensity for each of `slots` slots of `slotMs` starting at `fromMs`, read at each slot's midpoint
-   * from the forecast (falling back to the current value where the forecast does not reach); undefined
-   * when the zone has never been fetched.
+   * from the forecast: a slot before the first forecast point takes the current value, a slot after the
+   * last point keeps the last one. Undefined when the zone has never been fetched.
    */
   slotIntensities(zone: string, fromMs: number, slotMs: number, slots: number): number[] | undefined {
     const data = this.zones.get(zone);

@@ -82,7 +82,8 @@ export class ClusterMonitor {
   private record(cluster: string, view: ClusterView): void {
     const previous = this.views.get(cluster);
     this.views.set(cluster, view);
-    if (previous?.ready !== view.ready) {
+    // The first answer is always worth a line, then only changes.
+    if (previous?.checkedAt === undefined || previous.ready !== view.ready) {
       const log = { cluster, region: view.region, ready: view.ready, message: view.message };
       if (view.ready) this.deps.logger.info(log, 'cluster is ready');
       else this.deps.logger.warn(log, 'cluster is not ready');

@@ -14,9 +14,11 @@ interface SimulatedJob {
 
 /**
  * An in-process cluster for running the hub without Kubernetes: a pool of allocatable resources on which
- * Jobs queue (FIFO, like pods waiting for room), run for their runtime and succeed, or fail when they
- * outlive `activeDeadlineSeconds`. Time comes from the injected clock, and the cluster's state is worked
- * out lazily up to "now" on every call, so a fake clock fast-forwards it exactly.
+ * Jobs wait for room (in creation order, a Job starts as soon as it fits, so a small one may pass a big
+ * one, as pods do), run for their runtime and succeed, or fail with DeadlineExceeded once
+ * `activeDeadlineSeconds` have passed since their creation (waiting counts, as in Kubernetes). Time comes
+ * from the injected clock and the cluster's state is worked out lazily up to "now" on every call, so a
+ * fake clock fast-forwards it exactly.
  */
 export class SimulatedSpoke implements SpokeClient {
   readonly kind = 'simulated';
@@ -44,31 +46,38 @@ export class SimulatedSpoke implements SpokeClient {
     return { cpu: job.request.cpu, memGb: job.request.memGb, gpu: job.request.gpu };
   }
 
-  private static endOf(job: SimulatedJob): number {
-    const start = job.startedAt as number;
-    return start + Math.min(job.request.runtimeSeconds, job.request.activeDeadlineSeconds) * 1000;
+  private static deadlineOf(job: SimulatedJob): number {
+    return job.createdAt + job.request.activeDeadlineSeconds * 1000;
   }
 
-  /** Plays the cluster forward to `now`: finishes Jobs whose time is up and starts queued ones that fit. */
+  /** When a Job stops: at the end of its run or at its deadline, whichever comes first. */
+  private static endOf(job: SimulatedJob): number {
+    if (job.startedAt === undefined) return SimulatedSpoke.deadlineOf(job);
+    return Math.min(job.startedAt + job.request.runtimeSeconds * 1000, SimulatedSpoke.deadlineOf(job));
+  }
+
+  /**
+   * Plays the cluster forward to `now`, event by event: at each instant, waiting Jobs that fit start; the
+   * next event is a running Job's end or a waiting Job's deadline.
+   */
   private advance(now: number): void {
     let time = this.advancedTo;
     this.advancedTo = now;
     for (;;) {
-      const running = [...this.jobs.values()].filter((j) => j.startedAt !== undefined && j.finishedAt === undefined);
-      let used = running.reduce((sum, j) => addResources(sum, SimulatedSpoke.request(j)), NO_RESOURCES);
-      for (const job of this.jobs.values()) {
-        if (job.startedAt !== undefined || job.createdAt > now) continue;
-        const free = subtractResources(this.allocatable, used);
-        if (!fits(SimulatedSpoke.request(job), free)) continue;
-        job.startedAt = Math.max(job.createdAt, time);
+      const live = [...this.jobs.values()].filter((j) => j.finishedAt === undefined && j.createdAt <= now);
+      let used = live.filter((j) => j.startedAt !== undefined).reduce((sum, j) => addResources(sum, SimulatedSpoke.request(j)), NO_RESOURCES);
+      for (const job of live) {
+        if (job.startedAt !== undefined) continue;
+        const start = Math.max(job.createdAt, time);
+        if (start >= SimulatedSpoke.deadlineOf(job) || !fits(SimulatedSpoke.request(job), subtractResources(this.allocatable, used))) continue;
+        job.startedAt = start;
         used = addResources(used, SimulatedSpoke.request(job));
-        running.push(job);
       }
-      const next = running.reduce<SimulatedJob | undefined>((a, j) => (!a || SimulatedSpoke.endOf(j) < SimulatedSpoke.endOf(a) ? j : a), undefined);
+      const next = live.reduce<SimulatedJob | undefined>((a, j) => (!a || SimulatedSpoke.endOf(j) < SimulatedSpoke.endOf(a) ? j : a), undefined);
       if (!next || SimulatedSpoke.endOf(next) > now) return;
       time = SimulatedSpoke.endOf(next);
       next.finishedAt = time;
-      if (next.request.activeDeadlineSeconds < next.request.runtimeSeconds) next.failedReason = 'DeadlineExceeded';
+      if (next.startedAt === undefined || time < next.startedAt + next.request.runtimeSeconds * 1000) next.failedReason = 'DeadlineExceeded';
     }
   }
 

@@ -236,10 +236,10 @@ describe('environment', () => {
     { env: { CASPIAN_HORIZON_HOURS: 'NaN' }, key: 'CASPIAN_HORIZON_HOURS', message: /expected a number/ },
     { env: { CASPIAN_LAMBDA_PLAN_DEV: 'Infinity' }, key: 'CASPIAN_LAMBDA_PLAN_DEV', message: /expected a number/ },
     { env: { CASPIAN_MIGRATION_ALLOW: 'yes' }, key: 'CASPIAN_MIGRATION_ALLOW', message: /expected true or false, got "yes"/ },
-    { env: { CASPIAN_PORT: '70000' }, key: 'port', message: /./ },
-    { env: { CASPIAN_LOG_LEVEL: 'verbose' }, key: 'log_level', message: /./ },
-    { env: { CASPIAN_CARBON_PERIOD_SECONDS: '7' }, key: 'periods.carbon_seconds', message: /must divide 60 s/ },
-    { env: { CASPIAN_MOCK_SCENARIO: 'chaos' }, key: 'carbon.mock.scenario', message: /./ },
+    { env: { CASPIAN_PORT: '70000' }, key: 'port (from CASPIAN_PORT)', message: /./ },
+    { env: { CASPIAN_LOG_LEVEL: 'verbose' }, key: 'log_level (from CASPIAN_LOG_LEVEL)', message: /./ },
+    { env: { CASPIAN_CARBON_PERIOD_SECONDS: '7' }, key: 'periods.carbon_seconds (from CASPIAN_CARBON_PERIOD_SECONDS)', message: /must divide 60 s/ },
+    { env: { CASPIAN_MOCK_SCENARIO: 'chaos' }, key: 'carbon.mock.scenario (from CASPIAN_MOCK_SCENARIO)', message: /./ },
   ];
   for (const { env, key, message } of bad) {
     it(`rejects ${JSON.stringify(env)}, naming ${key}`, () => {

@@ -137,6 +137,12 @@ describe('refresh', () => {
     expect(clusters.snapshot().find((v) => v.name === 'carbon-cn')).toMatchObject({ ready: false, message: 'connection refused', checkedAt: clock.now() });
   });
 
+  it('logs a cluster that is down from the start, at its first check', async () => {
+    kr.setReachable(false);
+    await monitor().refresh();
+    expect(readinessLog()).toEqual(['carbon-kr not ready: cluster carbon-kr is not reachable', 'carbon-jp ready', 'carbon-cn ready']);
+  });
+
   it('logs a lost cluster as a warning and a recovered one as info', async () => {
     const clusters = monitor();
     await clusters.refresh();

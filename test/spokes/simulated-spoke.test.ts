@@ -179,6 +179,17 @@ describe('activeDeadlineSeconds', () => {
     expect(await statusOf(sim, 'a')).toEqual({ phase: 'Failed', start: 0, end: 3, reason: 'DeadlineExceeded' });
     expect(await statusOf(sim, 'b')).toEqual({ phase: 'Succeeded', start: 3, end: 4 });
   });
+
+  it('counts time spent waiting for room, as Kubernetes does: a Job queued past its deadline fails unrun', async () => {
+    const sim = spoke(4);
+    await sim.createJob(spokeJob('a').cpu(4).runtimeSeconds(600).obj());
+    await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(60).activeDeadlineSeconds(300).obj());
+    await sim.createJob(spokeJob('c').cpu(4).runtimeSeconds(400).activeDeadlineSeconds(900).obj());
+    clock.advance(30 * MIN);
+    expect(await statusOf(sim, 'b')).toEqual({ phase: 'Failed', end: 5, reason: 'DeadlineExceeded' });
+    // c starts when a ends at minute 10, and is stopped at minute 15, 900 s after its creation.
+    expect(await statusOf(sim, 'c')).toEqual({ phase: 'Failed', start: 10, end: 15, reason: 'DeadlineExceeded' });
+  });
 });
 
 describe('createJob', () => {
