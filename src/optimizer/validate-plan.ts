@@ -107,18 +107,20 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
     }
   }
 
-  checkUnscheduled(input, output, seen, add);
+  checkUnscheduled(input, output, seen, (region, slot) => capacity.get(key(region, slot)), add);
   checkTotals(output, objective, migrations, add);
   return { violations, objectiveGco2: objective };
 }
 
 type Add = (kind: string, message: string, jobId?: string) => void;
+type CapacityAt = (region: string, slot: number) => OptimizeInput['capacities'][number] | undefined;
 
 /** Every job is either planned or unscheduled, and the "cannot run even alone" claims hold. */
-function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned: Set<string>, add: Add): void {
+function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned: Set<string>, capacityAt: CapacityAt, add: Add): void {
   const listed = new Set<string>();
+  const jobs = new Map(input.jobs.map((j) => [j.job_id, j] as const));
   for (const u of output.unscheduled) {
-    const job = input.jobs.find((j) => j.job_id === u.job_id);
+    const job = jobs.get(u.job_id);
     if (!job) {
       add('unknown_job', `unscheduled entry for unknown job "${u.job_id}"`, u.job_id);
       continue;
@@ -126,7 +128,7 @@ function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned:
     if (planned.has(u.job_id) || listed.has(u.job_id)) add('duplicate', `job "${u.job_id}" is both planned and unscheduled, or listed twice`, u.job_id);
     listed.add(u.job_id);
     if (!u.reason.includes(u.job_id)) add('reason', `unscheduled reason for "${u.job_id}" does not name the job`, u.job_id);
-    const alone = aloneStarts(input, job);
+    const alone = aloneStarts(input, job, capacityAt);
     if (u.code === 'empty_window' && alone.windowStarts > 0) add('reason', `job "${u.job_id}" reported empty_window but has a window`, u.job_id);
     if (u.code === 'no_region' && alone.regions > 0) add('reason', `job "${u.job_id}" reported no_region but may run somewhere`, u.job_id);
     if (u.code === 'no_capacity' && alone.fitting > 0) add('reason', `job "${u.job_id}" reported no_capacity but fits alone`, u.job_id);
@@ -140,7 +142,7 @@ function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned:
 }
 
 /** Brute force: how many starts the window has, how many regions the job may use, and how many starts fit alone. */
-function aloneStarts(input: OptimizeInput, job: OptimizeJob): { windowStarts: number; regions: number; fitting: number } {
+function aloneStarts(input: OptimizeInput, job: OptimizeJob, capacityAt: CapacityAt): { windowStarts: number; regions: number; fitting: number } {
   const lastStart = Math.min(job.deadline_slot, input.horizon_slots - 1) - job.runtime_slots + 1;
   const windowStarts = Math.max(0, lastStart - job.release_slot + 1);
   const prev = input.prev_plan[job.job_id]?.region;
@@ -152,7 +154,7 @@ function aloneStarts(input: OptimizeInput, job: OptimizeJob): { windowStarts: nu
     for (let t = job.release_slot; t <= lastStart; t++) {
       let ok = true;
       for (let s = t; s < t + job.runtime_slots && ok; s++) {
-        const cap = input.capacities.find((c) => c.region === region && c.slot === s);
+        const cap = capacityAt(region, s);
         ok = cap !== undefined && job.cpu <= cap.cpu_cap + ABS_TOL && job.mem_gb <= cap.mem_gb_cap + ABS_TOL && job.gpu <= cap.gpu_cap + ABS_TOL;
       }
       if (ok) fitting++;
