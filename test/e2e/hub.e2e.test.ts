@@ -1,17 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testHub, type TestHub } from '../support/hub.js';
-
-const SPEC_METRICS = [
-  'grid_carbon_intensity_gco2_per_kwh',
-  'appwrappers_total',
-  'appwrappers_running',
-  'clusters_total',
-  'clusters_ready',
-  'migrations_total',
-  'migration_data_transferred_gb',
-  'migrations_in_progress',
-  'migration_cost_gco2',
-];
+import { SPEC_METRICS } from '../support/spec-metrics.js';
 
 /**
  * The whole hub over real HTTP: a listening server, simulated spokes on a fake clock (so a 30-minute

@@ -3,19 +3,7 @@ import { PHASES, type Phase } from '../../src/domain/app-wrapper.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { StoreCounts } from '../../src/store/types.js';
 import { metricSamples, metricValue } from '../support/metric-value.js';
-
-/** The metric names the seed's dashboards and runbooks query (SPEC). */
-const SPEC_METRICS = [
-  'grid_carbon_intensity_gco2_per_kwh',
-  'appwrappers_total',
-  'appwrappers_running',
-  'clusters_total',
-  'clusters_ready',
-  'migrations_total',
-  'migration_data_transferred_gb',
-  'migrations_in_progress',
-  'migration_cost_gco2',
-];
+import { SPEC_METRICS } from '../support/spec-metrics.js';
 
 function counts(byPhase: Partial<Record<Phase, number>>, migrating = 0): StoreCounts {
   return { byPhase: { ...(Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>), ...byPhase }, migrating };

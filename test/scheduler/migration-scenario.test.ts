@@ -62,31 +62,28 @@ describe('seed migration scenario', () => {
     expect(await metric('migrations_total')).toContain(`migrations_total${route} 1`);
   });
 
-  it('does not migrate when the saving is below the migration charge', async () => {
-    t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } }, migration: { lambda_plan_dev: 5000 } });
+  /** Places a big job at T1 and runs it, then re-plans at T2 after the seed's carbon shift. */
+  async function replanAfterShift(config: Record<string, unknown>, jobId: string) {
+    t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } }, ...config });
     const api = t.hub.app;
     await t.hub.loops.carbon.runOnce();
-    await api.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: 'stay', cpu: 8, mem_gb: 4, data_gb: 10, runtime_minutes: 240, deadline_minutes: 600 } });
+    await api.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: jobId, cpu: 8, mem_gb: 4, data_gb: 10, runtime_minutes: 240, deadline_minutes: 600 } });
     await api.inject({ method: 'POST', url: '/hub/schedule' });
     await api.inject({ method: 'POST', url: '/hub/dispatch' });
     t.clock.advanceMinutes(5);
     await t.hub.loops.carbon.runOnce();
-    const second = (await api.inject({ method: 'POST', url: '/hub/schedule' })).json();
+    return (await api.inject({ method: 'POST', url: '/hub/schedule' })).json();
+  }
+
+  it('does not migrate when the saving is below the migration charge', async () => {
+    const second = await replanAfterShift({ migration: { lambda_plan_dev: 5000 } }, 'stay');
     expect(second.migrations).toEqual([]);
     expect(second.placed).toEqual([expect.objectContaining({ job_id: 'stay', cluster: 'carbon-kr' })]);
     expect(t.log.messages().some((m) => m.startsWith('MIGRATION detected'))).toBe(false);
   });
 
   it('never moves a live job when migration is not allowed', async () => {
-    t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } }, migration: { allow: false } });
-    const api = t.hub.app;
-    await t.hub.loops.carbon.runOnce();
-    await api.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: 'pinned', cpu: 8, mem_gb: 4, data_gb: 10, runtime_minutes: 240, deadline_minutes: 600 } });
-    await api.inject({ method: 'POST', url: '/hub/schedule' });
-    await api.inject({ method: 'POST', url: '/hub/dispatch' });
-    t.clock.advanceMinutes(5);
-    await t.hub.loops.carbon.runOnce();
-    const second = (await api.inject({ method: 'POST', url: '/hub/schedule' })).json();
+    const second = await replanAfterShift({ migration: { allow: false } }, 'pinned');
     expect(second.migrations).toEqual([]);
     expect(second.placed).toEqual([expect.objectContaining({ job_id: 'pinned', cluster: 'carbon-kr' })]);
   });
