@@ -189,8 +189,9 @@ export class ScheduleCycle {
         // The latest start that still finishes by the deadline; the job then holds ceil(runtime) slots.
         const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
         deadlineSlot = Math.min(H - 1, latestStart + Math.ceil(runtimeMs / slotMs) - 1);
+        // A plan on a cluster that is not offered now must move anyway: leaving it is not charged.
         const previousRegion = aw.targetCluster && regionOfCluster.get(aw.targetCluster);
-        if (previousRegion) prevPlan[aw.jobId] = { region: previousRegion };
+        if (previousRegion && usable.has(previousRegion)) prevPlan[aw.jobId] = { region: previousRegion };
       }
       byId.set(aw.jobId, aw);
       jobs.push({

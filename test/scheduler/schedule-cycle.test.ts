@@ -83,6 +83,25 @@ describe('schedule cycle', () => {
     expect(t.log.messages()).toEqual(expect.arrayContaining(['AppWrapper kr-only: Pending -> Unschedulable', 'AppWrapper kr-only: Unschedulable -> Planned']));
   });
 
+  it('moves a planned job off a cluster that stopped answering, as a migration', async () => {
+    const clock = new FakeClock();
+    const spokes: Spoke[] = ['kr', 'jp'].map((r) => ({
+      info: { name: `carbon-${r}`, region: r.toUpperCase(), zone: r === 'kr' ? 'KR' : 'JP-TK' },
+      client: new SimulatedSpoke(`carbon-${r}`, { cpu: 8, memGb: 32, gpu: 0 }, clock),
+    }));
+    t = await testHub({ regions: [
+      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 8, mem_gb: 32 } },
+      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 8, mem_gb: 32 } },
+    ], carbon: { mock: { scenario: 'seed-migration' } } }, { clock, spokes });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'planned', deadline_minutes: 600 });
+    expect((await schedule(t)).placed).toEqual([expect.objectContaining({ cluster: 'carbon-kr' })]);
+    (spokes[0]?.client as SimulatedSpoke).setReachable(false);
+    const summary = await schedule(t);
+    expect(summary.placed).toEqual([expect.objectContaining({ job_id: 'planned', cluster: 'carbon-jp' })]);
+    expect(summary.migrations).toEqual([{ job_id: 'planned', from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', data_gb: 0, cost_gco2: 0 }]);
+  });
+
   it('does not overwrite a cancel that lands while the optimizer runs', async () => {
     t = await testHub({}, {
       optimize: async (input, options) => {
