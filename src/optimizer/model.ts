@@ -71,7 +71,8 @@ export function migrationChargeGco2(input: OptimizeInput, job: OptimizeJob, regi
 }
 
 /** `{a: undefined}` must not override a default when spread. */
-function definedOnly<T extends object>(o: T): Partial<T> {
+/** `o` without its undefined entries, so that spreading it over defaults keeps the defaults. */
+export function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 

@@ -1,6 +1,7 @@
+import { preferEarlierStarts } from './earliest-ties.js';
 import { OptimizeInputError } from './errors.js';
 import type { InputIssue } from './errors.js';
-import { cheapestOptionsBound, choiceCost, compileModel, findOverflow, migrationChargeGco2, optionCount } from './model.js';
+import { cheapestOptionsBound, choiceCost, compileModel, definedOnly, findOverflow, migrationChargeGco2, optionCount } from './model.js';
 import { parseOptimizeInput } from './schema.js';
 import { autoSolver, DEFAULT_CATALOG, getSolver, solverNames } from './solvers/registry.js';
 import type { SolverCatalog } from './solvers/registry.js';
@@ -34,7 +35,7 @@ interface Attempt {
  * 2. Compile the model; jobs that cannot run even alone are reported with their reason.
  * 3. Pick the backend (`auto`: by model size) and solve within the time limit.
  * 4. If it failed or ran out of time, give the fallback backend the rest of the limit; keep the better plan.
- * 5. Map the choice back to plan items, bound and gap.
+ * 5. Among equally cheap starts, take the earliest; map the choice back to plan items, bound and gap.
  */
 export function optimize(raw: unknown, options: Partial<OptimizeOptions> = {}): Promise<OptimizeOutput> {
   return optimizeWith(DEFAULT_CATALOG, raw, options);
@@ -80,7 +81,9 @@ export async function optimizeWith(
     }
   }
 
-  // 5. Map.
+  // 5. Prefer earlier starts among ties, and map.
+  const shifted = preferEarlierStarts(model, chosen.result.choice);
+  chosen = { ...chosen, result: { ...chosen.result, choice: shifted }, costGco2: choiceCost(model, shifted) };
   return toOutput(input, model, unscheduled, chosen, first.result.status, elapsedSeconds());
 }
 
@@ -99,10 +102,6 @@ function resolveOptions(options: Partial<OptimizeOptions>, catalog: SolverCatalo
   }
   if (issues.length) throw new OptimizeInputError(issues);
   return opts;
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Runs one backend and checks what it returns: a throw or an overflowing plan counts as an error. */
