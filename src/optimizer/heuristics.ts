@@ -282,6 +282,39 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
       packing.place(b, kb);
     }
   }
+  // Relocating a whole block is costly: only around the cheapest few options.
+  const relocations = Math.min(tries, RELOCATION_OPTIONS);
+  for (let i = 0; i < relocations; i++) if (insertByRelocation(packing, j, order[i]!, byCost)) return true;
+  return false;
+}
+
+const RELOCATION_OPTIONS = 8;
+
+/**
+ * Places unplaced job `j` at option `k` by lifting every job in its way and re-placing them, biggest
+ * first, at their cheapest options that still fit; undone unless all of them find a place again.
+ */
+function insertByRelocation(packing: Packing, j: number, k: number, byCost: Int32Array[]): boolean {
+  const model = packing.model;
+  const job = model.jobs[j]!;
+  const start = job.optionStart[k]!;
+  const lifted = packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots);
+  const was = lifted.map((b) => packing.choice[b]!);
+  for (const b of lifted) packing.unplace(b);
+  if (packing.fits(j, k)) {
+    packing.place(j, k);
+    const size = (b: number) => {
+      const other = model.jobs[b]!;
+      return (other.cpu + other.memGb / 4 + 8 * other.gpu) * other.runtimeSlots;
+    };
+    const byBig = lifted.map((b, i) => i).sort((x, y) => size(lifted[y]!) - size(lifted[x]!));
+    let all = true;
+    for (const i of byBig) all = placeCheapest(packing, lifted[i]!, byCost) && all;
+    if (all) return true;
+    for (const b of lifted) if (packing.choice[b]! >= 0) packing.unplace(b);
+    packing.unplace(j);
+  }
+  lifted.forEach((b, i) => packing.place(b, was[i]!));
   return false;
 }
 
