@@ -47,7 +47,7 @@ export interface Hub {
   stop(): Promise<void>;
 }
 
-export function createLogger(config: Config): Logger {
+function createLogger(config: Config): Logger {
   return pino({ level: config.log_level, base: { service: 'caspian-hub' } });
 }
 

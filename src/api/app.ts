@@ -6,7 +6,7 @@ import { hubRoutes } from './routes/hub.js';
 import { probeRoutes } from './routes/probes.js';
 
 /** Largest request body accepted; a submission is a few hundred bytes. */
-export const BODY_LIMIT_BYTES = 64 * 1024;
+const BODY_LIMIT_BYTES = 64 * 1024;
 
 const QUIET_ROUTES = new Set(['/metrics', '/health', '/ready']);
 

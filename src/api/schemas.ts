@@ -6,7 +6,7 @@ import { ValidationError, type FieldIssue } from '../domain/errors.js';
  * Job ids become Kubernetes Job names and `job-name` label values (at most 63 characters). A migrated
  * Job's name carries a `-g<generation>` suffix, so ids stop at 50 characters to leave room for it.
  */
-export const JOB_ID_MAX_LENGTH = 50;
+const JOB_ID_MAX_LENGTH = 50;
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const WEEK_MINUTES = 7 * 24 * 60;
 

@@ -8,7 +8,7 @@ import type { OptimizeFn } from './schedule-cycle.js';
 /** Extra time the worker gets beyond the solver's own limit before it is presumed stuck and replaced. */
 const GRACE_MS = 15_000;
 
-export class OptimizerWorkerError extends Error {
+class OptimizerWorkerError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'OptimizerWorkerError';
