@@ -17,8 +17,27 @@ import type {
   UnscheduledJob,
 } from './types.js';
 
-/** Share of the time limit the first backend gets when a fallback is registered; the rest is the fallback's. */
-const PRIMARY_SHARE = 0.8;
+/**
+ * Fallback reserve for an exact backend that may end without a plan: the greedy fallback builds its plans in
+ * well under a second up to 1500 x 96 and in a few seconds at 6000 x 288, so a fifth of the limit, capped at
+ * `MAX_FALLBACK_RESERVE_SECONDS`, is all it needs; more would only be taken from the primary.
+ */
+const FALLBACK_RESERVE_SHARE = 0.2;
+const MAX_FALLBACK_RESERVE_SECONDS = 5;
+
+/**
+ * Seconds of the limit kept back for the fallback. None when the primary is an anytime backend: it returns
+ * its best feasible plan at its limit, which the fallback could only match or beat by repeating the same
+ * construction, so a reserve would just be time taken from the search. If such a backend throws (a bug),
+ * the fallback still runs on what is left: its first construction ignores the deadline, so the answer
+ * comes late rather than empty.
+ */
+export function fallbackReserveSeconds(catalog: SolverCatalog, primary: Solver, limitSeconds: number): number {
+  const fallback = catalog.fallback === undefined ? undefined : getSolver(catalog.fallback, catalog);
+  if (fallback === undefined || fallback === primary) return 0;
+  if (catalog.anytime?.includes(primary.name)) return 0;
+  return Math.min(limitSeconds * FALLBACK_RESERVE_SHARE, MAX_FALLBACK_RESERVE_SECONDS);
+}
 
 /** A backend's answer after `optimize()` has checked it, plus who gave it. */
 interface Attempt {
@@ -34,7 +53,8 @@ interface Attempt {
  * 1. Validate the options and the input (throws `OptimizeInputError`, the only thing it throws).
  * 2. Compile the model; jobs that cannot run even alone are reported with their reason.
  * 3. Pick the backend (`auto`: by model size) and solve within the time limit.
- * 4. If it failed or ran out of time, give the fallback backend the rest of the limit; keep the better plan.
+ * 4. If it failed or ran out of time, give the fallback backend the rest of the limit (a reserve kept for it
+ *    only when the primary is not an anytime backend); keep the better plan.
  * 5. Among equally cheap starts, take the earliest; map the choice back to plan items, bound and gap.
  */
 export function optimize(raw: unknown, options: Partial<OptimizeOptions> = {}): Promise<OptimizeOutput> {
@@ -63,7 +83,7 @@ export async function optimizeWith(
   }
   const fallback = catalog.fallback === undefined ? undefined : getSolver(catalog.fallback, catalog);
   const canFallBack = fallback !== undefined && fallback !== primary;
-  const primaryBudget = (opts.timeLimitSeconds - elapsedSeconds()) * (canFallBack ? PRIMARY_SHARE : 1);
+  const primaryBudget = opts.timeLimitSeconds - elapsedSeconds() - fallbackReserveSeconds(catalog, primary, opts.timeLimitSeconds);
   const first = await attempt(primary, model, primaryBudget, opts.gapTolerance);
   let chosen = first;
 

@@ -7,8 +7,8 @@ import {
   parseOptimizeInput,
   validatePlan,
 } from '../../src/optimizer/index.js';
-import { optimizeWith } from '../../src/optimizer/optimize.js';
-import { autoSolver, DEFAULT_CATALOG } from '../../src/optimizer/solvers/registry.js';
+import { fallbackReserveSeconds, optimizeWith } from '../../src/optimizer/optimize.js';
+import { autoSolver, DEFAULT_CATALOG, getSolver } from '../../src/optimizer/solvers/registry.js';
 import type { SolverCatalog } from '../../src/optimizer/solvers/registry.js';
 import type { OptimizeInput, PlacementModel, Solver, SolverResult, SolveOptions } from '../../src/optimizer/types.js';
 import { input, job, seedScenario } from '../support/optimizer-builders.js';
@@ -123,6 +123,24 @@ describe('optimize', () => {
     expect(primary.calls[0]!.gapTolerance).toBe(0.01);
     expect(primary.calls[0]!.timeLimitSeconds).toBeLessThanOrEqual(8);
     expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(0);
+  });
+
+  test('an anytime backend gets the whole limit: it returns its best plan at the limit, a reserve would be wasted', async () => {
+    const primary = exactFake();
+    const anytime: SolverCatalog = { ...catalog(primary, rescue()), anytime: [primary.name] };
+    await optimizeWith(anytime, easy(), { timeLimitSeconds: 10 });
+    expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(9.5);
+    expect(DEFAULT_CATALOG.anytime).toEqual(['lagrangian', 'greedy']);
+  });
+
+  test('the fallback reserve of an exact backend is a fifth of the limit, at most 5 s', async () => {
+    const primary = exactFake();
+    await optimizeWith(catalog(primary, rescue()), easy(), { timeLimitSeconds: 60 });
+    expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(54.5);
+    expect(primary.calls[0]!.timeLimitSeconds).toBeLessThanOrEqual(55);
+    expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('highs')!, 20)).toBe(4);
+    expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('lagrangian')!, 60)).toBe(0);
+    expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('greedy')!, 60)).toBe(0);
   });
 
   test('with no fallback the backend gets the whole limit', async () => {

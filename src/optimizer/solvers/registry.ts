@@ -13,6 +13,12 @@ export interface SolverCatalog {
   solvers: readonly Solver[];
   autoOrder: readonly string[];
   fallback?: string;
+  /**
+   * Anytime backends: they keep a feasible plan from their first moments on and return the best one at
+   * their time limit, so a time-out is a normal ending for them, not a failure. `optimize()` keeps no
+   * fallback reserve for them (see `fallbackReserveSeconds`).
+   */
+  anytime?: readonly string[];
 }
 
 /** The product's backends: the exact MILPs from the smallest up, then the Lagrangian scale path; greedy catches failures. */
@@ -20,6 +26,7 @@ export const DEFAULT_CATALOG: SolverCatalog = Object.freeze({
   solvers: [jslpSolver, highsSolver, lagrangianSolver, greedySolver],
   autoOrder: ['jslp', 'highs', 'lagrangian'],
   fallback: 'greedy',
+  anytime: ['lagrangian', 'greedy'],
 });
 
 export function solverNames(catalog: SolverCatalog = DEFAULT_CATALOG): string[] {
