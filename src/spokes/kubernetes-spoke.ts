@@ -1,0 +1,228 @@
+import {
+  BatchV1Api,
+  CoreV1Api,
+  createConfiguration,
+  ServerConfiguration,
+  type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
+  type V1Container,
+  type V1Job,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { addResources, NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
+import type { ClusterStatus } from '../domain/cluster.js';
+import { AdapterError } from '../domain/errors.js';
+import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
+import { jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
+import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
+import type { SpokeClient, SpokeJobPhase, SpokeJobRequest, SpokeJobStatus } from './types.js';
+
+export interface KubernetesSpokeSettings {
+  /** Namespace the Jobs are created in. */
+  namespace: string;
+  /** Pod failures before a Job fails. */
+  backoffLimit: number;
+  /** Seconds a finished Job stays readable before Kubernetes removes it. */
+  ttlSecondsAfterFinished: number;
+  /** Longest one HTTP request may go unanswered. */
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+/**
+ * Defaults sized so that a call that keeps failing (3 tries of at most 2.5 s, 0.25 s and 0.5 s apart) gives
+ * up in under the hub's 10 s adapter timeout: the spoke reports the failure itself instead of being cut off.
+ */
+export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Object.freeze({
+  namespace: 'default',
+  backoffLimit: 2,
+  ttlSecondsAfterFinished: 3600,
+  requestTimeoutMs: 2500,
+  retry: Object.freeze({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 }),
+});
+
+const GPU = 'nvidia.com/gpu';
+const ACTIVE_POD_PHASES = new Set(['Pending', 'Running']);
+
+function resourcesOf(list: Record<string, string> | undefined): Resources {
+  return {
+    cpu: list?.cpu ? quantityToCores(list.cpu) : 0,
+    memGb: list?.memory ? quantityToGib(list.memory) : 0,
+    gpu: list?.[GPU] ? parseQuantity(list[GPU]) : 0,
+  };
+}
+
+function maxResources(a: Resources, b: Resources): Resources {
+  return { cpu: Math.max(a.cpu, b.cpu), memGb: Math.max(a.memGb, b.memGb), gpu: Math.max(a.gpu, b.gpu) };
+}
+
+/** A container's requests; a resource with only a limit is requested at its limit, as the API server defaults it. */
+function containerRequests(container: V1Container): Resources {
+  return resourcesOf({ ...container.resources?.limits, ...container.resources?.requests });
+}
+
+/**
+ * What the scheduler reserves for a pod: its containers and sidecars together, or the largest init
+ * container (with the sidecars started before it) if that is more, plus the pod overhead.
+ */
+function podRequests(pod: V1Pod): Resources {
+  let sidecars: Resources = NO_RESOURCES;
+  let initPeak: Resources = NO_RESOURCES;
+  for (const init of pod.spec?.initContainers ?? []) {
+    const requests = containerRequests(init);
+    if (init.restartPolicy === 'Always') sidecars = addResources(sidecars, requests);
+    else initPeak = maxResources(initPeak, addResources(sidecars, requests));
+  }
+  const main = (pod.spec?.containers ?? []).reduce((sum, c) => addResources(sum, containerRequests(c)), sidecars);
+  return addResources(maxResources(main, initPeak), resourcesOf(pod.spec?.overhead));
+}
+
+function isSchedulable(node: V1Node): boolean {
+  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return ready && !node.spec?.unschedulable;
+}
+
+function epochMs(time: Date | undefined): number | undefined {
+  return time ? new Date(time).getTime() : undefined;
+}
+
+/** A Job's state as an AppWrapper phase, from its conditions first (they are final), then its pod counts. */
+export function jobStatus(job: V1Job): SpokeJobStatus | undefined {
+  const jobId = job.metadata?.labels?.[LABEL_JOB_ID];
+  const jobName = job.metadata?.name;
+  if (!jobId || !jobName) return undefined;
+  const status = job.status ?? {};
+  const condition = (...types: string[]) => status.conditions?.find((c) => types.includes(c.type) && c.status === 'True');
+  const startedAt = epochMs(status.startTime);
+  // FailureTarget and SuccessCriteriaMet come first on newer clusters: the outcome is decided while pods still stop.
+  const failed = condition('Failed', 'FailureTarget');
+  if (failed) {
+    const reason = failed.reason ?? 'Failed';
+    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason };
+  }
+  const complete = condition('Complete', 'SuccessCriteriaMet');
+  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime) };
+  // `ready` counts pods that run; clusters too old to report it only say how many pods are `active`.
+  const running = status.ready !== undefined ? status.ready > 0 : (status.active ?? 0) > 0;
+  const phase: SpokeJobPhase = running ? 'Running' : 'Pending';
+  return { jobId, jobName, phase, startedAt: running ? startedAt : undefined };
+}
+
+/**
+ * A spoke that is a Kubernetes cluster: Jobs created, read and deleted through the API server of one
+ * kubeconfig context, in one namespace. Every call is bounded by a request timeout and retried on
+ * transient failures (see `callKube`).
+ */
+export class KubernetesSpoke implements SpokeClient {
+  readonly kind = 'kubernetes';
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly settings: KubernetesSpokeSettings;
+  private readonly sleep: Sleep;
+  private readonly closing = new AbortController();
+
+  constructor(
+    readonly cluster: string,
+    kubeconfig: KubeConfig,
+    settings: Partial<KubernetesSpokeSettings> = {},
+    deps: { sleep?: Sleep } = {},
+  ) {
+    this.settings = { ...KUBERNETES_SPOKE_DEFAULTS, ...settings };
+    this.sleep = deps.sleep ?? realSleep;
+    const server = kubeconfig.getCurrentCluster()?.server;
+    if (!server) throw new AdapterError(`kubeconfig context "${kubeconfig.getCurrentContext()}" has no cluster server`, false);
+    // Each request gets its own deadline, and close() cuts whatever is still in flight.
+    const deadline = {
+      pre: async (context: RequestContext) => {
+        context.setSignal(AbortSignal.any([AbortSignal.timeout(this.settings.requestTimeoutMs), this.closing.signal]));
+        return context;
+      },
+      post: async (context: ResponseContext) => context,
+    };
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(server, {}),
+      authMethods: { default: kubeconfig },
+      promiseMiddleware: [deadline],
+    });
+    this.batch = new BatchV1Api(configuration);
+    this.core = new CoreV1Api(configuration);
+  }
+
+  private callSettings(): CallSettings {
+    return { retry: this.settings.retry, sleep: this.sleep, requestTimeoutMs: this.settings.requestTimeoutMs, isClosed: () => this.closing.signal.aborted };
+  }
+
+  private call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings());
+  }
+
+  /** As `call`, but resolves with undefined when the API answers with `code`. */
+  private callTolerating<T>(what: string, send: () => Promise<T>, code: 404 | 409): Promise<T | undefined> {
+    return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings(), code);
+  }
+
+  /** Ready when the API answers; capacity is what Ready, schedulable nodes offer minus what foreign pods request. */
+  async status(): Promise<ClusterStatus> {
+    const [nodes, pods] = await Promise.all([
+      this.call('list nodes', () => this.core.listNode()),
+      this.call('list pods', () => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' })),
+    ]);
+    try {
+      const usable = nodes.items.filter(isSchedulable);
+      const usableNames = new Set(usable.map((n) => n.metadata?.name));
+      const allocatable = usable.reduce((sum, node) => addResources(sum, resourcesOf(node.status?.allocatable)), NO_RESOURCES);
+      const foreignUsage = pods.items
+        .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
+        .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
+        // A pod waiting for a node will take room somewhere; one on a node we do not count takes none of ours.
+        .filter((pod) => !pod.spec?.nodeName || usableNames.has(pod.spec.nodeName))
+        .reduce((sum, pod) => addResources(sum, podRequests(pod)), NO_RESOURCES);
+      return { ready: true, allocatable, foreignUsage };
+    } catch (error) {
+      throw new AdapterError(`cluster ${this.cluster} reports resources CASPIAN cannot read: ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
+    }
+  }
+
+  /**
+   * Creates the Job; on 409 adopts the existing one when its job-id label says it is this AppWrapper's
+   * (a hub restart, or an earlier try whose answer was lost), and refuses when it belongs to someone else.
+   */
+  async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
+    const { namespace } = this.settings;
+    const name = request.jobName;
+    const body = jobManifest(request, this.settings);
+    // Two rounds: a Job deleted between our create and our read is simply created again.
+    for (let round = 1; round <= 2; round++) {
+      if (await this.callTolerating(`create Job ${name}`, () => this.batch.createNamespacedJob({ namespace, body }), 409)) return 'created';
+      const existing = await this.callTolerating(`read Job ${name}`, () => this.batch.readNamespacedJob({ name, namespace }), 404);
+      if (!existing) continue;
+      const owner = existing.metadata?.labels?.[LABEL_JOB_ID];
+      if (owner !== request.jobId) {
+        const whose = owner ? `CASPIAN job "${owner}"` : 'no CASPIAN job';
+        throw new AdapterError(`Job ${namespace}/${name} already exists on cluster ${this.cluster} and belongs to ${whose}, not to "${request.jobId}"`, false);
+      }
+      if (existing.metadata?.deletionTimestamp) {
+        throw new AdapterError(`Job ${namespace}/${name} on cluster ${this.cluster} is being deleted; it can be created again once it is gone`, true);
+      }
+      return 'adopted';
+    }
+    throw new AdapterError(`Job ${namespace}/${name} on cluster ${this.cluster} kept conflicting and disappearing`, true);
+  }
+
+  /** Every Job CASPIAN created in the namespace, found by label, so that a restarted hub finds its Jobs again. */
+  async listJobs(): Promise<SpokeJobStatus[]> {
+    const list = await this.call('list Jobs', () => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR }));
+    return list.items.map(jobStatus).filter((s): s is SpokeJobStatus => s !== undefined);
+  }
+
+  /** Deletes the Job and, in the background, its pods; a Job already gone is fine. */
+  async deleteJob(jobName: string): Promise<void> {
+    await this.callTolerating(`delete Job ${jobName}`, () => this.batch.deleteNamespacedJob({ name: jobName, namespace: this.settings.namespace, propagationPolicy: 'Background' }), 404);
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+  }
+}
