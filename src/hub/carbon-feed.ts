@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CarbonProvider, CarbonReading } from '../carbon/types.js';
+import type { CarbonFaultHook, CarbonProvider, CarbonReading, CarbonRisk, CarbonValueKind } from '../carbon/types.js';
 import type { Clock } from '../domain/clock.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { withTimeout } from './timeout.js';
@@ -12,6 +12,58 @@ export interface ZoneCarbon {
   fetchedAt: number;
 }
 
+/** Where a zone's current value comes from and how old it is: shown in the API, exported as metrics. */
+export interface CarbonStatus {
+  source: string;
+  kind: CarbonValueKind | undefined;
+  /** Seconds since the source delivered the current value. */
+  ageSeconds: number;
+  /** The value is older than the tolerated staleness, or a configured stand-in: the zone is flagged. */
+  stale: boolean;
+}
+
+export interface CarbonFeedDeps {
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  horizonMs: number;
+  timeoutMs: number;
+  /** Which value of a band `slotIntensities` gives (default `expected`, the central one). */
+  risk?: CarbonRisk;
+  /** Past this age (ms) the current value is flagged stale even when the provider does not say so. */
+  maxStalenessMs?: number;
+}
+
+/** Lead times of the forecast gauge: a bounded set, so that the label stays small. */
+const FORECAST_HORIZONS: ReadonlyArray<readonly [label: string, ms: number]> = [
+  ['1h', 3_600_000],
+  ['3h', 3 * 3_600_000],
+  ['6h', 6 * 3_600_000],
+  ['12h', 12 * 3_600_000],
+  ['24h', 24 * 3_600_000],
+];
+
+/** Value in effect at `atMs` in an ascending series, or undefined before its first point. */
+function valueAt(points: readonly CarbonReading[], atMs: number): CarbonReading | undefined {
+  let found: CarbonReading | undefined;
+  for (const p of points) {
+    if (p.at > atMs) break;
+    found = p;
+  }
+  return found;
+}
+
+/**
+ * The hook a composite provider reports absorbed faults to: counted by provider and reason, logged at
+ * warn. Pass it as `onError` when creating the provider.
+ */
+export function carbonFaultHook(deps: { metrics: Metrics; logger: Logger }): CarbonFaultHook {
+  return (provider, reason, error) => {
+    deps.metrics.recordCarbonFetchError(provider, reason);
+    deps.logger.warn({ provider, reason, err: error }, `carbon provider ${provider} failed (${reason})`);
+  };
+}
+
 /**
  * The hub's view of grid carbon: refreshed from the provider every carbon period, kept per zone. When a
  * refresh fails, the last good values stay (and the failure is logged and counted), so a provider
@@ -19,11 +71,12 @@ export interface ZoneCarbon {
  */
 export class CarbonFeed {
   private readonly zones = new Map<string, ZoneCarbon>();
+  private readonly sources = new Map<string, string>();
 
   constructor(
     private readonly provider: CarbonProvider,
     private readonly zoneIds: readonly string[],
-    private readonly deps: { metrics: Metrics; logger: Logger; clock: Clock; horizonMs: number; timeoutMs: number },
+    private readonly deps: CarbonFeedDeps,
   ) {}
 
   get providerName(): string {
@@ -44,12 +97,14 @@ export class CarbonFeed {
           );
           this.zones.set(zone, { current, forecast, fetchedAt: now });
           this.deps.metrics.setCarbonIntensity(zone, current.gco2PerKwh);
+          this.deps.metrics.setCarbonForecast(zone, new Map(FORECAST_HORIZONS.map(([label, ms]) => [label, this.forecastAt(forecast, now + ms)])));
           this.deps.metrics.recordCarbonRefresh(this.provider.name, 'ok');
         } catch (error) {
           failed.push(zone);
           this.deps.metrics.recordCarbonRefresh(this.provider.name, 'error');
           this.deps.logger.warn({ zone, provider: this.provider.name, err: error }, 'carbon refresh failed; keeping last known values');
         }
+        this.exportStatus(zone);
       }),
     );
     return failed;
@@ -59,12 +114,44 @@ export class CarbonFeed {
     return this.zones.get(zone);
   }
 
+  /** Source, age and staleness of a zone's current value; undefined when the zone has never been fetched. */
+  status(zone: string): CarbonStatus | undefined {
+    const data = this.zones.get(zone);
+    if (!data) return undefined;
+    const ageMs = Math.max(0, this.deps.clock.now() - (data.current.fetchedAt ?? data.fetchedAt));
+    const tooOld = this.deps.maxStalenessMs !== undefined && ageMs > this.deps.maxStalenessMs;
+    return { source: data.current.source, kind: data.current.kind, ageSeconds: Math.round(ageMs / 1000), stale: data.current.stale === true || tooOld };
+  }
+
+  /** The forecast's value at an instant, or undefined past the end of what the forecast covers. */
+  private forecastAt(forecast: readonly CarbonReading[], atMs: number): number | undefined {
+    const last = forecast[forecast.length - 1];
+    const previous = forecast[forecast.length - 2];
+    // The last point holds for one of the forecast's own steps, not forever.
+    if (!last || atMs > last.at + (previous ? last.at - previous.at : 0)) return undefined;
+    return valueAt(forecast, atMs)?.gco2PerKwh;
+  }
+
+  /** Age, source (logged when it changes) and staleness of a zone, as metrics. */
+  private exportStatus(zone: string): void {
+    const status = this.status(zone);
+    if (!status) return;
+    const previous = this.sources.get(zone);
+    if (previous !== status.source) {
+      this.deps.logger.info({ zone, source: status.source, previous_source: previous ?? null }, `carbon source for zone ${zone}: ${previous ?? 'none'} -> ${status.source}`);
+      this.sources.set(zone, status.source);
+    }
+    this.deps.metrics.setCarbonSource(zone, status.source, previous, status.stale);
+    this.deps.metrics.setCarbonDataAge(zone, status.ageSeconds);
+  }
+
   /**
    * Intensity for each of `slots` slots of `slotMs` starting at `fromMs`, read at each slot's midpoint
    * from the forecast: a slot before the first forecast point takes the current value, a slot after the
-   * last point keeps the last one. Undefined when the zone has never been fetched.
+   * last point keeps the last one. With `risk` `pessimistic`, a point's high band value where it has one.
+   * Undefined when the zone has never been fetched.
    */
-  slotIntensities(zone: string, fromMs: number, slotMs: number, slots: number): number[] | undefined {
+  slotIntensities(zone: string, fromMs: number, slotMs: number, slots: number, risk: CarbonRisk = this.deps.risk ?? 'expected'): number[] | undefined {
     const data = this.zones.get(zone);
     if (!data) return undefined;
     const points = data.forecast;
@@ -74,7 +161,8 @@ export class CarbonFeed {
       const mid = fromMs + (s + 0.5) * slotMs;
       while (k + 1 < points.length && (points[k + 1] as CarbonReading).at <= mid) k++;
       const point = points[k];
-      out[s] = point && point.at <= mid ? point.gco2PerKwh : data.current.gco2PerKwh;
+      const reading = point && point.at <= mid ? point : data.current;
+      out[s] = risk === 'pessimistic' ? (reading.highGco2PerKwh ?? reading.gco2PerKwh) : reading.gco2PerKwh;
     }
     return out;
   }

@@ -28,6 +28,36 @@ export class Metrics {
     labelNames: ['provider', 'outcome'],
     registers: [this.registry],
   });
+  private readonly carbonFetchErrors = new Counter({
+    name: 'caspian_carbon_fetch_errors_total',
+    help: 'Carbon provider faults by provider and reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale), also those a fallback answered for.',
+    labelNames: ['provider', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly carbonForecast = new Gauge({
+    name: 'caspian_carbon_forecast_gco2_per_kwh',
+    help: 'Carbon intensity expected at a lead time (horizon: 1h|3h|6h|12h|24h) by zone, gCO2/kWh.',
+    labelNames: ['zone', 'horizon'],
+    registers: [this.registry],
+  });
+  private readonly carbonDataAge = new Gauge({
+    name: 'caspian_carbon_data_age_seconds',
+    help: 'Age of the current carbon value by zone: seconds since its source delivered it.',
+    labelNames: ['zone'],
+    registers: [this.registry],
+  });
+  private readonly carbonSource = new Gauge({
+    name: 'caspian_carbon_source_info',
+    help: 'Where the current carbon value of a zone comes from (1 for the source in use), by zone and source.',
+    labelNames: ['zone', 'source'],
+    registers: [this.registry],
+  });
+  private readonly carbonStale = new Gauge({
+    name: 'caspian_carbon_stale',
+    help: 'Whether the carbon value of a zone is older than the tolerated staleness or a configured stand-in (1) or not (0).',
+    labelNames: ['zone'],
+    registers: [this.registry],
+  });
   private readonly submitted = new Counter({
     name: 'appwrappers_total',
     help: 'AppWrappers accepted by the hub since it started.',
@@ -217,6 +247,28 @@ export class Metrics {
 
   recordCarbonRefresh(provider: string, outcome: CycleOutcome): void {
     this.carbonRefreshes.inc({ provider, outcome });
+  }
+
+  recordCarbonFetchError(provider: string, reason: string): void {
+    this.carbonFetchErrors.inc({ provider, reason });
+  }
+
+  /** The forecast value at each lead time; a lead time the forecast does not reach is dropped, not left at an old value. */
+  setCarbonForecast(zone: string, byHorizon: ReadonlyMap<string, number | undefined>): void {
+    for (const [horizon, value] of byHorizon) {
+      if (value === undefined) this.carbonForecast.remove({ zone, horizon });
+      else this.carbonForecast.set({ zone, horizon }, value);
+    }
+  }
+
+  setCarbonDataAge(zone: string, seconds: number): void {
+    this.carbonDataAge.set({ zone }, seconds);
+  }
+
+  setCarbonSource(zone: string, source: string, previous: string | undefined, stale: boolean): void {
+    if (previous !== undefined && previous !== source) this.carbonSource.remove({ zone, source: previous });
+    this.carbonSource.set({ zone, source }, 1);
+    this.carbonStale.set({ zone }, stale ? 1 : 0);
   }
 
   // --- AppWrappers --------------------------------------------------------------------------

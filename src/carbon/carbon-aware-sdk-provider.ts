@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { CarbonFetchError, epochMs, getJson, ResponseCache, type HttpDeps } from './http.js';
+import { clip, indexAt } from './series.js';
+import type { CarbonProvider, CarbonReading } from './types.js';
+
+export interface CarbonAwareSdkOptions {
+  /** Where the self-hosted Carbon Aware SDK web API listens, e.g. `http://carbon-aware-sdk:8080`. */
+  baseUrl: string;
+  /** Hub zone -> SDK location (e.g. `koreacentral`, `japaneast`); zones not listed are passed as they are. */
+  zones: Readonly<Record<string, string>>;
+  timeoutMs: number;
+  cacheSeconds: number;
+}
+
+// The SDK reports every value in gCO2/kWh (its EmissionsData `rating`, its forecast `value`).
+const dataPointSchema = z.object({ location: z.string(), timestamp: z.string(), duration: z.number(), value: z.number() });
+const forecastsSchema = z.array(
+  z.object({
+    location: z.string(),
+    generatedAt: z.string().optional(),
+    requestedAt: z.string().optional(),
+    dataStartAt: z.string().nullable().optional(),
+    dataEndAt: z.string().nullable().optional(),
+    windowSize: z.number().optional(),
+    forecastData: z.array(dataPointSchema),
+  }),
+);
+const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(), rating: z.number(), duration: z.union([z.string(), z.number()]).optional() }));
+
+const HOUR_MS = 3_600_000;
+/** How far back `current()` looks for the latest observed value. */
+const CURRENT_LOOKBACK_MS = 3 * HOUR_MS;
+
+/** Green Software Foundation Carbon Aware SDK web API: `/emissions/forecasts/current` and `/emissions/bylocations`. */
+export class CarbonAwareSdkProvider implements CarbonProvider {
+  readonly name = 'carbon-aware-sdk';
+  private readonly cache: ResponseCache<unknown>;
+
+  constructor(
+    private readonly options: CarbonAwareSdkOptions,
+    private readonly deps: HttpDeps,
+  ) {
+    this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
+  }
+
+  private get(path: string, params: Record<string, string>): Promise<unknown> {
+    const url = new URL(`${this.options.baseUrl.replace(/\/+$/, '')}${path}`);
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    return this.cache.get(url.href, () => getJson(this.name, url, {}, this.options.timeoutMs, this.deps));
+  }
+
+  private parse<T>(schema: z.ZodType<T>, body: unknown, path: string): T {
+    const result = schema.safeParse(body);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new CarbonFetchError(`${this.name} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
+    }
+    return result.data;
+  }
+
+  private location(zone: string): string {
+    return this.options.zones[zone] ?? zone;
+  }
+
+  private async observed(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const fetchedAt = this.deps.clock.now();
+    const path = '/emissions/bylocations';
+    const body = this.parse(
+      emissionsSchema,
+      await this.get(path, { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() }),
+      path,
+    );
+    return body.map((e) => ({ zone, at: epochMs(this.name, 'time', e.time), gco2PerKwh: e.rating, source: this.name, kind: 'measured' as const, fetchedAt })).sort((a, b) => a.at - b.at);
+  }
+
+  async current(zone: string): Promise<CarbonReading> {
+    const now = this.deps.clock.now();
+    // Hour-aligned window: one request per hour and zone, whatever the refresh period.
+    const from = Math.floor((now - CURRENT_LOOKBACK_MS) / HOUR_MS) * HOUR_MS;
+    const points = await this.observed(zone, from, from + CURRENT_LOOKBACK_MS + HOUR_MS);
+    const point = points[indexAt(points, now)];
+    if (!point) throw new CarbonFetchError(`${this.name} /emissions/bylocations: no value for location ${this.location(zone)} in the last hours`, 'malformed');
+    return point;
+  }
+
+  async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const fetchedAt = this.deps.clock.now();
+    const path = '/emissions/forecasts/current';
+    const body = this.parse(forecastsSchema, await this.get(path, { location: this.location(zone) }), path);
+    const forecast = body.find((f) => f.location === this.location(zone)) ?? body[0];
+    if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${this.location(zone)}`, 'malformed');
+    const points = forecast.forecastData.map((p) => ({ zone, at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value, source: this.name, kind: 'forecast' as const, fetchedAt }));
+    return clip(points, fromMs, toMs);
+  }
+
+  history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    return this.observed(zone, Math.floor(fromMs / HOUR_MS) * HOUR_MS, Math.floor(toMs / HOUR_MS) * HOUR_MS);
+  }
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { CarbonFetchError, epochMs, getJson, ResponseCache, type HttpDeps } from './http.js';
+import { clip } from './series.js';
+import type { CarbonProvider, CarbonReading } from './types.js';
+
+export interface ElectricityMapsOptions {
+  /** e.g. `https://api.electricitymap.org`; the `/v3/...` paths are appended. */
+  baseUrl: string;
+  /** Sent as the `auth-token` header. */
+  apiToken: string;
+  /** Hub zone -> Electricity Maps zone key, for zones whose names differ; others are passed as they are. */
+  zones: Readonly<Record<string, string>>;
+  /** `lifecycle` (the API's default) or `direct` emission factors. */
+  emissionFactorType: 'lifecycle' | 'direct';
+  timeoutMs: number;
+  /** How long an answer is reused: the API publishes hourly values. */
+  cacheSeconds: number;
+}
+
+// Response shapes of the v3 API (static.electricitymaps.com/api/docs): fields CASPIAN reads are checked,
+// the rest (createdAt, emissionFactorType, ...) pass through unread.
+const latestSchema = z.object({
+  zone: z.string(),
+  carbonIntensity: z.number().nullable(),
+  datetime: z.string(),
+  updatedAt: z.string(),
+  isEstimated: z.boolean().nullable().optional(),
+  estimationMethod: z.string().nullable().optional(),
+});
+const forecastSchema = z.object({
+  zone: z.string(),
+  forecast: z.array(z.object({ carbonIntensity: z.number().nullable(), datetime: z.string() })),
+  updatedAt: z.string(),
+});
+const pastRangeSchema = z.object({
+  zone: z.string(),
+  data: z.array(latestSchema),
+});
+
+const HOUR_MS = 3_600_000;
+
+/** Electricity Maps API v3: `carbon-intensity/latest`, `/forecast` and `/past-range`, authenticated by `auth-token`. */
+export class ElectricityMapsProvider implements CarbonProvider {
+  readonly name = 'electricitymaps';
+  private readonly cache: ResponseCache<unknown>;
+
+  constructor(
+    private readonly options: ElectricityMapsOptions,
+    private readonly deps: HttpDeps,
+  ) {
+    this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
+  }
+
+  private get(path: string, params: Record<string, string>): Promise<unknown> {
+    const url = new URL(`${this.options.baseUrl.replace(/\/+$/, '')}/v3/carbon-intensity/${path}`);
+    for (const [key, value] of Object.entries({ ...params, emissionFactorType: this.options.emissionFactorType })) url.searchParams.set(key, value);
+    return this.cache.get(url.href, () => getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
+  }
+
+  private parse<T>(schema: z.ZodType<T>, body: unknown, path: string): T {
+    const result = schema.safeParse(body);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new CarbonFetchError(`${this.name} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
+    }
+    return result.data;
+  }
+
+  private zoneKey(zone: string): string {
+    return this.options.zones[zone] ?? zone;
+  }
+
+  async current(zone: string): Promise<CarbonReading> {
+    const fetchedAt = this.deps.clock.now();
+    const body = this.parse(latestSchema, await this.get('latest', { zone: this.zoneKey(zone) }), 'latest');
+    if (body.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${body.zone}`, 'malformed');
+    return { zone, at: epochMs(this.name, 'datetime', body.datetime), gco2PerKwh: body.carbonIntensity, source: this.name, kind: 'measured', fetchedAt };
+  }
+
+  async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const fetchedAt = this.deps.clock.now();
+    const body = this.parse(forecastSchema, await this.get('forecast', { zone: this.zoneKey(zone) }), 'forecast');
+    const points = body.forecast.flatMap((p) =>
+      p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'forecast.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'forecast' as const, fetchedAt }],
+    );
+    return clip(points, fromMs, toMs);
+  }
+
+  async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const fetchedAt = this.deps.clock.now();
+    // Hour-aligned bounds keep the cache key stable across refreshes within the hour.
+    const start = new Date(Math.floor(fromMs / HOUR_MS) * HOUR_MS).toISOString();
+    const end = new Date(Math.floor(toMs / HOUR_MS) * HOUR_MS).toISOString();
+    const body = this.parse(pastRangeSchema, await this.get('past-range', { zone: this.zoneKey(zone), start, end }), 'past-range');
+    return body.data
+      .flatMap((p) => (p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'data.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'measured' as const, fetchedAt }]))
+      .sort((a, b) => a.at - b.at);
+  }
+}

@@ -1,0 +1,165 @@
+import type { Clock } from '../domain/clock.js';
+import { AdapterError } from '../domain/errors.js';
+import { CarbonFetchError } from './http.js';
+import { clip } from './series.js';
+import type { CarbonFaultHook, CarbonFaultReason, CarbonProvider, CarbonReading } from './types.js';
+
+export interface FallbackChainOptions {
+  /** Providers asked in order; the first that answers wins. */
+  links: readonly CarbonProvider[];
+  /** How old the last known value may be and still be served as good, ms. Older, the zone is flagged `stale`. */
+  maxStalenessMs: number;
+  /** Served (flagged `stale`) when no link answers and nothing recent is known; none: the call fails. */
+  constantGco2PerKwh?: number;
+  /** Tries per link and call for faults that may heal (timeouts, network, 5xx, 429). */
+  attempts: number;
+  /** Backoff between tries and before a failed link is asked again: base * 2^(failures-1), capped. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Longest wait within a call (a longer `Retry-After` skips the link until then instead). */
+  maxWaitInCallMs: number;
+}
+
+export const DEFAULT_CHAIN_OPTIONS: Readonly<Omit<FallbackChainOptions, 'links'>> = Object.freeze({
+  maxStalenessMs: 3_600_000,
+  attempts: 2,
+  backoffBaseMs: 500,
+  backoffMaxMs: 600_000,
+  maxWaitInCallMs: 2_000,
+});
+
+export interface FallbackChainDeps {
+  clock: Clock;
+  /** Waits between tries; tests pass one that only records. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Every fault a link had, whether or not a later link answered. */
+  onError?: CarbonFaultHook;
+}
+
+const LAST_KNOWN = 'last-known';
+const CONSTANT = 'constant';
+
+function reasonOf(error: unknown): CarbonFaultReason {
+  if (error instanceof CarbonFetchError) return error.reason;
+  if (error instanceof AdapterError && /timed out/.test(error.message)) return 'timeout';
+  return 'network';
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * A `CarbonProvider` over several, per zone: each link in order, then the last value any link gave (while
+ * younger than `maxStalenessMs`), then a configured constant. Every value keeps its `source` (the link that
+ * answered, `last-known` or `constant`). Faults never escape while something later answers: each is
+ * reported through `onError`, retried within the call when it may heal, and the link rests for a capped,
+ * growing backoff (or the `Retry-After` of a 429) before it is asked again.
+ */
+export class FallbackChain implements CarbonProvider {
+  readonly name: string;
+  private readonly options: FallbackChainOptions;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Per link (and zone, for faults of one zone), when it may be asked again and how often it failed in a row. */
+  private readonly rest = new Map<string, { until: number; failures: number }>();
+  private readonly lastCurrent = new Map<string, CarbonReading>();
+  private readonly lastForecast = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
+
+  constructor(
+    options: Partial<FallbackChainOptions> & Pick<FallbackChainOptions, 'links'>,
+    private readonly deps: FallbackChainDeps,
+  ) {
+    this.options = { ...DEFAULT_CHAIN_OPTIONS, ...options };
+    this.sleep = deps.sleep ?? defaultSleep;
+    const names = [...this.options.links.map((l) => l.name), LAST_KNOWN, ...(this.options.constantGco2PerKwh === undefined ? [] : [CONSTANT])];
+    this.name = names.join('>');
+  }
+
+  /** Rate limits and bad credentials concern the whole account; other faults only the zone asked for. */
+  private restKey(link: CarbonProvider, zone: string, reason?: CarbonFaultReason): string {
+    return reason === 'rate_limited' || reason === 'auth' ? link.name : `${link.name}|${zone}`;
+  }
+
+  private resting(link: CarbonProvider, zone: string, now: number): boolean {
+    return [this.restKey(link, zone, 'auth'), this.restKey(link, zone)].some((key) => (this.rest.get(key)?.until ?? 0) > now);
+  }
+
+  private backoff(failures: number): number {
+    return Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.max(0, failures - 1));
+  }
+
+  /** Asks the links in order; undefined when none answered. */
+  private async ask<T>(zone: string, call: (link: CarbonProvider) => Promise<T> | undefined): Promise<T | undefined> {
+    for (const link of this.options.links) {
+      if (this.resting(link, zone, this.deps.clock.now())) continue;
+      for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
+        try {
+          const pending = call(link);
+          if (!pending) break;
+          const value = await pending;
+          this.rest.delete(this.restKey(link, zone));
+          this.rest.delete(this.restKey(link, zone, 'auth'));
+          return value;
+        } catch (error) {
+          const reason = reasonOf(error);
+          this.deps.onError?.(link.name, reason, error);
+          const key = this.restKey(link, zone, reason);
+          const failures = (this.rest.get(key)?.failures ?? 0) + 1;
+          const retryAfterMs = error instanceof CarbonFetchError ? error.retryAfterMs : undefined;
+          const wait = Math.max(this.backoff(attempt), retryAfterMs ?? 0);
+          const retryable = error instanceof AdapterError ? error.retryable : true;
+          if (retryable && attempt < this.options.attempts && wait <= this.options.maxWaitInCallMs) {
+            await this.sleep(wait);
+            continue;
+          }
+          this.rest.set(key, { until: this.deps.clock.now() + Math.max(this.backoff(failures), retryAfterMs ?? 0), failures });
+          break;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private isFresh(fetchedAt: number): boolean {
+    return this.deps.clock.now() - fetchedAt <= this.options.maxStalenessMs;
+  }
+
+  async current(zone: string): Promise<CarbonReading> {
+    const answer = await this.ask(zone, (link) => link.current(zone));
+    if (answer) {
+      const reading = { ...answer, fetchedAt: answer.fetchedAt ?? this.deps.clock.now() };
+      this.lastCurrent.set(zone, reading);
+      return reading;
+    }
+    const known = this.lastCurrent.get(zone);
+    if (known && this.isFresh(known.fetchedAt as number)) return { ...known, source: LAST_KNOWN };
+    if (known) {
+      const age = Math.round((this.deps.clock.now() - (known.fetchedAt as number)) / 1000);
+      this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known value for zone ${zone} is ${age} s old`, true));
+    }
+    if (this.options.constantGco2PerKwh !== undefined) {
+      return { zone, at: this.deps.clock.now(), gco2PerKwh: this.options.constantGco2PerKwh, source: CONSTANT, kind: 'filled', stale: true };
+    }
+    if (known) return { ...known, source: LAST_KNOWN, stale: true };
+    throw new AdapterError(`no carbon data for zone ${zone}: every link of ${this.name} failed`, true);
+  }
+
+  async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const answer = await this.ask(zone, (link) => link.forecast(zone, fromMs, toMs));
+    if (answer) {
+      this.lastForecast.set(zone, { fetchedAt: this.deps.clock.now(), points: answer });
+      return answer;
+    }
+    // The last forecast still says something about the hours it covered; there is no constant forecast
+    // (the horizon filler falls back to history and the current value instead).
+    const known = this.lastForecast.get(zone);
+    if (!known) throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
+    const stale = !this.isFresh(known.fetchedAt);
+    return clip(known.points, fromMs, toMs).map((p) => ({ ...p, source: LAST_KNOWN, ...(stale ? { stale } : {}) }));
+  }
+
+  async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const answer = await this.ask(zone, (link) => link.history?.(zone, fromMs, toMs));
+    if (answer) return answer;
+    if (this.options.links.some((l) => l.history)) throw new AdapterError(`no carbon history for zone ${zone}: every link of ${this.name} failed`, true);
+    return [];
+  }
+}

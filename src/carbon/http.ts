@@ -1,0 +1,131 @@
+import type { Clock } from '../domain/clock.js';
+import { AdapterError } from '../domain/errors.js';
+import type { CarbonFaultReason } from './types.js';
+
+/** A provider fault with the word the hub counts it under and, for 429, when to ask again. */
+export class CarbonFetchError extends AdapterError {
+  constructor(
+    message: string,
+    readonly reason: CarbonFaultReason,
+    options: { retryable?: boolean; retryAfterMs?: number; status?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.retryable ?? RETRYABLE[reason], { cause: options.cause });
+    this.retryAfterMs = options.retryAfterMs;
+    this.status = options.status;
+  }
+
+  readonly retryAfterMs: number | undefined;
+  readonly status: number | undefined;
+}
+
+const RETRYABLE: Record<CarbonFaultReason, boolean> = {
+  timeout: true,
+  network: true,
+  http_5xx: true,
+  rate_limited: true,
+  stale: true,
+  // Same request, same answer: a wrong token, zone or unit does not heal by asking again.
+  auth: false,
+  http_4xx: false,
+  malformed: false,
+  units: false,
+};
+
+/** What an HTTP provider needs from the outside world, replaceable in tests. */
+export interface HttpDeps {
+  fetch?: typeof fetch;
+  clock: Clock;
+}
+
+/** Reads `Retry-After` (seconds or an HTTP date) as milliseconds from now. */
+export function parseRetryAfter(header: string | null, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (header.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/** The message a provider put in its error body (`{"error": ...}`, `{"message": ...}`, `{"detail": ...}`, `{"title": ...}`) or its text. */
+function errorMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    for (const key of ['message', 'error', 'detail', 'title']) {
+      const value = parsed[key];
+      if (typeof value === 'string' && value) return value;
+    }
+  } catch {
+    // Not JSON: the text itself is the message (Electricity Maps answers a bad token with plain "Access denied").
+  }
+  return body.slice(0, 200);
+}
+
+/**
+ * GET `url` and parse JSON, with a per-request timeout. Every failure becomes a `CarbonFetchError` whose
+ * `reason` says what went wrong: timeout, network, auth (401/403), rate_limited (429, with
+ * `Retry-After`), http_4xx, http_5xx or malformed (not JSON).
+ */
+export async function getJson(provider: string, url: URL, headers: Record<string, string>, timeoutMs: number, deps: HttpDeps): Promise<unknown> {
+  const doFetch = deps.fetch ?? fetch;
+  const what = `${provider} ${url.pathname}`;
+  let response: Response;
+  let text: string;
+  try {
+    response = await doFetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
+    text = await response.text();
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      throw new CarbonFetchError(`${what} timed out after ${timeoutMs} ms`, 'timeout', { cause: error });
+    }
+    throw new CarbonFetchError(`${what} failed: ${(error as Error).message}`, 'network', { cause: error });
+  }
+  if (!response.ok) {
+    const status = response.status;
+    const message = `${what} answered ${status}: ${errorMessage(text)}`;
+    if (status === 401 || status === 403) throw new CarbonFetchError(message, 'auth', { status });
+    if (status === 429) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), deps.clock.now());
+      throw new CarbonFetchError(message, 'rate_limited', { status, retryAfterMs });
+    }
+    throw new CarbonFetchError(message, status >= 500 ? 'http_5xx' : 'http_4xx', { status });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new CarbonFetchError(`${what} answered ${response.status} with a body that is not JSON`, 'malformed', { cause: error });
+  }
+}
+
+/** Parses an ISO 8601 timestamp to epoch ms, or throws a `malformed` fault naming the field. */
+export function epochMs(provider: string, field: string, value: string): number {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new CarbonFetchError(`${provider}: ${field} "${value}" is not a timestamp`, 'malformed');
+  return ms;
+}
+
+/**
+ * Remembers answers for `ttlMs` so that the hub's 10 s refresh does not turn into 360 requests an hour per
+ * zone: the sources publish hourly (Electricity Maps) or every five minutes (WattTime). A failed request
+ * is not remembered.
+ */
+export class ResponseCache<T> {
+  private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const now = this.clock.now();
+    const hit = this.entries.get(key);
+    if (hit && now - hit.at < this.ttlMs) return hit.value;
+    const value = load();
+    this.entries.set(key, { at: now, value });
+    value.catch(() => {
+      if (this.entries.get(key)?.value === value) this.entries.delete(key);
+    });
+    return value;
+  }
+}
