@@ -1,0 +1,99 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { FileTraceProvider, TraceFileError, type FileTraceOptions } from '../../src/carbon/file-provider.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/carbon/kr-2025-03-hourly.csv', import.meta.url));
+const HOUR = 3_600_000;
+const TRACE_START = Date.UTC(2025, 2, 3);
+const TRACE_SPAN = 8 * 24 * HOUR;
+const HEADER =
+  'Datetime (UTC),Country,Zone name,Zone id,Carbon intensity gCO₂eq/kWh (direct),Carbon intensity gCO₂eq/kWh (LCA),Low carbon percentage,Renewable percentage,Data source,Data estimated,Data estimation method';
+
+function trace(clock: FakeClock, options: Partial<FileTraceOptions> = {}, files?: Record<string, string>): FileTraceProvider {
+  const readFile = files ? (path: string) => files[path] ?? '' : undefined;
+  return new FileTraceProvider({ paths: [FIXTURE], loop: true, zones: {}, emissionFactor: 'lifecycle', ...options }, clock, readFile);
+}
+
+describe('FileTraceProvider', () => {
+  it('replays an Electricity Maps hourly export: current is the value in effect now', async () => {
+    const clock = new FakeClock(Date.UTC(2025, 2, 3, 2, 30));
+    expect(await trace(clock).current('KR')).toEqual({ zone: 'KR', at: Date.UTC(2025, 2, 3, 2), gco2PerKwh: 428.89, source: 'file', kind: 'measured', fetchedAt: clock.now() });
+  });
+
+  it('reads the direct column when asked', async () => {
+    const clock = new FakeClock(Date.UTC(2025, 2, 3, 2, 30));
+    expect((await trace(clock, { emissionFactor: 'direct' }).current('KR')).gco2PerKwh).toBe(373.14);
+  });
+
+  it('forecasts from the trace: the point in effect at the start, then each hour', async () => {
+    const clock = new FakeClock(Date.UTC(2025, 2, 3, 0, 30));
+    const points = await trace(clock).forecast('KR', clock.now(), clock.now() + 3 * HOUR);
+    expect(points.map((p) => [new Date(p.at).toISOString(), p.gco2PerKwh])).toEqual([
+      ['2025-03-03T00:00:00.000Z', 419.66],
+      ['2025-03-03T01:00:00.000Z', 427.76],
+      ['2025-03-03T02:00:00.000Z', 428.89],
+      ['2025-03-03T03:00:00.000Z', expect.any(Number)],
+    ]);
+  });
+
+  it('loops over its span so that a recorded week replays forever, across the wrap', async () => {
+    const clock = new FakeClock(TRACE_START + 10 * TRACE_SPAN + 2 * HOUR + 60_000);
+    const provider = trace(clock);
+    expect(await provider.current('KR')).toMatchObject({ at: TRACE_START + 10 * TRACE_SPAN + 2 * HOUR, gco2PerKwh: 428.89 });
+    const wrap = TRACE_START + 3 * TRACE_SPAN;
+    const points = await provider.forecast('KR', wrap - HOUR, wrap + HOUR);
+    expect(points.map((p) => p.at)).toEqual([wrap - HOUR, wrap]);
+    expect(points[1]?.gco2PerKwh).toBe(419.66);
+  });
+
+  it('without looping, has nothing past the end of the trace', async () => {
+    const clock = new FakeClock(TRACE_START + TRACE_SPAN + 5 * HOUR);
+    await expect(trace(clock, { loop: false }).current('KR')).rejects.toMatchObject({ reason: 'stale' });
+  });
+
+  it('answers for hub zones mapped onto file zones, and fails zones the file does not hold', async () => {
+    const clock = new FakeClock(Date.UTC(2025, 2, 3, 2, 30));
+    expect((await trace(clock, { zones: { 'KR-hub': 'KR' } }).current('KR-hub')).gco2PerKwh).toBe(428.89);
+    await expect(trace(clock).current('JP-TK')).rejects.toThrow(/no values for zone JP-TK/);
+  });
+
+  it('reads plain CSV and JSON series, merged by zone, and leaves gaps as gaps', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 3, 30));
+    const kr = ['00:00,400', '01:00,410', '02:00,', '03:00,', '04:00,420', '05:00,415'].map((r) => `KR,2026-01-01T${r.replace(',', ':00Z,')}`);
+    const provider = trace(clock, { paths: ['a.csv', 'b.json'], loop: false }, {
+      'a.csv': `zone,datetime,gco2_per_kwh\n${kr.join('\n')}\n`,
+      'b.json': JSON.stringify([{ zone: 'JP-TK', datetime: '2026-01-01T03:00:00Z', gco2_per_kwh: 480 }]),
+    });
+    expect((await provider.current('JP-TK')).gco2PerKwh).toBe(480);
+    // 02:00 and 03:00 have no value in the record, and the 01:00 value holds at most two steps.
+    await expect(provider.current('KR')).rejects.toMatchObject({ reason: 'stale' });
+    clock.advance(HOUR);
+    expect((await provider.current('KR')).gco2PerKwh).toBe(420);
+  });
+
+  const bad: { name: string; text: string; error: string }[] = [
+    { name: 'a value that is not a number', text: `${HEADER}\n2025-03-03 00:00:00,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,\n2025-03-03 01:00:00,South Korea,South Korea,KR,372,n/a,31,14,src,false,`, error: 'bad.csv: line 3: Carbon intensity gCO₂eq/kWh (LCA) is not a number' },
+    { name: 'a negative value', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,-4', error: 'bad.csv: line 2: gco2_per_kwh must not be negative' },
+    { name: 'a bad timestamp', text: `${HEADER}\nyesterday,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,`, error: 'bad.csv: line 2: Datetime (UTC) is not a timestamp' },
+    { name: 'an empty zone', text: 'zone,datetime,gco2_per_kwh\n,2026-01-01T00:00:00Z,400', error: 'bad.csv: line 2: zone is empty' },
+    { name: 'an unknown header', text: 'time,value\n2026-01-01T00:00:00Z,400', error: 'bad.csv: line 1: unknown header' },
+    { name: 'two values for one hour', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,400\nKR,2026-01-01 00:00:00,410', error: 'zone KR has two values for 2026-01-01T00:00:00.000Z' },
+  ];
+  for (const { name, text, error } of bad) {
+    it(`refuses a file with ${name}, naming the row and field`, () => {
+      const load = () => trace(new FakeClock(), { paths: ['bad.csv'] }, { 'bad.csv': text });
+      expect(load).toThrow(TraceFileError);
+      expect(load).toThrow(error);
+    });
+  }
+
+  it('refuses a JSON file of the wrong shape, naming the entry', () => {
+    const load = () => trace(new FakeClock(), { paths: ['bad.json'] }, { 'bad.json': JSON.stringify([{ zone: 'KR', datetime: '2026-01-01T00:00:00Z', gco2_per_kwh: '400' }]) });
+    expect(load).toThrow('bad.json: [0]: gco2_per_kwh is not a number');
+  });
+
+  it('refuses a file it cannot read', () => {
+    expect(() => new FileTraceProvider({ paths: ['/nonexistent/trace.csv'], loop: true, zones: {}, emissionFactor: 'lifecycle' }, new FakeClock())).toThrow(/trace.csv: cannot read/);
+  });
+});
