@@ -1,0 +1,353 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { defaultJob, nodeObject, podObject, Refusal, validateJob, wireCopy, type Json, type NodeSpec, type PodSpec } from './objects.js';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
+import { servingCert } from './tls.js';
+import { API_GROUP_LIST, apiVersions, BATCH_V1_RESOURCES, CORE_V1_RESOURCES, SERVER_VERSION, statuses, type Status } from './wire.js';
+
+/** What a fault does to the requests it matches. */
+export type Fault =
+  /** Answer with this HTTP status and the Status body the API server sends for it. */
+  | { kind: 'status'; code: number }
+  /** Read the request and never answer: only the client's timeout ends it. */
+  | { kind: 'stall' }
+  /** Drop the connection without an answer, as a crashed or restarting API server does. */
+  | { kind: 'reset' };
+
+export interface FaultRule {
+  fault: Fault;
+  /** How many matching requests it hits; Infinity until cleared. */
+  times: number;
+  method?: string;
+  /** Matched against the URL path. */
+  path?: RegExp;
+  /** Only every `every`-th matching request is hit, the others answered (a flapping API). */
+  every?: number;
+  seen: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body?: unknown;
+  /** What the double answered; undefined for a stall or a reset. */
+  status?: number;
+  fault?: Fault['kind'];
+  /** For a delete: the propagation policy asked for, from the query or the DeleteOptions body. */
+  propagationPolicy?: string;
+  contentType?: string;
+}
+
+/** Paths any client may read, as the `system:public-info-viewer` role allows. */
+const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
+
+const JOB_FIELDS = ['metadata.name', 'metadata.namespace'];
+const POD_FIELDS = ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'status.phase'];
+const NODE_FIELDS = ['metadata.name', 'spec.unschedulable'];
+
+/**
+ * A Kubernetes API server double: HTTPS with a self-signed certificate, bearer-token authentication, the
+ * discovery documents, `batch/v1` Jobs (create, get, list with label and field selectors, delete), `v1`
+ * nodes and pods (list), and the real `Status` bodies for its errors. Tests drive it: add nodes and pods,
+ * set a Job's status as the job controller would, inject faults, and read back every request it served.
+ */
+export class KubeApiDouble {
+  readonly token: string;
+  readonly requests: RecordedRequest[] = [];
+  private readonly server: Server;
+  private readonly jobs = new Map<string, Json>();
+  private readonly nodes = new Map<string, Json>();
+  private readonly pods = new Map<string, Json>();
+  private readonly namespaces = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+  private faults: FaultRule[] = [];
+  private revision = 1000;
+  private port = 0;
+
+  constructor(private readonly options: { name: string; token?: string; now?: () => number }) {
+    this.token = options.token ?? `${options.name}-${randomUUID()}`;
+    const { cert, key } = servingCert();
+    this.server = createServer({ cert, key }, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) this.send(res, 500, statuses.forCode(500));
+        console.error(`kube-api-double ${this.options.name}:`, error);
+      });
+    });
+  }
+
+  /** Starts listening on a free port of 127.0.0.1. */
+  async start(): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  get caPem(): string {
+    return servingCert().cert;
+  }
+
+  async close(): Promise<void> {
+    // Stalled requests hold their sockets open; a real server going away drops them too.
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // --- faults ---
+
+  /** Injects a fault for the matching requests; returns the rule so a test can lift it with `clearFaults`. */
+  inject(fault: Fault, match: { times?: number; method?: string; path?: RegExp; every?: number } = {}): FaultRule {
+    const rule: FaultRule = { fault, times: match.times ?? Infinity, method: match.method, path: match.path, every: match.every, seen: 0 };
+    this.faults.push(rule);
+    return rule;
+  }
+
+  /** The next `times` matching requests get `code` with its Status body. */
+  fail(code: number, match: { times?: number; method?: string; path?: RegExp } = {}): FaultRule {
+    return this.inject({ kind: 'status', code }, { times: 1, ...match });
+  }
+
+  stall(match: { times?: number; method?: string; path?: RegExp } = {}): FaultRule {
+    return this.inject({ kind: 'stall' }, { times: 1, ...match });
+  }
+
+  /** Every request drops its connection until `up()`. */
+  down(): FaultRule {
+    return this.inject({ kind: 'reset' });
+  }
+
+  /** Every other request fails with `code` until `up()`. */
+  flap(code = 503): FaultRule {
+    return this.inject({ kind: 'status', code }, { every: 2 });
+  }
+
+  /** Lifts every fault. */
+  up(): void {
+    this.faults = [];
+  }
+
+  private faultFor(method: string, path: string): Fault | undefined {
+    for (const rule of this.faults) {
+      if (rule.times <= 0) continue;
+      if (rule.method && rule.method !== method) continue;
+      if (rule.path && !rule.path.test(path)) continue;
+      rule.seen++;
+      if (rule.every && (rule.seen - 1) % rule.every !== 0) continue;
+      rule.times--;
+      return rule.fault;
+    }
+    return undefined;
+  }
+
+  // --- state ---
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  private nextVersion(): string {
+    this.revision += 1;
+    return String(this.revision);
+  }
+
+  addNamespace(name: string): void {
+    this.namespaces.add(name);
+  }
+
+  addNode(spec: NodeSpec): void {
+    this.nodes.set(spec.name, nodeObject(spec, { uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
+  }
+
+  addPod(spec: PodSpec): void {
+    this.pods.set(`${spec.namespace}/${spec.name}`, podObject(spec, { uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
+  }
+
+  /** A stored Job as the API would return it, or undefined. */
+  job(name: string, namespace = 'default'): Json | undefined {
+    const job = this.jobs.get(`${namespace}/${name}`);
+    return job && wireCopy(job);
+  }
+
+  jobNames(namespace = 'default'): string[] {
+    return [...this.jobs.keys()].filter((k) => k.startsWith(`${namespace}/`)).map((k) => k.slice(namespace.length + 1));
+  }
+
+  /** Stores a Job directly, as if someone else had created it (`kubectl`, another controller). */
+  putJob(job: Json, namespace = 'default'): Json {
+    const name = String((job.metadata as Json | undefined)?.name);
+    const stored = wireCopy(defaultJob(job, { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
+    this.jobs.set(`${namespace}/${name}`, stored);
+    return stored;
+  }
+
+  /** Replaces a Job's status, as the job controller's status updates do. */
+  setJobStatus(name: string, status: Json, namespace = 'default'): void {
+    const job = this.jobs.get(`${namespace}/${name}`);
+    if (!job) throw new Error(`no Job ${namespace}/${name} on ${this.options.name}`);
+    job.status = wireCopy(status);
+    (job.metadata as Json).resourceVersion = this.nextVersion();
+  }
+
+  /** The create requests that reached the store: a test's count of Jobs CASPIAN tried to make. */
+  creates(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'POST' && r.status === 201);
+  }
+
+  // --- HTTP ---
+
+  private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, {
+      'Audit-Id': randomUUID(),
+      'Cache-Control': 'no-cache, private',
+      'Content-Type': 'application/json',
+      'X-Kubernetes-Pf-Flowschema-Uid': '2c4a6c3e-9d8b-4f0e-8e7f-6a5b4c3d2e1f',
+      'X-Kubernetes-Pf-Prioritylevel-Uid': '7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918',
+      'Content-Length': String(Buffer.byteLength(text)),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  private sendStatus(res: ServerResponse, status: Status, record: RecordedRequest): void {
+    const code = status.code ?? 200;
+    record.status = code;
+    const headers: Record<string, string> = status.details?.retryAfterSeconds !== undefined ? { 'Retry-After': String(status.details.retryAfterSeconds) } : {};
+    this.send(res, code, status, headers);
+  }
+
+  private sendObject(res: ServerResponse, code: number, body: unknown, record: RecordedRequest): void {
+    record.status = code;
+    this.send(res, code, body);
+  }
+
+  private async readBody(req: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://double');
+    const method = req.method ?? 'GET';
+    const text = await this.readBody(req);
+    const record: RecordedRequest = { method, path: url.pathname, query: Object.fromEntries(url.searchParams), contentType: req.headers['content-type'] };
+    this.requests.push(record);
+    // The double speaks JSON only: a protobuf body (kubectl's typed clients send one) is left undecoded and refused.
+    if (text && !record.contentType?.includes('protobuf')) {
+      try {
+        record.body = JSON.parse(text);
+      } catch {
+        record.body = text;
+      }
+    }
+
+    const fault = this.faultFor(method, url.pathname);
+    if (fault) {
+      record.fault = fault.kind;
+      if (fault.kind === 'reset') req.socket.destroy();
+      else if (fault.kind === 'status') this.sendStatus(res, statuses.forCode(fault.code), record);
+      return;
+    }
+
+    if (!PUBLIC_PATHS.has(url.pathname) && req.headers.authorization !== `Bearer ${this.token}`) {
+      this.sendStatus(res, statuses.unauthorized(), record);
+      return;
+    }
+
+    try {
+      this.route(method, url, record, res);
+    } catch (error) {
+      if (error instanceof Refusal) this.sendStatus(res, error.status, record);
+      else if (error instanceof SelectorError) this.sendStatus(res, statuses.badRequest(error.message), record);
+      else throw error;
+    }
+  }
+
+  private route(method: string, url: URL, record: RecordedRequest, res: ServerResponse): void {
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const get = method === 'GET';
+    if (get && path === '/version') return this.sendObject(res, 200, SERVER_VERSION, record);
+    if (get && ['/healthz', '/livez', '/readyz'].includes(path)) {
+      record.status = 200;
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end('ok');
+      return;
+    }
+    if (get && path === '/api') return this.sendObject(res, 200, apiVersions(`127.0.0.1:${this.port}`), record);
+    if (get && path === '/apis') return this.sendObject(res, 200, API_GROUP_LIST, record);
+    if (get && path === '/api/v1') return this.sendObject(res, 200, CORE_V1_RESOURCES, record);
+    if (get && path === '/apis/batch/v1') return this.sendObject(res, 200, BATCH_V1_RESOURCES, record);
+
+    if (path === '/api/v1/nodes') return get ? this.list(res, record, url, 'NodeList', 'v1', [...this.nodes.values()], NODE_FIELDS) : this.sendStatus(res, statuses.methodNotAllowed(), record);
+    if (path === '/api/v1/pods') return get ? this.list(res, record, url, 'PodList', 'v1', [...this.pods.values()], POD_FIELDS) : this.sendStatus(res, statuses.methodNotAllowed(), record);
+    let m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
+    if (m && get) return this.list(res, record, url, 'PodList', 'v1', [...this.pods.values()].filter((p) => (p.metadata as Json).namespace === m?.[1]), POD_FIELDS);
+    if (path === '/apis/batch/v1/jobs' && get) return this.list(res, record, url, 'JobList', 'batch/v1', [...this.jobs.values()], JOB_FIELDS);
+
+    m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/.exec(path);
+    if (m) {
+      const namespace = m[1] ?? '';
+      const name = m[2];
+      if (name === undefined && get) return this.list(res, record, url, 'JobList', 'batch/v1', [...this.jobs.values()].filter((j) => (j.metadata as Json).namespace === namespace), JOB_FIELDS);
+      if (name === undefined && method === 'POST') return this.createJob(res, record, namespace);
+      if (name !== undefined && get) {
+        const job = this.jobs.get(`${namespace}/${name}`);
+        return job ? this.sendObject(res, 200, job, record) : this.sendStatus(res, statuses.notFound('jobs', 'batch', name), record);
+      }
+      if (name !== undefined && method === 'DELETE') return this.deleteJob(res, record, namespace, name, url);
+      return this.sendStatus(res, statuses.methodNotAllowed(), record);
+    }
+    this.sendStatus(res, statuses.notFoundPath(), record);
+  }
+
+  private list(res: ServerResponse, record: RecordedRequest, url: URL, kind: string, apiVersion: string, items: Json[], fields: readonly string[]): void {
+    const labels = parseLabelSelector(url.searchParams.get('labelSelector'));
+    const matchesFields = parseFieldSelector(url.searchParams.get('fieldSelector'), fields);
+    const selected = items.filter((item) => labels(((item.metadata as Json).labels ?? {}) as Record<string, string>) && matchesFields(item));
+    // List items carry no kind or apiVersion on the wire: the list's own say what they are.
+    const bare = selected.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest);
+    this.sendObject(res, 200, { kind, apiVersion, metadata: { resourceVersion: String(this.revision) }, items: bare }, record);
+  }
+
+  private createJob(res: ServerResponse, record: RecordedRequest, namespace: string): void {
+    const body = record.body;
+    if (!body || typeof body !== 'object') throw new Refusal(statuses.unsupportedMediaType(record.contentType));
+    const job = body as Json;
+    if (job.kind !== 'Job' || job.apiVersion !== 'batch/v1') throw new Refusal(statuses.badRequest(`Job in version "v1" cannot be handled as a Job: the object provided is unrecognized (must be of type Job)`));
+    const metadata = (job.metadata ?? {}) as Json;
+    if (metadata.namespace !== undefined && metadata.namespace !== namespace) throw new Refusal(statuses.badRequest('the namespace of the provided object does not match the namespace sent on the request'));
+    const generateName = typeof metadata.generateName === 'string' ? metadata.generateName : undefined;
+    const name = typeof metadata.name === 'string' && metadata.name ? metadata.name : generateName ? `${generateName}${randomUUID().slice(0, 5)}` : '';
+    if (!name) throw new Refusal(statuses.invalid('Job', 'batch', '', [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }]));
+    if (!this.namespaces.has(namespace)) throw new Refusal({ ...statuses.notFound('namespaces', '', namespace) });
+    if (this.jobs.has(`${namespace}/${name}`)) throw new Refusal(statuses.alreadyExists('jobs', 'batch', name));
+    validateJob(job, name);
+    const stored = wireCopy(defaultJob(job, { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
+    if (record.query.dryRun !== 'All') this.jobs.set(`${namespace}/${name}`, stored);
+    this.sendObject(res, 201, stored, record);
+  }
+
+  private deleteJob(res: ServerResponse, record: RecordedRequest, namespace: string, name: string, url: URL): void {
+    const job = this.jobs.get(`${namespace}/${name}`);
+    if (!job) throw new Refusal(statuses.notFound('jobs', 'batch', name));
+    // client-node sends the policy as a query parameter, kubectl as DeleteOptions in the body.
+    const options = (record.body && typeof record.body === 'object' ? record.body : {}) as Json;
+    const policy = url.searchParams.get('propagationPolicy') ?? (typeof options.propagationPolicy === 'string' ? options.propagationPolicy : undefined);
+    if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+      throw new Refusal(statuses.invalid('DeleteOptions', '', '', [{ reason: 'FieldValueNotSupported', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`, field: 'propagationPolicy' }]));
+    }
+    record.propagationPolicy = policy;
+    // No garbage collector here: the Job goes at once whatever the policy, as a Job without finalizers does.
+    this.jobs.delete(`${namespace}/${name}`);
+    const uid = String((job.metadata as Json).uid);
+    this.sendStatus(res, statuses.deleted('jobs', 'batch', name, uid), record);
+  }
+}
