@@ -1,0 +1,145 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ElectricityMapsProvider } from '../../src/carbon/electricitymaps-provider.js';
+import { FallbackChain, type FallbackChainOptions } from '../../src/carbon/fallback-chain.js';
+import { FileTraceProvider } from '../../src/carbon/file-provider.js';
+import type { CarbonFaultReason } from '../../src/carbon/types.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { Loopback } from './loopback.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/carbon/kr-2025-03-hourly.csv', import.meta.url));
+const LATEST_PATH = '/v3/carbon-intensity/latest';
+const HOUR = 3_600_000;
+const latest = (carbonIntensity: number) => ({ json: { zone: 'KR', carbonIntensity, datetime: '2025-03-05T10:00:00.000Z', updatedAt: '2025-03-05T10:05:00.000Z', isEstimated: false, estimationMethod: null } });
+
+let server: Loopback;
+let clock: FakeClock;
+let faults: [string, CarbonFaultReason][];
+let sleeps: number[];
+
+function chain(options: Partial<FallbackChainOptions> = {}, links = ['electricitymaps', 'file']): FallbackChain {
+  // cacheSeconds 0: every call reaches the server, so that each scripted answer is seen.
+  const em = new ElectricityMapsProvider({ baseUrl: server.url, apiToken: 't', zones: {}, emissionFactorType: 'lifecycle', timeoutMs: 100, cacheSeconds: 0 }, { clock });
+  const file = new FileTraceProvider({ paths: [FIXTURE], loop: true, zones: {}, emissionFactor: 'lifecycle' }, clock);
+  const byName = { electricitymaps: em, file };
+  return new FallbackChain(
+    { links: links.map((l) => byName[l as keyof typeof byName]), maxStalenessMs: HOUR, ...options },
+    {
+      clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      onError: (provider, reason) => faults.push([provider, reason]),
+    },
+  );
+}
+
+beforeEach(async () => {
+  server = await new Loopback().start();
+  clock = new FakeClock(Date.UTC(2025, 2, 5, 10, 30));
+  faults = [];
+  sleeps = [];
+});
+afterEach(() => server.stop());
+
+describe('FallbackChain', () => {
+  it('is named after its links and answers from the first that works', async () => {
+    server.on(LATEST_PATH, latest(436));
+    const c = chain({ constantGco2PerKwh: 500 });
+    expect(c.name).toBe('electricitymaps>file>last-known>constant');
+    expect(await c.current('KR')).toMatchObject({ gco2PerKwh: 436, source: 'electricitymaps', fetchedAt: clock.now() });
+    expect(faults).toEqual([]);
+  });
+
+  it('moves on to the file when Electricity Maps fails, reporting the fault and retrying what may heal', async () => {
+    server.on(LATEST_PATH, { status: 503, text: 'Service Unavailable' });
+    expect(await chain().current('KR')).toMatchObject({ source: 'file', gco2PerKwh: expect.any(Number) });
+    expect(faults).toEqual([
+      ['electricitymaps', 'http_5xx'],
+      ['electricitymaps', 'http_5xx'],
+    ]);
+    expect(sleeps).toEqual([500]);
+  });
+
+  it('does not retry faults that do not heal (auth, units, malformed) within a call', async () => {
+    server.on(LATEST_PATH, { status: 401, json: { error: 'Invalid authentication token' } });
+    await chain().current('KR');
+    expect(faults).toEqual([['electricitymaps', 'auth']]);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('honours Retry-After: a short one is waited for, a long one rests the link until then', async () => {
+    server.on(LATEST_PATH, { status: 429, json: { error: 'Too many requests' }, headers: { 'retry-after': '1' } }, latest(436));
+    const c = chain();
+    expect((await c.current('KR')).source).toBe('electricitymaps');
+    expect(sleeps).toEqual([1000]);
+
+    server.on(LATEST_PATH, { status: 429, json: { error: 'Too many requests' }, headers: { 'retry-after': '120' } }, latest(437));
+    expect((await c.current('KR')).source).toBe('file');
+    expect(server.count(LATEST_PATH)).toBe(3);
+    clock.advance(60_000);
+    expect((await c.current('KR')).source).toBe('file');
+    expect(server.count(LATEST_PATH)).toBe(3);
+    clock.advance(60_000);
+    expect(await c.current('KR')).toMatchObject({ source: 'electricitymaps', gco2PerKwh: 437 });
+  });
+
+  it('rests a failing link with a growing, capped backoff', async () => {
+    server.on(LATEST_PATH, { status: 500, json: { error: 'boom' } });
+    const c = chain({ attempts: 1, backoffBaseMs: 10_000, backoffMaxMs: 25_000 });
+    const asked: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await c.current('KR');
+      asked.push(server.count(LATEST_PATH));
+      clock.advance(5_000);
+    }
+    // Failures at t=0 (rest 10 s), t=10 s (rest 20 s), t=30 s (rest 25 s, the cap) ...
+    expect(asked).toEqual([1, 1, 2, 2, 2, 2, 3, 3]);
+  });
+
+  it('times out a hanging link and still answers', async () => {
+    server.on(LATEST_PATH, 'hang');
+    expect((await chain({ attempts: 1 }).current('KR')).source).toBe('file');
+    expect(faults).toEqual([['electricitymaps', 'timeout']]);
+  });
+
+  it('serves the last known value while it is young enough, then flags it stale, then the constant', async () => {
+    server.on(LATEST_PATH, latest(436), { status: 500, json: { error: 'boom' } });
+    const c = chain({ attempts: 1, backoffBaseMs: 1 }, ['electricitymaps']);
+    await c.current('KR');
+    clock.advance(30 * 60_000);
+    expect(await c.current('KR')).toMatchObject({ gco2PerKwh: 436, source: 'last-known' });
+    clock.advance(31 * 60_000);
+    expect(await c.current('KR')).toMatchObject({ gco2PerKwh: 436, source: 'last-known', stale: true });
+    expect(faults.at(-1)).toEqual(['last-known', 'stale']);
+
+    const withConstant = chain({ attempts: 1, constantGco2PerKwh: 550 }, ['electricitymaps']);
+    expect(await withConstant.current('KR')).toMatchObject({ gco2PerKwh: 550, source: 'constant', kind: 'filled', stale: true });
+  });
+
+  it('fails only when nothing at all is known', async () => {
+    server.on(LATEST_PATH, { text: 'not json' });
+    await expect(chain({ attempts: 1 }, ['electricitymaps']).current('KR')).rejects.toThrow(/every link of electricitymaps>last-known failed/);
+    expect(faults).toEqual([['electricitymaps', 'malformed']]);
+  });
+
+  it('falls back for forecasts too, then to the last forecast it had', async () => {
+    server.on('/v3/carbon-intensity/forecast', { json: { zone: 'KR', forecast: [{ carbonIntensity: 441, datetime: '2025-03-05T11:00:00.000Z' }], updatedAt: '2025-03-05T10:00:00.000Z' } }, { status: 500, json: {} });
+    const c = chain({ attempts: 1, backoffBaseMs: 1 }, ['electricitymaps']);
+    const from = clock.now();
+    expect(await c.forecast('KR', from, from + 2 * HOUR)).toMatchObject([{ gco2PerKwh: 441, source: 'electricitymaps' }]);
+    clock.advance(10_000);
+    expect(await c.forecast('KR', from, from + 2 * HOUR)).toMatchObject([{ gco2PerKwh: 441, source: 'last-known' }]);
+  });
+
+  it('takes history from the first link that has it', async () => {
+    server.on('/v3/carbon-intensity/past-range', { status: 403, text: 'Access denied' });
+    const history = await chain({ attempts: 1 }).history('KR', clock.now() - 2 * HOUR, clock.now());
+    // The value in effect at the start (08:00), then 09:00 and 10:00.
+    expect(history.map((p) => [new Date(p.at).getUTCHours(), p.source])).toEqual([
+      [8, 'file'],
+      [9, 'file'],
+      [10, 'file'],
+    ]);
+  });
+});
