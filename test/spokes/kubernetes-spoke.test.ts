@@ -1,0 +1,287 @@
+import { Job } from 'kubernetes-models/batch/v1';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AdapterError } from '../../src/domain/errors.js';
+import { jobManifest } from '../../src/spokes/job-manifest.js';
+import { KubeconfigError } from '../../src/spokes/kubeconfig.js';
+import { KUBERNETES_SPOKE_DEFAULTS, type KubernetesSpoke } from '../../src/spokes/kubernetes-spoke.js';
+import { createKubernetesSpokes, kubernetesSpokesOptionsSchema } from '../../src/spokes/kubernetes-spokes.js';
+import { coresToQuantity, gibToQuantity, parseQuantity, quantityToGib } from '../../src/spokes/quantity.js';
+import type { SpokeClient } from '../../src/spokes/types.js';
+import { jobStatuses, startDoubleClusters, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
+import { spokeJob } from '../support/spoke-job-builder.js';
+
+const GIB = 2 ** 30;
+
+describe('Kubernetes quantities', () => {
+  it.each([
+    ['2', 2],
+    ['500m', 0.5],
+    ['1.5', 1.5],
+    ['8Gi', 8 * GIB],
+    ['8000Mi', 8000 * 2 ** 20],
+    ['8G', 8e9],
+    ['1e3', 1000],
+    ['123456789', 123456789],
+    ['100k', 1e5],
+    ['250u', 250e-6],
+  ])('%s is %d', (quantity, value) => {
+    expect(parseQuantity(quantity)).toBeCloseTo(value, 9);
+  });
+
+  it('refuses what is not a quantity', () => {
+    expect(() => parseQuantity('2 cores')).toThrow(RangeError);
+    expect(() => parseQuantity('Gi')).toThrow(RangeError);
+  });
+
+  it('writes cores as millicores and memory as Gi or Mi, rounding up', () => {
+    expect([coresToQuantity(2), coresToQuantity(0.3), coresToQuantity(0.0001)]).toEqual(['2000m', '300m', '1m']);
+    expect([gibToQuantity(4), gibToQuantity(0.5), gibToQuantity(1.0001)]).toEqual(['4Gi', '512Mi', '1025Mi']);
+    expect(quantityToGib(gibToQuantity(2.5))).toBe(2.5);
+  });
+});
+
+describe('Job manifest', () => {
+  const settings = { namespace: 'batch-jobs', backoffLimit: 2, ttlSecondsAfterFinished: 3600 };
+
+  it('carries labels, annotations, requests equal to limits and the Job limits, and validates against the Kubernetes schema', () => {
+    const request = { ...spokeJob('train-7').cpu(2.5).memGb(6).gpu(1).obj(), jobName: 'train-7-g2', generation: 2, region: 'JP', plannedStartAt: Date.UTC(2026, 0, 5, 1, 30), co2EstimateG: 123.4567, migratedFrom: 'carbon-kr' };
+    const manifest = jobManifest(request, settings);
+    expect(() => new Job(manifest as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
+    expect(manifest.metadata).toEqual({
+      name: 'train-7-g2',
+      namespace: 'batch-jobs',
+      labels: { 'caspian.io/job-id': 'train-7', 'caspian.io/region': 'JP', 'app.kubernetes.io/managed-by': 'caspian', app: 'caspian-job' },
+      annotations: {
+        'caspian.io/planned-start': '2026-01-05T01:30:00.000Z',
+        'caspian.io/co2-estimate-g': '123.457',
+        'caspian.io/generation': '2',
+        'caspian.io/migrated-from': 'carbon-kr',
+      },
+    });
+    expect(manifest.spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 3600 });
+    const pod = manifest.spec?.template.spec;
+    expect(pod?.restartPolicy).toBe('Never');
+    expect(manifest.spec?.template.metadata?.labels).toEqual(manifest.metadata?.labels);
+    const container = pod?.containers[0];
+    expect(container).toMatchObject({ image: 'busybox:1.36', command: ['sleep', '600'], env: expect.arrayContaining([{ name: 'CASPIAN_RUNTIME_SECONDS', value: '600' }]) });
+    const resources = { cpu: '2500m', memory: '6Gi', 'nvidia.com/gpu': '1' };
+    expect(container?.resources).toEqual({ requests: resources, limits: resources });
+  });
+
+  it('leaves out memory and GPUs that are zero, and migrated-from when there was no move', () => {
+    const manifest = jobManifest(spokeJob('small').cpu(0.25).memGb(0).gpu(0).obj(), settings);
+    expect(() => new Job(manifest as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
+    expect(manifest.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '250m' }, limits: { cpu: '250m' } });
+    expect(manifest.metadata?.annotations).not.toHaveProperty('caspian.io/migrated-from');
+  });
+
+  it('a manifest the schema refuses is caught by the schema check', () => {
+    const manifest = jobManifest(spokeJob('bad').obj(), settings);
+    const broken = { ...manifest, spec: { ...manifest.spec, backoffLimit: 'two' } };
+    expect(() => new Job(broken as unknown as ConstructorParameters<typeof Job>[0]).validate()).toThrow();
+  });
+});
+
+describe('Kubernetes spoke against the API server double', () => {
+  let doubles: DoubleClusters;
+  let sleeps: number[];
+  let spokes: { info: { name: string }; client: SpokeClient }[];
+  const spoke = (name = 'carbon-kr') => spokes.find((s) => s.info.name === name)?.client as KubernetesSpoke;
+  const api = (name = 'carbon-kr'): KubeApiDouble => doubles.byName(name).api;
+
+  const make = (overrides: { requestTimeoutMs?: number; kubeconfigYaml?: string } = {}) =>
+    createKubernetesSpokes(
+      {
+        kubeconfigYaml: overrides.kubeconfigYaml ?? doubles.kubeconfigYaml,
+        namespace: 'default',
+        clusters: doubles.clusters.map(({ name, region, zone, context }) => ({ name, region, zone, context })),
+        // A bound for the stall tests, not a speed claim.
+        requestTimeoutMs: overrides.requestTimeoutMs ?? 1000,
+      },
+      { sleep: async (ms) => void sleeps.push(ms) },
+    );
+
+  beforeEach(async () => {
+    doubles = await startDoubleClusters();
+    sleeps = [];
+    spokes = make();
+  });
+  afterEach(async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    await doubles.close();
+  });
+
+  it('pins its defaults', () => {
+    expect(KUBERNETES_SPOKE_DEFAULTS).toEqual({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, retry: { maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 } });
+    const parsed = kubernetesSpokesOptionsSchema.parse({ clusters: [{ name: 'carbon-kr', region: 'KR', zone: 'KR', context: 'kind-carbon-kr' }] });
+    expect(parsed).toMatchObject({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500 });
+  });
+
+  it('refuses options and kubeconfigs that cannot work, naming the problem', () => {
+    expect(() => kubernetesSpokesOptionsSchema.parse({ namespace: 'Bad_NS', clusters: [] })).toThrow(/DNS-1123|too small/i);
+    expect(() => make({ kubeconfigYaml: doubles.kubeconfigYaml.replaceAll('kind-carbon-cn', 'kind-elsewhere') })).toThrow(KubeconfigError);
+    expect(() => make({ kubeconfigYaml: doubles.kubeconfigYaml.replaceAll('kind-carbon-cn', 'kind-elsewhere') })).toThrow('kubeconfig has no context "kind-carbon-cn"');
+  });
+
+  it('creates each Job on its own cluster only, from the manifest, with the API defaults added', async () => {
+    expect(await spoke('carbon-jp').createJob({ ...spokeJob('job-a').obj(), region: 'JP' })).toBe('created');
+    expect(api('carbon-jp').jobNames()).toEqual(['job-a']);
+    expect(api('carbon-kr').jobNames()).toEqual([]);
+    expect(api('carbon-cn').jobNames()).toEqual([]);
+    const stored = api('carbon-jp').job('job-a');
+    expect(stored).toMatchObject({ metadata: { labels: { 'caspian.io/job-id': 'job-a', 'caspian.io/region': 'JP' }, uid: expect.any(String), resourceVersion: expect.any(String) } });
+    expect(() => new Job(stored as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
+  });
+
+  it('reports allocatable of Ready schedulable nodes and what foreign pods request, not its own pods', async () => {
+    const kr = api();
+    kr.addNode({ name: 'carbon-kr-gpu', allocatable: { cpu: '7500m', memory: '30000Mi', 'nvidia.com/gpu': '2' } });
+    kr.addNode({ name: 'carbon-kr-broken', allocatable: { cpu: '64', memory: '256Gi' }, ready: false });
+    kr.addNode({ name: 'carbon-kr-cordoned', allocatable: { cpu: '64', memory: '256Gi' }, unschedulable: true });
+    kr.addPod({ namespace: 'kube-system', name: 'coredns', nodeName: 'carbon-kr-worker', containers: [{ cpu: '100m', memory: '70Mi' }] });
+    kr.addPod({ namespace: 'ml', name: 'notebook', nodeName: 'carbon-kr-gpu', containers: [{ cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, { cpu: '500m', memory: '1Gi' }] });
+    kr.addPod({ namespace: 'ml', name: 'waiting', containers: [{ cpu: '2', memory: '1Gi' }], phase: 'Pending' });
+    // The scheduler reserves the larger of the init container and the containers.
+    kr.addPod({ namespace: 'ml', name: 'init-heavy', nodeName: 'carbon-kr-worker2', containers: [{ cpu: '100m' }], initContainers: [{ cpu: '3', memory: '1Gi' }] });
+    kr.addPod({ namespace: 'ml', name: 'finished', nodeName: 'carbon-kr-worker', containers: [{ cpu: '8' }], phase: 'Succeeded' });
+    kr.addPod({ namespace: 'ml', name: 'on-broken-node', nodeName: 'carbon-kr-broken', containers: [{ cpu: '8' }] });
+    kr.addPod({ namespace: 'default', name: 'ours', nodeName: 'carbon-kr-worker', containers: [{ cpu: '2', memory: '4Gi' }], labels: { 'caspian.io/job-id': 'x' } });
+
+    const status = await spoke().status();
+    expect(status.ready).toBe(true);
+    expect(status.allocatable.cpu).toBeCloseTo(4 + 4 + 7.5, 9);
+    expect(status.allocatable.memGb).toBeCloseTo(16 + 16 + 30000 / 1024, 9);
+    expect(status.allocatable.gpu).toBe(2);
+    expect(status.foreignUsage.cpu).toBeCloseTo(0.1 + 1.5 + 2 + 3, 9);
+    expect(status.foreignUsage.memGb).toBeCloseTo(70 / 1024 + 3 + 1 + 1, 9);
+    expect(status.foreignUsage.gpu).toBe(1);
+    expect(kr.requests.find((r) => r.path === '/api/v1/pods')?.query.fieldSelector).toBe('status.phase!=Succeeded,status.phase!=Failed');
+  });
+
+  it('adopts an existing Job of the same AppWrapper on 409 and refuses one that is not ours', async () => {
+    const request = spokeJob('job-a').obj();
+    expect(await spoke().createJob(request)).toBe('created');
+    expect(await spoke().createJob(request)).toBe('adopted');
+    expect(api().jobNames()).toEqual(['job-a']);
+
+    api().putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'job-b', labels: { team: 'data' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } } });
+    const refused = await spoke().createJob(spokeJob('job-b').obj()).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AdapterError);
+    expect(refused).toMatchObject({ retryable: false, message: 'Job default/job-b already exists on cluster carbon-kr and belongs to no CASPIAN job, not to "job-b"' });
+
+    api().putJob({ ...jobManifest(spokeJob('other').jobName('job-c').obj(), { namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 60 }) } as unknown as Record<string, unknown>);
+    await expect(spoke().createJob(spokeJob('job-c').obj())).rejects.toMatchObject({ retryable: false, message: expect.stringContaining('belongs to CASPIAN job "other"') });
+  });
+
+  it('after a restart, a new client finds the Jobs by label and adopts them instead of duplicating', async () => {
+    await spoke().createJob(spokeJob('survivor').obj());
+    api().putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'unrelated' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } } });
+    await Promise.all(spokes.map((s) => s.client.close()));
+
+    spokes = make();
+    expect((await spoke().listJobs()).map((j) => j.jobName)).toEqual(['survivor']);
+    expect(api().requests.at(-1)?.query.labelSelector).toBe('app.kubernetes.io/managed-by=caspian');
+    expect(await spoke().createJob(spokeJob('survivor').obj())).toBe('adopted');
+    expect(api().creates()).toHaveLength(1);
+  });
+
+  it('maps Job status and conditions to phases, with the reason of a failure', async () => {
+    const t0 = Date.UTC(2026, 0, 5, 0, 0, 0);
+    for (const name of ['pending', 'starting', 'running', 'done', 'late', 'crashing']) await spoke().createJob(spokeJob(name).obj());
+    api().setJobStatus('starting', jobStatuses.pending(t0));
+    api().setJobStatus('running', jobStatuses.running(t0));
+    api().setJobStatus('done', jobStatuses.succeeded(t0, t0 + 600_000));
+    api().setJobStatus('late', jobStatuses.failed(t0, t0 + 3_600_000, 'DeadlineExceeded'));
+    api().setJobStatus('crashing', jobStatuses.failed(t0, t0 + 60_000, 'BackoffLimitExceeded'));
+
+    const byName = Object.fromEntries((await spoke().listJobs()).map((j) => [j.jobName, j]));
+    expect(byName.pending).toEqual({ jobId: 'pending', jobName: 'pending', phase: 'Pending' });
+    expect(byName.starting).toMatchObject({ phase: 'Pending' });
+    expect(byName.running).toEqual({ jobId: 'running', jobName: 'running', phase: 'Running', startedAt: t0 });
+    expect(byName.done).toEqual({ jobId: 'done', jobName: 'done', phase: 'Succeeded', startedAt: t0, finishedAt: t0 + 600_000 });
+    expect(byName.late).toEqual({ jobId: 'late', jobName: 'late', phase: 'Failed', startedAt: t0, finishedAt: t0 + 3_600_000, reason: 'DeadlineExceeded: Job was active longer than specified deadline' });
+    expect(byName.crashing).toMatchObject({ phase: 'Failed', reason: 'BackoffLimitExceeded: Job has reached the specified backoff limit' });
+  });
+
+  it('deletes with Background propagation, and a Job already gone is fine', async () => {
+    await spoke().createJob(spokeJob('job-a').obj());
+    await spoke().deleteJob('job-a');
+    await spoke().deleteJob('job-a');
+    expect(api().jobNames()).toEqual([]);
+    const deletes = api().requests.filter((r) => r.method === 'DELETE');
+    expect(deletes.map((r) => [r.query.propagationPolicy, r.status])).toEqual([
+      ['Background', 200],
+      ['Background', 404],
+    ]);
+  });
+
+  it('retries 5xx and 429 with capped exponential backoff, honouring Retry-After', async () => {
+    api().fail(503, { times: 1 });
+    api().fail(429, { times: 1 });
+    expect(await spoke().createJob(spokeJob('job-a').obj())).toBe('created');
+    expect(sleeps).toEqual([250, 1000]);
+    expect(api().requests.filter((r) => r.method === 'POST').map((r) => r.status)).toEqual([503, 429, 201]);
+  });
+
+  it('gives up after its attempts with a retryable error, then works again when the API answers', async () => {
+    api().down();
+    const error = await spoke().listJobs().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AdapterError);
+    expect(error).toMatchObject({ retryable: true, message: expect.stringMatching(/^list Jobs on cluster carbon-kr failed 3 times: /) });
+    expect(sleeps).toEqual([250, 500]);
+    await expect(spoke().status()).rejects.toMatchObject({ retryable: true });
+
+    api().up();
+    expect(await spoke().listJobs()).toEqual([]);
+    expect((await spoke().status()).ready).toBe(true);
+  });
+
+  it('a stalled API is cut off by the request timeout and retried; a create lost in a stall is adopted, not duplicated', async () => {
+    spokes = make({ requestTimeoutMs: 250 });
+    api().stall({ method: 'POST', times: 1 });
+    expect(await spoke().createJob(spokeJob('job-a').obj())).toBe('created');
+    expect(api().requests.filter((r) => r.method === 'POST').map((r) => r.fault ?? r.status)).toEqual(['stall', 201]);
+
+    // The API stored the Job but its answer never came: the retry meets 409 and finds it is ours.
+    api().fail(500, { method: 'POST', times: 1 });
+    api().putJob(jobManifest(spokeJob('job-b').obj(), { namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 60 }) as unknown as Record<string, unknown>);
+    expect(await spoke().createJob(spokeJob('job-b').obj())).toBe('adopted');
+    expect(api().jobNames()).toEqual(['job-a', 'job-b']);
+
+    api().stall({ times: Infinity });
+    await expect(spoke().listJobs()).rejects.toMatchObject({ retryable: true, message: expect.stringContaining('no answer within 250 ms') });
+  });
+
+  it('a flapping API costs retries, not failures', async () => {
+    api().flap(502);
+    for (const name of ['a', 'b', 'c']) expect(await spoke().createJob(spokeJob(name).obj())).toBe('created');
+    expect(await spoke().listJobs()).toHaveLength(3);
+    expect(api().jobNames()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('422 is a refusal carrying the API message, not retried', async () => {
+    const error = await spoke().createJob({ ...spokeJob('job-a').obj(), image: '' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AdapterError);
+    expect(error).toMatchObject({
+      retryable: false,
+      message: 'create Job job-a on cluster carbon-kr: Job.batch "job-a" is invalid: spec.template.spec.containers[0].image: Required value (422 Invalid)',
+    });
+    expect(sleeps).toEqual([]);
+    expect(api().requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+  });
+
+  it('401 (a wrong token) is a refusal, not retried', async () => {
+    spokes = make({ kubeconfigYaml: doubles.kubeconfigYaml.replace(api().token, 'stolen-token') });
+    await expect(spoke().createJob(spokeJob('job-a').obj())).rejects.toMatchObject({ retryable: false, message: 'create Job job-a on cluster carbon-kr: 401 Unauthorized' });
+    await expect(spoke().status()).rejects.toMatchObject({ retryable: false });
+    expect(sleeps).toEqual([]);
+    expect(api().requests.at(-1)?.status).toBe(401);
+  });
+
+  it('403 and 400 are refusals with the API message too', async () => {
+    api().fail(403, { method: 'POST' });
+    await expect(spoke().createJob(spokeJob('job-a').obj())).rejects.toMatchObject({ retryable: false, message: expect.stringContaining('cannot create resource "jobs" in API group "batch"') });
+    spokes = createKubernetesSpokes({ kubeconfigYaml: doubles.kubeconfigYaml, namespace: 'missing', clusters: [{ name: 'carbon-kr', region: 'KR', zone: 'KR', context: 'kind-carbon-kr' }] });
+    await expect(spoke().createJob(spokeJob('job-a').obj())).rejects.toMatchObject({ retryable: false, message: 'create Job job-a on cluster carbon-kr: namespaces "missing" not found (404 NotFound)' });
+  });
+});
