@@ -62,6 +62,7 @@ export class FallbackChain implements CarbonProvider {
   private readonly rest = new Map<string, { until: number; failures: number }>();
   private readonly lastCurrent = new Map<string, CarbonReading>();
   private readonly lastForecast = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
+  private readonly inflight = new Map<string, Promise<CarbonReading>>();
 
   constructor(
     options: Partial<FallbackChainOptions> & Pick<FallbackChainOptions, 'links'>,
@@ -122,7 +123,19 @@ export class FallbackChain implements CarbonProvider {
     return this.deps.clock.now() - fetchedAt <= this.options.maxStalenessMs;
   }
 
-  async current(zone: string): Promise<CarbonReading> {
+  /**
+   * One walk down the chain per zone at a time: the hub asks for the current value and the horizon filler
+   * asks again for its forecast, and a fault must be tried, and counted, once.
+   */
+  current(zone: string): Promise<CarbonReading> {
+    const pending = this.inflight.get(zone);
+    if (pending) return pending;
+    const walk = this.walkCurrent(zone).finally(() => this.inflight.delete(zone));
+    this.inflight.set(zone, walk);
+    return walk;
+  }
+
+  private async walkCurrent(zone: string): Promise<CarbonReading> {
     const answer = await this.ask(zone, (link) => link.current(zone));
     if (answer) {
       const reading = { ...answer, fetchedAt: answer.fetchedAt ?? this.deps.clock.now() };

@@ -143,3 +143,14 @@ describe('FallbackChain', () => {
     ]);
   });
 });
+
+describe('FallbackChain under concurrent callers', () => {
+  it('walks the chain once for simultaneous current() calls of a zone, so a fault is counted once', async () => {
+    server.on(LATEST_PATH, { status: 401, json: { error: 'Invalid authentication token' } });
+    const c = chain();
+    const [a, b] = await Promise.all([c.current('KR'), c.current('KR')]);
+    expect(a).toEqual(b);
+    expect(faults).toEqual([['electricitymaps', 'auth']]);
+    expect(server.count(LATEST_PATH)).toBe(1);
+  });
+});
