@@ -1,0 +1,216 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AppWrapper } from '../../src/domain/app-wrapper.js';
+import { DispatchCycle } from '../../src/dispatcher/dispatch-cycle.js';
+import { ClusterMonitor, type Spoke } from '../../src/hub/cluster-monitor.js';
+import { Lifecycle } from '../../src/hub/lifecycle.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { createKubernetesSpokes } from '../../src/spokes/kubernetes-spokes.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { jobStatuses, startDoubleClusters, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
+import { captureLogger, type CapturedLogger } from '../support/logger.js';
+import { metricValue } from '../support/metric-value.js';
+
+/**
+ * The dispatch cycle of the hub (real lifecycle, store, cluster monitor, metrics, pino logger, fake clock)
+ * driving Kubernetes spokes over HTTPS against three API server doubles.
+ */
+describe('dispatch cycle on Kubernetes spokes', () => {
+  let doubles: DoubleClusters;
+  let clock: FakeClock;
+  let log: CapturedLogger;
+  let metrics: Metrics;
+  let store: MemoryStore;
+  let lifecycle: Lifecycle;
+  let spokes: Spoke[];
+  let dispatcher: DispatchCycle;
+  const api = (name: string): KubeApiDouble => doubles.byName(name).api;
+
+  /** A hub process: its own clients and cycle over the store it is given (a restart keeps the durable state). */
+  const startHub = () => {
+    spokes = createKubernetesSpokes(
+      { kubeconfigYaml: doubles.kubeconfigYaml, namespace: 'default', clusters: doubles.clusters.map(({ name, region, zone, context }) => ({ name, region, zone, context })), requestTimeoutMs: 1000 },
+      // Backoff waits take no time: the loop runs on the fake clock.
+      { sleep: async () => undefined },
+    );
+    const clusters = new ClusterMonitor(spokes, { metrics, logger: log.logger, clock, timeoutMs: 10_000 });
+    dispatcher = new DispatchCycle({ lifecycle, clusters, metrics, logger: log.logger, clock, settings: { defaultImage: 'busybox:1.36', defaultCommand: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'], spokeTimeoutMs: 10_000 } });
+  };
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    doubles = await startDoubleClusters({ now: () => clock.now() });
+    log = captureLogger();
+    metrics = new Metrics({ defaultMetrics: false });
+    store = new MemoryStore();
+    metrics.observeStore(() => store.counts());
+    lifecycle = new Lifecycle({ store, metrics, logger: log.logger, clock });
+    startHub();
+  });
+  afterEach(async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    await doubles.close();
+  });
+
+  const planned = (id: string, cluster: string, startInMinutes = 0): AppWrapper => {
+    const aw = appWrapper(id).cpu(2).phase('Planned').target(cluster).obj();
+    return { ...aw, submittedAt: clock.now(), deadlineAt: clock.now() + 180 * 60_000, plannedStartAt: clock.now() + startInMinutes * 60_000, co2EstimateG: 42, updatedAt: clock.now() };
+  };
+  const dispatch = () => dispatcher.run();
+  const get = async (id: string) => (await store.get(id)) as AppWrapper;
+
+  it('creates each Job on its target cluster when its start comes, with the manifest CASPIAN promises', async () => {
+    await store.insert(planned('kr-job', 'carbon-kr'));
+    await store.insert(planned('cn-job', 'carbon-cn', 10));
+    const first = await dispatch();
+    expect(first.created).toEqual([{ job_id: 'kr-job', cluster: 'carbon-kr', job_name: 'kr-job', adopted: false }]);
+    expect(api('carbon-kr').jobNames()).toEqual(['kr-job']);
+    expect(api('carbon-cn').jobNames()).toEqual([]);
+
+    clock.advanceMinutes(10);
+    expect((await dispatch()).created).toEqual([{ job_id: 'cn-job', cluster: 'carbon-cn', job_name: 'cn-job', adopted: false }]);
+    expect(api('carbon-cn').job('cn-job')).toMatchObject({
+      metadata: { labels: { 'caspian.io/job-id': 'cn-job', 'caspian.io/region': 'CN' }, annotations: { 'caspian.io/co2-estimate-g': '42', 'caspian.io/generation': '1' } },
+      // The deadline counts from now: 180 minutes after submission, 10 of which have passed.
+      spec: { activeDeadlineSeconds: 170 * 60, backoffLimit: 2, ttlSecondsAfterFinished: 3600 },
+    });
+    expect(api('carbon-jp').jobNames()).toEqual([]);
+    expect(await get('cn-job')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-cn', jobName: 'cn-job', generation: 1 } });
+  });
+
+  it('follows the Job to Running and Succeeded, and to Failed with the reason the cluster gives', async () => {
+    await store.insert(planned('ok', 'carbon-kr'));
+    await store.insert(planned('late', 'carbon-jp'));
+    await dispatch();
+    expect((await dispatch()).synced).toEqual([]);
+
+    api('carbon-kr').setJobStatus('ok', jobStatuses.running(clock.now()));
+    api('carbon-jp').setJobStatus('late', jobStatuses.running(clock.now()));
+    expect((await dispatch()).synced).toEqual([
+      { job_id: 'ok', phase: 'Running' },
+      { job_id: 'late', phase: 'Running' },
+    ]);
+    expect((await get('ok')).startedAt).toBe(Math.floor(clock.now() / 1000) * 1000);
+
+    clock.advanceMinutes(30);
+    api('carbon-kr').setJobStatus('ok', jobStatuses.succeeded(clock.now() - 30 * 60_000, clock.now()));
+    api('carbon-jp').setJobStatus('late', jobStatuses.failed(clock.now() - 30 * 60_000, clock.now(), 'DeadlineExceeded'));
+    expect((await dispatch()).synced).toEqual([
+      { job_id: 'ok', phase: 'Succeeded' },
+      { job_id: 'late', phase: 'Failed' },
+    ]);
+    expect(await get('ok')).toMatchObject({ phase: 'Succeeded', finishedAt: clock.now() });
+    expect(await get('late')).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded: Job was active longer than specified deadline' });
+    expect(log.messages()).toEqual(expect.arrayContaining(['AppWrapper ok: Running -> Succeeded', 'AppWrapper late: Running -> Failed']));
+  });
+
+  it('migrates: creates the new Job in the target cluster first, then deletes the old one with Background propagation', async () => {
+    await store.insert(planned('mover', 'carbon-kr'));
+    await dispatch();
+    api('carbon-kr').setJobStatus('mover', jobStatuses.running(clock.now()));
+    await dispatch();
+    clock.advanceMinutes(5);
+    await store.update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: String(clock.now() / 1000) } }));
+    expect(await metricValue(metrics, 'migrations_in_progress')).toBe(1);
+
+    // The target does not answer: nothing moves, the old Job keeps running.
+    api('carbon-jp').down();
+    const blocked = await dispatch();
+    expect(blocked.created).toEqual([]);
+    expect(blocked.deleted).toEqual([]);
+    expect(api('carbon-kr').jobNames()).toEqual(['mover']);
+
+    api('carbon-jp').up();
+    const moved = await dispatch();
+    expect(moved.created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: false }]);
+    expect(moved.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-kr', job_name: 'mover' }]);
+    expect(api('carbon-jp').job('mover-g2')).toMatchObject({ metadata: { annotations: { 'caspian.io/migrated-from': 'carbon-kr', 'caspian.io/generation': '2' } } });
+    expect(api('carbon-kr').jobNames()).toEqual([]);
+
+    const deletion = api('carbon-kr').requests.find((r) => r.method === 'DELETE');
+    expect(deletion).toMatchObject({ path: '/apis/batch/v1/namespaces/default/jobs/mover', propagationPolicy: 'Background', status: 200 });
+    // Order across the two API servers: the create in JP had answered before the delete in KR was sent.
+    expect(log.messages().indexOf('Job mover-g2 created on carbon-jp')).toBeGreaterThanOrEqual(0);
+    expect(log.messages().indexOf('Job mover-g2 created on carbon-jp')).toBeLessThan(log.messages().indexOf('Job mover deleted from carbon-kr'));
+    expect(await get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, staleJobs: [], placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2 } });
+    expect(await metricValue(metrics, 'migrations_in_progress')).toBe(0);
+  });
+
+  it('cancel deletes the Job with Background propagation', async () => {
+    await store.insert(planned('job', 'carbon-kr'));
+    await dispatch();
+    const cancelled = await dispatcher.cancel('job');
+    expect(cancelled).toMatchObject({ phase: 'Cancelled', staleJobs: [] });
+    expect(api('carbon-kr').jobNames()).toEqual([]);
+    expect(api('carbon-kr').requests.filter((r) => r.method === 'DELETE').map((r) => r.propagationPolicy)).toEqual(['Background']);
+  });
+
+  it('an API down for a while: the cluster is NotReady, nothing is duplicated, and all resumes when it answers', async () => {
+    await store.insert(planned('early', 'carbon-kr'));
+    await dispatch();
+    await store.insert(planned('waiting', 'carbon-kr'));
+    api('carbon-kr').down();
+
+    for (let minute = 0; minute < 3; minute++) {
+      const summary = await dispatch();
+      expect(summary.created).toEqual([]);
+      clock.advanceMinutes(1);
+    }
+    expect(await get('waiting')).toMatchObject({ phase: 'Planned' });
+    // The Job it already had is not lost or failed while the cluster cannot be read.
+    expect(await get('early')).toMatchObject({ phase: 'Dispatched' });
+    expect(await metricValue(metrics, 'clusters_ready')).toBe(2);
+
+    api('carbon-kr').up();
+    const back = await dispatch();
+    expect(back.created).toEqual([{ job_id: 'waiting', cluster: 'carbon-kr', job_name: 'waiting', adopted: false }]);
+    expect(await metricValue(metrics, 'clusters_ready')).toBe(3);
+    await dispatch();
+    expect(api('carbon-kr').jobNames().sort()).toEqual(['early', 'waiting']);
+    expect(api('carbon-kr').creates()).toHaveLength(2);
+  });
+
+  it('a create whose answer was lost is adopted on the next cycle, not duplicated', async () => {
+    await store.insert(planned('job', 'carbon-kr'));
+    // The API stores the Job, then every answer to the create fails: the dispatcher sees a failure.
+    const kr = api('carbon-kr');
+    kr.fail(503, { method: 'POST', times: 3 });
+    kr.putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'job', labels: { 'caspian.io/job-id': 'job', 'app.kubernetes.io/managed-by': 'caspian' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox:1.36' }] } } } });
+    const failed = await dispatch();
+    expect(failed.created).toEqual([]);
+    expect(failed.failed).toEqual([{ job_id: 'job', cluster: 'carbon-kr', error: expect.stringContaining('failed 3 times') }]);
+    expect(await get('job')).toMatchObject({ phase: 'Planned' });
+
+    const next = await dispatch();
+    expect(next.created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: true }]);
+    expect(kr.jobNames()).toEqual(['job']);
+  });
+
+  it('a restarted hub re-adopts its running Jobs by label instead of creating them again', async () => {
+    await store.insert(planned('long', 'carbon-jp'));
+    await dispatch();
+    api('carbon-jp').setJobStatus('long', jobStatuses.running(clock.now()));
+    await dispatch();
+    await Promise.all(spokes.map((s) => s.client.close()));
+
+    startHub();
+    const summary = await dispatch();
+    expect(summary.created).toEqual([]);
+    expect(summary.failed).toEqual([]);
+    api('carbon-jp').setJobStatus('long', jobStatuses.succeeded(clock.now(), clock.now()));
+    expect((await dispatch()).synced).toEqual([{ job_id: 'long', phase: 'Succeeded' }]);
+    expect(api('carbon-jp').creates()).toHaveLength(1);
+  });
+
+  it('an API refusal (422) fails the AppWrapper with the API message, without marking the cluster NotReady', async () => {
+    const aw = planned('bad', 'carbon-kr');
+    await store.insert({ ...aw, spec: { ...aw.spec, image: '' } });
+    await dispatch();
+    expect(await get('bad')).toMatchObject({
+      phase: 'Failed',
+      reason: 'the cluster refused the Job: create Job bad on cluster carbon-kr: Job.batch "bad" is invalid: spec.template.spec.containers[0].image: Required value (422 Invalid)',
+    });
+    expect(await metricValue(metrics, 'clusters_ready')).toBe(3);
+  });
+});
