@@ -263,6 +263,9 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
   const job = packing.model.jobs[j]!;
   const order = byCost[j]!;
   const tries = Math.min(order.length, maxOptions);
+  // The other unplaced jobs, listed once: scanning every job per ejection made this quadratic.
+  const unplaced: number[] = [];
+  for (let o = 0; o < packing.choice.length; o++) if (o !== j && packing.choice[o]! < 0) unplaced.push(o);
   for (let i = 0; i < tries; i++) {
     const k = order[i]!;
     const start = job.optionStart[k]!;
@@ -273,9 +276,7 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
         packing.place(j, k);
         if (placeCheapest(packing, b, byCost)) return true;
         const others: number[] = [];
-        for (let o = 0; o < packing.choice.length; o++) {
-          if (o !== b && packing.choice[o]! < 0 && placeCheapest(packing, o, byCost)) others.push(o);
-        }
+        for (const o of unplaced) if (packing.choice[o]! < 0 && placeCheapest(packing, o, byCost)) others.push(o);
         if (others.length > 0) return true;
         packing.unplace(j);
       }
