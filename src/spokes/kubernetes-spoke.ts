@@ -79,9 +79,11 @@ function podRequests(pod: V1Pod): Resources {
   return addResources(maxResources(main, initPeak), resourcesOf(pod.spec?.overhead));
 }
 
+/** A node CASPIAN's Jobs can land on: Ready, not cordoned, and without a taint they do not tolerate (they tolerate none). */
 function isSchedulable(node: V1Node): boolean {
   const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  return ready && !node.spec?.unschedulable;
+  const repelled = node.spec?.taints?.some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') ?? false;
+  return ready && !node.spec?.unschedulable && !repelled;
 }
 
 function epochMs(time: Date | undefined): number | undefined {
@@ -163,7 +165,7 @@ export class KubernetesSpoke implements SpokeClient {
     return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings(), code);
   }
 
-  /** Ready when the API answers; capacity is what Ready, schedulable nodes offer minus what foreign pods request. */
+  /** Ready when the API answers; capacity is what the nodes Jobs can land on offer, and what foreign pods request there. */
   async status(): Promise<ClusterStatus> {
     const [nodes, pods] = await Promise.all([
       this.call('list nodes', () => this.core.listNode()),

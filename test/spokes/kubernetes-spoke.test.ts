@@ -133,11 +133,13 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(() => new Job(stored as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
   });
 
-  it('reports allocatable of Ready schedulable nodes and what foreign pods request, not its own pods', async () => {
+  it('reports allocatable of Ready, uncordoned, untainted nodes and what foreign pods request there, not its own pods', async () => {
     const kr = api();
     kr.addNode({ name: 'carbon-kr-gpu', allocatable: { cpu: '7500m', memory: '30000Mi', 'nvidia.com/gpu': '2' } });
     kr.addNode({ name: 'carbon-kr-broken', allocatable: { cpu: '64', memory: '256Gi' }, ready: false });
     kr.addNode({ name: 'carbon-kr-cordoned', allocatable: { cpu: '64', memory: '256Gi' }, unschedulable: true });
+    kr.addNode({ name: 'carbon-kr-control-plane', allocatable: { cpu: '8', memory: '8Gi' }, taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] });
+    kr.addNode({ name: 'carbon-kr-preferred', allocatable: { cpu: '1', memory: '1Gi' }, taints: [{ key: 'spot', effect: 'PreferNoSchedule' }] });
     kr.addPod({ namespace: 'kube-system', name: 'coredns', nodeName: 'carbon-kr-worker', containers: [{ cpu: '100m', memory: '70Mi' }] });
     kr.addPod({ namespace: 'ml', name: 'notebook', nodeName: 'carbon-kr-gpu', containers: [{ cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, { cpu: '500m', memory: '1Gi' }] });
     kr.addPod({ namespace: 'ml', name: 'waiting', containers: [{ cpu: '2', memory: '1Gi' }], phase: 'Pending' });
@@ -149,8 +151,8 @@ describe('Kubernetes spoke against the API server double', () => {
 
     const status = await spoke().status();
     expect(status.ready).toBe(true);
-    expect(status.allocatable.cpu).toBeCloseTo(4 + 4 + 7.5, 9);
-    expect(status.allocatable.memGb).toBeCloseTo(16 + 16 + 30000 / 1024, 9);
+    expect(status.allocatable.cpu).toBeCloseTo(4 + 4 + 7.5 + 1, 9);
+    expect(status.allocatable.memGb).toBeCloseTo(16 + 16 + 30000 / 1024 + 1, 9);
     expect(status.allocatable.gpu).toBe(2);
     expect(status.foreignUsage.cpu).toBeCloseTo(0.1 + 1.5 + 2 + 3, 9);
     expect(status.foreignUsage.memGb).toBeCloseTo(70 / 1024 + 3 + 1 + 1, 9);

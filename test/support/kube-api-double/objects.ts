@@ -187,6 +187,7 @@ export interface NodeSpec {
   allocatable: Record<string, string>;
   ready?: boolean;
   unschedulable?: boolean;
+  taints?: { key: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'; value?: string }[];
   labels?: Record<string, string>;
 }
 
@@ -204,7 +205,13 @@ export function nodeObject(spec: NodeSpec, meta: { uid: string; resourceVersion:
       labels: { 'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': spec.name, 'kubernetes.io/os': 'linux', ...spec.labels },
       annotations: { 'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///run/containerd/containerd.sock', 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
     },
-    spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'], providerID: `kind://docker/kind/${spec.name}`, ...(spec.unschedulable ? { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: at }] } : {}) },
+    spec: {
+      podCIDR: '10.244.1.0/24',
+      podCIDRs: ['10.244.1.0/24'],
+      providerID: `kind://docker/kind/${spec.name}`,
+      ...(spec.unschedulable ? { unschedulable: true } : {}),
+      ...(spec.unschedulable || spec.taints ? { taints: [...(spec.taints ?? []), ...(spec.unschedulable ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: at }] : [])] } : {}),
+    },
     status: {
       capacity: { 'ephemeral-storage': '102626232Ki', 'hugepages-2Mi': '0', pods: '110', ...spec.allocatable },
       allocatable: { 'ephemeral-storage': '102626232Ki', 'hugepages-2Mi': '0', pods: '110', ...spec.allocatable },
