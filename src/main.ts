@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
-import { MockCarbonProvider } from './carbon/mock-provider.js';
+import { createCarbonProvider } from './carbon/factory.js';
+import { TraceFileError } from './carbon/file-provider.js';
 import type { CarbonProvider } from './carbon/types.js';
 import { ConfigError, horizonSlots, type Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
-import { CarbonFeed } from './hub/carbon-feed.js';
+import { CarbonFeed, carbonFaultHook } from './hub/carbon-feed.js';
 import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
@@ -51,6 +52,16 @@ function createLogger(config: Config): Logger {
   return pino({ level: config.log_level, base: { service: 'caspian-hub' } });
 }
 
+/** The configured carbon provider; an unusable trace file is a configuration error. */
+function carbonProviderFor(config: Config, clock: Clock, onError: ReturnType<typeof carbonFaultHook>): CarbonProvider {
+  try {
+    return createCarbonProvider(config.carbon, { clock, onError });
+  } catch (error) {
+    if (error instanceof TraceFileError) throw new ConfigError(`invalid configuration:\n  carbon.file.path: ${error.message}`);
+    throw error;
+  }
+}
+
 /** Builds the hub from its configuration: the one place that picks concrete adapters. */
 export async function createHub(config: Config, overrides: HubOverrides = {}): Promise<Hub> {
   const solvers = ['auto', ...solverNames()];
@@ -72,12 +83,16 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     }));
   const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: ADAPTER_TIMEOUT_MS });
 
-  const provider = overrides.carbonProvider ?? new MockCarbonProvider(clock, { scenario: config.carbon.mock.scenario, stepSeconds: config.carbon.mock.step_seconds });
-  const carbon = new CarbonFeed(
-    provider,
-    config.regions.map((r) => r.zone),
-    { metrics, logger, clock, horizonMs: horizonSlots(config) * config.slot_seconds * 1000, timeoutMs: ADAPTER_TIMEOUT_MS },
-  );
+  const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
+  const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
+    metrics,
+    logger,
+    clock,
+    horizonMs: horizonSlots(config) * config.slot_seconds * 1000,
+    timeoutMs: ADAPTER_TIMEOUT_MS,
+    risk: config.carbon.risk,
+    maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
+  });
 
   const threaded = overrides.optimize ? undefined : new ThreadedOptimizer(config.optimizer.time_limit_seconds);
   const scheduler = new ScheduleCycle({

@@ -1,6 +1,6 @@
 import type { AppWrapper } from '../domain/app-wrapper.js';
 import type { ClusterView } from '../hub/cluster-monitor.js';
-import type { ZoneCarbon } from '../hub/carbon-feed.js';
+import type { CarbonStatus, ZoneCarbon } from '../hub/carbon-feed.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -36,7 +36,7 @@ export function appWrapperView(aw: AppWrapper) {
   };
 }
 
-export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined) {
+export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined, status: CarbonStatus | undefined) {
   return {
     name: view.name,
     region: view.region,
@@ -47,7 +47,15 @@ export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined) {
     foreign_usage: { cpu: view.foreignUsage.cpu, mem_gb: view.foreignUsage.memGb, gpu: view.foreignUsage.gpu },
     checked_at: iso(view.checkedAt),
     carbon: carbon
-      ? { gco2_per_kwh: carbon.current.gco2PerKwh, source: carbon.current.source, at: iso(carbon.current.at), fetched_at: iso(carbon.fetchedAt) }
+      ? {
+          gco2_per_kwh: carbon.current.gco2PerKwh,
+          source: carbon.current.source,
+          kind: status?.kind ?? null,
+          at: iso(carbon.current.at),
+          fetched_at: iso(carbon.fetchedAt),
+          age_seconds: status?.ageSeconds ?? null,
+          stale: status?.stale ?? false,
+        }
       : null,
   };
 }

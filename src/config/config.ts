@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { carbonOptionsSchema } from '../carbon/options.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -109,22 +110,21 @@ export const configSchema = z
         time_limit_seconds: z.number().positive().max(3600).default(30),
       })
       .prefault({}),
-    carbon: z
-      .strictObject({
-        provider: z.enum(['mock']).default('mock'),
-        mock: z
-          .strictObject({
-            /** `diurnal`: a deterministic daily curve per zone; `seed-migration`: the seed's two-step scenario. */
-            scenario: z.enum(['diurnal', 'seed-migration']).default('diurnal'),
-            /** `seed-migration`: how long each step lasts. */
-            step_seconds: positiveInt.default(300),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
+    /** Carbon-data provider, fallbacks, credentials and risk: the schema lives with the providers. */
+    carbon: carbonOptionsSchema.prefault({}),
     spokes: z
       .strictObject({
-        kind: z.enum(['simulated']).default('simulated'),
+        /** `simulated`: in-process clusters (the default); `kubernetes`: real clusters from kubeconfig contexts. */
+        kind: z.enum(['simulated', 'kubernetes']).default('simulated'),
+        /** Kubeconfig file for `kubernetes` (default: kubectl's own lookup, `~/.kube/config`). */
+        kubeconfig: z.string().min(1).optional(),
+        namespace: name.default('default'),
+        /** Retries of a failed pod before Kubernetes marks the Job Failed. */
+        backoff_limit: z.number().int().min(0).max(100).default(2),
+        /** How long a finished Job stays on its cluster. */
+        ttl_seconds_after_finished: z.number().int().min(0).default(3600),
+        /** Per call to a cluster's API. */
+        request_timeout_ms: z.number().int().positive().max(120_000).default(10_000),
       })
       .prefault({}),
     jobs: z
@@ -181,10 +181,24 @@ export const ENV_KEYS = {
   CASPIAN_SOLVER: ['optimizer.solver', 'string'],
   CASPIAN_SOLVER_TIME_LIMIT_SECONDS: ['optimizer.time_limit_seconds', 'number'],
   CASPIAN_CARBON_PROVIDER: ['carbon.provider', 'string'],
+  CASPIAN_CARBON_FALLBACK: ['carbon.fallback', 'list'],
+  CASPIAN_CARBON_RISK: ['carbon.risk', 'string'],
+  CASPIAN_CARBON_CONSTANT: ['carbon.constant_gco2_per_kwh', 'number'],
   CASPIAN_MOCK_SCENARIO: ['carbon.mock.scenario', 'string'],
+  ELECTRICITYMAPS_API_TOKEN: ['carbon.electricitymaps.api_token', 'string'],
+  ELECTRICITYMAPS_BASE_URL: ['carbon.electricitymaps.base_url', 'string'],
+  WATTTIME_USERNAME: ['carbon.watttime.username', 'string'],
+  WATTTIME_PASSWORD: ['carbon.watttime.password', 'string'],
+  WATTTIME_BASE_URL: ['carbon.watttime.base_url', 'string'],
+  CARBON_AWARE_SDK_URL: ['carbon.carbon_aware_sdk.url', 'string'],
+  CASPIAN_CARBON_FILE: ['carbon.file.path', 'string'],
   CASPIAN_SPOKES: ['spokes.kind', 'string'],
+  // CASPIAN_KUBECONFIG comes after KUBECONFIG so that it wins when both are set.
+  KUBECONFIG: ['spokes.kubeconfig', 'string'],
+  CASPIAN_KUBECONFIG: ['spokes.kubeconfig', 'string'],
+  CASPIAN_NAMESPACE: ['spokes.namespace', 'string'],
   CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
-} as const satisfies Record<string, readonly [string, 'int' | 'number' | 'boolean' | 'string']>;
+} as const satisfies Record<string, readonly [string, EnvType]>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -205,8 +219,11 @@ function formatIssues(source: string, error: z.ZodError, envOfPath: ReadonlyMap<
   return `invalid configuration (${source}):\n${lines.join('\n')}`;
 }
 
-function coerceEnv(variable: string, raw: string, type: 'int' | 'number' | 'boolean' | 'string'): unknown {
+type EnvType = 'int' | 'number' | 'boolean' | 'string' | 'list';
+
+function coerceEnv(variable: string, raw: string, type: EnvType): unknown {
   if (type === 'string') return raw;
+  if (type === 'list') return raw.split(',').map((item) => item.trim()).filter(Boolean);
   if (type === 'boolean') {
     if (raw === 'true' || raw === '1') return true;
     if (raw === 'false' || raw === '0') return false;

@@ -51,7 +51,7 @@ describe('hub API', () => {
     expect(stats.clusters_total).toBe(3);
     expect(stats.clusters_ready).toBe(3);
     expect(stats.clusters.map((c: { name: string }) => c.name)).toEqual(['carbon-kr', 'carbon-jp', 'carbon-cn']);
-    expect(stats.clusters[0]).toMatchObject({ region: 'KR', zone: 'KR', ready: true, allocatable: { cpu: 16, mem_gb: 64, gpu: 2 }, carbon: { gco2_per_kwh: expect.any(Number), source: 'mock:diurnal' } });
+    expect(stats.clusters[0]).toMatchObject({ region: 'KR', zone: 'KR', ready: true, allocatable: { cpu: 16, mem_gb: 64, gpu: 2 }, carbon: { gco2_per_kwh: expect.any(Number), source: 'mock:diurnal', age_seconds: 0, stale: false } });
     expect(stats.carbon_provider).toBe('mock');
     expect(stats.last_schedule.placed).toHaveLength(1);
     expect(stats.last_dispatch).not.toBeNull();

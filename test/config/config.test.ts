@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_NETWORK_GCO2_PER_GB, ENV_KEYS, horizonSlots, loadConfig, parseConfig, type Config } from '../../src/config/config.js';
+import { carbonOptionsSchema } from '../../src/carbon/options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'caspian-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,8 +51,9 @@ describe('defaults', () => {
         network_gco2_per_gb: { KR: { JP: 5, CN: 5 }, JP: { KR: 5, CN: 7 }, CN: { KR: 5, JP: 7 } },
       },
       optimizer: { solver: 'auto', time_limit_seconds: 30 },
-      carbon: { provider: 'mock', mock: { scenario: 'diurnal', step_seconds: 300 } },
-      spokes: { kind: 'simulated' },
+      // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
+      carbon: carbonOptionsSchema.parse({}),
+      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 10_000 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
     } satisfies Config);
   });
@@ -64,7 +66,8 @@ describe('defaults', () => {
     const config = parseConfig({ periods: { schedule_seconds: 600 }, energy: { watt_gpu: 70 }, carbon: { mock: { scenario: 'seed-migration' } } });
     expect(config.periods).toEqual({ carbon_seconds: 10, schedule_seconds: 600, dispatch_seconds: 30 });
     expect(config.energy).toEqual({ watt_cpu: 30, watt_gpu: 70, watt_mem_gb: 0.392 });
-    expect(config.carbon).toEqual({ provider: 'mock', mock: { scenario: 'seed-migration', step_seconds: 300 } });
+    expect(config.carbon.provider).toBe('mock');
+    expect(config.carbon.mock).toEqual({ scenario: 'seed-migration', step_seconds: 300 });
   });
 
   it('defaults a region gpu capacity to 0', () => {
@@ -149,7 +152,8 @@ describe('validation', () => {
       message: /unknown region "XX"/,
     },
     { name: 'negative network cost', raw: { migration: { network_gco2_per_gb: { KR: { JP: -1 } } } }, key: 'migration.network_gco2_per_gb.KR.JP' },
-    { name: 'unknown carbon provider', raw: { carbon: { provider: 'electricitymaps' } }, key: 'carbon.provider' },
+    { name: 'unknown carbon provider', raw: { carbon: { provider: 'co2signal' } }, key: 'carbon.provider' },
+    { name: 'electricitymaps without its token', raw: { carbon: { provider: 'electricitymaps' } }, key: 'carbon.electricitymaps.api_token' },
     { name: 'unknown mock scenario', raw: { carbon: { mock: { scenario: 'chaos' } } }, key: 'carbon.mock.scenario' },
     { name: 'empty default command', raw: { jobs: { default_command: [] } }, key: 'jobs.default_command' },
     { name: 'solver time limit over an hour', raw: { optimizer: { time_limit_seconds: 3601 } }, key: 'optimizer.time_limit_seconds' },
@@ -185,7 +189,8 @@ describe('loop periods', () => {
 });
 
 describe('environment', () => {
-  const samples: Record<keyof typeof ENV_KEYS, { raw: string; want: unknown }> = {
+  /** A value for each variable and what it sets; `with` names the variables it needs beside it to be valid. */
+  const samples: Record<keyof typeof ENV_KEYS, { raw: string; want: unknown; with?: Record<string, string> }> = {
     CASPIAN_PORT: { raw: '9090', want: 9090 },
     CASPIAN_HOST: { raw: '127.0.0.1', want: '127.0.0.1' },
     CASPIAN_LOG_LEVEL: { raw: 'debug', want: 'debug' },
@@ -198,9 +203,22 @@ describe('environment', () => {
     CASPIAN_LAMBDA_PLAN_DEV: { raw: '12.5', want: 12.5 },
     CASPIAN_SOLVER: { raw: 'highs', want: 'highs' },
     CASPIAN_SOLVER_TIME_LIMIT_SECONDS: { raw: '2.5', want: 2.5 },
-    CASPIAN_CARBON_PROVIDER: { raw: 'mock', want: 'mock' },
+    CASPIAN_CARBON_PROVIDER: { raw: 'file', want: 'file', with: { CASPIAN_CARBON_FILE: '/data/trace.csv' } },
+    CASPIAN_CARBON_FALLBACK: { raw: 'file, watttime', want: ['file', 'watttime'], with: { CASPIAN_CARBON_FILE: '/t.csv', WATTTIME_USERNAME: 'u', WATTTIME_PASSWORD: 'p' } },
+    CASPIAN_CARBON_RISK: { raw: 'pessimistic', want: 'pessimistic' },
+    CASPIAN_CARBON_CONSTANT: { raw: '450', want: 450 },
     CASPIAN_MOCK_SCENARIO: { raw: 'seed-migration', want: 'seed-migration' },
-    CASPIAN_SPOKES: { raw: 'simulated', want: 'simulated' },
+    ELECTRICITYMAPS_API_TOKEN: { raw: 'em-token', want: 'em-token' },
+    ELECTRICITYMAPS_BASE_URL: { raw: 'http://127.0.0.1:9999', want: 'http://127.0.0.1:9999' },
+    WATTTIME_USERNAME: { raw: 'user', want: 'user' },
+    WATTTIME_PASSWORD: { raw: 'secret', want: 'secret' },
+    WATTTIME_BASE_URL: { raw: 'http://127.0.0.1:9998', want: 'http://127.0.0.1:9998' },
+    CARBON_AWARE_SDK_URL: { raw: 'http://sdk.local:8080', want: 'http://sdk.local:8080' },
+    CASPIAN_CARBON_FILE: { raw: 'a.csv, b.json', want: ['a.csv', 'b.json'] },
+    CASPIAN_SPOKES: { raw: 'kubernetes', want: 'kubernetes' },
+    KUBECONFIG: { raw: '/home/u/.kube/config', want: '/home/u/.kube/config' },
+    CASPIAN_KUBECONFIG: { raw: '/etc/caspian/kubeconfig', want: '/etc/caspian/kubeconfig' },
+    CASPIAN_NAMESPACE: { raw: 'batch', want: 'batch' },
     CASPIAN_JOB_IMAGE: { raw: 'alpine:3.20', want: 'alpine:3.20' },
   };
 
@@ -211,9 +229,13 @@ describe('environment', () => {
   for (const [variable, [path]] of Object.entries(ENV_KEYS)) {
     it(`${variable} sets ${path}`, () => {
       const sample = samples[variable as keyof typeof ENV_KEYS];
-      expect(at(loadConfig({ [variable]: sample.raw }), path)).toEqual(sample.want);
+      expect(at(loadConfig({ ...sample.with, [variable]: sample.raw }), path)).toEqual(sample.want);
     });
   }
+
+  it('takes CASPIAN_KUBECONFIG over KUBECONFIG', () => {
+    expect(loadConfig({ KUBECONFIG: '/a', CASPIAN_KUBECONFIG: '/b' }).spokes.kubeconfig).toBe('/b');
+  });
 
   it('accepts 1/0 and true/false for booleans', () => {
     const cases = [

@@ -3,7 +3,7 @@ import type { HubDeps } from '../deps.js';
 import { clusterView } from '../views.js';
 
 export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
-  const clusters = () => deps.clusters.snapshot().map((view) => clusterView(view, deps.carbon.get(view.zone)));
+  const clusters = () => deps.clusters.snapshot().map((view) => clusterView(view, deps.carbon.get(view.zone), deps.carbon.status(view.zone)));
 
   return async (app) => {
     app.post('/schedule', async () => deps.schedule());

@@ -1,0 +1,42 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/config.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { testHub, type TestHub } from '../support/hub.js';
+
+const TRACE = join(import.meta.dirname, '../fixtures/carbon/kr-2025-03-hourly.csv');
+const KR_ONLY = [{ name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64 } }];
+
+/** The configured carbon provider reaches the schedule: a hub on a recorded trace, and one refused at start. */
+describe('carbon configuration wired into the hub', () => {
+  let t: TestHub | undefined;
+  afterEach(async () => {
+    await t?.hub.stop();
+    t = undefined;
+  });
+
+  it('plans on a trace file, showing the source in /hub/clusters and the metrics', async () => {
+    const clock = new FakeClock(Date.UTC(2025, 2, 5, 12, 0, 0));
+    t = await testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: TRACE } } }, { clock });
+    await t.hub.loops.carbon.runOnce();
+    const cluster = (await t.hub.app.inject({ method: 'GET', url: '/hub/clusters' })).json().clusters[0];
+    expect(cluster.carbon).toMatchObject({ gco2_per_kwh: expect.any(Number), stale: false });
+    expect(cluster.carbon.source).toMatch(/file/);
+    await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: 'a', cpu: 2, mem_gb: 4, runtime_minutes: 60, deadline_minutes: 600 } });
+    const summary = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+    expect(summary.placed).toEqual([expect.objectContaining({ job_id: 'a', cluster: 'carbon-kr' })]);
+    const source = await t.hub.metrics.registry.getSingleMetricAsString('caspian_carbon_source_info');
+    expect(source).toMatch(/caspian_carbon_source_info\{zone="KR",source="[^"]*file[^"]*"\} 1/);
+  });
+
+  it('refuses to start on an unusable trace file, naming the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'caspian-trace-'));
+    const file = join(dir, 'bad.csv');
+    writeFileSync(file, 'zone,datetime,gco2_per_kwh\nKR,not-a-date,400\n');
+    const attempt = testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: file } } });
+    await expect(attempt).rejects.toThrow(ConfigError);
+    await expect(attempt).rejects.toThrow(/carbon\.file\.path: .*bad\.csv/);
+  });
+});
