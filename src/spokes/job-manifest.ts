@@ -4,15 +4,15 @@ import { coresToQuantity, gibToQuantity } from './quantity.js';
 
 /** Labels and annotations CASPIAN puts on its Jobs and their pods. */
 export const LABEL_JOB_ID = 'caspian.io/job-id';
-export const LABEL_REGION = 'caspian.io/region';
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'caspian';
-export const LABEL_APP = 'app';
-export const APP = 'caspian-job';
-export const ANNOTATION_PLANNED_START = 'caspian.io/planned-start';
-export const ANNOTATION_CO2_ESTIMATE_G = 'caspian.io/co2-estimate-g';
-export const ANNOTATION_MIGRATED_FROM = 'caspian.io/migrated-from';
-export const ANNOTATION_GENERATION = 'caspian.io/generation';
+const LABEL_REGION = 'caspian.io/region';
+const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+const MANAGED_BY = 'caspian';
+const LABEL_APP = 'app';
+const APP = 'caspian-job';
+const ANNOTATION_PLANNED_START = 'caspian.io/planned-start';
+const ANNOTATION_CO2_ESTIMATE_G = 'caspian.io/co2-estimate-g';
+const ANNOTATION_MIGRATED_FROM = 'caspian.io/migrated-from';
+const ANNOTATION_GENERATION = 'caspian.io/generation';
 
 /** Finds every Job CASPIAN created in a namespace, whatever hub instance created it. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
@@ -25,7 +25,7 @@ export interface JobManifestSettings {
   ttlSecondsAfterFinished: number;
 }
 
-export const CONTAINER_NAME = 'job';
+const CONTAINER_NAME = 'job';
 
 /** The `batch/v1` Job that runs one AppWrapper generation on a spoke. */
 export function jobManifest(request: SpokeJobRequest, settings: JobManifestSettings): V1Job {

@@ -91,7 +91,7 @@ function epochMs(time: Date | undefined): number | undefined {
 }
 
 /** A Job's state as an AppWrapper phase, from its conditions first (they are final), then its pod counts. */
-export function jobStatus(job: V1Job): SpokeJobStatus | undefined {
+function jobStatus(job: V1Job): SpokeJobStatus | undefined {
   const jobId = job.metadata?.labels?.[LABEL_JOB_ID];
   const jobName = job.metadata?.name;
   if (!jobId || !jobName) return undefined;
