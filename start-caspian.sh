@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Starts the CASPIAN hub: installs what is missing, builds, and runs it (simulated spokes, mock carbon data
-# unless configured otherwise). In the foreground by default; with --detach in the background, its pid in
-# .caspian.pid and its log in caspian.log (stop it with ./stop-caspian.sh).
+# Starts the CASPIAN hub: installs what is missing, builds, and runs it. Spokes: with CASPIAN_SPOKES unset,
+# the kind clusters carbon-kr/-jp/-cn are created (or reused) when Docker and kind work, and the hub is
+# pointed at them; otherwise it runs on simulated spokes and says why. CASPIAN_SPOKES=simulated or
+# =kubernetes (with CASPIAN_KUBECONFIG) is taken as given. In the foreground by default; with --detach in
+# the background, its pid in .caspian.pid and its log in caspian.log (stop it with ./stop-caspian.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,7 +11,7 @@ detach=false
 for arg in "$@"; do
   case "$arg" in
     --detach|-d) detach=true ;;
-    -h|--help) sed -n '2,4p' "$0" | sed 's/^# //'; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# //'; exit 0 ;;
     *) echo "start-caspian.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +32,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "caspian: building"
 npm run --silent build
+
+if [ -z "${CASPIAN_SPOKES:-}" ]; then
+  if kind_env="$(scripts/kind-up.sh)"; then
+    eval "$kind_env"
+  else
+    rc=$?
+    [ "$rc" -eq 3 ] || exit "$rc"
+    echo "caspian: using simulated spokes (see the reason above)"
+    export CASPIAN_SPOKES=simulated
+  fi
+fi
 
 echo "caspian: starting the hub on port ${CASPIAN_PORT:-8080} (spokes: ${CASPIAN_SPOKES:-simulated}, carbon: ${CASPIAN_CARBON_PROVIDER:-mock})"
 if $detach; then

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# Stops a hub started with ./start-caspian.sh --detach: SIGTERM (it finishes the running cycle), then
-# waits up to 35 s before giving up.
+# Undoes ./start-caspian.sh: stops a hub started with --detach (SIGTERM: it finishes the running cycle; waits
+# up to 35 s), then deletes the kind clusters it created, unless --keep-clusters is given.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+keep_clusters=false
+for arg in "$@"; do
+  case "$arg" in
+    --keep-clusters) keep_clusters=true ;;
+    -h|--help) sed -n '2,3p' "$0" | sed 's/^# //'; exit 0 ;;
+    *) echo "stop-caspian.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+delete_clusters() {
+  $keep_clusters && return 0
+  # Exit 3: kind or Docker is not usable here, so there are no clusters to delete.
+  scripts/kind-down.sh || [ $? -eq 3 ]
+}
+
 if [ ! -f .caspian.pid ]; then
   echo "caspian: no hub started in the background here (no .caspian.pid)"
+  delete_clusters
   exit 0
 fi
 pid=$(cat .caspian.pid)
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "caspian: the hub (pid $pid) is not running"
   rm -f .caspian.pid
+  delete_clusters
   exit 0
 fi
 kill -TERM "$pid"
@@ -19,6 +36,7 @@ for _ in $(seq 1 35); do
   if ! kill -0 "$pid" 2>/dev/null; then
     rm -f .caspian.pid
     echo "caspian: hub stopped"
+    delete_clusters
     exit 0
   fi
   sleep 1

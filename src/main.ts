@@ -15,6 +15,8 @@ import { Metrics } from './metrics/metrics.js';
 import { solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
 import { ThreadedOptimizer } from './scheduler/threaded-optimize.js';
+import { KubeconfigError } from './spokes/kubeconfig.js';
+import { createKubernetesSpokes } from './spokes/kubernetes-spokes.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
 
@@ -52,6 +54,37 @@ function createLogger(config: Config): Logger {
   return pino({ level: config.log_level, base: { service: 'caspian-hub' } });
 }
 
+/** One spoke per region: simulated clusters, or the Kubernetes clusters of the configured kubeconfig contexts. */
+function spokesFor(config: Config, clock: Clock): Spoke[] {
+  if (config.spokes.kind === 'simulated') {
+    return config.regions.map((r) => ({
+      info: { name: r.cluster, region: r.name, zone: r.zone },
+      client: new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock),
+    }));
+  }
+  try {
+    return createKubernetesSpokes({
+      kubeconfigPath: config.spokes.kubeconfig,
+      namespace: config.spokes.namespace,
+      clusters: config.regions.map((r) => ({ name: r.cluster, region: r.name, zone: r.zone, context: r.context })),
+      backoffLimit: config.spokes.backoff_limit,
+      ttlSecondsAfterFinished: config.spokes.ttl_seconds_after_finished,
+      requestTimeoutMs: config.spokes.request_timeout_ms,
+    });
+  } catch (error) {
+    if (error instanceof KubeconfigError) throw new ConfigError(`invalid configuration:\n  spokes.kubeconfig: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * The hub's bound on one spoke call: a safety net above the adapter's own (a Kubernetes call retries a
+ * transient failure up to three times, with backoff), so that a stalled spoke cannot stall a cycle.
+ */
+function spokeCallBoundMs(config: Config): number {
+  return config.spokes.kind === 'kubernetes' ? 4 * config.spokes.request_timeout_ms + 2000 : ADAPTER_TIMEOUT_MS;
+}
+
 /** The configured carbon provider; an unusable trace file is a configuration error. */
 function carbonProviderFor(config: Config, clock: Clock, onError: ReturnType<typeof carbonFaultHook>): CarbonProvider {
   try {
@@ -75,13 +108,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   metrics.observeStore(() => store.counts());
   const lifecycle = new Lifecycle({ store, metrics, logger, clock });
 
-  const spokes =
-    overrides.spokes ??
-    config.regions.map((r) => ({
-      info: { name: r.cluster, region: r.name, zone: r.zone },
-      client: new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock),
-    }));
-  const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: ADAPTER_TIMEOUT_MS });
+  const spokes = overrides.spokes ?? spokesFor(config, clock);
+  const spokeTimeoutMs = spokeCallBoundMs(config);
+  const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 
   const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
   const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
@@ -119,7 +148,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     metrics,
     logger,
     clock,
-    settings: { defaultImage: config.jobs.default_image, defaultCommand: config.jobs.default_command, spokeTimeoutMs: ADAPTER_TIMEOUT_MS },
+    settings: { defaultImage: config.jobs.default_image, defaultCommand: config.jobs.default_command, spokeTimeoutMs },
   });
 
   const ticker = overrides.ticker ?? cronTicker;

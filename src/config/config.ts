@@ -123,8 +123,8 @@ export const configSchema = z
         backoff_limit: z.number().int().min(0).max(100).default(2),
         /** How long a finished Job stays on its cluster. */
         ttl_seconds_after_finished: z.number().int().min(0).default(3600),
-        /** Per call to a cluster's API. */
-        request_timeout_ms: z.number().int().positive().max(120_000).default(10_000),
+        /** Per request to a cluster's API (a call retries transient failures up to three times). */
+        request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
       })
       .prefault({}),
     jobs: z
