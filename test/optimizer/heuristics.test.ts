@@ -105,6 +105,21 @@ describe('improve', () => {
     improve(packing, sortOptionsByCost(model), { deadline: deadlineAfter(10), maxPasses: 10, ejectionOptions: 4, exchangeOptions: 0 });
     expect(Array.from(packing.choice)).toEqual([1, 0]);
   });
+
+  it('trades one placed job for two unplaced ones when the room it frees takes both', () => {
+    // Job 0 spans both slots; jobs 1 and 2 each need one of them and have nowhere else to go.
+    const model = lineModel(2, 1, [
+      [1, 2, [1]],
+      [1, 1, [1]],
+      [1, 1, [9, 1]],
+    ]);
+    const packing = new Packing(model);
+    packing.place(0, 0);
+    improve(packing, sortOptionsByCost(model), { deadline: deadlineAfter(10), maxPasses: 10, ejectionOptions: 4, exchangeOptions: 0 });
+    expect(packing.placed).toBe(2);
+    expect(Array.from(packing.choice)).toEqual([-1, 0, 1]);
+    expect(overflows(model, packing.choice)).toEqual([]);
+  });
 });
 
 describe('greedySolver', () => {
