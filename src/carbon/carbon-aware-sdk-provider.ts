@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, ResponseCache, type HttpDeps } from './http.js';
+import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -49,15 +49,6 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
     return this.cache.get(url.href, () => getJson(this.name, url, {}, this.options.timeoutMs, this.deps));
   }
 
-  private parse<T>(schema: z.ZodType<T>, body: unknown, path: string): T {
-    const result = schema.safeParse(body);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new CarbonFetchError(`${this.name} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
-    }
-    return result.data;
-  }
-
   private location(zone: string): string {
     return this.options.zones[zone] ?? zone;
   }
@@ -65,7 +56,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   private async observed(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
     const path = '/emissions/bylocations';
-    const body = this.parse(
+    const body = parseAnswer(this.name, 
       emissionsSchema,
       await this.get(path, { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() }),
       path,
@@ -86,7 +77,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
     const path = '/emissions/forecasts/current';
-    const body = this.parse(forecastsSchema, await this.get(path, { location: this.location(zone) }), path);
+    const body = parseAnswer(this.name, forecastsSchema, await this.get(path, { location: this.location(zone) }), path);
     const forecast = body.find((f) => f.location === this.location(zone)) ?? body[0];
     if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${this.location(zone)}`, 'malformed');
     const points = forecast.forecastData.map((p) => ({ zone, at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value, source: this.name, kind: 'forecast' as const, fetchedAt }));

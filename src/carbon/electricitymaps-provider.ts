@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, ResponseCache, type HttpDeps } from './http.js';
+import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -57,29 +57,20 @@ export class ElectricityMapsProvider implements CarbonProvider {
     return this.cache.get(url.href, () => getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
   }
 
-  private parse<T>(schema: z.ZodType<T>, body: unknown, path: string): T {
-    const result = schema.safeParse(body);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new CarbonFetchError(`${this.name} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
-    }
-    return result.data;
-  }
-
   private zoneKey(zone: string): string {
     return this.options.zones[zone] ?? zone;
   }
 
   async current(zone: string): Promise<CarbonReading> {
     const fetchedAt = this.deps.clock.now();
-    const body = this.parse(latestSchema, await this.get('latest', { zone: this.zoneKey(zone) }), 'latest');
+    const body = parseAnswer(this.name, latestSchema, await this.get('latest', { zone: this.zoneKey(zone) }), 'latest');
     if (body.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${body.zone}`, 'malformed');
     return { zone, at: epochMs(this.name, 'datetime', body.datetime), gco2PerKwh: body.carbonIntensity, source: this.name, kind: 'measured', fetchedAt };
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
-    const body = this.parse(forecastSchema, await this.get('forecast', { zone: this.zoneKey(zone) }), 'forecast');
+    const body = parseAnswer(this.name, forecastSchema, await this.get('forecast', { zone: this.zoneKey(zone) }), 'forecast');
     const points = body.forecast.flatMap((p) =>
       p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'forecast.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'forecast' as const, fetchedAt }],
     );
@@ -91,7 +82,7 @@ export class ElectricityMapsProvider implements CarbonProvider {
     // Hour-aligned bounds keep the cache key stable across refreshes within the hour.
     const start = new Date(Math.floor(fromMs / HOUR_MS) * HOUR_MS).toISOString();
     const end = new Date(Math.floor(toMs / HOUR_MS) * HOUR_MS).toISOString();
-    const body = this.parse(pastRangeSchema, await this.get('past-range', { zone: this.zoneKey(zone), start, end }), 'past-range');
+    const body = parseAnswer(this.name, pastRangeSchema, await this.get('past-range', { zone: this.zoneKey(zone), start, end }), 'past-range');
     return body.data
       .flatMap((p) => (p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'data.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'measured' as const, fetchedAt }]))
       .sort((a, b) => a.at - b.at);

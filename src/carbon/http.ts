@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
 import { AdapterError } from '../domain/errors.js';
 import type { CarbonFaultReason } from './types.js';
@@ -95,6 +96,14 @@ export async function getJson(provider: string, url: URL, headers: Record<string
   } catch (error) {
     throw new CarbonFetchError(`${what} answered ${response.status} with a body that is not JSON`, 'malformed', { cause: error });
   }
+}
+
+/** Validates a provider's answer against its documented shape, or throws a `malformed` fault naming the first bad field. */
+export function parseAnswer<T>(provider: string, schema: z.ZodType<T>, body: unknown, path: string): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new CarbonFetchError(`${provider} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
 }
 
 /** Parses an ISO 8601 timestamp to epoch ms, or throws a `malformed` fault naming the field. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, ResponseCache, type HttpDeps } from './http.js';
+import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -81,12 +81,7 @@ export class WattTimeProvider implements CarbonProvider {
       this.token = undefined;
       body = await getJson(this.name, url, { authorization: `Bearer ${await this.login()}` }, this.options.timeoutMs, this.deps);
     }
-    const parsed = dataSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new CarbonFetchError(`${this.name} ${url.pathname}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
-    }
-    return parsed.data;
+    return parseAnswer(this.name, dataSchema, body, url.pathname);
   }
 
   private readings(zone: string, body: z.infer<typeof dataSchema>, kind: 'measured' | 'forecast', path: string): CarbonReading[] {
