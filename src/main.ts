@@ -85,6 +85,15 @@ function spokeCallBoundMs(config: Config): number {
   return config.spokes.kind === 'kubernetes' ? 4 * config.spokes.request_timeout_ms + 2000 : ADAPTER_TIMEOUT_MS;
 }
 
+/**
+ * The hub's bound on refreshing one zone: above what the fallback chain may spend by itself (each link
+ * may try twice, with a backoff between), so that a slow first link still lets the next one answer.
+ */
+function carbonRefreshBoundMs(config: Config): number {
+  const links = 1 + config.carbon.fallback.length;
+  return Math.max(ADAPTER_TIMEOUT_MS, links * (2 * config.carbon.request_timeout_ms + 1000) + 1000);
+}
+
 /** The configured carbon provider; an unusable trace file is a configuration error. */
 function carbonProviderFor(config: Config, clock: Clock, onError: ReturnType<typeof carbonFaultHook>): CarbonProvider {
   try {
@@ -118,7 +127,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     logger,
     clock,
     horizonMs: horizonSlots(config) * config.slot_seconds * 1000,
-    timeoutMs: ADAPTER_TIMEOUT_MS,
+    timeoutMs: carbonRefreshBoundMs(config),
     risk: config.carbon.risk,
     maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
   });
