@@ -187,6 +187,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     cancel: (jobId) => dispatcher.cancel(jobId),
     lastSchedule: () => scheduler.lastSummary,
     lastDispatch: () => dispatcher.lastSummary,
+    apiToken: config.api_token,
   });
 
   return {
@@ -198,6 +199,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     loops,
     async start() {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
+      if (!config.api_token) {
+        logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
+      }
       for (const loop of Object.values(loops)) loop.start();
       const address = await app.listen({ port: config.port, host: config.host });
       logger.info(

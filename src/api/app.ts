@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HubDeps } from './deps.js';
+import { requireBearerToken } from './auth.js';
 import { registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
 import { hubRoutes } from './routes/hub.js';
@@ -27,6 +28,7 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     else request.log.info(log, 'request');
   });
   registerErrorHandling(app);
+  if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.
   app.removeContentTypeParser('text/plain');
   await app.register(probeRoutes(deps));

@@ -23,4 +23,6 @@ export interface HubDeps {
   cancel(jobId: string): Promise<AppWrapper>;
   lastSchedule(): ScheduleSummary | undefined;
   lastDispatch(): DispatchSummary | undefined;
+  /** When set, mutating routes require `Authorization: Bearer <apiToken>`. */
+  apiToken?: string;
 }

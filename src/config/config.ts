@@ -62,6 +62,8 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     host: z.string().min(1).default('0.0.0.0'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Bearer token required by mutating API calls; unset = open (start-up warns). */
+    api_token: z.string().min(16, 'must be at least 16 characters').regex(/^\S+$/, 'must not contain white space').optional(),
     regions: z
       .array(regionSchema)
       .min(1)
@@ -171,6 +173,7 @@ export const ENV_KEYS = {
   CASPIAN_PORT: ['port', 'int'],
   CASPIAN_HOST: ['host', 'string'],
   CASPIAN_LOG_LEVEL: ['log_level', 'string'],
+  CASPIAN_API_TOKEN: ['api_token', 'string'],
   CASPIAN_SLOT_SECONDS: ['slot_seconds', 'int'],
   CASPIAN_HORIZON_HOURS: ['horizon_hours', 'number'],
   CASPIAN_CARBON_PERIOD_SECONDS: ['periods.carbon_seconds', 'int'],

@@ -194,6 +194,7 @@ describe('environment', () => {
     CASPIAN_PORT: { raw: '9090', want: 9090 },
     CASPIAN_HOST: { raw: '127.0.0.1', want: '127.0.0.1' },
     CASPIAN_LOG_LEVEL: { raw: 'debug', want: 'debug' },
+    CASPIAN_API_TOKEN: { raw: 'a-long-enough-secret', want: 'a-long-enough-secret' },
     CASPIAN_SLOT_SECONDS: { raw: '600', want: 600 },
     CASPIAN_HORIZON_HOURS: { raw: '1.5', want: 1.5 },
     CASPIAN_CARBON_PERIOD_SECONDS: { raw: '30', want: 30 },
