@@ -12,13 +12,16 @@ import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { Metrics } from './metrics/metrics.js';
-import { solverNames } from './optimizer/index.js';
+import { optimize, solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
 import { ThreadedOptimizer } from './scheduler/threaded-optimize.js';
 import { KubeconfigError } from './spokes/kubeconfig.js';
 import { createKubernetesSpokes } from './spokes/kubernetes-spokes.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
+
+/** Budget of the in-process greedy solve that stands in when the optimizer fails. */
+const FALLBACK_SOLVE_SECONDS = 5;
 
 /** Longest a single call to a spoke or a carbon provider may take. */
 const ADAPTER_TIMEOUT_MS = 10_000;
@@ -33,6 +36,8 @@ export interface HubOverrides {
   spokes?: Spoke[];
   /** Default: the optimizer in a worker thread, so that a long solve never stalls the API. */
   optimize?: OptimizeFn;
+  /** Default: the greedy solver in-process, bounded by FALLBACK_SOLVE_SECONDS. */
+  fallbackOptimize?: OptimizeFn;
   /** Collect Node.js process metrics (default true; tests building many hubs turn it off). */
   processMetrics?: boolean;
 }
@@ -138,6 +143,10 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     clusters,
     carbon,
     optimize: overrides.optimize ?? (threaded as ThreadedOptimizer).optimize,
+    // In-process and bounded: the fallback must not depend on the worker that just failed.
+    fallbackOptimize:
+      overrides.fallbackOptimize ??
+      ((input, options) => optimize(input, { solver: 'greedy', timeLimitSeconds: Math.min(FALLBACK_SOLVE_SECONDS, options.timeLimitSeconds ?? FALLBACK_SOLVE_SECONDS) })),
     metrics,
     logger,
     clock,

@@ -165,6 +165,11 @@ export class Metrics {
     labelNames: ['solver', 'status'],
     registers: [this.registry],
   });
+  private readonly optimizerFailures = new Counter({
+    name: 'caspian_optimizer_failures_total',
+    help: 'Schedule cycles whose optimizer call failed (crashed or stuck worker, solver bug) and fell back to the in-process greedy solver.',
+    registers: [this.registry],
+  });
   private readonly placements = new Counter({
     name: 'caspian_placements_total',
     help: 'Plans applied to AppWrappers by target cluster.',
@@ -295,6 +300,10 @@ export class Metrics {
     this.unschedulable.set(solve.unschedulable);
     this.co2Planned.reset();
     for (const [cluster, grams] of solve.co2ByCluster) this.co2Planned.set({ cluster }, grams);
+  }
+
+  recordOptimizerFailure(): void {
+    this.optimizerFailures.inc();
   }
 
   recordPlacement(cluster: string): void {

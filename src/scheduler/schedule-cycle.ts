@@ -89,6 +89,8 @@ export class ScheduleCycle {
       clusters: ClusterMonitor;
       carbon: CarbonFeed;
       optimize: OptimizeFn;
+      /** Solves when `optimize` fails (a crashed or stuck worker, a solver bug), so that the cycle still plans. */
+      fallbackOptimize: OptimizeFn;
       metrics: Metrics;
       logger: Logger;
       clock: Clock;
@@ -230,8 +232,8 @@ export class ScheduleCycle {
       prev_plan: prevPlan,
     };
 
-    // 5. Optimize.
-    const output = await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds: settings.timeLimitSeconds });
+    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
+    const output = await this.solve(input);
 
     // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
     const placed: PlacedJob[] = [];
@@ -272,6 +274,17 @@ export class ScheduleCycle {
       failed,
       migrations,
     };
+  }
+
+  private async solve(input: OptimizeInput): Promise<OptimizeOutput> {
+    const { settings } = this.deps;
+    try {
+      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds: settings.timeLimitSeconds });
+    } catch (error) {
+      this.deps.metrics.recordOptimizerFailure();
+      this.deps.logger.error({ err: error, solver: settings.solver, jobs: input.jobs.length }, 'optimizer failed; planning with the fallback solver');
+      return this.deps.fallbackOptimize(input, { timeLimitSeconds: settings.timeLimitSeconds });
+    }
   }
 
   /** Changes an AppWrapper only if nothing else changed it since the cycle's snapshot; otherwise the next cycle re-plans it. */

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { diurnalIntensity } from '../../src/carbon/mock-provider.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { optimize } from '../../src/optimizer/index.js';
+import type { OptimizeFn } from '../../src/scheduler/schedule-cycle.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
@@ -116,14 +117,28 @@ describe('schedule cycle', () => {
     expect((await t.hub.lifecycle.store.get('racer'))?.phase).toBe('Cancelled');
   });
 
-  it('records a failed cycle in its metric and log, and the next cycle runs', async () => {
-    let calls = 0;
+  it('plans with the fallback solver in the same cycle when the optimizer fails', async () => {
     t = await testHub({}, {
-      optimize: async (input, options) => {
-        if (++calls === 1) throw new Error('solver exploded');
-        return optimize(input, options);
+      optimize: async () => {
+        throw new Error('worker crashed');
       },
     });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'a' });
+    const summary = await schedule(t);
+    expect(summary).toMatchObject({ solver: 'greedy', placed: [expect.objectContaining({ job_id: 'a' })] });
+    expect(t.log.messages()).toContain('optimizer failed; planning with the fallback solver');
+    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_optimizer_failures_total')).toContain('caspian_optimizer_failures_total 1');
+    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_schedule_cycles_total')).toContain('{outcome="ok"} 1');
+  });
+
+  it('records a cycle that fails even with the fallback, and the next cycle runs', async () => {
+    let calls = 0;
+    const failOnce: OptimizeFn = async (input, options) => {
+      if (++calls <= 2) throw new Error('solver exploded');
+      return optimize(input, options);
+    };
+    t = await testHub({}, { optimize: failOnce, fallbackOptimize: failOnce });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'a' });
     const failed = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
@@ -140,21 +155,20 @@ describe('schedule cycle', () => {
   it('keeps ticking after a cycle throws, and skips a tick while a cycle runs', async () => {
     let release: () => void = () => undefined;
     let calls = 0;
-    t = await testHub({}, {
-      optimize: async (input, options) => {
-        calls++;
-        if (calls === 1) throw new Error('boom');
-        await new Promise<void>((resolve) => (release = resolve));
-        return optimize(input, options);
-      },
-    });
+    const flaky: OptimizeFn = async (input, options) => {
+      calls++;
+      if (calls <= 2) throw new Error('boom');
+      await new Promise<void>((resolve) => (release = resolve));
+      return optimize(input, options);
+    };
+    t = await testHub({}, { optimize: flaky, fallbackOptimize: flaky });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'a' });
     t.hub.loops.schedule.start();
     t.tickers.tick('schedule');
     await expect.poll(() => t.log.messages().includes('schedule cycle failed')).toBe(true);
     t.tickers.tick('schedule');
-    await expect.poll(() => calls).toBe(2);
+    await expect.poll(() => calls).toBe(3);
     t.tickers.tick('schedule');
     expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_loop_skipped_ticks_total')).toContain('{loop="schedule"} 1');
     release();
