@@ -96,7 +96,7 @@ function spokeCallBoundMs(config: Config): number {
  */
 function carbonRefreshBoundMs(config: Config): number {
   const links = 1 + config.carbon.fallback.length;
-  return Math.max(ADAPTER_TIMEOUT_MS, links * (2 * config.carbon.request_timeout_ms + 1000) + 1000);
+  return links * (2 * config.carbon.request_timeout_ms + 1000) + 1000;
 }
 
 /** The configured carbon provider; an unusable trace file is a configuration error. */
