@@ -11,17 +11,40 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+export interface MemoryStoreOptions {
+  /** Values the store starts with, in submission order (a durable store's contents on open). */
+  initial?: Iterable<AppWrapper>;
+  /**
+   * Called with each new value after the checks and before it lands in memory; what it throws rejects
+   * the write and leaves the store as it was. A durable store persists here, so that memory never holds
+   * a value the disk does not.
+   */
+  writeThrough?: (next: AppWrapper, previous: AppWrapper | undefined) => void;
+}
+
 /** The working set in memory. */
 export class MemoryStore implements Store {
   readonly name = 'memory';
   private readonly byId = new Map<string, AppWrapper>();
   private readonly byPhase = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
   private migrating = 0;
+  private readonly writeThrough: MemoryStoreOptions['writeThrough'];
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.writeThrough = options.writeThrough;
+    for (const appWrapper of options.initial ?? []) this.put(appWrapper);
+  }
 
   async insert(appWrapper: AppWrapper): Promise<void> {
     if (this.byId.has(appWrapper.jobId)) throw new ConflictError(`AppWrapper "${appWrapper.jobId}" already exists`);
     // A copy, so that the caller's object stays the caller's (and unfrozen).
-    this.byId.set(appWrapper.jobId, deepFreeze(structuredClone(appWrapper)));
+    const copy = structuredClone(appWrapper);
+    this.writeThrough?.(copy, undefined);
+    this.put(copy);
+  }
+
+  private put(appWrapper: AppWrapper): void {
+    this.byId.set(appWrapper.jobId, deepFreeze(appWrapper));
     this.byPhase[appWrapper.phase]++;
     if (appWrapper.migrating) this.migrating++;
   }
@@ -46,6 +69,7 @@ export class MemoryStore implements Store {
     const next = change(current);
     if (!next || next === current) return current;
     if (next.jobId !== jobId) throw new Error(`update of "${jobId}" may not change its id`);
+    this.writeThrough?.(next, current);
     this.byId.set(jobId, deepFreeze(next));
     this.byPhase[current.phase]--;
     this.byPhase[next.phase]++;

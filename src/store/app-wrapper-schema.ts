@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { PHASES, type AppWrapper } from '../domain/app-wrapper.js';
+
+/**
+ * The shape of a stored AppWrapper document, checked on every row read back from disk and on every
+ * write, so that the store never writes what it could not read again (JSON turns NaN and Infinity into
+ * null). A shape check, not the API's business rules: those were applied when the value was accepted.
+ */
+
+const finite = z.number().finite();
+const text = z.string();
+
+const jobRefSchema = z.strictObject({ cluster: text, jobName: text });
+
+const jobSpecSchema = z.strictObject({
+  cpu: finite,
+  memGb: finite,
+  gpu: finite,
+  runtimeMinutes: finite,
+  deadlineMinutes: finite,
+  dataGb: finite,
+  affinityRegions: z.array(text),
+  image: text.optional(),
+  command: z.array(text).optional(),
+});
+
+export const appWrapperSchema = z.strictObject({
+  jobId: text.min(1),
+  spec: jobSpecSchema,
+  submittedAt: finite,
+  deadlineAt: finite,
+  phase: z.enum(PHASES),
+  reason: text.optional(),
+  targetCluster: text.optional(),
+  plannedStartAt: finite.optional(),
+  gateOpen: z.boolean(),
+  co2EstimateG: finite.optional(),
+  placement: z.strictObject({ cluster: text, jobName: text, generation: z.number().int(), createdAt: finite }).optional(),
+  migrating: z.boolean(),
+  staleJobs: z.array(jobRefSchema),
+  startedAt: finite.optional(),
+  finishedAt: finite.optional(),
+  metadata: z.strictObject({ migrated_from: text.optional(), migration_time: text.optional() }),
+  updatedAt: finite,
+});
+
+/** `true` when A and B are the same type, optional fields included, `never` otherwise. */
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : never) : never;
+// Checked both ways, so that a field added to AppWrapper and not here (or the reverse) fails to compile.
+true satisfies Same<z.infer<typeof appWrapperSchema>, AppWrapper>;

@@ -1,0 +1,181 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { AppWrapper } from '../../src/domain/app-wrapper.js';
+import { DB_FILE, SCHEMA_VERSION, SqliteStore, StoreOpenError } from '../../src/store/sqlite-store.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import { storeConformance } from './store-conformance.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'caspian-store-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+storeConformance('sqlite', async () => SqliteStore.open(tempDir()));
+
+function openError(dataDir: string): StoreOpenError {
+  try {
+    SqliteStore.open(dataDir).close();
+  } catch (error) {
+    if (error instanceof StoreOpenError) return error;
+    throw error;
+  }
+  throw new Error('expected StoreOpenError');
+}
+
+/** Writes rows behind the store's back, as a damaged or foreign file would hold them. */
+function writeRaw(dataDir: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(join(dataDir, DB_FILE));
+  db.prepare(sql).run(...params);
+  db.close();
+}
+
+describe('SqliteStore', () => {
+  let store: SqliteStore | undefined;
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+  });
+
+  it('is named sqlite and keeps caspian.db in the data directory, creating the directory', async () => {
+    const dir = join(tempDir(), 'nested', 'data');
+    store = SqliteStore.open(dir);
+    expect(store.name).toBe('sqlite');
+    expect(store.file).toBe(join(dir, DB_FILE));
+    expect(existsSync(join(dir, DB_FILE))).toBe(true);
+  });
+
+  it('opens in WAL mode with synchronous = FULL, at the current schema version', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.close();
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    db.close();
+    // synchronous is a per-connection setting: read it from the store's own connection.
+    store = SqliteStore.open(dir);
+    expect((store as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('sees every change after reopening, in submission order, with counts rebuilt', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    for (const id of ['c', 'a', 'b']) await store.insert(appWrapper(id).obj());
+    await store.update('a', (cur) => ({ ...cur, phase: 'Planned', targetCluster: 'carbon-kr', plannedStartAt: cur.submittedAt }));
+    await store.update('a', (cur) => ({ ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, createdAt: cur.updatedAt } }));
+    await store.update('c', (cur) => ({ ...cur, phase: 'Cancelled', reason: 'cancelled by request' }));
+    const before = await store.list();
+    await store.close();
+
+    store = SqliteStore.open(dir);
+    expect(await store.list()).toEqual(before);
+    expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c', 'a', 'b']);
+    expect((await store.counts()).byPhase).toMatchObject({ Pending: 1, Dispatched: 1, Cancelled: 1 });
+    await store.insert(appWrapper('d').obj());
+    expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c', 'a', 'b', 'd']);
+  });
+
+  it('has committed a write when its promise resolves: a second, read-only connection sees it', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.insert(appWrapper('a').obj());
+    await store.update('a', (cur) => ({ ...cur, phase: 'Planned', targetCluster: 'carbon-jp' }));
+    const reader = new Database(join(dir, DB_FILE), { readonly: true });
+    const row = reader.prepare('SELECT doc FROM appwrappers WHERE job_id = ?').get('a') as { doc: string };
+    reader.close();
+    expect(JSON.parse(row.doc)).toEqual(await store.get('a'));
+  });
+
+  it('refuses a value it could not read back, leaving memory and disk as they were', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.insert(appWrapper('a').obj());
+    await expect(store.update('a', (cur) => ({ ...cur, co2EstimateG: Number.NaN }))).rejects.toThrow(/AppWrapper "a" cannot be stored: co2EstimateG/);
+    await expect(store.insert({ ...appWrapper('b').obj(), deadlineAt: Infinity })).rejects.toThrow(/cannot be stored/);
+    expect(await store.get('a')).toEqual(appWrapper('a').obj());
+    expect(await store.get('b')).toBeUndefined();
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect((await store.list()).map((aw) => aw.jobId)).toEqual(['a']);
+  });
+
+  describe('refuses to open, naming the file and the problem, and leaves the file untouched', () => {
+    it('a file of garbage bytes', () => {
+      const dir = tempDir();
+      const file = join(dir, DB_FILE);
+      const garbage = Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919 + 13) % 256));
+      writeFileSync(file, garbage);
+      const error = openError(dir);
+      expect(error.file).toBe(file);
+      expect(error.message).toContain(file);
+      expect(error.message).toMatch(/not a database/);
+      expect(readFileSync(file).equals(garbage)).toBe(true);
+    });
+
+    it('a row that is not JSON, naming its job id', () => {
+      const dir = tempDir();
+      SqliteStore.open(dir).close();
+      writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'broken-1', 1, '{"jobId": "broken-1", ');
+      const before = readFileSync(join(dir, DB_FILE));
+      const error = openError(dir);
+      expect(error.message).toMatch(/AppWrapper "broken-1": not valid JSON/);
+      expect(readFileSync(join(dir, DB_FILE)).equals(before)).toBe(true);
+    });
+
+    it('a row that is JSON but not an AppWrapper, naming its job id and the field', async () => {
+      const dir = tempDir();
+      store = SqliteStore.open(dir);
+      await store.insert(appWrapper('good').obj());
+      await store.close();
+      store = undefined;
+      const bad: AppWrapper = { ...appWrapper('bad-2').obj(), phase: 'Exploded' as AppWrapper['phase'] };
+      writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'bad-2', 1, JSON.stringify(bad));
+      const error = openError(dir);
+      expect(error.message).toMatch(/AppWrapper "bad-2": not a valid AppWrapper: phase: /);
+    });
+
+    it('a row whose document names another job id', () => {
+      const dir = tempDir();
+      SqliteStore.open(dir).close();
+      writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'x', 1, JSON.stringify(appWrapper('y').obj()));
+      expect(openError(dir).message).toMatch(/AppWrapper "x": its document names job id "y"/);
+    });
+
+    it('a file or a row of a newer schema version', () => {
+      const newerFile = tempDir();
+      SqliteStore.open(newerFile).close();
+      writeRaw(newerFile, `PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+      expect(openError(newerFile).message).toMatch(new RegExp(`schema version ${SCHEMA_VERSION + 1} was written by a newer CASPIAN`));
+
+      const newerRow = tempDir();
+      SqliteStore.open(newerRow).close();
+      writeRaw(newerRow, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'future', SCHEMA_VERSION + 1, '{}');
+      expect(openError(newerRow).message).toMatch(/AppWrapper "future": schema version \d+ was written by a newer CASPIAN/);
+    });
+
+    it("another program's SQLite database", () => {
+      const dir = tempDir();
+      writeRaw(dir, 'CREATE TABLE other (x INTEGER)');
+      const before = readFileSync(join(dir, DB_FILE));
+      expect(openError(dir).message).toMatch(/not a CASPIAN database/);
+      expect(readFileSync(join(dir, DB_FILE)).equals(before)).toBe(true);
+    });
+
+    it('a data directory it cannot create', () => {
+      const notADir = join(tempDir(), 'data');
+      writeFileSync(notADir, 'a file where the directory should be');
+      const error = openError(notADir);
+      expect(error.message).toContain(join(notADir, DB_FILE));
+      expect(error.message).toMatch(/cannot create the data directory/);
+      expect(readFileSync(notADir, 'utf8')).toBe('a file where the directory should be');
+    });
+  });
+});
