@@ -129,6 +129,14 @@ export const configSchema = z
         request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
       })
       .prefault({}),
+    store: z
+      .strictObject({
+        /** `sqlite`: durable, in `data_dir` (the default); `memory`: lost on restart (tests, demos). */
+        kind: z.enum(['memory', 'sqlite']).default('sqlite'),
+        /** Directory of the SQLite file `caspian.db`, created if absent. */
+        data_dir: z.string().min(1).default('./data'),
+      })
+      .prefault({}),
     jobs: z
       .strictObject({
         default_image: z.string().min(1).default('busybox:1.36'),
@@ -201,6 +209,8 @@ export const ENV_KEYS = {
   CASPIAN_KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_NAMESPACE: ['spokes.namespace', 'string'],
   CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
+  CASPIAN_STORE: ['store.kind', 'string'],
+  CASPIAN_DATA_DIR: ['store.data_dir', 'string'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
 
 export class ConfigError extends Error {
