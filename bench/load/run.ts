@@ -1,0 +1,222 @@
+/**
+ * Load benchmark of the hub (issue 9), on loopback:
+ *  1. a bare Fastify hello-world (GET, and a POST that parses a JSON body), the ceiling on this machine;
+ *  2. the hub's `POST /hub/appwrappers` (unique ids) and `GET /hub/appwrappers` (100 stored) beside it;
+ *  3. the hub's RSS with 10,000 and 100,000 AppWrappers stored;
+ *  4. one schedule cycle over 1,000 pending jobs x 3 regions x 96 slots.
+ * The hub is the built `caspian serve` in a child process, with its default logging (to /dev/null).
+ *
+ *   npm run bench:load [-- --duration 10 --connections 10 --store memory|sqlite]
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, freemem, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '10' },
+    store: { type: 'string', default: 'sqlite' },
+  },
+});
+const DURATION_S = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const ROOT = join(import.meta.dirname, '../..');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function waitUntilUp(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function start(command: string[], env: Record<string, string>, port: number): Promise<Server> {
+  const child = spawn(process.execPath, command, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilUp(url, child);
+  return {
+    url,
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+const BARE_FASTIFY = `
+import Fastify from 'fastify';
+const app = Fastify();
+app.get('/health', async () => ({ status: 'ok' }));
+app.get('/', async () => ({ hello: 'world' }));
+app.post('/', async (request, reply) => reply.status(201).send(request.body));
+await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+`;
+
+async function startBareFastify(): Promise<Server> {
+  const port = await freePort();
+  return start(['--input-type=module', '-e', BARE_FASTIFY], { PORT: String(port) }, port);
+}
+
+async function startHub(env: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'caspian-bench-'));
+  return start(['dist/cli/main.js', 'serve'], {
+    CASPIAN_PORT: String(port),
+    CASPIAN_HOST: '127.0.0.1',
+    CASPIAN_STORE: args.store as string,
+    CASPIAN_DATA_DIR: dataDir,
+    // Cycles only when the benchmark asks for them.
+    CASPIAN_SCHEDULE_PERIOD_SECONDS: '86400',
+    CASPIAN_DISPATCH_PERIOD_SECONDS: '3600',
+    ...env,
+  }, port);
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function cannon(options: autocannon.Options): Promise<Figures> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...options });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors };
+}
+
+let submitted = 0;
+function submission(extra: Record<string, unknown> = {}): string {
+  submitted++;
+  return JSON.stringify({ job_id: `bench-${submitted}`, cpu: 1 + (submitted % 4), mem_gb: 2, runtime_minutes: 15 + (submitted % 8) * 15, deadline_minutes: 24 * 60, ...extra });
+}
+
+const submitRequests: autocannon.Request[] = [
+  {
+    method: 'POST',
+    path: '/hub/appwrappers',
+    headers: { 'content-type': 'application/json' },
+    setupRequest: (request) => ({ ...request, body: submission() }),
+  },
+];
+
+async function rssMb(hub: Server): Promise<number> {
+  const text = await (await fetch(`${hub.url}/metrics`)).text();
+  const match = /^process_resident_memory_bytes (\S+)$/m.exec(text);
+  return match ? Number(match[1]) / 2 ** 20 : NaN;
+}
+
+async function fill(hub: Server, count: number): Promise<void> {
+  const result = await autocannon({ url: hub.url, connections: CONNECTIONS, amount: count, requests: submitRequests });
+  if (result.non2xx + result.errors > 0) throw new Error(`filling: ${result.non2xx} non-2xx, ${result.errors} errors`);
+}
+
+function row(cells: (string | number)[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const log = (line: string) => {
+    lines.push(line);
+    process.stderr.write(`${line}\n`);
+  };
+  log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free), Node ${process.version}`);
+  log(`autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run; hub store: ${args.store}`);
+
+  // 1. The ceiling: bare Fastify.
+  const bare = await startBareFastify();
+  const bareGet = await cannon({ url: `${bare.url}/` });
+  const barePost = await cannon({ url: `${bare.url}/`, method: 'POST', headers: { 'content-type': 'application/json' }, body: submission() });
+  await bare.stop();
+
+  // 2. The hub beside it.
+  const hub = await startHub({});
+  const hubPost = await cannon({ url: hub.url, requests: submitRequests });
+  await hub.stop();
+  const lister = await startHub({});
+  await fill(lister, 100);
+  const hubGet = await cannon({ url: `${lister.url}/hub/appwrappers` });
+  await lister.stop();
+
+  lines.push('');
+  lines.push(row(['endpoint', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs bare Fastify']));
+  lines.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
+  lines.push(row(['bare Fastify `GET /`', fmt(bareGet.rps), bareGet.p50, bareGet.p99, bareGet.errors, '']));
+  lines.push(row(['bare Fastify `POST /` (JSON body)', fmt(barePost.rps), barePost.p50, barePost.p99, barePost.errors, '']));
+  lines.push(row(['hub `POST /hub/appwrappers`', fmt(hubPost.rps), hubPost.p50, hubPost.p99, hubPost.errors, `${fmt((100 * hubPost.rps) / barePost.rps)}% of POST`]));
+  lines.push(row(['hub `GET /hub/appwrappers` (100 stored)', fmt(hubGet.rps), hubGet.p50, hubGet.p99, hubGet.errors, `${fmt((100 * hubGet.rps) / bareGet.rps)}% of GET`]));
+
+  // 3. Memory with many AppWrappers stored.
+  const big = await startHub({});
+  const idle = await rssMb(big);
+  await fill(big, 10_000);
+  const rss10k = await rssMb(big);
+  await fill(big, 90_000);
+  const rss100k = await rssMb(big);
+  await big.stop();
+  lines.push('');
+  lines.push(row(['AppWrappers stored', 'hub RSS MB']));
+  lines.push(row(['---:', '---:']));
+  lines.push(row([0, fmt(idle)]));
+  lines.push(row(['10,000', fmt(rss10k)]));
+  lines.push(row(['100,000', fmt(rss100k)]));
+
+  // 4. One schedule cycle: 1,000 pending jobs, 3 regions, 96 slots of 15 minutes.
+  const dir = mkdtempSync(join(tmpdir(), 'caspian-bench-config-'));
+  const config = join(dir, 'config.json');
+  const region = (name: string, zone: string) => ({ name, cluster: `carbon-${name.toLowerCase()}`, context: `kind-carbon-${name.toLowerCase()}`, zone, capacity: { cpu: 256, mem_gb: 1024, gpu: 8 } });
+  writeFileSync(config, JSON.stringify({ slot_seconds: 900, horizon_hours: 24, regions: [region('KR', 'KR'), region('JP', 'JP-TK'), region('CN', 'CN')] }));
+  const scheduler = await startHub({ CASPIAN_CONFIG: config });
+  await fill(scheduler, 1000);
+  const started = performance.now();
+  const summary = (await (await fetch(`${scheduler.url}/hub/schedule`, { method: 'POST' })).json()) as {
+    solver: string;
+    status: string;
+    duration_seconds: number;
+    gap: number | null;
+    placed: unknown[];
+    unschedulable: unknown[];
+  };
+  const wall = (performance.now() - started) / 1000;
+  await scheduler.stop();
+  lines.push('');
+  lines.push(row(['schedule cycle', 'solver', 'status', 'gap %', 'placed', 'unschedulable', 'cycle s', 'request s']));
+  lines.push(row(['---', '---', '---', '---:', '---:', '---:', '---:', '---:']));
+  lines.push(row(['1,000 pending x 3 regions x 96 slots', summary.solver, summary.status, summary.gap === null ? '-' : fmt(summary.gap * 100, 2), summary.placed.length, summary.unschedulable.length, fmt(summary.duration_seconds, 2), fmt(wall, 2)]));
+
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
