@@ -11,6 +11,7 @@ import { CarbonFeed, carbonFaultHook } from './hub/carbon-feed.js';
 import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
+import { reconcile } from './hub/reconcile.js';
 import { Metrics } from './metrics/metrics.js';
 import { optimize, solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
@@ -19,6 +20,8 @@ import { KubeconfigError } from './spokes/kubeconfig.js';
 import { createKubernetesSpokes } from './spokes/kubernetes-spokes.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
+import { SqliteStore, StoreOpenError } from './store/sqlite-store.js';
+import type { Store } from './store/types.js';
 
 /** Budget of the in-process greedy solve that stands in when the optimizer fails. */
 const FALLBACK_SOLVE_SECONDS = 5;
@@ -99,6 +102,17 @@ function carbonRefreshBoundMs(config: Config): number {
   return links * (2 * config.carbon.request_timeout_ms + 1000) + 1000;
 }
 
+/** The configured store; a data file that cannot be used is a configuration error, so that `serve` exits 2. */
+function storeFor(config: Config): Store {
+  if (config.store.kind === 'memory') return new MemoryStore();
+  try {
+    return SqliteStore.open(config.store.data_dir);
+  } catch (error) {
+    if (error instanceof StoreOpenError) throw new ConfigError(`invalid configuration:\n  store.data_dir: ${error.message}`);
+    throw error;
+  }
+}
+
 /** The configured carbon provider; an unusable trace file is a configuration error. */
 function carbonProviderFor(config: Config, clock: Clock, onError: ReturnType<typeof carbonFaultHook>): CarbonProvider {
   try {
@@ -118,7 +132,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const clock = overrides.clock ?? systemClock;
   const logger = overrides.logger ?? createLogger(config);
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
-  const store = new MemoryStore();
+  const store = storeFor(config);
   metrics.observeStore(() => store.counts());
   const lifecycle = new Lifecycle({ store, metrics, logger, clock });
 
@@ -208,13 +222,14 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     loops,
     async start() {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
+      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
       if (!config.api_token) {
         logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
       }
       for (const loop of Object.values(loops)) loop.start();
       const address = await app.listen({ port: config.port, host: config.host });
       logger.info(
-        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver },
+        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
         'CASPIAN hub listening',
       );
       return address;

@@ -14,7 +14,7 @@ export interface TestHub {
 }
 
 /**
- * A whole hub (real store, spokes, optimizer, API) on a fake clock with manual tickers and a captured
+ * A whole hub (memory store, real spokes, optimizer, API) on a fake clock with manual tickers and a captured
  * log. `config` is merged over the defaults; port 0 so that tests that listen get a free port. The
  * optimizer runs in-process unless the overrides say `optimize: undefined` (then in its worker thread,
  * as in production).
@@ -23,7 +23,8 @@ export async function testHub(config: Record<string, unknown> = {}, overrides: H
   const clock = overrides.clock instanceof FakeClock ? overrides.clock : new FakeClock();
   const tickers = new ManualTickers();
   const log = captureLogger();
-  const parsed = parseConfig({ port: 0, host: '127.0.0.1', ...config });
+  // The memory store unless a test asks for another, so that tests do not touch the disk.
+  const parsed = parseConfig({ port: 0, host: '127.0.0.1', store: { kind: 'memory' }, ...config });
   const hub = await createHub(parsed, { clock, logger: log.logger, ticker: tickers.factory, processMetrics: false, optimize, ...overrides });
   return { hub, clock, tickers, log, config: parsed };
 }

@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import { jobNameFor, LIVE_PHASES, type AppWrapper } from '../domain/app-wrapper.js';
+import type { Clock } from '../domain/clock.js';
+import type { SpokeJobStatus } from '../spokes/types.js';
+import type { ClusterMonitor } from './cluster-monitor.js';
+import type { Lifecycle } from './lifecycle.js';
+import { withTimeout } from './timeout.js';
+
+interface JobOnCluster {
+  job_id: string;
+  cluster: string;
+  job_name: string;
+}
+
+export interface ReconcileSummary {
+  /** AppWrappers in the store when the hub started. */
+  loaded: number;
+  /** Jobs of AppWrappers stored as Planned: the hub died after creating them and before recording it. Now Dispatched. */
+  adopted: JobOnCluster[];
+  /** Jobs of known AppWrappers that no longer want them (cancelled or re-planned meanwhile): queued for deletion. */
+  stale: JobOnCluster[];
+  /** Finished Jobs with our label whose job id no AppWrapper has: deleted. */
+  deleted: JobOnCluster[];
+  /** Unfinished Jobs with our label whose job id no AppWrapper has: left alone (someone's work), logged. */
+  unknown: JobOnCluster[];
+  /** Clusters that did not answer; the dispatch cycle reads them once they do. */
+  unreachable: string[];
+}
+
+export interface ReconcileDeps {
+  lifecycle: Lifecycle;
+  clusters: ClusterMonitor;
+  logger: Logger;
+  clock: Clock;
+  /** Longest one spoke call may take. */
+  spokeTimeoutMs: number;
+}
+
+/** Whether the AppWrapper already accounts for this Job: its current Job, or one queued for deletion. */
+function knows(aw: AppWrapper, cluster: string, jobName: string): boolean {
+  if (aw.placement?.cluster === cluster && aw.placement.jobName === jobName) return true;
+  return aw.staleJobs.some((s) => s.cluster === cluster && s.jobName === jobName);
+}
+
+/** The Job a Planned AppWrapper's open gate creates, on the cluster its plan names. */
+function isGateJob(aw: AppWrapper, cluster: string, jobName: string): boolean {
+  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1);
+}
+
+/** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
+function isMigrationJob(aw: AppWrapper, cluster: string, jobName: string): boolean {
+  return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && jobName === jobNameFor(aw.jobId, aw.placement.generation + 1);
+}
+
+/**
+ * Run once at start, after the store is loaded and the clusters checked: compares what the store says
+ * with the Jobs each answering spoke has (found by our label), and repairs what a crash between a spoke
+ * call and the store write left behind. A live AppWrapper whose Job is gone is left to the dispatch cycle,
+ * which marks it Failed as it would at any other time.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
+  const { lifecycle, clusters, logger, clock } = deps;
+  const byId = new Map((await lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
+  const summary: ReconcileSummary = { loaded: byId.size, adopted: [], stale: [], deleted: [], unknown: [], unreachable: [] };
+
+  for (const view of clusters.snapshot()) {
+    const client = clusters.client(view.name);
+    if (!view.ready || !client) {
+      summary.unreachable.push(view.name);
+      continue;
+    }
+    let jobs: SpokeJobStatus[];
+    try {
+      jobs = await withTimeout(client.listJobs(), deps.spokeTimeoutMs, `list Jobs on ${view.name}`);
+    } catch (error) {
+      clusters.markUnreachable(view.name, error);
+      summary.unreachable.push(view.name);
+      continue;
+    }
+    for (const job of jobs) {
+      const ref: JobOnCluster = { job_id: job.jobId, cluster: view.name, job_name: job.jobName };
+      const aw = byId.get(job.jobId);
+      if (!aw) {
+        if (job.phase === 'Succeeded' || job.phase === 'Failed') {
+          try {
+            await withTimeout(client.deleteJob(job.jobName), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
+            summary.deleted.push(ref);
+          } catch (error) {
+            logger.warn({ ...ref, err: error }, `deleting finished Job ${job.jobName} of an unknown AppWrapper failed`);
+          }
+        } else {
+          summary.unknown.push(ref);
+          logger.warn({ ...ref, phase: job.phase }, `Job ${job.jobName} on ${view.name} carries our label but no AppWrapper "${job.jobId}" exists; left alone`);
+        }
+        continue;
+      }
+      if (knows(aw, view.name, job.jobName) || isMigrationJob(aw, view.name, job.jobName)) continue;
+      const stored = await lifecycle.change(
+        aw.jobId,
+        (cur) => {
+          if (knows(cur, view.name, job.jobName)) return undefined;
+          if (isGateJob(cur, view.name, job.jobName)) {
+            return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: view.name, jobName: job.jobName, generation: 1, createdAt: clock.now() } };
+          }
+          // As the dispatch cycle does when a Job it created is no longer wanted.
+          return { ...cur, staleJobs: [...cur.staleJobs, { cluster: view.name, jobName: job.jobName }] };
+        },
+        'Job found on the spoke at start',
+      );
+      byId.set(stored.jobId, stored);
+      if (stored.placement?.jobName === job.jobName && stored.placement.cluster === view.name) summary.adopted.push(ref);
+      else summary.stale.push(ref);
+    }
+  }
+
+  logger.info(
+    {
+      loaded: summary.loaded,
+      adopted: summary.adopted.length,
+      stale: summary.stale.length,
+      deleted: summary.deleted.length,
+      unknown: summary.unknown.length,
+      unreachable: summary.unreachable,
+    },
+    `reconciled with the spokes: loaded ${summary.loaded} AppWrappers, adopted ${summary.adopted.length} Jobs`,
+  );
+  return summary;
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { AppWrapper } from '../../src/domain/app-wrapper.js';
+import { ClusterMonitor } from '../../src/hub/cluster-monitor.js';
+import { Lifecycle } from '../../src/hub/lifecycle.js';
+import { reconcile } from '../../src/hub/reconcile.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { captureLogger } from '../support/logger.js';
+import { spokeJob } from '../support/spoke-job-builder.js';
+
+/** Two simulated clusters, a memory store holding `initial`, and the clusters already checked. */
+async function world(initial: AppWrapper[]) {
+  const clock = new FakeClock();
+  const log = captureLogger();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const kr = new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 0 }, clock);
+  const jp = new SimulatedSpoke('carbon-jp', { cpu: 16, memGb: 64, gpu: 0 }, clock);
+  const clusters = new ClusterMonitor(
+    [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: kr },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: jp },
+    ],
+    { metrics, logger: log.logger, clock, timeoutMs: 1000 },
+  );
+  const store = new MemoryStore({ initial });
+  const lifecycle = new Lifecycle({ store, metrics, logger: log.logger, clock });
+  const run = async () => {
+    await clusters.refresh();
+    return reconcile({ lifecycle, clusters, logger: log.logger, clock, spokeTimeoutMs: 1000 });
+  };
+  return { clock, log, kr, jp, store, run };
+}
+
+const planned = (id: string, cluster: string) => ({ ...appWrapper(id).phase('Planned').target(cluster).obj(), plannedStartAt: Date.UTC(2026, 0, 5) });
+
+describe('reconcile on start', () => {
+  it('adopts the Job of an AppWrapper stored as Planned: the hub died between creating it and recording it', async () => {
+    const w = await world([planned('a', 'carbon-kr'), planned('b', 'carbon-kr')]);
+    await w.kr.createJob(spokeJob('a').obj());
+    const summary = await w.run();
+    expect(summary.adopted).toEqual([{ job_id: 'a', cluster: 'carbon-kr', job_name: 'a' }]);
+    expect(await w.store.get('a')).toMatchObject({ phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, createdAt: w.clock.now() } });
+    // No Job: still Planned, for the dispatch cycle to open its gate.
+    expect((await w.store.get('b'))?.phase).toBe('Planned');
+    expect(w.log.messages()).toContain('AppWrapper a: Planned -> Dispatched');
+  });
+
+  it('logs one summary line: loaded N AppWrappers, adopted M Jobs', async () => {
+    const w = await world([planned('a', 'carbon-kr'), appWrapper('p').obj(), appWrapper('q').obj()]);
+    await w.kr.createJob(spokeJob('a').obj());
+    await w.run();
+    const line = w.log.lines.find((l) => String(l.msg).startsWith('reconciled with the spokes'));
+    expect(line?.msg).toBe('reconciled with the spokes: loaded 3 AppWrappers, adopted 1 Jobs');
+    expect(line).toMatchObject({ loaded: 3, adopted: 1, stale: 0, deleted: 0, unknown: 0, unreachable: [] });
+  });
+
+  it('queues for deletion a Job its AppWrapper no longer wants: cancelled, or planned elsewhere meanwhile', async () => {
+    const cancelled = { ...appWrapper('c').phase('Cancelled').obj(), reason: 'cancelled by request' };
+    const w = await world([cancelled, planned('m', 'carbon-jp')]);
+    await w.kr.createJob(spokeJob('c').obj());
+    await w.kr.createJob(spokeJob('m').obj());
+    const summary = await w.run();
+    expect(summary.stale).toEqual([
+      { job_id: 'c', cluster: 'carbon-kr', job_name: 'c' },
+      { job_id: 'm', cluster: 'carbon-kr', job_name: 'm' },
+    ]);
+    expect(await w.store.get('c')).toMatchObject({ phase: 'Cancelled', staleJobs: [{ cluster: 'carbon-kr', jobName: 'c' }] });
+    expect(await w.store.get('m')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp', staleJobs: [{ cluster: 'carbon-kr', jobName: 'm' }] });
+  });
+
+  it('leaves alone the Jobs the store already accounts for, a migration under way, and a live AppWrapper whose Job is gone', async () => {
+    const running = appWrapper('r').phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'r', generation: 1 }).obj();
+    const moving = appWrapper('v').phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: 'v', generation: 1 }).migrating().obj();
+    const staleAlready = { ...appWrapper('s').phase('Cancelled').obj(), staleJobs: [{ cluster: 'carbon-jp', jobName: 's' }] };
+    const gone = appWrapper('g').phase('Dispatched').target('carbon-jp').placement({ cluster: 'carbon-jp', jobName: 'g', generation: 1 }).obj();
+    const initial = [running, moving, staleAlready, gone];
+    const w = await world(initial);
+    await w.kr.createJob(spokeJob('r').obj());
+    await w.kr.createJob(spokeJob('v').obj());
+    await w.jp.createJob(spokeJob('v').jobName('v-g2').obj());
+    await w.jp.createJob(spokeJob('s').obj());
+    const summary = await w.run();
+    expect(summary).toMatchObject({ loaded: 4, adopted: [], stale: [], deleted: [], unknown: [] });
+    expect(await w.store.list()).toEqual(initial);
+  });
+
+  it('deletes a finished Job whose job id no AppWrapper has, and leaves an unfinished one with a warning', async () => {
+    const w = await world([]);
+    await w.kr.createJob(spokeJob('done').runtimeSeconds(60).obj());
+    w.clock.advanceMinutes(2);
+    await w.kr.createJob(spokeJob('busy').runtimeSeconds(3600).obj());
+    const summary = await w.run();
+    expect(summary.deleted).toEqual([{ job_id: 'done', cluster: 'carbon-kr', job_name: 'done' }]);
+    expect(summary.unknown).toEqual([{ job_id: 'busy', cluster: 'carbon-kr', job_name: 'busy' }]);
+    expect((await w.kr.listJobs()).map((j) => j.jobName)).toEqual(['busy']);
+    expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('Job busy on carbon-kr carries our label but no AppWrapper "busy" exists') }));
+  });
+
+  it('skips a cluster that does not answer, naming it, and changes none of its AppWrappers', async () => {
+    const w = await world([planned('a', 'carbon-jp'), planned('b', 'carbon-kr')]);
+    await w.jp.createJob(spokeJob('a').obj());
+    await w.kr.createJob(spokeJob('b').obj());
+    w.jp.setReachable(false);
+    const summary = await w.run();
+    expect(summary.unreachable).toEqual(['carbon-jp']);
+    expect(summary.adopted.map((j) => j.job_id)).toEqual(['b']);
+    expect((await w.store.get('a'))?.phase).toBe('Planned');
+  });
+});

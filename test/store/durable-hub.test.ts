@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/config.js';
+import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { DB_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { testHub, type TestHub } from '../support/hub.js';
+import { spokeJob } from '../support/spoke-job-builder.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'caspian-hub-store-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const sqlite = (dataDir: string) => ({ store: { kind: 'sqlite', data_dir: dataDir } });
+
+describe('the hub on the SQLite store', () => {
+  let t: TestHub | undefined;
+  afterEach(async () => {
+    await t?.hub.stop();
+    t = undefined;
+  });
+
+  it('serves after a restart every AppWrapper it acknowledged, in its last state', async () => {
+    const dir = tempDir();
+    t = await testHub(sqlite(dir));
+    const submit = (job_id: string) => t!.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id, cpu: 1, mem_gb: 1, runtime_minutes: 10, deadline_minutes: 600 } });
+    expect((await submit('kept')).statusCode).toBe(201);
+    expect((await submit('dropped')).statusCode).toBe(201);
+    expect((await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/dropped' })).statusCode).toBe(200);
+    const before = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).json();
+    await t.hub.stop();
+
+    t = await testHub(sqlite(dir));
+    const after = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).json();
+    expect(after).toEqual(before);
+    expect(after.items.map((i: { job_id: string; phase: string }) => [i.job_id, i.phase])).toEqual([
+      ['kept', 'Pending'],
+      ['dropped', 'Cancelled'],
+    ]);
+  });
+
+  it('refuses to build on a corrupt data file with a ConfigError naming store.data_dir, and keeps the file', async () => {
+    const dir = tempDir();
+    const file = join(dir, DB_FILE);
+    writeFileSync(file, 'this is not a database, but someone may want it back');
+    const error = await testHub(sqlite(dir)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/^invalid configuration:\n {2}store\.data_dir: cannot open the store .*caspian\.db: .*not a database/);
+    expect(readFileSync(file, 'utf8')).toBe('this is not a database, but someone may want it back');
+  });
+
+  it('reconciles on start: adopts the Job of an AppWrapper stored as Planned, and logs the summary', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const before = SqliteStore.open(dir);
+    await before.insert({ ...appWrapper('lost-ack').phase('Planned').target('carbon-kr').obj(), plannedStartAt: clock.now() });
+    await before.insert(appWrapper('waiting').obj());
+    await before.close();
+    const spokes: Spoke[] = [
+      ['KR', 'carbon-kr', 'KR'],
+      ['JP', 'carbon-jp', 'JP-TK'],
+      ['CN', 'carbon-cn', 'CN'],
+    ].map(([region, name, zone]) => ({ info: { name: name!, region: region!, zone: zone! }, client: new SimulatedSpoke(name!, { cpu: 16, memGb: 64, gpu: 2 }, clock) }));
+    await spokes[0]!.client.createJob(spokeJob('lost-ack').obj());
+
+    t = await testHub(sqlite(dir), { clock, spokes });
+    await t.hub.start();
+    expect(await t.hub.lifecycle.store.get('lost-ack')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr', jobName: 'lost-ack' } });
+    expect(t.log.messages()).toContain('reconciled with the spokes: loaded 2 AppWrappers, adopted 1 Jobs');
+    expect(t.log.lines.find((l) => l.msg === 'CASPIAN hub listening')).toMatchObject({ store: 'sqlite' });
+  });
+});
