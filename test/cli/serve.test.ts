@@ -74,7 +74,9 @@ describe('caspian command line', () => {
   });
 
   it('serve listens on CASPIAN_PORT and stops gracefully on SIGTERM', async () => {
-    child = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1' });
+    // A fresh data directory: the default SQLite store would otherwise keep cli-job from the last run.
+    const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+    child = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir });
     const listening = await waitForLine(child, (l) => l.msg === 'CASPIAN hub listening');
     const address = listening.address as string;
     const ready = await fetch(`${address}/ready`);
