@@ -42,16 +42,34 @@ interface Row {
   doc: string;
 }
 
+interface QueuedWrite {
+  jobId: string;
+  doc: string;
+  isNew: boolean;
+}
+
 /**
  * The durable store: the working set stays in a MemoryStore (reads never touch the disk), and every write
- * is committed to SQLite, synchronously and with `synchronous = FULL`, before it lands in memory and
- * before its promise resolves. A resolved write therefore survives SIGKILL and power loss, and a write
- * the disk refused is not in memory either. Rows are AppWrappers as JSON documents keyed by job id;
- * `seq` keeps submission order across restarts.
+ * is committed to SQLite with `synchronous = FULL` before its promise resolves, so a resolved write
+ * survives SIGKILL and power loss.
+ *
+ * Group commit: a write is validated, applied to memory (so that the next atomic update of the same id
+ * sees it) and queued; at the next turn of the event loop every queued write is committed in one
+ * transaction with one fsync, and then their promises resolve. One fsync per request would cap
+ * submissions at a few thousand a second; one per batch serves every connection that wrote meanwhile.
+ * Reads wait for a batch in flight, so no caller ever sees a value that is not on disk. A failed commit
+ * rejects its batch and closes the store to further use: memory would be ahead of the disk, and only a
+ * restart (which reloads from the disk) makes them agree again.
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
   private readonly memory: MemoryStore;
+  private readonly commitBatch: (writes: readonly QueuedWrite[]) => void;
+  private queue: QueuedWrite[] = [];
+  /** Resolves when the queued writes are on disk; undefined while nothing is queued. */
+  private committing: Promise<void> | undefined;
+  /** Set by a failed commit: the store then refuses everything. */
+  private failure: Error | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -59,17 +77,46 @@ export class SqliteStore implements Store {
   ) {
     const insert = db.prepare<[string, number, string]>('INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)');
     const update = db.prepare<[number, string, string]>('UPDATE appwrappers SET schema_version = ?, doc = ? WHERE job_id = ?');
+    this.commitBatch = db.transaction((writes: readonly QueuedWrite[]) => {
+      for (const write of writes) {
+        if (write.isNew) insert.run(write.jobId, SCHEMA_VERSION, write.doc);
+        else if (update.run(SCHEMA_VERSION, write.doc, write.jobId).changes !== 1) throw new Error(`AppWrapper "${write.jobId}" is missing from ${db.name}`);
+      }
+    });
     this.memory = new MemoryStore({
       initial,
       writeThrough: (next, previous) => {
+        if (this.failure) throw this.failure;
         // Checked before writing: JSON would turn a NaN into a null that the next start would refuse.
         const checked = appWrapperSchema.safeParse(next);
         if (!checked.success) throw new Error(`AppWrapper "${next.jobId}" cannot be stored: ${issuesOf(checked.error)}`);
-        const doc = JSON.stringify(next);
-        if (!previous) insert.run(next.jobId, SCHEMA_VERSION, doc);
-        else if (update.run(SCHEMA_VERSION, doc, next.jobId).changes !== 1) throw new Error(`AppWrapper "${next.jobId}" is missing from ${db.name}`);
+        this.enqueue({ jobId: next.jobId, doc: JSON.stringify(next), isNew: !previous });
       },
     });
+  }
+
+  private enqueue(write: QueuedWrite): void {
+    this.queue.push(write);
+    this.committing ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.queue;
+        this.queue = [];
+        this.committing = undefined;
+        try {
+          this.commitBatch(batch);
+          resolve();
+        } catch (error) {
+          this.failure = new Error(`the store at ${this.db.name} failed to commit and refuses further use until the hub restarts: ${messageOf(error)}`, { cause: error });
+          reject(this.failure);
+        }
+      });
+    });
+  }
+
+  /** Waits until every write queued so far is on disk; throws once a commit has failed. */
+  private async durable(): Promise<void> {
+    if (this.committing) await this.committing;
+    if (this.failure) throw this.failure;
   }
 
   /**
@@ -149,27 +196,34 @@ export class SqliteStore implements Store {
     return this.db.name;
   }
 
-  insert(appWrapper: AppWrapper): Promise<void> {
-    return this.memory.insert(appWrapper);
+  async insert(appWrapper: AppWrapper): Promise<void> {
+    await this.memory.insert(appWrapper);
+    await this.durable();
   }
 
-  get(jobId: string): Promise<AppWrapper | undefined> {
+  async get(jobId: string): Promise<AppWrapper | undefined> {
+    await this.durable();
     return this.memory.get(jobId);
   }
 
-  list(filter?: AppWrapperFilter): Promise<AppWrapper[]> {
+  async list(filter?: AppWrapperFilter): Promise<AppWrapper[]> {
+    await this.durable();
     return this.memory.list(filter);
   }
 
-  update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
-    return this.memory.update(jobId, change);
+  async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
+    const stored = await this.memory.update(jobId, change);
+    await this.durable();
+    return stored;
   }
 
-  counts(): Promise<StoreCounts> {
+  async counts(): Promise<StoreCounts> {
+    await this.durable();
     return this.memory.counts();
   }
 
   async close(): Promise<void> {
+    await this.durable().catch(() => undefined);
     if (this.db.open) this.db.close();
   }
 }

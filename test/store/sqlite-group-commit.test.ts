@@ -1,0 +1,70 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+
+/** Rows on disk, read through a connection of its own. */
+function rowsOnDisk(store: SqliteStore): string[] {
+  const reader = new Database(store.file, { readonly: true });
+  try {
+    return (reader.prepare('SELECT job_id FROM appwrappers ORDER BY seq').all() as { job_id: string }[]).map((r) => r.job_id);
+  } finally {
+    reader.close();
+  }
+}
+
+describe('SQLite group commit', () => {
+  let store: SqliteStore;
+  const open = () => (store = SqliteStore.open(mkdtempSync(join(tmpdir(), 'caspian-group-'))));
+  afterEach(() => store.close());
+
+  it('commits concurrent writes together, each resolving only once it is on disk', async () => {
+    open();
+    const ids = Array.from({ length: 50 }, (_, i) => `job-${i}`);
+    const writes = ids.map((id) => store.insert(appWrapper(id).obj()));
+    // Nothing is committed until the batch runs at the next turn of the event loop.
+    expect(rowsOnDisk(store)).toEqual([]);
+    await Promise.all(writes);
+    expect(rowsOnDisk(store)).toEqual(ids);
+  });
+
+  it('chains atomic updates of one id inside a batch, and stores the last', async () => {
+    open();
+    await store.insert(appWrapper('a').obj());
+    const bumps = Array.from({ length: 5 }, () => store.update('a', (cur) => ({ ...cur, spec: { ...cur.spec, cpu: cur.spec.cpu + 1 } })));
+    const results = await Promise.all(bumps);
+    expect(results.map((r) => r.spec.cpu)).toEqual([2, 3, 4, 5, 6]);
+    const reopened = SqliteStore.open(join(store.file, '..'));
+    try {
+      expect((await reopened.get('a'))?.spec.cpu).toBe(6);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('lets no read see a write before it is on disk', async () => {
+    open();
+    const write = store.insert(appWrapper('a').obj());
+    const read = store.get('a');
+    expect(rowsOnDisk(store)).toEqual([]);
+    expect(await read).toMatchObject({ jobId: 'a' });
+    expect(rowsOnDisk(store)).toEqual(['a']);
+    await write;
+  });
+
+  it('rejects the whole batch when its commit fails, then refuses further use', async () => {
+    open();
+    await store.insert(appWrapper('kept').obj());
+    // Another program breaks the database under the hub.
+    const vandal = new Database(store.file);
+    vandal.exec('DROP TABLE appwrappers');
+    vandal.close();
+    const batch = [store.insert(appWrapper('a').obj()), store.insert(appWrapper('b').obj())];
+    for (const write of batch) await expect(write).rejects.toThrow(/failed to commit and refuses further use/);
+    await expect(store.insert(appWrapper('c').obj())).rejects.toThrow(/refuses further use/);
+    await expect(store.list()).rejects.toThrow(/refuses further use/);
+  });
+});
