@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { OptimizeInput, OptimizeOptions, OptimizeOutput } from '../optimizer/index.js';
+import { workerEntry } from '../platform/worker-entry.js';
 import type { SolveReply, SolveRequest } from './optimizer-worker.js';
 import type { OptimizeFn } from './schedule-cycle.js';
 
@@ -19,20 +18,6 @@ interface Pending {
   resolve: (output: OptimizeOutput) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
-}
-
-/**
- * The worker's entry. Built code runs the compiled `optimizer-worker.js`. Run from TypeScript source (the
- * test runner, tsx), the worker gets a bootstrap that registers tsx first: Node 20 workers do not inherit
- * the parent's loader hooks, nor honour `--import tsx` in `execArgv`.
- */
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith('.ts')) return new URL('./optimizer-worker.js', import.meta.url);
-  // tsx's exports map puts the ESM build of `tsx/esm/api` beside the CommonJS one that require() resolves.
-  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./optimizer-worker.ts', import.meta.url).href;
-  const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 }
 
 /**
@@ -60,7 +45,7 @@ export class ThreadedOptimizer {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(workerEntry());
+    const worker = new Worker(workerEntry('optimizer-worker', import.meta.url));
     worker.on('message', (reply: SolveReply) => {
       const request = this.pending.get(reply.id);
       if (!request) return;

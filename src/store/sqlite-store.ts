@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { AppWrapper } from '../domain/app-wrapper.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
+import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
+import type { QueuedWrite, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
 /** File of the database inside the data directory. */
@@ -42,10 +45,12 @@ interface Row {
   doc: string;
 }
 
-interface QueuedWrite {
-  jobId: string;
-  doc: string;
-  isNew: boolean;
+interface Batch {
+  id: number;
+  writes: QueuedWrite[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
 }
 
 /**
@@ -53,69 +58,112 @@ interface QueuedWrite {
  * is committed to SQLite with `synchronous = FULL` before its promise resolves, so a resolved write
  * survives SIGKILL and power loss.
  *
- * Group commit: a write is validated, applied to memory (so that the next atomic update of the same id
- * sees it) and queued; at the next turn of the event loop every queued write is committed in one
- * transaction with one fsync, and then their promises resolve. One fsync per request would cap
- * submissions at a few thousand a second; one per batch serves every connection that wrote meanwhile.
- * Reads wait for a batch in flight, so no caller ever sees a value that is not on disk. A failed commit
- * rejects its batch and closes the store to further use: memory would be ahead of the disk, and only a
- * restart (which reloads from the disk) makes them agree again.
+ * Group commit on a writer thread: a write is validated, applied to memory (so that the next atomic
+ * update of the same id sees it) and added to the open batch. A batch goes to the writer thread as soon
+ * as the previous one is on disk, and is committed there in one transaction with one fsync; its writes
+ * resolve when the writer says so. The event loop never waits on the disk, and the busier the hub, the
+ * more writes share an fsync. Reads wait for the batches before them, so no caller ever sees a value that
+ * is not on disk. A failed commit (or a writer that dies) rejects the writes not yet on disk and closes
+ * the store to further use: memory would be ahead of the disk, and only a restart (which reloads from the
+ * disk) makes them agree again.
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
   private readonly memory: MemoryStore;
-  private readonly commitBatch: (writes: readonly QueuedWrite[]) => void;
-  private queue: QueuedWrite[] = [];
-  /** Resolves when the queued writes are on disk; undefined while nothing is queued. */
-  private committing: Promise<void> | undefined;
-  /** Set by a failed commit: the store then refuses everything. */
+  private readonly writer: Worker;
+  private readonly ready: Promise<{ journalMode: string; synchronous: number }>;
+  private nextBatch = 1;
+  /** Collecting writes; sent when the writer is free. */
+  private open: Batch | undefined;
+  /** At the writer now. */
+  private inFlight: Batch | undefined;
+  /** Set by a failed commit or a dead writer: the store then refuses everything. */
   private failure: Error | undefined;
+  private closing: Promise<void> | undefined;
 
   private constructor(
-    private readonly db: Database.Database,
+    readonly file: string,
     initial: AppWrapper[],
   ) {
-    const insert = db.prepare<[string, number, string]>('INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)');
-    const update = db.prepare<[number, string, string]>('UPDATE appwrappers SET schema_version = ?, doc = ? WHERE job_id = ?');
-    this.commitBatch = db.transaction((writes: readonly QueuedWrite[]) => {
-      for (const write of writes) {
-        if (write.isNew) insert.run(write.jobId, SCHEMA_VERSION, write.doc);
-        else if (update.run(SCHEMA_VERSION, write.doc, write.jobId).changes !== 1) throw new Error(`AppWrapper "${write.jobId}" is missing from ${db.name}`);
-      }
-    });
     this.memory = new MemoryStore({
       initial,
       writeThrough: (next, previous) => {
         if (this.failure) throw this.failure;
+        if (this.closing) throw new Error(`the store at ${file} is closed`);
         // Checked before writing: JSON would turn a NaN into a null that the next start would refuse.
         const checked = appWrapperSchema.safeParse(next);
         if (!checked.success) throw new Error(`AppWrapper "${next.jobId}" cannot be stored: ${issuesOf(checked.error)}`);
         this.enqueue({ jobId: next.jobId, doc: JSON.stringify(next), isNew: !previous });
       },
     });
-  }
-
-  private enqueue(write: QueuedWrite): void {
-    this.queue.push(write);
-    this.committing ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        const batch = this.queue;
-        this.queue = [];
-        this.committing = undefined;
-        try {
-          this.commitBatch(batch);
-          resolve();
-        } catch (error) {
-          this.failure = new Error(`the store at ${this.db.name} failed to commit and refuses further use until the hub restarts: ${messageOf(error)}`, { cause: error });
-          reject(this.failure);
-        }
+    this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION } satisfies WriterData });
+    this.ready = new Promise((resolve) => {
+      this.writer.on('message', (reply: WriterReply) => {
+        if (reply === 'closed') return;
+        if ('ready' in reply) resolve(reply.ready);
+        else this.committed(reply.batch, reply.error);
       });
+    });
+    this.writer.on('error', (error) => this.fail(`its writer thread failed: ${error.message}`));
+    this.writer.on('exit', (code) => {
+      if (!this.closing) this.fail(`its writer thread exited (code ${code})`);
     });
   }
 
-  /** Waits until every write queued so far is on disk; throws once a commit has failed. */
+  /** The writer connection's journal mode and `synchronous` level (2 = FULL), once it is open. */
+  durability(): Promise<{ journalMode: string; synchronous: number }> {
+    return this.ready;
+  }
+
+  private enqueue(write: QueuedWrite): void {
+    if (!this.open) {
+      let resolve!: () => void;
+      let reject!: (error: Error) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // A batch that fails is reported to each of its writers; this keeps Node from calling it unhandled meanwhile.
+      done.catch(() => undefined);
+      this.open = { id: this.nextBatch++, writes: [], done, resolve, reject };
+      // Writes made in the same turn of the event loop join the batch before it leaves.
+      if (!this.inFlight) setImmediate(() => this.send());
+    }
+    this.open.writes.push(write);
+  }
+
+  private send(): void {
+    if (this.inFlight || !this.open || this.failure) return;
+    this.inFlight = this.open;
+    this.open = undefined;
+    this.writer.postMessage({ batch: this.inFlight.id, writes: this.inFlight.writes } satisfies WriterMessage);
+  }
+
+  private committed(batch: number, error: string | undefined): void {
+    const done = this.inFlight;
+    if (!done || done.id !== batch) return;
+    if (error !== undefined) {
+      // fail() rejects the batch in flight and the open one.
+      this.fail(`a commit failed: ${error}`);
+      return;
+    }
+    this.inFlight = undefined;
+    done.resolve();
+    this.send();
+  }
+
+  private fail(problem: string): void {
+    if (this.failure) return;
+    this.failure = new Error(`the store at ${this.file} refuses further use until the hub restarts: ${problem}`);
+    for (const batch of [this.inFlight, this.open]) batch?.reject(this.failure);
+    this.inFlight = undefined;
+    this.open = undefined;
+  }
+
+  /** Waits until every write made so far is on disk; throws once the store has failed. */
   private async durable(): Promise<void> {
-    if (this.committing) await this.committing;
+    const last = this.open ?? this.inFlight;
+    if (last) await last.done;
     if (this.failure) throw this.failure;
   }
 
@@ -137,12 +185,16 @@ export class SqliteStore implements Store {
     } catch (error) {
       throw new StoreOpenError(file, messageOf(error), { cause: error });
     }
+    let initial: AppWrapper[];
     try {
-      return new SqliteStore(db, SqliteStore.load(db, file));
+      initial = SqliteStore.load(db, file);
     } catch (error) {
-      db.close();
       throw error instanceof StoreOpenError ? error : new StoreOpenError(file, messageOf(error), { cause: error });
+    } finally {
+      // Checked and loaded; from here on only the writer thread touches the file.
+      db.close();
     }
+    return new SqliteStore(file, initial);
   }
 
   /** Checks the file and reads every row; nothing is written to a file that is not a CASPIAN database. */
@@ -191,11 +243,6 @@ export class SqliteStore implements Store {
     return parsed.data;
   }
 
-  /** Path of the database file. */
-  get file(): string {
-    return this.db.name;
-  }
-
   async insert(appWrapper: AppWrapper): Promise<void> {
     await this.memory.insert(appWrapper);
     await this.durable();
@@ -222,8 +269,18 @@ export class SqliteStore implements Store {
     return this.memory.counts();
   }
 
-  async close(): Promise<void> {
-    await this.durable().catch(() => undefined);
-    if (this.db.open) this.db.close();
+  /** Waits for the writes made so far to reach the disk, then stops the writer thread. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.durable().catch(() => undefined);
+      if (this.failure) {
+        await this.writer.terminate();
+        return;
+      }
+      const closed = new Promise<void>((resolve) => this.writer.once('exit', () => resolve()));
+      this.writer.postMessage('close' satisfies WriterMessage);
+      await closed;
+    })();
+    return this.closing;
   }
 }

@@ -63,7 +63,7 @@ describe('SQLite group commit', () => {
     vandal.exec('DROP TABLE appwrappers');
     vandal.close();
     const batch = [store.insert(appWrapper('a').obj()), store.insert(appWrapper('b').obj())];
-    for (const write of batch) await expect(write).rejects.toThrow(/failed to commit and refuses further use/);
+    for (const write of batch) await expect(write).rejects.toThrow(/refuses further use until the hub restarts: a commit failed: no such table/);
     await expect(store.insert(appWrapper('c').obj())).rejects.toThrow(/refuses further use/);
     await expect(store.list()).rejects.toThrow(/refuses further use/);
   });

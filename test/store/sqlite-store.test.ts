@@ -60,9 +60,9 @@ describe('SqliteStore', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     db.close();
-    // synchronous is a per-connection setting: read it from the store's own connection.
+    // synchronous is a per-connection setting: the writer thread's connection is the one that commits.
     store = SqliteStore.open(dir);
-    expect((store as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(await store.durability()).toEqual({ journalMode: 'wal', synchronous: 2 });
   });
 
   it('sees every change after reopening, in submission order, with counts rebuilt', async () => {
