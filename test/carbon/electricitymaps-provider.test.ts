@@ -109,7 +109,21 @@ describe('ElectricityMapsProvider', () => {
   });
 
   const faults: { name: string; answer: Parameters<Loopback['on']>[1]; reason: string; message?: RegExp; retryable: boolean }[] = [
-    { name: '401 {"error"}', answer: { status: 401, json: { error: 'Invalid authentication token' } }, reason: 'auth', message: /401: Invalid authentication token/, retryable: false },
+    // The two bodies Electricity Maps documents for authentication errors (help.electricitymaps.com, "API authentication errors").
+    {
+      name: '401 missing auth header',
+      answer: { status: 401, json: { error: 'Invalid auth-token', message: 'Please provide a valid authentication header. See https://portal.electricitymaps.com/docs/getting-started#authorization for details' } },
+      reason: 'auth',
+      message: /401: Please provide a valid authentication header/,
+      retryable: false,
+    },
+    {
+      name: '401 unknown token',
+      answer: { status: 401, json: { error: 'Invalid auth-token', message: 'The provided token is invalid. If this token used to work, please visit https://help.electricitymaps.com to get support' } },
+      reason: 'auth',
+      message: /401: The provided token is invalid/,
+      retryable: false,
+    },
     { name: '403 plain "Access denied"', answer: { status: 403, text: 'Access denied' }, reason: 'auth', message: /403: Access denied/, retryable: false },
     { name: '400 {"status":"error","message"}', answer: { status: 400, json: { status: 'error', message: 'Zone "XX" does not exist.' } }, reason: 'http_4xx', message: /Zone "XX" does not exist/, retryable: false },
     { name: '500', answer: { status: 500, json: { error: 'Internal Server Error' } }, reason: 'http_5xx', retryable: true },
