@@ -160,7 +160,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     // In-process and bounded: the fallback must not depend on the worker that just failed.
     fallbackOptimize:
       overrides.fallbackOptimize ??
-      ((input, options) => optimize(input, { solver: 'greedy', timeLimitSeconds: Math.min(FALLBACK_SOLVE_SECONDS, options.timeLimitSeconds ?? FALLBACK_SOLVE_SECONDS) })),
+      ((input, options) => optimize(input, { ...options, solver: 'greedy', timeLimitSeconds: Math.min(FALLBACK_SOLVE_SECONDS, options.timeLimitSeconds ?? FALLBACK_SOLVE_SECONDS) })),
     metrics,
     logger,
     clock,
@@ -172,6 +172,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       migrationAllow: config.migration.allow,
       solver: config.optimizer.solver,
       timeLimitSeconds: config.optimizer.time_limit_seconds,
+      gapTolerance: config.optimizer.gap_tolerance,
     },
   });
   const dispatcher = new DispatchCycle({

@@ -110,6 +110,8 @@ export const configSchema = z
         /** `auto` or a solver name (see `caspian optimize --help`). */
         solver: z.string().min(1).default('auto'),
         time_limit_seconds: z.number().positive().max(3600).default(30),
+        /** Relative gap to the proven bound at which a solve may stop: planning need not prove the last 0.01%. */
+        gap_tolerance: z.number().min(0).max(0.5).default(0.005),
       })
       .prefault({}),
     /** Carbon-data provider, fallbacks, credentials and risk: the schema lives with the providers. */
@@ -191,6 +193,7 @@ export const ENV_KEYS = {
   CASPIAN_LAMBDA_PLAN_DEV: ['migration.lambda_plan_dev', 'number'],
   CASPIAN_SOLVER: ['optimizer.solver', 'string'],
   CASPIAN_SOLVER_TIME_LIMIT_SECONDS: ['optimizer.time_limit_seconds', 'number'],
+  CASPIAN_SOLVER_GAP_TOLERANCE: ['optimizer.gap_tolerance', 'number'],
   CASPIAN_CARBON_PROVIDER: ['carbon.provider', 'string'],
   CASPIAN_CARBON_FALLBACK: ['carbon.fallback', 'list'],
   CASPIAN_CARBON_RISK: ['carbon.risk', 'string'],

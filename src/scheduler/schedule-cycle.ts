@@ -17,6 +17,7 @@ export interface ScheduleSettings {
   migrationAllow: boolean;
   solver: string;
   timeLimitSeconds: number;
+  gapTolerance: number;
 }
 
 export interface PlacedJob {
@@ -279,11 +280,11 @@ export class ScheduleCycle {
   private async solve(input: OptimizeInput): Promise<OptimizeOutput> {
     const { settings } = this.deps;
     try {
-      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds: settings.timeLimitSeconds });
+      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds: settings.timeLimitSeconds, gapTolerance: settings.gapTolerance });
     } catch (error) {
       this.deps.metrics.recordOptimizerFailure();
       this.deps.logger.error({ err: error, solver: settings.solver, jobs: input.jobs.length }, 'optimizer failed; planning with the fallback solver');
-      return this.deps.fallbackOptimize(input, { timeLimitSeconds: settings.timeLimitSeconds });
+      return this.deps.fallbackOptimize(input, { timeLimitSeconds: settings.timeLimitSeconds, gapTolerance: settings.gapTolerance });
     }
   }
 
