@@ -205,6 +205,13 @@ export class Metrics {
     labelNames: ['cluster', 'action'],
     registers: [this.registry],
   });
+  private readonly httpDuration = new Histogram({
+    name: 'caspian_http_request_duration_seconds',
+    help: 'HTTP requests to the hub API by method, route pattern and status code, seconds.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+    registers: [this.registry],
+  });
   private readonly skippedTicks = new Counter({
     name: 'caspian_loop_skipped_ticks_total',
     help: 'Loop ticks skipped because the previous cycle of the same loop was still running, by loop.',
@@ -325,6 +332,12 @@ export class Metrics {
 
   recordDispatchAction(cluster: string, action: DispatchAction): void {
     this.dispatchActions.inc({ cluster, action });
+  }
+
+  // --- API ---------------------------------------------------------------------------------
+  /** `route` is the route's pattern (e.g. `/hub/appwrappers/:id`) or `unmatched`: never the raw URL. */
+  observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.httpDuration.observe({ method, route, status: String(status) }, seconds);
   }
 
   // --- loops --------------------------------------------------------------------------------

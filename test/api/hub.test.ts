@@ -90,4 +90,15 @@ describe('hub API', () => {
     expect(res.body).toContain('caspian_appwrappers{phase="Pending"} 1');
     expect(res.body).toMatch(/grid_carbon_intensity_gco2_per_kwh\{zone="KR"\} \d+/);
   });
+
+  it('times every request by route pattern, never by raw URL', async () => {
+    await submit('secret-job-id');
+    await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/secret-job-id' });
+    await t.hub.app.inject({ method: 'GET', url: '/no/such/route' });
+    const text = await t.hub.metrics.registry.getSingleMetricAsString('caspian_http_request_duration_seconds');
+    expect(text).toContain('caspian_http_request_duration_seconds_count{method="POST",route="/hub/appwrappers",status="201"} 1');
+    expect(text).toContain('caspian_http_request_duration_seconds_count{method="GET",route="/hub/appwrappers/:id",status="200"} 1');
+    expect(text).toContain('caspian_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1');
+    expect(text).not.toContain('secret-job-id');
+  });
 });
