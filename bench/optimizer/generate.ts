@@ -5,6 +5,7 @@
  * every job.
  */
 import type { CarbonPoint, OptimizeInput, OptimizeJob, SlotCapacity } from '../../src/optimizer/types.js';
+import { seededRandom } from '../../src/domain/random.js';
 
 export interface Family {
   name: string;
@@ -25,17 +26,6 @@ export const FAMILIES: readonly Family[] = [
   { name: 'huge-6000x288', jobs: 6000, slots: 288, slotSeconds: 300, gpuShare: 0.05, seed: 16 },
 ];
 
-/** mulberry32: a small, fast 32-bit PRNG; enough for reproducible benchmark data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: () => number, items: readonly T[], weights: readonly number[]): T {
   let x = random() * weights.reduce((a, b) => a + b, 0);
@@ -79,7 +69,7 @@ function diurnal(grid: Grid, h: number): number {
 }
 
 export function generate(family: Family): OptimizeInput {
-  const random = prng(family.seed);
+  const random = seededRandom(family.seed);
   const H = family.slots;
   const slotHours = family.slotSeconds / 3600;
   const startHour = 4 + Math.floor(random() * 4);

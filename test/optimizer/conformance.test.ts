@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { optimize, parseOptimizeInput, solverNames, validatePlan } from '../../src/optimizer/index.js';
 import type { OptimizeInput, OptimizeOutput } from '../../src/optimizer/index.js';
-import { input, job, seededRandom, seedScenario } from '../support/optimizer-builders.js';
+import { seededRandom } from '../../src/domain/random.js';
+import { input, job, seedScenario } from '../support/optimizer-builders.js';
 
 /**
  * The contract every registered backend must meet (bullmq style: one suite, every backend). Each backend is

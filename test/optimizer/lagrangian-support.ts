@@ -3,17 +3,8 @@
  * solve by enumeration, an independent capacity check and the exact optimum per set of placed jobs.
  */
 import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
+import { seededRandom } from '../../src/domain/random.js';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RandomModelShape {
   jobs: number;
@@ -27,7 +18,7 @@ export interface RandomModelShape {
 /** A random model whose every option fits its job alone, as `compileModel` guarantees. */
 export function randomModel(seed: number, shape: Partial<RandomModelShape> = {}): PlacementModel {
   const { jobs: count = 5, regions = 2, slots = 6, maxCpu = 5, withGpu = false } = shape;
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
   const cells = regions * slots;
   const cpu = new Float64Array(cells);

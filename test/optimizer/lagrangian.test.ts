@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LagrangianDual } from '../../src/optimizer/solvers/lagrangian-dual.js';
 import { createLagrangianSolver, DEFAULT_LAGRANGIAN_SETTINGS, lagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
 import type { PlacementModel } from '../../src/optimizer/types.js';
-import { enumerate, overflows, placedSet, planCost, randomModel, rng } from './lagrangian-support.js';
+import { seededRandom } from '../../src/domain/random.js';
+import { enumerate, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
 
 const SOLVE = { timeLimitSeconds: 10, gapTolerance: 1e-4 };
 
@@ -22,7 +23,7 @@ function naiveReducedCost(model: PlacementModel, dual: LagrangianDual, j: number
 }
 
 function randomMultipliers(dual: LagrangianDual, seed: number): void {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   for (const res of dual.resources) for (let c = 0; c < res.u.length; c++) res.u[c] = random() < 0.3 ? 0 : random() * 5;
   dual.refreshPrefixes();
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TERMINAL_PHASES, type Phase } from '../../src/domain/app-wrapper.js';
+import { seededRandom } from '../../src/domain/random.js';
 
 /**
  * Kills a real hub process with SIGKILL while requests are in flight, restarts it on the same data
@@ -18,17 +19,6 @@ const ROUNDS = Number(process.env.CASPIAN_CRASH_ROUNDS ?? 8);
 /** Requests in flight at once, so that the kill lands in the middle of some of them. */
 const WORKERS = 4;
 
-/** mulberry32: small, fast and good enough to pick kill points and operations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * How far along its life an AppWrapper is; a restart may move it forward, never back. Dispatched and
@@ -210,7 +200,7 @@ async function listAll(address: string): Promise<View[]> {
 
 describe(`crash test (seed ${SEED}, ${ROUNDS} SIGKILLs)`, () => {
   it('keeps every acknowledged AppWrapper, in at least its acknowledged state, across SIGKILLs', { timeout: 600_000 }, async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const ledger = new Ledger();
     let hub = await startHub();
     for (let round = 1; round <= ROUNDS; round++) {

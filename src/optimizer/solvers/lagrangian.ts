@@ -31,6 +31,7 @@ import {
 import type { Deadline } from '../heuristics.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 import { LagrangianDual } from './lagrangian-dual.js';
+import { seededRandom } from '../../domain/random.js';
 
 export interface LagrangianSettings {
   /** Stop after this many dual iterations plus neighbourhood moves, even with time left (tests use it instead of the clock). */
@@ -96,17 +97,6 @@ function relativeGap(cost: number, bound: number): number {
   return Math.max(0, (cost - bound) / Math.max(cost, 1e-9));
 }
 
-/** mulberry32: reproducible neighbourhood choices without touching global state. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Jobs by descending size relative to typical capacity, times runtime: big jobs are placed first. */
 function bigFirst(model: PlacementModel, dual: LagrangianDual): Int32Array {
@@ -299,7 +289,7 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
       improve(plan, byCost, { deadline, maxPasses: Number.MAX_SAFE_INTEGER, ...search });
       if (better(plan, best)) best.copyFrom(plan);
     }
-    const random = prng(settings.seed);
+    const random = seededRandom(settings.seed);
     const candidate = new Packing(model);
     while (!done() && !expired(deadline) && budgetLeft()) {
       moves++;
