@@ -25,6 +25,8 @@ export interface DispatchSummary {
   synced: { job_id: string; phase: string }[];
 }
 
+type CreateOutcome = 'created' | 'adopted' | { refused: string };
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -183,8 +185,11 @@ export class DispatchCycle {
     };
   }
 
-  /** Creates a Job; resolves with the outcome, or undefined after recording the failure. */
-  private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<'created' | 'adopted' | 'failed-permanently' | undefined> {
+  /**
+   * Creates a Job. Resolves with the outcome; `refused` (with the cluster's message) when the cluster will
+   * never take it; undefined when it could not be reached, to be tried again next cycle.
+   */
+  private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<CreateOutcome | undefined> {
     const client = this.deps.clusters.client(cluster);
     const view = this.deps.clusters.snapshot().find((v) => v.name === cluster);
     if (!client || !view?.ready) return undefined;
@@ -200,7 +205,7 @@ export class DispatchCycle {
       summary.failed.push({ job_id: aw.jobId, cluster, error: message });
       const retryable = !(error instanceof AdapterError) || error.retryable;
       this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName, retryable, err: error }, `creating Job ${request.jobName} on ${cluster} failed`);
-      if (!retryable) return 'failed-permanently';
+      if (!retryable) return { refused: message };
       this.deps.clusters.markUnreachable(cluster, error);
       return undefined;
     }
@@ -215,9 +220,9 @@ export class DispatchCycle {
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
       if (cur.phase !== 'Planned' || cur.targetCluster !== cluster) {
         // Cancelled or re-planned while the Job was being created: the Job is not wanted.
-        return outcome === 'failed-permanently' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
+        return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
-      if (outcome === 'failed-permanently') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${summary.failed.at(-1)?.error}`, finishedAt: now };
+      if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
       return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, createdAt: now } };
     });
   }
@@ -235,7 +240,7 @@ export class DispatchCycle {
     const request = this.request(aw, to, generation, now);
     const outcome = await this.create(aw, to, request, summary);
     if (!outcome) return;
-    if (outcome === 'failed-permanently') {
+    if (typeof outcome === 'object') {
       // The new cluster refuses the Job; the old one keeps running it.
       await this.deps.lifecycle.change(aw.jobId, (cur) => ({ ...cur, migrating: false, targetCluster: from.cluster }));
       return;
