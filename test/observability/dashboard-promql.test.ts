@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * The Grafana dashboard is only worth its queries: a real hub (from source, in a child process) schedules,
  * dispatches and migrates work, Debian's real Prometheus scrapes it every second, and every PromQL
  * expression of dashboards/carbon-hub-dashboard.json must parse and return data through /api/v1/query.
- * Outside CI a machine without Prometheus skips this; in CI it is an error (scripts/ensure-prometheus.sh
+ * Outside CI a machine without Prometheus skips this; in CI it is an error (`scripts/ensure-tool.sh promtool prometheus`
  * installs it).
  */
 
@@ -166,7 +166,7 @@ describe.skipIf(!available && !inCi)('every PromQL expression of the Grafana das
 
   beforeAll(async () => {
     if (!available) {
-      throw new Error(`${PROMETHEUS} or ${PROMTOOL} is not installed: CI=true needs them for this test; run scripts/ensure-prometheus.sh as root (it installs Debian's prometheus)`);
+      throw new Error(`${PROMETHEUS} or ${PROMTOOL} is not installed: CI=true needs them for this test; run scripts/ensure-tool.sh promtool prometheus as root`);
     }
     dir = mkdtempSync(join(tmpdir(), 'caspian-prometheus-'));
 

@@ -25,7 +25,7 @@ const inCi = process.env.CI === 'true';
 /**
  * The double is only worth what it shares with kube-apiserver: the real kubectl must be able to discover
  * it, authenticate with the kubeconfig it writes, and create, list (by label) and delete a Job on it.
- * Outside CI a machine without kubectl skips this; in CI it is an error (scripts/ensure-kubectl.sh installs it).
+ * Outside CI a machine without kubectl skips this; in CI it is an error (`scripts/ensure-tool.sh kubectl kubernetes-client` installs it).
  */
 describe.skipIf(!kubectlPath && !inCi)('the API double speaks to the real kubectl', () => {
   let doubles: DoubleClusters;
@@ -44,7 +44,7 @@ describe.skipIf(!kubectlPath && !inCi)('the API double speaks to the real kubect
   };
 
   beforeAll(async () => {
-    if (!kubectlPath) throw new Error('kubectl is not installed: CI=true needs it for this test; run scripts/ensure-kubectl.sh as root (it installs Debian\'s kubernetes-client)');
+    if (!kubectlPath) throw new Error('kubectl is not installed: CI=true needs it for this test; run scripts/ensure-tool.sh kubectl kubernetes-client as root');
     doubles = await startDoubleClusters();
     dir = mkdtempSync(join(tmpdir(), 'caspian-kubectl-'));
     kubeconfig = join(dir, 'kubeconfig');
