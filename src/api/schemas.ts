@@ -67,6 +67,10 @@ export function listQuerySchema(clusters: readonly string[]) {
       .string()
       .refine((c) => clusters.includes(c), { message: `unknown cluster; known clusters: ${clusters.join(', ')}` })
       .optional(),
+    /** Page size; absent = every match. */
+    limit: z.coerce.number().int().min(1).max(10_000).optional(),
+    /** Cursor: the `next` of the previous page (a job id); the page starts after it. */
+    after: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a job id (the next of a previous page)').optional(),
   });
 }
 

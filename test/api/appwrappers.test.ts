@@ -122,7 +122,26 @@ describe('AppWrapper API', () => {
     expect(onCluster.count).toBeGreaterThan(0);
   });
 
+  it('pages through the list with limit and the next cursor, filters included', async () => {
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await post({ ...valid, job_id: id });
+    const page = async (query: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers?${query}` })).json();
+    const first = await page('limit=2');
+    expect(first).toMatchObject({ count: 2, next: 'b' });
+    expect(first.items.map((i: { job_id: string }) => i.job_id)).toEqual(['a', 'b']);
+    const second = await page('limit=2&after=b');
+    expect(second.items.map((i: { job_id: string }) => i.job_id)).toEqual(['c', 'd']);
+    expect(second.next).toBe('d');
+    const last = await page('limit=2&after=d');
+    expect(last).toMatchObject({ count: 1, next: null });
+    expect((await page('phase=Pending&limit=10')).next).toBeNull();
+    expect((await page('')).count).toBe(5);
+  });
+
   it.each([
+    ['a zero limit', '?limit=0', 'limit'],
+    ['a limit that is not a number', '?limit=ten', 'limit'],
+    ['a cursor that is not a job id', '?after=Not_An_Id', 'after'],
+    ['a cursor that matches nothing', '?after=nope', 'after'],
     ['an unknown phase', '?phase=Sleeping', 'phase'],
     ['an unknown cluster', '?cluster=carbon-mars', 'cluster'],
     ['an unknown parameter', '?sort=asc', 'sort'],

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { HubDeps } from '../deps.js';
 import { jobIdParamSchema, listQuerySchema, parse, submissionSchema, toJobSpec } from '../schemas.js';
 import { appWrapperView } from '../views.js';
@@ -17,9 +17,17 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
     });
 
     app.get('/', async (request) => {
-      const query = parse(listQuery, request.query, 'query');
-      const items = await deps.lifecycle.store.list(query);
-      return { count: items.length, items: items.map(appWrapperView) };
+      const { limit, after, ...filter } = parse(listQuery, request.query, 'query');
+      const matches = await deps.lifecycle.store.list(filter);
+      let start = 0;
+      if (after !== undefined) {
+        const at = matches.findIndex((aw) => aw.jobId === after);
+        if (at < 0) throw new ValidationError(`invalid query: after: "${after}" is not among the matches`, [{ field: 'after', message: 'not among the matches' }]);
+        start = at + 1;
+      }
+      const page = matches.slice(start, limit === undefined ? undefined : start + limit);
+      const more = start + page.length < matches.length;
+      return { count: page.length, items: page.map(appWrapperView), next: more ? (page.at(-1)?.jobId ?? null) : null };
     });
 
     app.get('/:id', async (request) => {
