@@ -181,7 +181,12 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     metrics,
     logger,
     clock,
-    settings: { defaultImage: config.jobs.default_image, defaultCommand: config.jobs.default_command, spokeTimeoutMs },
+    settings: {
+      defaultImage: config.jobs.default_image,
+      defaultCommand: config.jobs.default_command,
+      spokeTimeoutMs,
+      retentionMs: config.store.retention_hours * 3_600_000,
+    },
   });
 
   const ticker = overrides.ticker ?? cronTicker;

@@ -137,6 +137,8 @@ export const configSchema = z
         kind: z.enum(['memory', 'sqlite']).default('sqlite'),
         /** Directory of the SQLite file `caspian.db`, created if absent. */
         data_dir: z.string().min(1).default('./data'),
+        /** How long a finished (Succeeded, Failed, Cancelled) AppWrapper is kept; 0 keeps it forever. */
+        retention_hours: z.number().min(0).max(24 * 365).default(168),
       })
       .prefault({}),
     jobs: z
@@ -214,6 +216,7 @@ export const ENV_KEYS = {
   CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
   CASPIAN_STORE: ['store.kind', 'string'],
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],
+  CASPIAN_RETENTION_HOURS: ['store.retention_hours', 'number'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
 
 export class ConfigError extends Error {

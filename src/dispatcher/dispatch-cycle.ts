@@ -13,6 +13,8 @@ export interface DispatchSettings {
   defaultCommand: readonly string[];
   /** Longest a single spoke call may take before it counts as a failure. */
   spokeTimeoutMs: number;
+  /** How long a finished AppWrapper is kept after it finished; 0 keeps it forever. */
+  retentionMs: number;
 }
 
 export interface DispatchSummary {
@@ -23,6 +25,8 @@ export interface DispatchSummary {
   failed: { job_id: string; cluster: string; error: string }[];
   /** Phase changes read back from the spokes. */
   synced: { job_id: string; phase: string }[];
+  /** Finished AppWrappers forgotten after their retention period. */
+  pruned: number;
 }
 
 type CreateOutcome = 'created' | 'adopted' | { refused: string };
@@ -94,7 +98,7 @@ export class DispatchCycle {
   }
 
   private emptySummary(now: number): DispatchSummary {
-    return { started_at: new Date(now).toISOString(), duration_seconds: 0, created: [], deleted: [], failed: [], synced: [] };
+    return { started_at: new Date(now).toISOString(), duration_seconds: 0, created: [], deleted: [], failed: [], synced: [], pruned: 0 };
   }
 
   private async dispatch(startedPerf: number): Promise<DispatchSummary> {
@@ -136,8 +140,23 @@ export class DispatchCycle {
       if (aw.staleJobs.length) await this.deleteStale(aw, summary);
     }
 
+    // 6. Forget finished AppWrappers past their retention (once no Job of theirs is left to delete).
+    await this.prune(now, summary);
+
     summary.duration_seconds = (performance.now() - startedPerf) / 1000;
     return summary;
+  }
+
+  private async prune(now: number, summary: DispatchSummary): Promise<void> {
+    const { retentionMs } = this.deps.settings;
+    if (retentionMs <= 0) return;
+    const expired = (await this.deps.lifecycle.store.list())
+      .filter((aw) => isTerminal(aw) && aw.staleJobs.length === 0 && (aw.finishedAt ?? aw.updatedAt) <= now - retentionMs)
+      .map((aw) => aw.jobId);
+    if (!expired.length) return;
+    summary.pruned = await this.deps.lifecycle.store.remove(expired);
+    this.deps.metrics.recordPruned(summary.pruned);
+    this.deps.logger.info({ count: summary.pruned, retentionHours: retentionMs / 3_600_000 }, `forgot ${summary.pruned} finished AppWrappers past their retention`);
   }
 
   private call<T>(client: SpokeClient, promise: Promise<T>, what: string): Promise<T> {

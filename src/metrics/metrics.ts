@@ -83,6 +83,11 @@ export class Metrics {
       for (const phase of PHASES) this.byPhase.set({ phase }, byPhase[phase]);
     },
   });
+  private readonly pruned = new Counter({
+    name: 'caspian_appwrappers_pruned_total',
+    help: 'Finished AppWrappers forgotten after their retention period (store.retention_hours).',
+    registers: [this.registry],
+  });
   private readonly transitions = new Counter({
     name: 'caspian_phase_transitions_total',
     help: 'AppWrapper phase transitions by from and to phase.',
@@ -286,6 +291,10 @@ export class Metrics {
   // --- AppWrappers --------------------------------------------------------------------------
   recordSubmission(): void {
     this.submitted.inc();
+  }
+
+  recordPruned(count: number): void {
+    this.pruned.inc(count);
   }
 
   recordTransition(from: Phase | 'new', to: Phase): void {

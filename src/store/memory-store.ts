@@ -20,6 +20,8 @@ export interface MemoryStoreOptions {
    * a value the disk does not.
    */
   writeThrough?: (next: AppWrapper, previous: AppWrapper | undefined) => void;
+  /** Like `writeThrough`, for a value about to be removed. */
+  removeThrough?: (removed: AppWrapper) => void;
 }
 
 /** The working set in memory. */
@@ -29,9 +31,11 @@ export class MemoryStore implements Store {
   private readonly byPhase = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
   private migrating = 0;
   private readonly writeThrough: MemoryStoreOptions['writeThrough'];
+  private readonly removeThrough: MemoryStoreOptions['removeThrough'];
 
   constructor(options: MemoryStoreOptions = {}) {
     this.writeThrough = options.writeThrough;
+    this.removeThrough = options.removeThrough;
     for (const appWrapper of options.initial ?? []) this.put(appWrapper);
   }
 
@@ -75,6 +79,20 @@ export class MemoryStore implements Store {
     this.byPhase[next.phase]++;
     this.migrating += Number(next.migrating) - Number(current.migrating);
     return next;
+  }
+
+  async remove(jobIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const jobId of jobIds) {
+      const current = this.byId.get(jobId);
+      if (!current) continue;
+      this.removeThrough?.(current);
+      this.byId.delete(jobId);
+      this.byPhase[current.phase]--;
+      if (current.migrating) this.migrating--;
+      removed++;
+    }
+    return removed;
   }
 
   async counts(): Promise<StoreCounts> {

@@ -88,12 +88,15 @@ export class SqliteStore implements Store {
     this.memory = new MemoryStore({
       initial,
       writeThrough: (next, previous) => {
-        if (this.failure) throw this.failure;
-        if (this.closing) throw new Error(`the store at ${file} is closed`);
+        this.ensureWritable();
         // Checked before writing: JSON would turn a NaN into a null that the next start would refuse.
         const checked = appWrapperSchema.safeParse(next);
         if (!checked.success) throw new Error(`AppWrapper "${next.jobId}" cannot be stored: ${issuesOf(checked.error)}`);
-        this.enqueue({ jobId: next.jobId, doc: JSON.stringify(next), isNew: !previous });
+        this.enqueue({ jobId: next.jobId, op: previous ? 'update' : 'insert', doc: JSON.stringify(next) });
+      },
+      removeThrough: (removed) => {
+        this.ensureWritable();
+        this.enqueue({ jobId: removed.jobId, op: 'delete', doc: '' });
       },
     });
     this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION } satisfies WriterData });
@@ -113,6 +116,11 @@ export class SqliteStore implements Store {
   /** The writer connection's journal mode and `synchronous` level (2 = FULL), once it is open. */
   durability(): Promise<{ journalMode: string; synchronous: number }> {
     return this.ready;
+  }
+
+  private ensureWritable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error(`the store at ${this.file} is closed`);
   }
 
   private enqueue(write: QueuedWrite): void {
@@ -262,6 +270,12 @@ export class SqliteStore implements Store {
     const stored = await this.memory.update(jobId, change);
     await this.durable();
     return stored;
+  }
+
+  async remove(jobIds: readonly string[]): Promise<number> {
+    const removed = await this.memory.remove(jobIds);
+    await this.durable();
+    return removed;
   }
 
   async counts(): Promise<StoreCounts> {

@@ -7,8 +7,9 @@ import { parentPort, workerData } from 'node:worker_threads';
  */
 export interface QueuedWrite {
   jobId: string;
+  op: 'insert' | 'update' | 'delete';
+  /** The AppWrapper as JSON; empty for a delete. */
   doc: string;
-  isNew: boolean;
 }
 
 export interface WriterData {
@@ -28,9 +29,11 @@ if (parentPort) {
   db.pragma('synchronous = FULL');
   const insert = db.prepare<[string, number, string]>('INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)');
   const update = db.prepare<[number, string, string]>('UPDATE appwrappers SET schema_version = ?, doc = ? WHERE job_id = ?');
+  const remove = db.prepare<[string]>('DELETE FROM appwrappers WHERE job_id = ?');
   const commit = db.transaction((writes: readonly QueuedWrite[]) => {
     for (const write of writes) {
-      if (write.isNew) insert.run(write.jobId, schemaVersion, write.doc);
+      if (write.op === 'insert') insert.run(write.jobId, schemaVersion, write.doc);
+      else if (write.op === 'delete') remove.run(write.jobId);
       else if (update.run(schemaVersion, write.doc, write.jobId).changes !== 1) throw new Error(`AppWrapper "${write.jobId}" is missing from ${file}`);
     }
   });

@@ -20,6 +20,7 @@ export interface AppWrapperFilter {
  *   `NotFoundError`;
  * - values handed out are immutable snapshots (frozen);
  * - `list` returns submission order;
+ * - `remove` forgets AppWrappers for good (finished work past its retention), skipping unknown ids;
  * - a change has been persisted when its promise resolves.
  */
 export interface Store {
@@ -30,5 +31,7 @@ export interface Store {
   update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper>;
   /** Kept up to date on every write, so that a metrics scrape costs O(phases). */
   counts(): Promise<StoreCounts>;
+  /** Resolves with how many of `jobIds` were there and are now gone. */
+  remove(jobIds: readonly string[]): Promise<number>;
   close(): Promise<void>;
 }

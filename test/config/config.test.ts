@@ -54,7 +54,7 @@ describe('defaults', () => {
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
       spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 2500 },
-      store: { kind: 'sqlite', data_dir: './data' },
+      store: { kind: 'sqlite', data_dir: './data', retention_hours: 168 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
     } satisfies Config);
   });
@@ -225,6 +225,7 @@ describe('environment', () => {
     CASPIAN_JOB_IMAGE: { raw: 'alpine:3.20', want: 'alpine:3.20' },
     CASPIAN_STORE: { raw: 'memory', want: 'memory' },
     CASPIAN_DATA_DIR: { raw: '/var/lib/caspian', want: '/var/lib/caspian' },
+    CASPIAN_RETENTION_HOURS: { raw: '24', want: 24 },
   };
 
   function at(config: Config, path: string): unknown {

@@ -132,6 +132,33 @@ describe('dispatch cycle', () => {
     expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2 } });
   });
 
+  it('forgets finished AppWrappers after the retention period, never before, and never with a Job still to delete', async () => {
+    await store().insert(planned('done', 0));
+    await store().insert(planned('cancelled', 0, 'carbon-jp'));
+    await dispatch();
+    await dispatch();
+    // The JP spoke is down when 'cancelled' is cancelled: its Job stays to be deleted.
+    sim(1).setReachable(false);
+    expect((await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/cancelled' })).statusCode).toBe(200);
+    clock.advanceMinutes(30);
+    await dispatch();
+    expect((await store().get('done'))?.phase).toBe('Succeeded');
+
+    clock.advance(168 * 3_600_000 - 60_000);
+    expect((await dispatch()).pruned).toBe(0);
+    clock.advanceMinutes(2);
+    const summary = await dispatch();
+    expect(summary.pruned).toBe(1);
+    expect(await store().get('done')).toBeUndefined();
+    expect((await store().get('cancelled'))?.staleJobs).toEqual([{ cluster: 'carbon-jp', jobName: 'cancelled' }]);
+    expect(t.log.messages()).toContain('forgot 1 finished AppWrappers past their retention');
+    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_appwrappers_pruned_total')).toContain('caspian_appwrappers_pruned_total 1');
+
+    sim(1).setReachable(true);
+    expect((await dispatch()).pruned).toBe(1);
+    expect(await store().list()).toEqual([]);
+  });
+
   it('drops a migration planned away and back before it happened', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();

@@ -45,6 +45,19 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('removes rows from the disk too, so a reopened store no longer has them', async () => {
+    open();
+    for (const id of ['a', 'b', 'c']) await store.insert(appWrapper(id).obj());
+    expect(await store.remove(['a', 'c'])).toBe(2);
+    expect(rowsOnDisk(store)).toEqual(['b']);
+    const reopened = SqliteStore.open(join(store.file, '..'));
+    try {
+      expect((await reopened.list()).map((aw) => aw.jobId)).toEqual(['b']);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('lets no read see a write before it is on disk', async () => {
     open();
     const write = store.insert(appWrapper('a').obj());

@@ -246,6 +246,32 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('remove', () => {
+      it('forgets the given AppWrappers for good, skipping unknown ids, and counts what went', async () => {
+        await store.insert(appWrapper('a').phase('Succeeded').obj());
+        await store.insert(appWrapper('b').phase('Running').migrating().obj());
+        await store.insert(appWrapper('c').obj());
+        expect(await store.remove(['a', 'b', 'nope'])).toBe(2);
+        expect(await store.get('a')).toBeUndefined();
+        expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c']);
+        expect(await store.counts()).toEqual(countsOf({ Pending: 1 }));
+        await expect(store.update('a', withPhase('Planned'))).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('lets a removed id be submitted again', async () => {
+        await store.insert(appWrapper('a').phase('Cancelled').obj());
+        await store.remove(['a']);
+        await store.insert(appWrapper('a').obj());
+        expect((await store.get('a'))?.phase).toBe('Pending');
+      });
+
+      it('removes nothing for an empty list', async () => {
+        await store.insert(appWrapper('a').obj());
+        expect(await store.remove([])).toBe(0);
+        expect(await store.counts()).toEqual(countsOf({ Pending: 1 }));
+      });
+    });
+
     describe('counts', () => {
       it('counts nothing in an empty store, with every phase present', async () => {
         expect(await store.counts()).toEqual(zeroCounts());
