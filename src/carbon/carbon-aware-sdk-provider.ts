@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -44,8 +44,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   }
 
   private get(path: string, params: Record<string, string>): Promise<unknown> {
-    const url = new URL(`${this.options.baseUrl.replace(/\/+$/, '')}${path}`);
-    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    const url = apiUrl(this.options.baseUrl, path, params);
     return this.cache.get(url.href, () => getJson(this.name, url, {}, this.options.timeoutMs, this.deps));
   }
 
@@ -56,11 +55,8 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   private async observed(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
     const path = '/emissions/bylocations';
-    const body = parseAnswer(this.name, 
-      emissionsSchema,
-      await this.get(path, { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() }),
-      path,
-    );
+    const answer = await this.get(path, { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() });
+    const body = parseAnswer(this.name, emissionsSchema, answer, path);
     return body.map((e) => ({ zone, at: epochMs(this.name, 'time', e.time), gco2PerKwh: e.rating, source: this.name, kind: 'measured' as const, fetchedAt })).sort((a, b) => a.at - b.at);
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -52,8 +52,7 @@ export class ElectricityMapsProvider implements CarbonProvider {
   }
 
   private get(path: string, params: Record<string, string>): Promise<unknown> {
-    const url = new URL(`${this.options.baseUrl.replace(/\/+$/, '')}/v3/carbon-intensity/${path}`);
-    for (const [key, value] of Object.entries({ ...params, emissionFactorType: this.options.emissionFactorType })) url.searchParams.set(key, value);
+    const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { ...params, emissionFactorType: this.options.emissionFactorType });
     return this.cache.get(url.href, () => getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
   }
 

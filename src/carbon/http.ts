@@ -98,6 +98,13 @@ export async function getJson(provider: string, url: URL, headers: Record<string
   }
 }
 
+/** `path` under `baseUrl` (a trailing slash on the base is fine), with `params` as the query string. */
+export function apiUrl(baseUrl: string, path: string, params: Record<string, string> = {}): URL {
+  const url = new URL(`${baseUrl.replace(/\/+$/, '')}${path}`);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  return url;
+}
+
 /** Validates a provider's answer against its documented shape, or throws a `malformed` fault naming the first bad field. */
 export function parseAnswer<T>(provider: string, schema: z.ZodType<T>, body: unknown, path: string): T {
   const result = schema.safeParse(body);

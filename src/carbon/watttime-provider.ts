@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -56,9 +56,7 @@ export class WattTimeProvider implements CarbonProvider {
   }
 
   private url(path: string, params: Record<string, string> = {}): URL {
-    const url = new URL(`${this.options.baseUrl.replace(/\/+$/, '')}${path}`);
-    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-    return url;
+    return apiUrl(this.options.baseUrl, path, params);
   }
 
   private async login(): Promise<string> {
