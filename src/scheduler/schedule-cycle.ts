@@ -6,6 +6,7 @@ import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem } from '../optimizer/index.js';
+import type { DecisionLog } from './decisions.js';
 
 export type OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => Promise<OptimizeOutput>;
 
@@ -96,6 +97,8 @@ export class ScheduleCycle {
       logger: Logger;
       clock: Clock;
       settings: ScheduleSettings;
+      /** Where each cycle's decisions go (`hub/decision-log.ts`); none in tests that do not look. */
+      decisions?: DecisionLog;
     },
   ) {}
 
@@ -259,6 +262,9 @@ export class ScheduleCycle {
     for (const { job_id, reason } of failed) {
       await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason, finishedAt: now }));
     }
+
+    // 7. Log the decisions: the plans that are new or moved a job (the log never throws).
+    this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
 
     return {
       started_at: new Date(now).toISOString(),
