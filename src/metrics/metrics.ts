@@ -234,6 +234,16 @@ export class Metrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  private readonly decisions = new Counter({
+    name: 'caspian_decisions_total',
+    help: 'Schedule decisions recorded in the decision log (plans that are new or moved a job). Unit: decisions. No labels.',
+    registers: [this.registry],
+  });
+  private readonly decisionLogFailures = new Counter({
+    name: 'caspian_decision_log_failures_total',
+    help: 'Failed attempts to open or append to the decision log file (decisions.path); the decisions stay in memory. Unit: failures. No labels.',
+    registers: [this.registry],
+  });
   }
 
   render(): Promise<string> {
@@ -347,6 +357,14 @@ export class Metrics {
   /** `route` is the route's pattern (e.g. `/hub/appwrappers/:id`) or `unmatched`: never the raw URL. */
   observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
     this.httpDuration.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  recordDecisions(count: number): void {
+    this.decisions.inc(count);
+  }
+
+  recordDecisionLogFailure(): void {
+    this.decisionLogFailures.inc();
   }
 
   // --- loops --------------------------------------------------------------------------------
