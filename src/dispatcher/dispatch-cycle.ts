@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { isTerminal, jobNameFor, LIVE_PHASES, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
@@ -184,19 +185,25 @@ export class DispatchCycle {
   }
 
   private request(aw: AppWrapper, cluster: string, generation: number, now: number): SpokeJobRequest {
-    const elapsedMs = aw.startedAt !== undefined ? now - aw.startedAt : 0;
+    const info = this.deps.clusters.info(cluster);
+    const pool = poolOf(info, aw.targetPool);
+    // Work is counted in FAST time: a job that ran on a slower pool got through less of it per second.
+    const workMs = aw.spec.runtimeMinutes * 60_000;
+    const doneMs = aw.startedAt !== undefined && aw.placement ? (now - aw.startedAt) / poolOf(this.deps.clusters.info(aw.placement.cluster), aw.placement.pool).speedFactor : 0;
     return {
       jobId: aw.jobId,
       jobName: jobNameFor(aw.jobId, generation),
       generation,
-      region: this.deps.clusters.info(cluster)?.region ?? '',
+      region: info?.region ?? '',
+      pool: pool.name,
+      nodeSelector: pool.nodeSelector,
       cpu: aw.spec.cpu,
       memGb: aw.spec.memGb,
       gpu: aw.spec.gpu,
       image: aw.spec.image ?? this.deps.settings.defaultImage,
       command: aw.spec.command ?? [...this.deps.settings.defaultCommand],
       // A migrated job resumes from the state it carried (its data_gb), so only the rest of its run remains.
-      runtimeSeconds: Math.max(1, Math.round((aw.spec.runtimeMinutes * 60_000 - elapsedMs) / 1000)),
+      runtimeSeconds: Math.max(1, Math.round(((workMs - doneMs) * pool.speedFactor) / 1000)),
       activeDeadlineSeconds: Math.max(1, Math.ceil((aw.deadlineAt - now) / 1000)),
       plannedStartAt: aw.plannedStartAt ?? now,
       co2EstimateG: aw.co2EstimateG ?? 0,
@@ -242,7 +249,7 @@ export class DispatchCycle {
         return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
-      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, createdAt: now } };
+      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now } };
     });
   }
 
@@ -275,7 +282,7 @@ export class DispatchCycle {
         migrating: false,
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
-        placement: { cluster: to, jobName: request.jobName, generation, createdAt: now },
+        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now },
         staleJobs: [...cur.staleJobs, old],
       };
     });

@@ -59,6 +59,21 @@ export function fits(request: Resources, free: Resources): boolean {
   return request.cpu <= free.cpu && request.memGb <= free.memGb && request.gpu <= free.gpu;
 }
 
+/**
+ * How urgent a job is. `urgent`: starts as soon as capacity allows, on FAST workers, never deferred for
+ * carbon; `normal` (the default): carbon-optimised within its deadline, with a small charge for waiting;
+ * `flexible`: may wait up to its deadline for the cleanest slots, waiting costs nothing.
+ */
+export const URGENCIES = ['urgent', 'normal', 'flexible'] as const;
+export type Urgency = (typeof URGENCIES)[number];
+
+/**
+ * Worker pools of a cluster: FAST nodes, and ECO nodes that run a job longer at lower power (the AI job
+ * orchestrator's design). A cluster without configured pools has one FAST pool.
+ */
+export const POOLS = ['FAST', 'ECO'] as const;
+export type PoolName = (typeof POOLS)[number];
+
 /** What the user asked for. */
 export interface JobSpec extends Resources {
   runtimeMinutes: number;
@@ -68,6 +83,7 @@ export interface JobSpec extends Resources {
   dataGb: number;
   /** Regions the job may run in; empty = any. */
   affinityRegions: string[];
+  urgency: Urgency;
   image?: string;
   command?: string[];
 }
@@ -83,7 +99,24 @@ export interface Placement extends JobRef {
   /** Kubernetes Job name: the job id, plus `-g<generation>` after a migration. */
   jobName: string;
   generation: number;
+  /** Worker pool the Job was sent to. */
+  pool: PoolName;
   createdAt: number;
+}
+
+/**
+ * The carbon a finished job used and saved, grams of CO2, worked out when it finished. `actual` uses the
+ * intensity measured while it ran in its cluster and pool; `counterfactual` is the same job run at
+ * submission in its first allowed region on FAST workers; `saved = counterfactual - actual`.
+ */
+export interface CarbonAccount {
+  plannedG: number;
+  actualG: number;
+  counterfactualG: number;
+  savedG: number;
+  energyKwh: number;
+  /** `measured` when every instant of both runs had a measured intensity; else the forecast filled the gaps. */
+  basis: 'measured' | 'forecast';
 }
 
 export interface MigrationMetadata {
@@ -104,6 +137,8 @@ export interface AppWrapper {
   reason?: string;
   /** Cluster chosen by the last plan. */
   targetCluster?: string;
+  /** Worker pool chosen by the last plan. */
+  targetPool?: PoolName;
   plannedStartAt?: number;
   /** Closed while Planned; opened by the dispatcher when the planned start has come. */
   gateOpen: boolean;
@@ -118,6 +153,8 @@ export interface AppWrapper {
   startedAt?: number;
   finishedAt?: number;
   metadata: MigrationMetadata;
+  /** Set when the job finishes after having run. */
+  carbonAccount?: CarbonAccount;
   updatedAt: number;
 }
 

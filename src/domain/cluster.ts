@@ -1,4 +1,29 @@
-import type { Resources } from './app-wrapper.js';
+import type { PoolName, Resources } from './app-wrapper.js';
+
+/** A worker pool of a cluster (see `POOLS`). */
+export interface WorkerPool {
+  name: PoolName;
+  /** Fraction of the cluster's free capacity the pool offers, (0, 1]. */
+  share: number;
+  /** A job on this pool runs this many times as long as on FAST (>= 1). */
+  speedFactor: number;
+  /** ... and draws this fraction of its FAST power, (0, 1]. */
+  powerFactor: number;
+  /** Put on the Job's pod so that Kubernetes runs it on the pool's nodes; empty = any node. */
+  nodeSelector: Readonly<Record<string, string>>;
+}
+
+/** The one pool of a cluster configured without pools. */
+export const WHOLE_CLUSTER_POOL: Readonly<WorkerPool> = Object.freeze({ name: 'FAST', share: 1, speedFactor: 1, powerFactor: 1, nodeSelector: Object.freeze({}) });
+
+/**
+ * Lowers a cluster's FAST capacity to `capacityFactor` of itself in slots whose grid intensity exceeds
+ * `thresholdGco2PerKwh`.
+ */
+export interface FastScaleDown {
+  thresholdGco2PerKwh: number;
+  capacityFactor: number;
+}
 
 /** A spoke cluster as configured: one per grid region. */
 export interface ClusterInfo {
@@ -8,6 +33,19 @@ export interface ClusterInfo {
   region: string;
   /** Carbon-data zone of the region, e.g. `KR` or `JP-TK`. */
   zone: string;
+  /** Worker pools; absent = `WHOLE_CLUSTER_POOL` alone. */
+  pools?: readonly WorkerPool[];
+  fastScaleDown?: FastScaleDown;
+}
+
+export function poolsOf(info: Pick<ClusterInfo, 'pools'> | undefined): readonly WorkerPool[] {
+  return info?.pools?.length ? info.pools : [WHOLE_CLUSTER_POOL];
+}
+
+/** The named pool of a cluster; a pool the cluster no longer has reads as its first pool. */
+export function poolOf(info: Pick<ClusterInfo, 'pools'> | undefined, name: PoolName | undefined): WorkerPool {
+  const pools = poolsOf(info);
+  return pools.find((p) => p.name === name) ?? pools[0]!;
 }
 
 /** What a spoke reports about itself. */

@@ -100,7 +100,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         (cur) => {
           if (knows(cur, view.name, job.jobName)) return undefined;
           if (isGateJob(cur, view.name, job.jobName)) {
-            return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: view.name, jobName: job.jobName, generation: 1, createdAt: clock.now() } };
+            return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: view.name, jobName: job.jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() } };
           }
           // As the dispatch cycle does when a Job it created is no longer wanted.
           return { ...cur, staleJobs: [...cur.staleJobs, { cluster: view.name, jobName: job.jobName }] };

@@ -5,6 +5,7 @@ import { coresToQuantity, gibToQuantity } from './quantity.js';
 /** Labels and annotations CASPIAN puts on its Jobs and their pods. */
 export const LABEL_JOB_ID = 'caspian.io/job-id';
 const LABEL_REGION = 'caspian.io/region';
+const LABEL_POOL = 'caspian.io/pool';
 const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 const MANAGED_BY = 'caspian';
 const LABEL_APP = 'app';
@@ -32,6 +33,7 @@ export function jobManifest(request: SpokeJobRequest, settings: JobManifestSetti
   const labels = {
     [LABEL_JOB_ID]: request.jobId,
     [LABEL_REGION]: request.region,
+    [LABEL_POOL]: request.pool,
     [LABEL_MANAGED_BY]: MANAGED_BY,
     [LABEL_APP]: APP,
   };
@@ -60,6 +62,7 @@ export function jobManifest(request: SpokeJobRequest, settings: JobManifestSetti
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          ...(Object.keys(request.nodeSelector).length > 0 && { nodeSelector: { ...request.nodeSelector } }),
           containers: [
             {
               name: CONTAINER_NAME,

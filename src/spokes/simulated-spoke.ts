@@ -1,6 +1,6 @@
 import { addResources, fits, NO_RESOURCES, subtractResources, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
-import type { ClusterStatus } from '../domain/cluster.js';
+import { WHOLE_CLUSTER_POOL, type ClusterStatus, type WorkerPool } from '../domain/cluster.js';
 import { AdapterError } from '../domain/errors.js';
 import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
@@ -16,7 +16,9 @@ interface SimulatedJob {
  * An in-process cluster for running the hub without Kubernetes: a pool of allocatable resources on which
  * Jobs wait for room (in creation order, a Job starts as soon as it fits, so a small one may pass a big
  * one, as pods do), run for their runtime and succeed, or fail with DeadlineExceeded once
- * `activeDeadlineSeconds` have passed since their creation (waiting counts, as in Kubernetes). Time comes
+ * `activeDeadlineSeconds` have passed since their creation (waiting counts, as in Kubernetes). Each worker
+ * pool is its `share` of the allocatable resources, and a Job runs on the pool it names, as a node selector
+ * would keep it on the pool's nodes. Time comes
  * from the injected clock and the cluster's state is worked out lazily up to "now" on every call, so a
  * fake clock fast-forwards it exactly.
  */
@@ -27,11 +29,17 @@ export class SimulatedSpoke implements SpokeClient {
   /** The instant the cluster has been played forward to: room freed then (by a delete) is room from then on. */
   private advancedTo = -Infinity;
 
+  /** Allocatable resources per pool. */
+  private readonly poolCapacity: Map<string, Resources>;
+
   constructor(
     readonly cluster: string,
     private readonly allocatable: Resources,
     private readonly clock: Clock,
-  ) {}
+    pools: readonly WorkerPool[] = [WHOLE_CLUSTER_POOL],
+  ) {
+    this.poolCapacity = new Map(pools.map((p) => [p.name, { cpu: allocatable.cpu * p.share, memGb: allocatable.memGb * p.share, gpu: allocatable.gpu * p.share }]));
+  }
 
   /** Makes the cluster's API stop (false) or resume (true) answering, as a real outage would. */
   setReachable(reachable: boolean): void {
@@ -65,13 +73,16 @@ export class SimulatedSpoke implements SpokeClient {
     this.advancedTo = now;
     for (;;) {
       const live = [...this.jobs.values()].filter((j) => j.finishedAt === undefined && j.createdAt <= now);
-      let used = live.filter((j) => j.startedAt !== undefined).reduce((sum, j) => addResources(sum, SimulatedSpoke.request(j)), NO_RESOURCES);
+      const used = new Map<string, Resources>();
+      const take = (job: SimulatedJob) => used.set(job.request.pool, addResources(used.get(job.request.pool) ?? NO_RESOURCES, SimulatedSpoke.request(job)));
+      for (const job of live) if (job.startedAt !== undefined) take(job);
       for (const job of live) {
         if (job.startedAt !== undefined) continue;
         const start = Math.max(job.createdAt, time);
-        if (start >= SimulatedSpoke.deadlineOf(job) || !fits(SimulatedSpoke.request(job), subtractResources(this.allocatable, used))) continue;
+        const free = subtractResources(this.poolCapacity.get(job.request.pool) ?? NO_RESOURCES, used.get(job.request.pool) ?? NO_RESOURCES);
+        if (start >= SimulatedSpoke.deadlineOf(job) || !fits(SimulatedSpoke.request(job), free)) continue;
         job.startedAt = start;
-        used = addResources(used, SimulatedSpoke.request(job));
+        take(job);
       }
       const next = live.reduce<SimulatedJob | undefined>((a, j) => (!a || SimulatedSpoke.endOf(j) < SimulatedSpoke.endOf(a) ? j : a), undefined);
       if (!next || SimulatedSpoke.endOf(next) > now) return;
@@ -89,8 +100,10 @@ export class SimulatedSpoke implements SpokeClient {
   async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
     this.ensureReachable();
     if (this.jobs.has(request.jobName)) return 'adopted';
-    if (!fits(request, this.allocatable)) {
-      throw new AdapterError(`Job ${request.jobName} requests more than cluster ${this.cluster} has`, false);
+    const pool = this.poolCapacity.get(request.pool);
+    if (!pool) throw new AdapterError(`cluster ${this.cluster} has no ${request.pool} pool`, false);
+    if (!fits(request, pool)) {
+      throw new AdapterError(`Job ${request.jobName} requests more than the ${request.pool} pool of cluster ${this.cluster} has`, false);
     }
     // Catch up first: room freed before now belongs to Jobs already queued, not to this one.
     this.advance(this.clock.now());

@@ -1,3 +1,4 @@
+import type { PoolName } from '../domain/app-wrapper.js';
 import type { ClusterStatus } from '../domain/cluster.js';
 
 /** What the hub asks a spoke to run. */
@@ -7,11 +8,15 @@ export interface SpokeJobRequest {
   jobName: string;
   generation: number;
   region: string;
+  /** Worker pool: a `caspian.io/pool` label, and the pool's node selector on the pod. */
+  pool: PoolName;
+  nodeSelector: Readonly<Record<string, string>>;
   cpu: number;
   memGb: number;
   gpu: number;
   image: string;
   command: string[];
+  /** Expected run on the pool (its speed factor applied). */
   runtimeSeconds: number;
   /** Seconds the Job may run before Kubernetes stops it (from the deadline). */
   activeDeadlineSeconds: number;

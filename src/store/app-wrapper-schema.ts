@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PHASES, type AppWrapper } from '../domain/app-wrapper.js';
+import { PHASES, POOLS, URGENCIES, type AppWrapper } from '../domain/app-wrapper.js';
 
 /**
  * The shape of a stored AppWrapper document, checked on every row read back from disk and on every
@@ -20,6 +20,8 @@ const jobSpecSchema = z.strictObject({
   deadlineMinutes: finite,
   dataGb: finite,
   affinityRegions: z.array(text),
+  // Documents written before urgency classes existed read as the default class.
+  urgency: z.enum(URGENCIES).default('normal'),
   image: text.optional(),
   command: z.array(text).optional(),
 });
@@ -35,12 +37,24 @@ export const appWrapperSchema = z.strictObject({
   plannedStartAt: finite.optional(),
   gateOpen: z.boolean(),
   co2EstimateG: finite.optional(),
-  placement: z.strictObject({ cluster: text, jobName: text, generation: z.number().int(), createdAt: finite }).optional(),
+  targetPool: z.enum(POOLS).optional(),
+  // Documents written before worker pools existed ran on the one (FAST) pool.
+  placement: z.strictObject({ cluster: text, jobName: text, generation: z.number().int(), pool: z.enum(POOLS).default('FAST'), createdAt: finite }).optional(),
   migrating: z.boolean(),
   staleJobs: z.array(jobRefSchema),
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
   metadata: z.strictObject({ migrated_from: text.optional(), migration_time: text.optional() }),
+  carbonAccount: z
+    .strictObject({
+      plannedG: finite,
+      actualG: finite,
+      counterfactualG: finite,
+      savedG: finite,
+      energyKwh: finite,
+      basis: z.enum(['measured', 'forecast']),
+    })
+    .optional(),
   updatedAt: finite,
 });
 

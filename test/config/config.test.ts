@@ -30,6 +30,8 @@ function configError(fn: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+const FAST_ONLY = [{ name: 'FAST' as const, share: 1, speed_factor: 1, power_factor: 1, node_selector: {} }];
+
 describe('defaults', () => {
   it('pins every default', () => {
     expect(parseConfig({})).toEqual({
@@ -37,14 +39,15 @@ describe('defaults', () => {
       host: '0.0.0.0',
       log_level: 'info',
       regions: [
-        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
-        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
-        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: FAST_ONLY },
+        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: FAST_ONLY },
+        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: FAST_ONLY },
       ],
       slot_seconds: 300,
       horizon_hours: 24,
       periods: { carbon_seconds: 10, schedule_seconds: 300, dispatch_seconds: 30 },
       energy: { watt_cpu: 30, watt_gpu: 250, watt_mem_gb: 0.392 },
+      urgency: { normal_wait_gco2_per_kwh_per_hour: 5 },
       migration: {
         allow: true,
         lambda_plan_dev: 100,
@@ -128,6 +131,28 @@ describe('validation', () => {
     { name: 'cluster not a DNS label', raw: { regions: [region('KR', 'Carbon_KR')] }, key: 'regions.0.cluster', message: /DNS-1123/ },
     { name: 'bad region name', raw: { regions: [region('K R', 'carbon-kr')] }, key: 'regions.0.name' },
     { name: 'negative capacity', raw: { regions: [region('KR', 'carbon-kr', { capacity: { cpu: -1, mem_gb: 1 } })] }, key: 'regions.0.capacity.cpu' },
+    { name: 'unknown pool', raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'SLOW', share: 1 }] })] }, key: 'regions.0.pools.0.name' },
+    {
+      name: 'pool repeated',
+      raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 0.5 }, { name: 'FAST', share: 0.5 }] })] },
+      key: 'regions.0.pools',
+      message: /must not repeat a pool/,
+    },
+    { name: 'no FAST pool', raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'ECO', share: 1 }] })] }, key: 'regions.0.pools', message: /FAST/ },
+    {
+      name: 'pool shares over 1',
+      raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 0.6 }, { name: 'ECO', share: 0.6 }] })] },
+      key: 'regions.0.pools',
+      message: /add up to at most 1/,
+    },
+    { name: 'pool faster than FAST', raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, speed_factor: 0.5 }] })] }, key: 'regions.0.pools.0.speed_factor' },
+    { name: 'pool power above 1', raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, power_factor: 2 }] })] }, key: 'regions.0.pools.0.power_factor' },
+    {
+      name: 'scale-down factor above 1',
+      raw: { regions: [region('KR', 'carbon-kr', { fast_scale_down: { threshold_gco2_per_kwh: 500, capacity_factor: 1.5 } })] },
+      key: 'regions.0.fast_scale_down.capacity_factor',
+    },
+    { name: 'negative normal wait charge', raw: { urgency: { normal_wait_gco2_per_kwh_per_hour: -1 } }, key: 'urgency.normal_wait_gco2_per_kwh_per_hour' },
     {
       name: 'duplicate region',
       raw: { regions: [region('KR', 'carbon-a'), region('KR', 'carbon-b')], migration: { network_gco2_per_gb: {} } },
@@ -198,6 +223,7 @@ describe('environment', () => {
     CASPIAN_API_TOKEN: { raw: 'a-long-enough-secret', want: 'a-long-enough-secret' },
     CASPIAN_SLOT_SECONDS: { raw: '600', want: 600 },
     CASPIAN_HORIZON_HOURS: { raw: '1.5', want: 1.5 },
+    CASPIAN_NORMAL_WAIT_GCO2_PER_KWH_PER_HOUR: { raw: '12.5', want: 12.5 },
     CASPIAN_CARBON_PERIOD_SECONDS: { raw: '30', want: 30 },
     CASPIAN_SCHEDULE_PERIOD_SECONDS: { raw: '600', want: 600 },
     CASPIAN_DISPATCH_PERIOD_SECONDS: { raw: '15', want: 15 },

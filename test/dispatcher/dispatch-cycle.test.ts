@@ -3,6 +3,7 @@ import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { spokeJob } from '../support/spoke-job-builder.js';
 import { testHub, type TestHub } from '../support/hub.js';
 
 describe('dispatch cycle', () => {
@@ -78,7 +79,7 @@ describe('dispatch cycle', () => {
   });
 
   it('adopts a Job that already exists on the spoke instead of duplicating it', async () => {
-    await sim(0).createJob({ jobId: 'job', jobName: 'job', generation: 1, region: 'KR', cpu: 2, memGb: 1, gpu: 0, image: 'x', command: ['x'], runtimeSeconds: 1800, activeDeadlineSeconds: 7200, plannedStartAt: clock.now(), co2EstimateG: 0 });
+    await sim(0).createJob(spokeJob('job').cpu(2).runtimeSeconds(1800).activeDeadlineSeconds(7200).obj());
     await store().insert(planned('job', 0));
     expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: true }]);
     expect(await sim(0).listJobs()).toHaveLength(1);

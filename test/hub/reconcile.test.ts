@@ -42,7 +42,7 @@ describe('reconcile on start', () => {
     await w.kr.createJob(spokeJob('a').obj());
     const summary = await w.run();
     expect(summary.adopted).toEqual([{ job_id: 'a', cluster: 'carbon-kr', job_name: 'a' }]);
-    expect(await w.store.get('a')).toMatchObject({ phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, createdAt: w.clock.now() } });
+    expect(await w.store.get('a')).toMatchObject({ phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST', createdAt: w.clock.now() } });
     // No Job: still Planned, for the dispatch cycle to open its gate.
     expect((await w.store.get('b'))?.phase).toBe('Planned');
     expect(w.log.messages()).toContain('AppWrapper a: Planned -> Dispatched');
@@ -72,10 +72,10 @@ describe('reconcile on start', () => {
   });
 
   it('leaves alone the Jobs the store already accounts for, a migration under way, and a live AppWrapper whose Job is gone', async () => {
-    const running = appWrapper('r').phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'r', generation: 1 }).obj();
-    const moving = appWrapper('v').phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: 'v', generation: 1 }).migrating().obj();
+    const running = appWrapper('r').phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'r', generation: 1, pool: 'FAST' }).obj();
+    const moving = appWrapper('v').phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: 'v', generation: 1, pool: 'FAST' }).migrating().obj();
     const staleAlready = { ...appWrapper('s').phase('Cancelled').obj(), staleJobs: [{ cluster: 'carbon-jp', jobName: 's' }] };
-    const gone = appWrapper('g').phase('Dispatched').target('carbon-jp').placement({ cluster: 'carbon-jp', jobName: 'g', generation: 1 }).obj();
+    const gone = appWrapper('g').phase('Dispatched').target('carbon-jp').placement({ cluster: 'carbon-jp', jobName: 'g', generation: 1, pool: 'FAST' }).obj();
     const initial = [running, moving, staleAlready, gone];
     const w = await world(initial);
     await w.kr.createJob(spokeJob('r').obj());

@@ -50,7 +50,7 @@ describe('Job manifest', () => {
     expect(manifest.metadata).toEqual({
       name: 'train-7-g2',
       namespace: 'batch-jobs',
-      labels: { 'caspian.io/job-id': 'train-7', 'caspian.io/region': 'JP', 'app.kubernetes.io/managed-by': 'caspian', app: 'caspian-job' },
+      labels: { 'caspian.io/job-id': 'train-7', 'caspian.io/region': 'JP', 'caspian.io/pool': 'FAST', 'app.kubernetes.io/managed-by': 'caspian', app: 'caspian-job' },
       annotations: {
         'caspian.io/planned-start': '2026-01-05T01:30:00.000Z',
         'caspian.io/co2-estimate-g': '123.457',
@@ -61,6 +61,7 @@ describe('Job manifest', () => {
     expect(manifest.spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 3600 });
     const pod = manifest.spec?.template.spec;
     expect(pod?.restartPolicy).toBe('Never');
+    expect(pod).not.toHaveProperty('nodeSelector');
     expect(manifest.spec?.template.metadata?.labels).toEqual(manifest.metadata?.labels);
     const container = pod?.containers[0];
     expect(container).toMatchObject({ image: 'busybox:1.36', command: ['sleep', '600'], env: expect.arrayContaining([{ name: 'CASPIAN_RUNTIME_SECONDS', value: '600' }]) });
@@ -73,6 +74,13 @@ describe('Job manifest', () => {
     expect(() => new Job(manifest as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
     expect(manifest.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '250m' }, limits: { cpu: '250m' } });
     expect(manifest.metadata?.annotations).not.toHaveProperty('caspian.io/migrated-from');
+  });
+
+  it("puts the pool's label on the Job and its node selector on the pod", () => {
+    const manifest = jobManifest(spokeJob('eco').pool('ECO', { 'node.kubernetes.io/pool': 'eco' }).obj(), settings);
+    expect(() => new Job(manifest as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
+    expect(manifest.metadata?.labels).toMatchObject({ 'caspian.io/pool': 'ECO' });
+    expect(manifest.spec?.template.spec?.nodeSelector).toEqual({ 'node.kubernetes.io/pool': 'eco' });
   });
 
   it('a manifest the schema refuses is caught by the schema check', () => {

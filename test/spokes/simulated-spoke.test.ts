@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AdapterError } from '../../src/domain/errors.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { WHOLE_CLUSTER_POOL } from '../../src/domain/cluster.js';
 import type { SpokeJobPhase, SpokeJobStatus } from '../../src/spokes/types.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
@@ -207,9 +208,35 @@ describe('createJob', () => {
   it('refuses, for good, a Job larger than the whole cluster', async () => {
     const sim = spoke(4, 16, 1);
     for (const request of [spokeJob('cpu').cpu(5).obj(), spokeJob('mem').memGb(17).obj(), spokeJob('gpu').gpu(2).obj()]) {
-      await expectAdapterError(sim.createJob(request), false, new RegExp(`Job ${request.jobName} requests more than cluster carbon-kr has`));
+      await expectAdapterError(sim.createJob(request), false, new RegExp(`Job ${request.jobName} requests more than the FAST pool of cluster carbon-kr has`));
     }
     expect(await sim.listJobs()).toEqual([]);
+  });
+});
+
+describe('worker pools', () => {
+  const pools = [
+    { ...WHOLE_CLUSTER_POOL, share: 0.5 },
+    { name: 'ECO' as const, share: 0.5, speedFactor: 1.5, powerFactor: 0.6, nodeSelector: { 'caspian.io/pool': 'eco' } },
+  ];
+
+  it('runs a Job on the pool it names: ECO waits for room in ECO while FAST has room', async () => {
+    const sim = new SimulatedSpoke('carbon-kr', { cpu: 8, memGb: 32, gpu: 0 }, clock, pools);
+    await sim.createJob(spokeJob('eco-1').cpu(4).runtimeSeconds(600).pool('ECO').obj());
+    await sim.createJob(spokeJob('eco-2').cpu(4).runtimeSeconds(600).pool('ECO').obj());
+    await sim.createJob(spokeJob('fast').cpu(4).runtimeSeconds(600).pool('FAST').obj());
+    expect(await statusOf(sim, 'eco-1')).toEqual({ phase: 'Running', start: 0 });
+    expect(await statusOf(sim, 'eco-2')).toEqual({ phase: 'Pending' });
+    expect(await statusOf(sim, 'fast')).toEqual({ phase: 'Running', start: 0 });
+    clock.advance(10 * MIN);
+    expect(await statusOf(sim, 'eco-2')).toEqual({ phase: 'Running', start: 10 });
+  });
+
+  it('refuses, for good, a Job larger than its pool or naming a pool the cluster lacks', async () => {
+    const sim = new SimulatedSpoke('carbon-kr', { cpu: 8, memGb: 32, gpu: 0 }, clock, pools);
+    await expectAdapterError(sim.createJob(spokeJob('big').cpu(5).pool('ECO').obj()), false, /requests more than the ECO pool of cluster carbon-kr has/);
+    const fastOnly = spoke(8, 32, 0);
+    await expectAdapterError(fastOnly.createJob(spokeJob('eco').pool('ECO').obj()), false, /cluster carbon-kr has no ECO pool/);
   });
 });
 

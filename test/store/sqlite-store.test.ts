@@ -70,7 +70,7 @@ describe('SqliteStore', () => {
     store = SqliteStore.open(dir);
     for (const id of ['c', 'a', 'b']) await store.insert(appWrapper(id).obj());
     await store.update('a', (cur) => ({ ...cur, phase: 'Planned', targetCluster: 'carbon-kr', plannedStartAt: cur.submittedAt }));
-    await store.update('a', (cur) => ({ ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, createdAt: cur.updatedAt } }));
+    await store.update('a', (cur) => ({ ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST', createdAt: cur.updatedAt } }));
     await store.update('c', (cur) => ({ ...cur, phase: 'Cancelled', reason: 'cancelled by request' }));
     const before = await store.list();
     await store.close();

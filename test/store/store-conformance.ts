@@ -6,7 +6,7 @@ import { appWrapper } from '../support/app-wrapper-builder.js';
 
 /** An AppWrapper with every optional nested part filled in, so that freezing and copying are tested all the way down. */
 function fullAppWrapper(jobId: string): AppWrapper {
-  const aw = appWrapper(jobId).phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: `${jobId}-g2`, generation: 2 }).migrating().obj();
+  const aw = appWrapper(jobId).phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: `${jobId}-g2`, generation: 2, pool: 'FAST' }).migrating().obj();
   return {
     ...aw,
     spec: { ...aw.spec, affinityRegions: ['KR', 'JP'], image: 'busybox:1.36', command: ['sleep', '60'] },
@@ -219,7 +219,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
         const updated = await store.update('a', (cur) => ({
           ...cur,
           staleJobs: [...cur.staleJobs, { cluster: 'carbon-kr', jobName: 'a-g2' }],
-          placement: { cluster: 'carbon-jp', jobName: 'a-g3', generation: 3, createdAt: cur.updatedAt },
+          placement: { cluster: 'carbon-jp', jobName: 'a-g3', generation: 3, pool: 'FAST', createdAt: cur.updatedAt },
           metadata: { ...cur.metadata, migrated_from: 'carbon-jp' },
         }));
         expect(unfrozenPaths(updated)).toEqual([]);

@@ -10,6 +10,8 @@ export class SpokeJobBuilder {
       jobName: jobId,
       generation: 1,
       region: 'KR',
+      pool: 'FAST',
+      nodeSelector: {},
       cpu: 1,
       memGb: 1,
       gpu: 0,
@@ -20,6 +22,12 @@ export class SpokeJobBuilder {
       plannedStartAt: 0,
       co2EstimateG: 0,
     };
+  }
+
+  pool(pool: SpokeJobRequest['pool'], nodeSelector: Record<string, string> = {}): this {
+    this.request.pool = pool;
+    this.request.nodeSelector = nodeSelector;
+    return this;
   }
 
   jobName(jobName: string): this {
