@@ -223,6 +223,16 @@ export class Metrics {
     labelNames: ['loop'],
     registers: [this.registry],
   });
+  private readonly decisions = new Counter({
+    name: 'caspian_decisions_total',
+    help: 'Schedule decisions recorded in the decision log (plans that are new or moved a job). Unit: decisions. No labels.',
+    registers: [this.registry],
+  });
+  private readonly decisionLogFailures = new Counter({
+    name: 'caspian_decision_log_failures_total',
+    help: 'Failed attempts to open or append to the decision log file (decisions.path); the decisions stay in memory. Unit: failures. No labels.',
+    registers: [this.registry],
+  });
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -234,16 +244,6 @@ export class Metrics {
 
   get contentType(): string {
     return this.registry.contentType;
-  private readonly decisions = new Counter({
-    name: 'caspian_decisions_total',
-    help: 'Schedule decisions recorded in the decision log (plans that are new or moved a job). Unit: decisions. No labels.',
-    registers: [this.registry],
-  });
-  private readonly decisionLogFailures = new Counter({
-    name: 'caspian_decision_log_failures_total',
-    help: 'Failed attempts to open or append to the decision log file (decisions.path); the decisions stay in memory. Unit: failures. No labels.',
-    registers: [this.registry],
-  });
   }
 
   render(): Promise<string> {
@@ -343,6 +343,14 @@ export class Metrics {
     this.migrationCost.inc(labels, costGco2);
   }
 
+  recordDecisions(count: number): void {
+    this.decisions.inc(count);
+  }
+
+  recordDecisionLogFailure(): void {
+    this.decisionLogFailures.inc();
+  }
+
   // --- dispatch -----------------------------------------------------------------------------
   recordDispatchCycle(outcome: CycleOutcome, durationSeconds: number): void {
     this.dispatchCycles.inc({ outcome });
@@ -357,14 +365,6 @@ export class Metrics {
   /** `route` is the route's pattern (e.g. `/hub/appwrappers/:id`) or `unmatched`: never the raw URL. */
   observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
     this.httpDuration.observe({ method, route, status: String(status) }, seconds);
-  }
-
-  recordDecisions(count: number): void {
-    this.decisions.inc(count);
-  }
-
-  recordDecisionLogFailure(): void {
-    this.decisionLogFailures.inc();
   }
 
   // --- loops --------------------------------------------------------------------------------
