@@ -2,6 +2,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { PHASES, type Phase } from '../domain/app-wrapper.js';
 import type { StoreCounts } from '../store/types.js';
 
+export type CycleOutcome = 'ok' | 'error';
+export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
+
+/** Decimal gigabytes, as `data_gb` counts them. */
+const BYTES_PER_GB = 1e9;
+const LINT_BREAKING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /**
  * Every Prometheus metric of the hub, behind recorder methods so that the loops and the API never touch
  * prom-client types. Label values are bounded: phases, cluster/region/zone names from the configuration,
@@ -9,64 +16,68 @@ import type { StoreCounts } from '../store/types.js';
  *
  * The unprefixed names (`migrations_total`, `grid_carbon_intensity_gco2_per_kwh`, ...) are the ones the
  * seed's dashboards and runbooks query; everything added since carries the `caspian_` prefix.
+ *
+ * Two of the SPEC's counters break Prometheus naming (`promtool check metrics`: a counter without `_total`,
+ * an abbreviated unit), so /metrics exposes them under conventional names and Prometheus restores the
+ * SPEC's names with recording rules (prometheus-rules.yml, loaded by prometheus.yml):
+ * `migration_data_transferred_gb` = `caspian_migration_data_transferred_bytes_total / 1e9` (bytes are the
+ * base unit) and `migration_cost_gco2` = `caspian_migration_cost_gco2_total`, labels kept. Every help text
+ * states the unit and the label values; a test holds every metric to that.
  */
-export type CycleOutcome = 'ok' | 'error';
-export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
-
 export class Metrics {
   readonly registry = new Registry();
 
   private readonly carbonIntensity = new Gauge({
     name: 'grid_carbon_intensity_gco2_per_kwh',
-    help: 'Current grid carbon intensity by carbon-data zone, gCO2/kWh.',
+    help: 'Current grid carbon intensity by zone. Unit: gCO2/kWh. Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
     labelNames: ['zone'],
     registers: [this.registry],
   });
   private readonly carbonRefreshes = new Counter({
     name: 'caspian_carbon_refreshes_total',
-    help: 'Carbon-intensity refreshes by provider and outcome (ok|error).',
+    help: 'Carbon-intensity refreshes of the hub\'s provider. Unit: refreshes. Labels: provider (carbon.provider, or the chain with its fallbacks, e.g. electricitymaps>file), outcome (ok|error).',
     labelNames: ['provider', 'outcome'],
     registers: [this.registry],
   });
   private readonly carbonFetchErrors = new Counter({
     name: 'caspian_carbon_fetch_errors_total',
-    help: 'Carbon provider faults by provider and reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale), also those a fallback answered for.',
+    help: 'Carbon provider faults, also those a fallback answered for. Unit: faults. Labels: provider (mock|electricitymaps|watttime|carbon-aware-sdk|file), reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale).',
     labelNames: ['provider', 'reason'],
     registers: [this.registry],
   });
   private readonly carbonForecast = new Gauge({
     name: 'caspian_carbon_forecast_gco2_per_kwh',
-    help: 'Carbon intensity expected at a lead time (horizon: 1h|3h|6h|12h|24h) by zone, gCO2/kWh.',
+    help: 'Carbon intensity expected at a lead time. Unit: gCO2/kWh. Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK), horizon (1h|3h|6h|12h|24h).',
     labelNames: ['zone', 'horizon'],
     registers: [this.registry],
   });
   private readonly carbonDataAge = new Gauge({
     name: 'caspian_carbon_data_age_seconds',
-    help: 'Age of the current carbon value by zone: seconds since its source delivered it.',
+    help: 'Age of the current carbon value: time since its source delivered it. Unit: seconds. Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
     labelNames: ['zone'],
     registers: [this.registry],
   });
   private readonly carbonSource = new Gauge({
     name: 'caspian_carbon_source_info',
-    help: 'Where the current carbon value of a zone comes from (1 for the source in use), by zone and source.',
+    help: 'Where the current carbon value of a zone comes from, 1 for the source in use. Unit: none (info metric, always 1). Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK), source (the provider\'s source tag, e.g. electricitymaps, file, mock:diurnal, last-known, constant).',
     labelNames: ['zone', 'source'],
     registers: [this.registry],
   });
   private readonly carbonStale = new Gauge({
     name: 'caspian_carbon_stale',
-    help: 'Whether the carbon value of a zone is older than the tolerated staleness or a configured stand-in (1) or not (0).',
+    help: 'Whether the carbon value of a zone is older than carbon.max_staleness_seconds or a configured stand-in. Unit: boolean (1 stale, 0 fresh). Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
     labelNames: ['zone'],
     registers: [this.registry],
   });
   private readonly submitted = new Counter({
     name: 'appwrappers_total',
-    help: 'AppWrappers accepted by the hub since it started.',
+    help: 'AppWrappers accepted by the hub since it started. Unit: AppWrappers. No labels.',
     registers: [this.registry],
   });
   private storeCounts: (() => Promise<StoreCounts>) | undefined;
   private readonly running = new Gauge({
     name: 'appwrappers_running',
-    help: 'AppWrappers whose Job is running on a spoke now.',
+    help: 'AppWrappers whose Job is running on a spoke now. Unit: AppWrappers. No labels.',
     registers: [this.registry],
     collect: async () => {
       if (this.storeCounts) this.running.set((await this.storeCounts()).byPhase.Running);
@@ -74,7 +85,7 @@ export class Metrics {
   });
   private readonly byPhase = new Gauge({
     name: 'caspian_appwrappers',
-    help: 'AppWrappers in the store by phase (Pending|Planned|Dispatched|Running|Succeeded|Failed|Unschedulable|Cancelled).',
+    help: 'AppWrappers in the store. Unit: AppWrappers. Labels: phase (Pending|Planned|Dispatched|Running|Succeeded|Failed|Unschedulable|Cancelled).',
     labelNames: ['phase'],
     registers: [this.registry],
     collect: async () => {
@@ -85,58 +96,58 @@ export class Metrics {
   });
   private readonly pruned = new Counter({
     name: 'caspian_appwrappers_pruned_total',
-    help: 'Finished AppWrappers forgotten after their retention period (store.retention_hours).',
+    help: 'Finished AppWrappers forgotten after their retention period (store.retention_hours). Unit: AppWrappers. No labels.',
     registers: [this.registry],
   });
   private readonly transitions = new Counter({
     name: 'caspian_phase_transitions_total',
-    help: 'AppWrapper phase transitions by from and to phase.',
+    help: 'AppWrapper phase transitions. Unit: transitions. Labels: from (new, or the phase left), to (the phase entered); phases: Pending|Planned|Dispatched|Running|Succeeded|Failed|Unschedulable|Cancelled.',
     labelNames: ['from', 'to'],
     registers: [this.registry],
   });
   private readonly clustersRegistered = new Counter({
     name: 'clusters_total',
-    help: 'Spoke clusters registered with the hub (from its configuration).',
+    help: 'Spoke clusters registered with the hub from its configuration. Unit: clusters. No labels.',
     registers: [this.registry],
   });
   private readonly clustersReady = new Gauge({
     name: 'clusters_ready',
-    help: 'Spoke clusters that answered their last status check.',
+    help: 'Spoke clusters that answered their last status check. Unit: clusters. No labels.',
     registers: [this.registry],
   });
   private readonly clusterReady = new Gauge({
     name: 'caspian_cluster_ready',
-    help: 'Whether a spoke cluster answered its last status check (1) or not (0), by cluster.',
+    help: 'Whether a spoke cluster answered its last status check. Unit: boolean (1 ready, 0 not). Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['cluster'],
     registers: [this.registry],
   });
   private readonly clusterAllocatable = new Gauge({
     name: 'caspian_cluster_allocatable',
-    help: 'Allocatable resources of a spoke cluster by cluster and resource (cpu in cores, mem_gb in GB, gpu in devices).',
+    help: 'Allocatable resources of a spoke cluster. Unit: per resource, cpu in cores, mem_gb in GB, gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
     labelNames: ['cluster', 'resource'],
     registers: [this.registry],
   });
   private readonly migrations = new Counter({
     name: 'migrations_total',
-    help: 'Jobs whose target cluster changed, by from_cluster and to_cluster.',
+    help: 'Jobs whose target cluster changed. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['from_cluster', 'to_cluster'],
     registers: [this.registry],
   });
   private readonly migrationData = new Counter({
-    name: 'migration_data_transferred_gb',
-    help: 'Data moved with migrated jobs, GB, by from_cluster and to_cluster.',
+    name: 'caspian_migration_data_transferred_bytes_total',
+    help: 'Data moved with migrated jobs (their data_gb). Unit: bytes. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr). Prometheus records it in GB as migration_data_transferred_gb (prometheus-rules.yml).',
     labelNames: ['from_cluster', 'to_cluster'],
     registers: [this.registry],
   });
   private readonly migrationCost = new Counter({
-    name: 'migration_cost_gco2',
-    help: 'Carbon charged for migrations (plan deviation + network), gCO2, by from_cluster and to_cluster.',
+    name: 'caspian_migration_cost_gco2_total',
+    help: 'Carbon charged for migrations: plan deviation (migration.lambda_plan_dev) plus network (network_gco2_per_gb x data). Unit: gCO2. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr). Prometheus records it as migration_cost_gco2 (prometheus-rules.yml).',
     labelNames: ['from_cluster', 'to_cluster'],
     registers: [this.registry],
   });
   private readonly migrationsInProgress = new Gauge({
     name: 'migrations_in_progress',
-    help: 'Migrations of live Jobs decided but not yet completed (new Job created in the target cluster).',
+    help: 'Migrations of live Jobs decided but not yet completed (no new Job in the target cluster yet). Unit: migrations. No labels.',
     registers: [this.registry],
     collect: async () => {
       if (this.storeCounts) this.migrationsInProgress.set((await this.storeCounts()).migrating);
@@ -144,82 +155,82 @@ export class Metrics {
   });
   private readonly scheduleDuration = new Histogram({
     name: 'caspian_schedule_duration_seconds',
-    help: 'Wall time of a schedule cycle, seconds.',
+    help: 'Wall time of a schedule cycle. Unit: seconds. No labels.',
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers: [this.registry],
   });
   private readonly scheduleCycles = new Counter({
     name: 'caspian_schedule_cycles_total',
-    help: 'Schedule cycles by outcome (ok|error).',
+    help: 'Schedule cycles. Unit: cycles. Labels: outcome (ok|error).',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
   private readonly scheduleObjective = new Gauge({
     name: 'caspian_schedule_objective_gco2',
-    help: 'Objective of the last plan (run carbon + migration charges), gCO2.',
+    help: 'Objective of the last plan: run carbon plus migration charges. Unit: gCO2. No labels.',
     registers: [this.registry],
   });
   private readonly scheduleGap = new Gauge({
     name: 'caspian_schedule_gap_ratio',
-    help: 'Relative gap between the last plan and its proven lower bound (0 = optimal).',
+    help: 'Relative gap between the last plan and its proven lower bound. Unit: ratio (0 = proven optimal). No labels.',
     registers: [this.registry],
   });
   private readonly solves = new Counter({
     name: 'caspian_solves_total',
-    help: 'Optimizer runs by solver and status (optimal|feasible|timedout|error).',
+    help: 'Optimizer runs. Unit: solves. Labels: solver (jslp|highs|lagrangian|greedy), status (optimal|feasible|timedout|error).',
     labelNames: ['solver', 'status'],
     registers: [this.registry],
   });
   private readonly optimizerFailures = new Counter({
     name: 'caspian_optimizer_failures_total',
-    help: 'Schedule cycles whose optimizer call failed (crashed or stuck worker, solver bug) and fell back to the in-process greedy solver.',
+    help: 'Schedule cycles whose optimizer call failed (crashed or stuck worker, solver bug) and fell back to the in-process greedy solver. Unit: cycles. No labels.',
     registers: [this.registry],
   });
   private readonly placements = new Counter({
     name: 'caspian_placements_total',
-    help: 'Plans applied to AppWrappers by target cluster.',
+    help: 'Plans applied to AppWrappers. Unit: placements. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['cluster'],
     registers: [this.registry],
   });
   private readonly unschedulable = new Gauge({
     name: 'caspian_unschedulable_jobs',
-    help: 'Jobs the last schedule cycle could not place.',
+    help: 'Jobs the last schedule cycle could not place. Unit: jobs. No labels.',
     registers: [this.registry],
   });
   private readonly co2Planned = new Gauge({
     name: 'caspian_co2_planned_grams',
-    help: 'Planned emissions of the jobs in the last plan, gCO2, by target cluster.',
+    help: 'Planned emissions of the jobs in the last plan. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['cluster'],
     registers: [this.registry],
   });
   private readonly dispatchDuration = new Histogram({
     name: 'caspian_dispatch_duration_seconds',
-    help: 'Wall time of a dispatch cycle, seconds.',
+    help: 'Wall time of a dispatch cycle. Unit: seconds. No labels.',
     buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   private readonly dispatchCycles = new Counter({
     name: 'caspian_dispatch_cycles_total',
-    help: 'Dispatch cycles by outcome (ok|error).',
+    help: 'Dispatch cycles. Unit: cycles. Labels: outcome (ok|error).',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
   private readonly dispatchActions = new Counter({
     name: 'caspian_dispatch_actions_total',
-    help: 'Spoke Job operations by cluster and action (created|deleted|adopted|failed).',
+    help: 'Spoke Job operations. Unit: operations. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), action (created|deleted|adopted|failed).',
     labelNames: ['cluster', 'action'],
     registers: [this.registry],
   });
   private readonly httpDuration = new Histogram({
     name: 'caspian_http_request_duration_seconds',
-    help: 'HTTP requests to the hub API by method, route pattern and status code, seconds.',
+    help: 'Latency of HTTP requests to the hub API. Unit: seconds. Labels: method (GET|POST|DELETE|...), route (the route pattern, e.g. /hub/appwrappers/:id, or unmatched; never a raw URL), status (the HTTP status code).',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
     registers: [this.registry],
   });
   private readonly skippedTicks = new Counter({
     name: 'caspian_loop_skipped_ticks_total',
-    help: 'Loop ticks skipped because the previous cycle of the same loop was still running, by loop.',
+    help: 'Loop ticks skipped because the previous cycle of the same loop was still running. Unit: ticks. Labels: loop (carbon|schedule|dispatch).',
     labelNames: ['loop'],
     registers: [this.registry],
   });
@@ -234,7 +245,12 @@ export class Metrics {
     registers: [this.registry],
   });
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client's `nodejs_active_{handles,requests,resources}_total` are gauges with a counter's suffix,
+      // which promtool rejects; each is the sum of `nodejs_active_{handles,requests,resources}{type}`, which stay.
+      for (const name of LINT_BREAKING_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Where the AppWrapper gauges read their values at scrape time. */
@@ -339,7 +355,7 @@ export class Metrics {
   recordMigration(fromCluster: string, toCluster: string, dataGb: number, costGco2: number): void {
     const labels = { from_cluster: fromCluster, to_cluster: toCluster };
     this.migrations.inc(labels);
-    this.migrationData.inc(labels, dataGb);
+    this.migrationData.inc(labels, dataGb * BYTES_PER_GB);
     this.migrationCost.inc(labels, costGco2);
   }
 

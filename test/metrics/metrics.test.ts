@@ -3,7 +3,7 @@ import { PHASES, type Phase } from '../../src/domain/app-wrapper.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { StoreCounts } from '../../src/store/types.js';
 import { metricSamples, metricValue } from '../support/metric-value.js';
-import { SPEC_METRICS } from '../support/spec-metrics.js';
+import { EXPOSED_SPEC_METRICS, SPEC_METRICS, exposedName } from '../support/spec-metrics.js';
 
 function counts(byPhase: Partial<Record<Phase, number>>, migrating = 0): StoreCounts {
   return { byPhase: { ...(Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>), ...byPhase }, migrating };
@@ -29,7 +29,7 @@ function exerciseAll(metrics: Metrics): void {
 describe('exposition', () => {
   it('renders every SPEC metric, with help and type, before anything is recorded', async () => {
     const text = await new Metrics({ defaultMetrics: false }).render();
-    for (const name of SPEC_METRICS) {
+    for (const name of EXPOSED_SPEC_METRICS) {
       expect(text, name).toContain(`# HELP ${name} `);
       expect(text, name).toContain(`# TYPE ${name} `);
     }
@@ -38,7 +38,7 @@ describe('exposition', () => {
   it('types the SPEC metrics as their dashboards expect', async () => {
     const text = await new Metrics({ defaultMetrics: false }).render();
     const types = Object.fromEntries([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
-    expect(Object.fromEntries(SPEC_METRICS.map((n) => [n, types[n]]))).toEqual({
+    expect(Object.fromEntries(SPEC_METRICS.map((n) => [n, types[exposedName(n)]]))).toEqual({
       grid_carbon_intensity_gco2_per_kwh: 'gauge',
       appwrappers_total: 'counter',
       appwrappers_running: 'gauge',
@@ -54,6 +54,25 @@ describe('exposition', () => {
   it('collects Node.js process metrics only when asked', async () => {
     expect(await new Metrics().render()).toContain('process_cpu_user_seconds_total');
     expect(await new Metrics({ defaultMetrics: false }).render()).not.toContain('process_cpu_user_seconds_total');
+  });
+
+  it("drops prom-client's gauges named like counters, keeping the per-type gauges they sum", async () => {
+    const names = new Metrics().registry.getMetricsAsArray().map((m) => m.name);
+    for (const kind of ['handles', 'requests', 'resources']) {
+      expect(names).not.toContain(`nodejs_active_${kind}_total`);
+      expect(names).toContain(`nodejs_active_${kind}`);
+    }
+  });
+
+  it('names the unit and the label values in the help text of every metric of its own', () => {
+    const metrics = new Metrics({ defaultMetrics: false }).registry.getMetricsAsArray();
+    expect(metrics.length).toBeGreaterThan(30);
+    for (const { name, help, labelNames } of metrics as unknown as { name: string; help: string; labelNames: string[] }[]) {
+      expect(help, name).toMatch(/ Unit: [^.]+[.;]/);
+      const labels = labelNames.filter((l) => l !== 'le');
+      if (labels.length === 0) expect(help, name).toContain('No labels.');
+      else for (const label of labels) expect(help, `${name}: label ${label}`).toMatch(new RegExp(`Labels: .*\\b${label} \\(|Labels: .*\\b${label}, `));
+    }
   });
 
   it('serves the Prometheus text content type', () => {
@@ -172,8 +191,8 @@ describe('recorders', () => {
     metrics.recordMigration('carbon-jp', 'carbon-cn', 0, 100);
     const kj = { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp' };
     expect(await metricValue(metrics, 'migrations_total', kj)).toBe(2);
-    expect(await metricValue(metrics, 'migration_data_transferred_gb', kj)).toBe(3.5);
-    expect(await metricValue(metrics, 'migration_cost_gco2', kj)).toBe(217.5);
+    expect(await metricValue(metrics, 'caspian_migration_data_transferred_bytes_total', kj)).toBe(3.5e9);
+    expect(await metricValue(metrics, 'caspian_migration_cost_gco2_total', kj)).toBe(217.5);
     expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-cn' })).toBe(1);
   });
 

@@ -44,8 +44,9 @@ describe('seed migration scenario', () => {
 
     const route = '{from_cluster="carbon-kr",to_cluster="carbon-jp"}';
     expect(await metric('migrations_total')).toContain(`migrations_total${route} 1`);
-    expect(await metric('migration_data_transferred_gb')).toContain(`migration_data_transferred_gb${route} 10`);
-    expect(await metric('migration_cost_gco2')).toContain(`migration_cost_gco2${route} 150`);
+    // 10 GB in bytes, the base unit; Prometheus records it back in GB as migration_data_transferred_gb.
+    expect((await metric('caspian_migration_data_transferred_bytes_total')).split('\n')).toContain(`caspian_migration_data_transferred_bytes_total${route} 10000000000`);
+    expect((await metric('caspian_migration_cost_gco2_total')).split('\n')).toContain(`caspian_migration_cost_gco2_total${route} 150`);
     expect(await metric('migrations_in_progress')).toContain('migrations_in_progress 1');
 
     // The dispatcher completes the move: a new Job in JP, then the old one deleted in KR.
