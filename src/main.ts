@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { createCarbonProvider } from './carbon/factory.js';
@@ -8,6 +9,7 @@ import { ConfigError, horizonSlots, type Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
 import { CarbonFeed, carbonFaultHook } from './hub/carbon-feed.js';
+import { CsvDecisionLog } from './hub/decision-log.js';
 import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
@@ -52,6 +54,8 @@ export interface Hub {
   metrics: Metrics;
   logger: Logger;
   loops: { carbon: PeriodicLoop<string[]>; schedule: PeriodicLoop<ScheduleSummary>; dispatch: PeriodicLoop<DispatchSummary> };
+  /** The schedule decisions kept in memory (the latest `decisions.memory_limit`). */
+  decisions: CsvDecisionLog;
   /** Fetches carbon data and cluster status once, then starts the loops and listens. Resolves with the address. */
   start(): Promise<string>;
   /** Stops the loops (letting a running cycle finish), closes the server and the adapters. */
@@ -151,6 +155,10 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
   });
 
+  // With the durable store the decisions are kept beside it; a memory-store hub keeps them in memory only.
+  const decisionsPath = config.decisions.path ?? (config.store.kind === 'sqlite' ? join(config.store.data_dir, 'decisions.csv') : undefined);
+  const decisions = new CsvDecisionLog({ path: decisionsPath, memoryLimit: config.decisions.memory_limit }, { logger, metrics });
+
   const threaded = overrides.optimize ? undefined : new ThreadedOptimizer(config.optimizer.time_limit_seconds);
   const scheduler = new ScheduleCycle({
     lifecycle,
@@ -174,6 +182,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       timeLimitSeconds: config.optimizer.time_limit_seconds,
       gapTolerance: config.optimizer.gap_tolerance,
     },
+    decisions,
   });
   const dispatcher = new DispatchCycle({
     lifecycle,
@@ -217,6 +226,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     lastSchedule: () => scheduler.lastSummary,
     lastDispatch: () => dispatcher.lastSummary,
     apiToken: config.api_token,
+    decisions,
   });
 
   return {
@@ -226,6 +236,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     metrics,
     logger,
     loops,
+    decisions,
     async start() {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
       await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
@@ -245,6 +256,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       await app.close();
       await threaded?.close();
       await Promise.all(spokes.map((s) => s.client.close()));
+      await decisions.close();
       await store.close();
       logger.info('CASPIAN hub stopped');
     },

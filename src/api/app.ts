@@ -3,6 +3,7 @@ import type { HubDeps } from './deps.js';
 import { requireBearerToken } from './auth.js';
 import { registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
+import { decisionRoutes } from './routes/decisions.js';
 import { hubRoutes } from './routes/hub.js';
 import { probeRoutes } from './routes/probes.js';
 
@@ -34,5 +35,6 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   await app.register(probeRoutes(deps));
   await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
   await app.register(hubRoutes(deps), { prefix: '/hub' });
+  await app.register(decisionRoutes(deps), { prefix: '/hub/decisions' });
   return app;
 }

@@ -6,6 +6,7 @@ import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { DecisionSource } from '../scheduler/decisions.js';
 import type { ScheduleSummary } from '../scheduler/schedule-cycle.js';
 
 /** What the API needs from the hub; `main.ts` builds it. */
@@ -23,6 +24,8 @@ export interface HubDeps {
   cancel(jobId: string): Promise<AppWrapper>;
   lastSchedule(): ScheduleSummary | undefined;
   lastDispatch(): DispatchSummary | undefined;
+  /** The decision log's latest decisions, for `GET /hub/decisions`; absent = an empty log. */
+  decisions?: DecisionSource;
   /** When set, mutating routes require `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
 }

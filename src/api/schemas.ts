@@ -74,6 +74,14 @@ export function listQuerySchema(clusters: readonly string[]) {
   });
 }
 
+export const decisionsQuerySchema = z.strictObject({
+  /** How many of the latest decisions, oldest first. */
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  format: z.enum(['json', 'csv']).default('json'),
+  /** Only this job's decisions. */
+  job_id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label').optional(),
+});
+
 export const jobIdParamSchema = z.strictObject({
   id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label'),
 });

@@ -141,6 +141,15 @@ export const configSchema = z
         retention_hours: z.number().min(0).max(24 * 365).default(168),
       })
       .prefault({}),
+    /** The schedule decision log (README: Decision log). */
+    decisions: z
+      .strictObject({
+        /** CSV file the decisions are appended to. Default: `decisions.csv` in `store.data_dir` with the sqlite store, no file with the memory store. */
+        path: z.string().min(1).optional(),
+        /** How many of the latest decisions `GET /hub/decisions` can serve (kept in memory). */
+        memory_limit: z.number().int().min(1).max(1_000_000).default(10_000),
+      })
+      .prefault({}),
     jobs: z
       .strictObject({
         default_image: z.string().min(1).default('busybox:1.36'),
@@ -217,6 +226,7 @@ export const ENV_KEYS = {
   CASPIAN_STORE: ['store.kind', 'string'],
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],
   CASPIAN_RETENTION_HOURS: ['store.retention_hours', 'number'],
+  CASPIAN_DECISIONS_PATH: ['decisions.path', 'string'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
 
 export class ConfigError extends Error {

@@ -1,4 +1,5 @@
 import type { AppWrapper } from '../domain/app-wrapper.js';
+import { csvTable } from '../domain/csv.js';
 import type { OptimizeInput, PlanItem } from '../optimizer/index.js';
 
 /**
@@ -66,6 +67,11 @@ export interface DecisionLog {
 export interface DecisionSource {
   /** The last `limit` decisions, oldest first. */
   recent(limit: number): Decision[];
+}
+
+/** Decisions as CSV text, header first: the layout of the log file. */
+export function decisionsCsvText(decisions: readonly Decision[]): string {
+  return csvTable(DECISION_COLUMNS, decisions);
 }
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
