@@ -33,24 +33,9 @@ const RATE_INTERVAL = '1m';
 
 const run = promisify(execFile);
 
-interface Target {
-  refId: string;
-  expr: string;
-  datasource?: { type?: string; uid?: string };
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  datasource?: { type?: string; uid?: string };
-  gridPos: { x: number; y: number; w: number; h: number };
-  targets: Target[];
-}
+/** The parts of the dashboard this test reads; dashboard-schema.test.ts validates the whole of it. */
 interface Dashboard {
-  title: string;
-  uid: string;
-  schemaVersion: number;
-  panels: Panel[];
+  panels: { title: string; targets: { refId: string; expr: string }[] }[];
 }
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
@@ -224,23 +209,6 @@ describe.skipIf(!available && !inCi)('every PromQL expression of the Grafana das
     await stop(prometheus);
     await stop(hub);
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('the dashboard is well-formed: title, uid, schema version, panel types, grid positions, datasource', () => {
-    expect(dashboard.title).toBe('CASPIAN Carbon-Aware Scheduling');
-    expect(dashboard.uid).toBe('caspian-hub');
-    expect(dashboard.schemaVersion).toBe(39);
-    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
-    for (const p of dashboard.panels) {
-      expect(['timeseries', 'stat', 'gauge'], p.title).toContain(p.type);
-      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: 'prometheus' });
-      const { x, y, w, h } = p.gridPos;
-      for (const n of [x, y, w, h]) expect(Number.isInteger(n) && n >= 0, p.title).toBe(true);
-      expect(x + w <= 24 && w > 0 && h > 0, p.title).toBe(true);
-      expect(p.targets.length, p.title).toBeGreaterThan(0);
-      expect(new Set(p.targets.map((t) => t.refId)).size, p.title).toBe(p.targets.length);
-      for (const t of p.targets) expect(t.expr.trim(), `${p.title} ${t.refId}`).not.toBe('');
-    }
   });
 
   it('names only metrics the hub exports', async () => {
