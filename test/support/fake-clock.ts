@@ -1,18 +1,8 @@
-import type { Clock } from '../../src/domain/clock.js';
+import { ManualClock } from '../../src/domain/clock.js';
 
-/** A clock that moves only when told to. */
-export class FakeClock implements Clock {
-  constructor(private current = Date.UTC(2026, 0, 5, 0, 0, 0)) {}
-
-  now(): number {
-    return this.current;
-  }
-
-  advance(ms: number): void {
-    this.current += ms;
-  }
-
-  advanceMinutes(minutes: number): void {
-    this.advance(minutes * 60_000);
+/** A clock that moves only when told to, starting Monday 2026-01-05 00:00 UTC unless a test says otherwise. */
+export class FakeClock extends ManualClock {
+  constructor(start = Date.UTC(2026, 0, 5, 0, 0, 0)) {
+    super(start);
   }
 }
