@@ -4,17 +4,69 @@
 # pointed at them; otherwise it runs on simulated spokes and says why. CASPIAN_SPOKES=simulated or
 # =kubernetes (with CASPIAN_KUBECONFIG) is taken as given. In the foreground by default; with --detach in
 # the background, its pid in .caspian.pid and its log in caspian.log (stop it with ./stop-caspian.sh).
+# With --compose, instead: the hub, Prometheus and Grafana in containers (docker-compose.yml, built
+# here with Docker's compose plugin; Node.js is not needed), on the kind clusters when kind works, else
+# on simulated spokes; stop them with ./stop-caspian.sh --compose.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 detach=false
+compose=false
 for arg in "$@"; do
   case "$arg" in
     --detach|-d) detach=true ;;
-    -h|--help) sed -n '2,6p' "$0" | sed 's/^# //'; exit 0 ;;
+    --compose) compose=true ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# //'; exit 0 ;;
     *) echo "start-caspian.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
+
+if $compose; then
+  compose_unusable() {
+    echo "start-caspian.sh: --compose needs Docker with its compose plugin: $1; without them, run ./start-caspian.sh" >&2
+    exit 1
+  }
+  command -v docker >/dev/null 2>&1 || compose_unusable "docker is not installed"
+  docker compose version >/dev/null 2>&1 || compose_unusable "the compose plugin is missing ('docker compose version' failed)"
+  docker info >/dev/null 2>&1 || compose_unusable "the Docker engine does not answer ('docker info' failed)"
+
+  files=(-f docker-compose.yml)
+  if [ -z "${CASPIAN_SPOKES:-}" ]; then
+    if kind_env="$(scripts/kind-up.sh)"; then
+      eval "$kind_env"
+      # In a container the clusters answer on kind's network at their internal addresses, not on the
+      # host's 127.0.0.1 ports of the kubeconfig kind-up.sh wrote.
+      internal="$PWD/.kind/kubeconfig.internal"
+      rm -f "$internal"
+      for cluster in carbon-kr carbon-jp carbon-cn; do
+        kind export kubeconfig --internal --name "$cluster" --kubeconfig "$internal" >&2
+      done
+      export CASPIAN_KUBECONFIG="$internal"
+      files+=(-f docker-compose.kind.yml)
+    else
+      rc=$?
+      [ "$rc" -eq 3 ] || exit "$rc"
+      echo "caspian: using simulated spokes (see the reason above)"
+      export CASPIAN_SPOKES=simulated
+    fi
+  elif [ "$CASPIAN_SPOKES" = kubernetes ] && [ -z "${CASPIAN_KUBECONFIG:-}" ]; then
+    echo "start-caspian.sh: CASPIAN_SPOKES=kubernetes with --compose needs CASPIAN_KUBECONFIG, the kubeconfig (on this machine) that the hub container is given" >&2
+    exit 2
+  fi
+  if [ -n "${CASPIAN_KUBECONFIG:-}" ]; then
+    # Compose would resolve a relative path against docker-compose.yml's folder, not the caller's.
+    CASPIAN_KUBECONFIG="$(cd "$(dirname "$CASPIAN_KUBECONFIG")" && pwd)/$(basename "$CASPIAN_KUBECONFIG")"
+    export CASPIAN_KUBECONFIG
+  fi
+
+  echo "caspian: building and starting the hub, Prometheus and Grafana with docker compose (spokes: ${CASPIAN_SPOKES:-simulated})"
+  docker compose "${files[@]}" up -d --build
+  echo "caspian: hub        http://localhost:8080  (curl -s localhost:8080/hub/stats)"
+  echo "caspian: Prometheus http://localhost:9090"
+  echo "caspian: Grafana    http://localhost:3000/d/caspian-hub  (anonymous view; admin/admin to edit)"
+  echo "caspian: logs with 'docker compose logs -f hub'; stop with ./stop-caspian.sh --compose"
+  exit 0
+fi
 
 if ! command -v node >/dev/null 2>&1; then
   echo "start-caspian.sh: Node.js 20 or newer is required (https://nodejs.org)" >&2

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Undoes ./start-caspian.sh: stops a hub started with --detach (SIGTERM: it finishes the running cycle; waits
 # up to 35 s), then deletes the kind clusters it created, unless --keep-clusters is given.
+# With --compose, undoes ./start-caspian.sh --compose instead: docker compose down (the volumes, with the
+# AppWrappers and the Prometheus and Grafana data, stay), then the kind clusters as above.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 keep_clusters=false
+compose=false
 for arg in "$@"; do
   case "$arg" in
     --keep-clusters) keep_clusters=true ;;
-    -h|--help) sed -n '2,3p' "$0" | sed 's/^# //'; exit 0 ;;
+    --compose) compose=true ;;
+    -h|--help) sed -n '2,5p' "$0" | sed 's/^# //'; exit 0 ;;
     *) echo "stop-caspian.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -18,6 +22,22 @@ delete_clusters() {
   # Exit 3: kind or Docker is not usable here, so there are no clusters to delete.
   scripts/kind-down.sh || [ $? -eq 3 ]
 }
+
+if $compose; then
+  compose_unusable() {
+    echo "stop-caspian.sh: --compose needs Docker with its compose plugin: $1" >&2
+    exit 1
+  }
+  command -v docker >/dev/null 2>&1 || compose_unusable "docker is not installed"
+  docker compose version >/dev/null 2>&1 || compose_unusable "the compose plugin is missing ('docker compose version' failed)"
+  docker info >/dev/null 2>&1 || compose_unusable "the Docker engine does not answer ('docker info' failed)"
+  # The project is named in docker-compose.yml, so this also removes a hub started with the kind overlay.
+  docker compose -f docker-compose.yml down
+  echo "caspian: containers stopped (volumes kept; 'docker compose down -v' deletes them)"
+  rm -f .kind/kubeconfig.internal
+  delete_clusters
+  exit 0
+fi
 
 if [ ! -f .caspian.pid ]; then
   echo "caspian: no hub started in the background here (no .caspian.pid)"
