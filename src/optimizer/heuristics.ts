@@ -4,10 +4,8 @@
  *
  * All state lives in typed arrays: the largest models carry millions of options.
  */
+import { CAPACITY_EPS, optionRuntime, shortestRuntime } from './model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from './types.js';
-
-/** Slack on capacity comparisons, so that sums of fractional sizes that exactly fill a slot still fit. */
-const CAPACITY_EPS = 1e-9;
 
 /** A deadline in `performance.now()` milliseconds plus the clock that reads it (tests inject a fake one). */
 export interface Deadline {
@@ -46,14 +44,14 @@ export class Packing {
     this.usedMem = new Float64Array(cells);
     this.usedGpu = new Float64Array(cells);
     this.startingAt = Array.from({ length: cells }, () => []);
-    this.maxRuntime = model.jobs.reduce((m, job) => Math.max(m, job.runtimeSlots), 0);
+    this.maxRuntime = model.jobs.reduce((m, job) => Math.max(m, ...job.siteRuntime), 0);
   }
 
   /** Whether option `k` of job `j` fits the capacity left by the other placed jobs (job `j` must not be placed). */
   fits(j: number, k: number): boolean {
     const job = this.model.jobs[j]!;
     const first = job.optionRegion[k]! * this.model.horizonSlots + job.optionStart[k]!;
-    const end = first + job.runtimeSlots;
+    const end = first + optionRuntime(job, k);
     const { cpu, memGb, gpu } = job;
     const cap = this.model.capacity;
     if (cpu > 0) {
@@ -100,7 +98,7 @@ export class Packing {
     const out: number[] = [];
     for (let t = Math.max(0, start - this.maxRuntime + 1); t < end; t++) {
       for (const b of this.startingAt[region * H + t]!) {
-        if (t + this.model.jobs[b]!.runtimeSlots > start) out.push(b);
+        if (t + optionRuntime(this.model.jobs[b]!, this.choice[b]!) > start) out.push(b);
       }
     }
     return out;
@@ -137,7 +135,7 @@ export class Packing {
   private occupy(j: number, k: number, sign: 1 | -1): void {
     const job = this.model.jobs[j]!;
     const first = job.optionRegion[k]! * this.model.horizonSlots + job.optionStart[k]!;
-    const end = first + job.runtimeSlots;
+    const end = first + optionRuntime(job, k);
     const cpu = sign * job.cpu;
     const mem = sign * job.memGb;
     const gpu = sign * job.gpu;
@@ -198,7 +196,7 @@ function footprints(model: PlacementModel): Float64Array {
   const gpu = mean(model.capacity.gpu);
   const out = new Float64Array(model.jobs.length);
   model.jobs.forEach((job, j) => {
-    out[j] = (job.cpu / cpu + job.memGb / mem + job.gpu / gpu) * job.runtimeSlots;
+    out[j] = (job.cpu / cpu + job.memGb / mem + job.gpu / gpu) * shortestRuntime(job);
   });
   return out;
 }
@@ -217,7 +215,9 @@ function regrets(model: PlacementModel, byCost: Int32Array[]): Float64Array {
     let alternative = Infinity;
     for (let i = 1; i < order.length; i++) {
       const k = order[i]!;
-      if (job.optionRegion[k] !== r0 || Math.abs(job.optionStart[k]! - s0) >= job.runtimeSlots) {
+      // Disjoint from the cheapest run: another site, or an interval that does not overlap it.
+      const s = job.optionStart[k]!;
+      if (job.optionRegion[k] !== r0 || s >= s0 + optionRuntime(job, best) || s + optionRuntime(job, k) <= s0) {
         alternative = job.optionCost[k]!;
         break;
       }
@@ -269,7 +269,7 @@ function insertWithEjection(packing: Packing, j: number, byCost: Int32Array[], m
   for (let i = 0; i < tries; i++) {
     const k = order[i]!;
     const start = job.optionStart[k]!;
-    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots)) {
+    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + optionRuntime(job, k))) {
       const kb = packing.choice[b]!;
       packing.unplace(b);
       if (packing.fits(j, k)) {
@@ -299,14 +299,14 @@ function insertByRelocation(packing: Packing, j: number, k: number, byCost: Int3
   const model = packing.model;
   const job = model.jobs[j]!;
   const start = job.optionStart[k]!;
-  const lifted = packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots);
+  const lifted = packing.overlapping(job.optionRegion[k]!, start, start + optionRuntime(job, k));
   const was = lifted.map((b) => packing.choice[b]!);
   for (const b of lifted) packing.unplace(b);
   if (packing.fits(j, k)) {
     packing.place(j, k);
     const size = (b: number) => {
       const other = model.jobs[b]!;
-      return (other.cpu + other.memGb / 4 + 8 * other.gpu) * other.runtimeSlots;
+      return (other.cpu + other.memGb / 4 + 8 * other.gpu) * optionRuntime(other, packing.choice[b]!);
     };
     const byBig = lifted.map((b, i) => i).sort((x, y) => size(lifted[y]!) - size(lifted[x]!));
     let all = true;
@@ -347,7 +347,7 @@ function moveWithEjection(packing: Packing, j: number, byCost: Int32Array[], max
     const costK = job.optionCost[k]!;
     if (costK >= currentCost) break;
     const start = job.optionStart[k]!;
-    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + job.runtimeSlots)) {
+    for (const b of packing.overlapping(job.optionRegion[k]!, start, start + optionRuntime(job, k))) {
       const other = packing.model.jobs[b]!;
       const kb = packing.choice[b]!;
       const budget = currentCost + other.optionCost[kb]! - costK;

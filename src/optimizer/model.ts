@@ -3,7 +3,8 @@ import type { ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJ
 
 /**
  * Compiles a validated `OptimizeInput` into the `PlacementModel` every solver consumes: each job's candidate
- * (region, start) options with their gCO2 cost, and capacities as dense arrays indexed `r * horizonSlots + s`.
+ * (site, start) options with their gCO2 cost, and capacities as dense arrays indexed `site * horizonSlots + s`.
+ * A site is a region, or one worker pool of a region when the input has `region_pools`.
  * Linear in the number of options: carbon sums come from per-region prefix sums and "fits alone" from a
  * backward run-length scan, because the largest inputs carry millions of options.
  */
@@ -21,39 +22,83 @@ type Resource = 'cpu' | 'memGb' | 'gpu';
 const RESOURCES: readonly Resource[] = ['cpu', 'memGb', 'gpu'];
 const RESOURCE_WORDS: Record<Resource, string> = { cpu: 'cpu', memGb: 'GB of memory', gpu: 'GPU' };
 
-/** Region carbon and capacity in the dense layout shared by compile and the solvers. */
+/** A capacity site: a region, or one of its pools. */
+export interface Site {
+  /** `REGION`, or `REGION/POOL`. */
+  label: string;
+  region: string;
+  /** Index of the region in `input.regions`. */
+  regionIndex: number;
+  /** Undefined when the region has no pools. */
+  pool: string | undefined;
+  speedFactor: number;
+  powerFactor: number;
+}
+
+/** The sites of an input, regions in input order and each region's pools in their order. */
+export function sitesOf(input: Pick<OptimizeInput, 'regions' | 'region_pools'>): Site[] {
+  return input.regions.flatMap((region, regionIndex): Site[] => {
+    const pools = input.region_pools?.[region];
+    if (!pools?.length) return [{ label: region, region, regionIndex, pool: undefined, speedFactor: 1, powerFactor: 1 }];
+    return pools.map((p) => ({ label: `${region}/${p.name}`, region, regionIndex, pool: p.name, speedFactor: p.speed_factor, powerFactor: p.power_factor }));
+  });
+}
+
+/** Slots a job of `runtimeSlots` (at full speed) holds on a site. */
+export function runtimeOnSite(runtimeSlots: number, site: Pick<Site, 'speedFactor'>): number {
+  // The epsilon keeps 2 x 1.5 at 3 slots, not 4, despite float noise.
+  return Math.ceil(runtimeSlots * site.speedFactor - 1e-9);
+}
+
+/** Slots option `k` of a job holds. */
+export function optionRuntime(job: ModelJob, k: number): number {
+  return job.siteRuntime[job.optionRegion[k]!]!;
+}
+
+/** The job's shortest run over the sites it has options on. */
+export function shortestRuntime(job: ModelJob): number {
+  let min = Infinity;
+  for (let k = 0; k < job.optionRegion.length; k++) min = Math.min(min, optionRuntime(job, k));
+  return min;
+}
+
+/** Site carbon and capacity in the dense layout shared by compile and the solvers. */
 interface Grid {
-  regions: string[];
-  regionIndex: Map<string, number>;
+  sites: Site[];
+  siteIndex: Map<string, number>;
   horizonSlots: number;
   /** Prefix sums of carbon intensity per region: `ciPrefix[r * (H + 1) + s]` = sum of ci over slots < s. */
   ciPrefix: Float64Array;
   capacity: PlacementModel['capacity'];
 }
 
+const siteKey = (region: string, pool: string | undefined) => `${region}\u0000${pool ?? ''}`;
+
 function buildGrid(input: OptimizeInput): Grid {
-  const regions = [...input.regions];
-  const regionIndex = new Map(regions.map((r, i) => [r, i] as const));
+  const sites = sitesOf(input);
+  const siteIndex = new Map(sites.map((site, i) => [siteKey(site.region, site.pool), i] as const));
+  const regionIndex = new Map(input.regions.map((r, i) => [r, i] as const));
   const H = input.horizon_slots;
-  const cells = regions.length * H;
+  const cells = sites.length * H;
   const capacity = { cpu: new Float64Array(cells), memGb: new Float64Array(cells), gpu: new Float64Array(cells) };
   for (const c of input.capacities) {
-    const cell = (regionIndex.get(c.region) ?? 0) * H + c.slot;
+    const cell = (siteIndex.get(siteKey(c.region, c.pool)) ?? 0) * H + c.slot;
     capacity.cpu[cell] = c.cpu_cap;
     capacity.memGb[cell] = c.mem_gb_cap;
     capacity.gpu[cell] = c.gpu_cap;
   }
-  const ci = new Float64Array(cells);
+  const R = input.regions.length;
+  const ci = new Float64Array(R * H);
   for (const p of input.carbons) ci[(regionIndex.get(p.region) ?? 0) * H + p.slot] = p.ci_gco2_per_kwh;
-  const ciPrefix = new Float64Array(regions.length * (H + 1));
-  for (let r = 0; r < regions.length; r++) {
+  const ciPrefix = new Float64Array(R * (H + 1));
+  for (let r = 0; r < R; r++) {
     let sum = 0;
     for (let s = 0; s < H; s++) {
       sum += ci[r * H + s]!;
       ciPrefix[r * (H + 1) + s + 1] = sum;
     }
   }
-  return { regions, regionIndex, horizonSlots: H, ciPrefix, capacity };
+  return { sites, siteIndex, horizonSlots: H, ciPrefix, capacity };
 }
 
 /** Watts the job draws, by the cost weights (absent weights take `DEFAULT_COSTS`). */
@@ -76,21 +121,29 @@ export function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The start slots a job may use, clipped to the horizon; empty when `first > last`. */
-export function startRange(job: OptimizeJob, horizonSlots: number): { first: number; last: number } {
+/** The start slots a job of `runtime` slots may use, clipped to the horizon; empty when `first > last`. */
+export function startRange(job: OptimizeJob, horizonSlots: number, runtime = job.runtime_slots): { first: number; last: number } {
   const first = job.release_slot;
-  const last = Math.min(job.deadline_slot, horizonSlots - 1) - job.runtime_slots + 1;
+  const last = Math.min(job.deadline_slot, horizonSlots - 1) - runtime + 1;
   return { first, last };
 }
 
-/** Regions (as indices) a job may run in: its affinity, narrowed to its previous region when it may not move. */
-function allowedRegions(input: OptimizeInput, grid: Grid, job: OptimizeJob): number[] {
-  let allowed = job.affinity_regions.length
-    ? job.affinity_regions.map((r) => grid.regionIndex.get(r) ?? -1).filter((r) => r >= 0)
-    : grid.regions.map((_, r) => r);
+/** Whether a job may use a region: its affinity, narrowed to its previous region when it may not move. */
+export function regionAllowed(input: OptimizeInput, job: OptimizeJob, region: string): boolean {
+  if (job.affinity_regions.length && !job.affinity_regions.includes(region)) return false;
   const prev = input.prev_plan[job.job_id]?.region;
-  if (!input.migration_allow && prev !== undefined) allowed = allowed.filter((r) => grid.regions[r] === prev);
-  return [...new Set(allowed)];
+  return input.migration_allow || prev === undefined || prev === region;
+}
+
+/** Whether a job may use a site: its region is allowed and, when the job names pools, the site's pool is one. */
+export function siteAllowed(input: OptimizeInput, job: OptimizeJob, site: Pick<Site, 'region' | 'pool'>): boolean {
+  if (!regionAllowed(input, job, site.region)) return false;
+  return !job.pools?.length || site.pool === undefined || job.pools.includes(site.pool);
+}
+
+/** Sites (as indices) a job may run on. */
+function allowedSites(input: OptimizeInput, grid: Grid, job: OptimizeJob): number[] {
+  return grid.sites.flatMap((site, i) => (siteAllowed(input, job, site) ? [i] : []));
 }
 
 /** Scratch buffers reused across jobs, grown on demand. */
@@ -161,34 +214,41 @@ export function compileModel(input: OptimizeInput): CompiledModel {
   const run = new Int32Array(H);
 
   for (const job of input.jobs) {
-    const { first, last } = startRange(job, H);
+    const allowed = allowedSites(input, grid, job);
+    const runtimes = allowed.map((i) => runtimeOnSite(job.runtime_slots, grid.sites[i]!));
+    // The window is judged at the fastest allowed site: a slower one may still find its window empty.
+    const { first, last } = startRange(job, H, allowed.length ? Math.min(...runtimes) : job.runtime_slots);
     if (first > last) {
       unscheduled.push({ job_id: job.job_id, code: 'empty_window', reason: emptyWindowReason(job, H) });
       continue;
     }
-    const allowed = allowedRegions(input, grid, job);
     if (allowed.length === 0) {
       unscheduled.push({ job_id: job.job_id, code: 'no_region', reason: noRegionReason(input, job) });
       continue;
     }
     // gCO2 per unit of summed intensity: intensity (g/kWh) x power (W) x hours / 1000.
     const gramsPerCi = (jobPowerWatts(input, job) * slotHours) / 1000;
+    const waitPerSlot = job.wait_gco2_per_slot ?? 0;
     const demand = { cpu: job.cpu, memGb: job.mem_gb, gpu: job.gpu };
-    const rt = job.runtime_slots;
+    const siteRuntime = new Int32Array(grid.sites.length);
     buffer.length = 0;
-    for (const r of allowed) {
-      const base = r * (H + 1);
-      const move = migrationChargeGco2(input, job, grid.regions[r]!);
-      forEachFittingStart(grid, r, first, last, rt, demand, RESOURCES, run, (t) => {
+    allowed.forEach((i, a) => {
+      const site = grid.sites[i]!;
+      const rt = runtimes[a]!;
+      siteRuntime[i] = rt;
+      const base = site.regionIndex * (H + 1);
+      const move = migrationChargeGco2(input, job, site.region);
+      const siteLast = startRange(job, H, rt).last;
+      forEachFittingStart(grid, i, first, siteLast, rt, demand, RESOURCES, run, (t) => {
         const ciSum = grid.ciPrefix[base + t + rt]! - grid.ciPrefix[base + t]!;
-        buffer.push(r, t, ciSum * gramsPerCi + move);
+        buffer.push(i, t, ciSum * gramsPerCi * site.powerFactor + move + waitPerSlot * (t - job.release_slot));
       });
-    }
+    });
     if (buffer.length === 0) {
       unscheduled.push({
         job_id: job.job_id,
         code: 'no_capacity',
-        reason: noCapacityReason(grid, job, allowed, first, last, run),
+        reason: noCapacityReason(grid, job, allowed, runtimes, first, run),
       });
       continue;
     }
@@ -197,13 +257,13 @@ export function compileModel(input: OptimizeInput): CompiledModel {
       cpu: job.cpu,
       memGb: job.mem_gb,
       gpu: job.gpu,
-      runtimeSlots: rt,
+      siteRuntime,
       optionRegion: buffer.region.slice(0, buffer.length),
       optionStart: buffer.start.slice(0, buffer.length),
       optionCost: buffer.cost.slice(0, buffer.length),
     });
   }
-  return { model: { regions: grid.regions, horizonSlots: H, jobs, capacity: grid.capacity }, unscheduled };
+  return { model: { regions: grid.sites.map((site) => site.label), horizonSlots: H, jobs, capacity: grid.capacity }, unscheduled };
 }
 
 function emptyWindowReason(job: OptimizeJob, horizonSlots: number): string {
@@ -222,6 +282,9 @@ function emptyWindowReason(job: OptimizeJob, horizonSlots: number): string {
 function noRegionReason(input: OptimizeInput, job: OptimizeJob): string {
   const id = `job "${job.job_id}"`;
   if (input.regions.length === 0) return `${id} cannot run: no regions are configured`;
+  if (job.pools?.length && input.regions.some((r) => regionAllowed(input, job, r))) {
+    return `${id} may only run on ${job.pools.join(' or ')} workers, which none of its allowed regions has`;
+  }
   const prev = input.prev_plan[job.job_id]?.region;
   return (
     `${id} must stay in its previous region ${prev} (migration_allow is false), ` +
@@ -234,26 +297,28 @@ function noCapacityReason(
   grid: Grid,
   job: OptimizeJob,
   allowed: number[],
+  runtimes: number[],
   first: number,
-  last: number,
   run: Int32Array,
 ): string {
   const demand = { cpu: job.cpu, memGb: job.mem_gb, gpu: job.gpu };
+  const H = grid.horizonSlots;
   const blocking = RESOURCES.filter((res) => {
     let any = false;
-    for (const r of allowed) {
-      forEachFittingStart(grid, r, first, last, job.runtime_slots, demand, [res], run, () => {
+    allowed.forEach((i, a) => {
+      forEachFittingStart(grid, i, first, startRange(job, H, runtimes[a]).last, runtimes[a]!, demand, [res], run, () => {
         any = true;
       });
-    }
+    });
     return !any;
   });
+  const last = startRange(job, H, Math.min(...runtimes)).last;
   const parts = (blocking.length ? blocking : RESOURCES.filter((res) => demand[res] > 0)).map(
     (res) => `${demand[res]} ${RESOURCE_WORDS[res]}`,
   );
   const needs = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : (parts[0] ?? 'nothing');
   const together = blocking.length ? '' : ' at the same time';
-  const where = allowed.map((r) => grid.regions[r]).join(', ');
+  const where = allowed.map((i) => grid.sites[i]!.label).join(', ');
   return (
     `job "${job.job_id}" needs ${needs}${together} for ${job.runtime_slots} consecutive slots ` +
     `starting in slots ${first}..${last}, but no allowed region (${where}) has that much free capacity`
@@ -328,7 +393,7 @@ export function capacityRows(model: PlacementModel): CapacityRows {
   model.jobs.forEach((job, j) => {
     for (let k = 0; k < job.optionStart.length; k++) {
       const base = job.optionRegion[k]! * H + job.optionStart[k]!;
-      for (let d = 0; d < job.runtimeSlots; d++) {
+      for (let d = 0; d < optionRuntime(job, k); d++) {
         const cell = base + d;
         if (stamp[cell] === j) continue;
         stamp[cell] = j;
@@ -366,7 +431,7 @@ export function findOverflow(model: PlacementModel, choice: Int32Array): string 
     const job = model.jobs[j]!;
     if (k >= job.optionStart.length) return `job "${job.jobId}" chose option ${k} of ${job.optionStart.length}`;
     const base = job.optionRegion[k]! * H + job.optionStart[k]!;
-    for (let d = 0; d < job.runtimeSlots; d++) {
+    for (let d = 0; d < optionRuntime(job, k); d++) {
       used.cpu[base + d] = used.cpu[base + d]! + job.cpu;
       used.memGb[base + d] = used.memGb[base + d]! + job.memGb;
       used.gpu[base + d] = used.gpu[base + d]! + job.gpu;

@@ -1,7 +1,7 @@
 import { preferEarlierStarts } from './earliest-ties.js';
 import { OptimizeInputError } from './errors.js';
 import type { InputIssue } from './errors.js';
-import { cheapestOptionsBound, choiceCost, compileModel, definedOnly, findOverflow, migrationChargeGco2, optionCount } from './model.js';
+import { cheapestOptionsBound, choiceCost, compileModel, definedOnly, findOverflow, migrationChargeGco2, optionCount, sitesOf } from './model.js';
 import { parseOptimizeInput } from './schema.js';
 import { autoSolver, DEFAULT_CATALOG, getSolver, solverNames } from './solvers/registry.js';
 import type { SolverCatalog } from './solvers/registry.js';
@@ -175,7 +175,9 @@ function toOutput(
   const plans: PlanItem[] = [];
   const leftOut = new Map(compileUnscheduled.map((u) => [u.job_id, u] as const));
   const { choice } = chosen.result;
+  const sites = sitesOf(input);
   let migrations = 0;
+  let waitCharges = 0;
   model.jobs.forEach((job, j) => {
     const k = choice[j]!;
     if (k < 0) {
@@ -186,16 +188,22 @@ function toOutput(
       });
       return;
     }
-    const region = model.regions[job.optionRegion[k]!]!;
-    const migration = migrationChargeGco2(input, jobsById.get(job.jobId)!, region);
+    const { region, pool } = sites[job.optionRegion[k]!]!;
+    const spec = jobsById.get(job.jobId)!;
+    const migration = migrationChargeGco2(input, spec, region);
     if (input.prev_plan[job.jobId] !== undefined && input.prev_plan[job.jobId]!.region !== region) migrations++;
+    const start = job.optionStart[k]!;
+    const wait = (spec.wait_gco2_per_slot ?? 0) * (start - spec.release_slot);
+    waitCharges += wait;
     plans.push({
       job_id: job.jobId,
       region,
-      start_slot: job.optionStart[k]!,
-      // The option cost is run carbon + migration charge; the clamp absorbs float noise on zero-carbon runs.
-      cost_gco2: Math.max(0, job.optionCost[k]! - migration),
+      ...(pool !== undefined && { pool }),
+      start_slot: start,
+      // The option cost is run carbon + migration + waiting charges; the clamp absorbs float noise on zero-carbon runs.
+      cost_gco2: Math.max(0, job.optionCost[k]! - migration - wait),
       migration_cost_gco2: migration,
+      ...(wait > 0 && { wait_cost_gco2: wait }),
     });
   });
   const objective = chosen.costGco2;
@@ -208,7 +216,7 @@ function toOutput(
   const unscheduled = input.jobs.map((j) => leftOut.get(j.job_id)).filter((u): u is UnscheduledJob => u !== undefined);
   return {
     plans,
-    co2_estimate_kg: objective / 1000,
+    co2_estimate_kg: Math.max(0, objective - waitCharges) / 1000,
     solver_status: status,
     migrations,
     objective_gco2: objective,

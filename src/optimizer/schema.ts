@@ -29,10 +29,19 @@ const jobSchema = z.strictObject({
   deadline_slot: slot(),
   data_gb: quantity().default(0),
   affinity_regions: z.array(name()).default([]),
+  pools: z.array(name()).optional(),
+  wait_gco2_per_slot: quantity().optional(),
+});
+
+const poolSchema = z.strictObject({
+  name: name(),
+  speed_factor: z.number({ error: 'must be a finite number' }).min(1, { error: 'must be >= 1 (a pool is never faster than full speed)' }).max(100, { error: 'must be <= 100' }),
+  power_factor: z.number({ error: 'must be a finite number' }).positive({ error: 'must be > 0' }).max(1, { error: 'must be <= 1' }),
 });
 
 const capacitySchema = z.strictObject({
   region: name(),
+  pool: name().optional(),
   slot: slot(),
   cpu_cap: quantity(),
   mem_gb_cap: quantity(),
@@ -66,6 +75,7 @@ const baseSchema = z.strictObject({
   network_costs: z.record(z.string(), z.record(z.string(), quantity())).default({}),
   migration_allow: z.boolean({ error: 'must be true or false' }).default(true),
   prev_plan: z.record(z.string(), z.strictObject({ region: name() })).default({}),
+  region_pools: z.record(z.string(), z.array(poolSchema).min(1, { error: 'must list at least one pool' })).optional(),
 });
 
 type Issue = { path: (string | number)[]; message: string };
@@ -78,14 +88,26 @@ function crossFieldIssues(input: z.output<typeof baseSchema>): Issue[] {
     if (known.has(region)) issues.push({ path: ['regions', i], message: `duplicate region "${region}"` });
     known.add(region);
   });
-  if (input.regions.length * input.horizon_slots > MAX_REGION_SLOT_CELLS) {
-    issues.push({
-      path: ['horizon_slots'],
-      message: `${input.regions.length} regions x ${input.horizon_slots} slots exceeds ${MAX_REGION_SLOT_CELLS} region-slots`,
-    });
-  }
   const regionList = input.regions.join(', ') || 'none';
   const unknownRegion = (region: string) => `unknown region "${region}" (regions: ${regionList})`;
+  const poolsOf = new Map<string, Set<string>>();
+  for (const [region, pools] of Object.entries(input.region_pools ?? {})) {
+    if (!known.has(region)) issues.push({ path: ['region_pools', region], message: unknownRegion(region) });
+    const names = new Set<string>();
+    pools.forEach((pool, i) => {
+      if (names.has(pool.name)) issues.push({ path: ['region_pools', region, i, 'name'], message: `duplicate pool "${pool.name}" in region "${region}"` });
+      names.add(pool.name);
+    });
+    poolsOf.set(region, names);
+  }
+  const allPools = new Set([...poolsOf.values()].flatMap((names) => [...names]));
+  const sites = input.regions.reduce((n, r) => n + (poolsOf.get(r)?.size || 1), 0);
+  if (sites * input.horizon_slots > MAX_REGION_SLOT_CELLS) {
+    issues.push({
+      path: ['horizon_slots'],
+      message: `${sites} regions and pools x ${input.horizon_slots} slots exceeds ${MAX_REGION_SLOT_CELLS} region-slots`,
+    });
+  }
   const lastSlot = input.horizon_slots - 1;
 
   const seenJobs = new Map<string, number>();
@@ -102,17 +124,27 @@ function crossFieldIssues(input: z.output<typeof baseSchema>): Issue[] {
     job.affinity_regions.forEach((region, k) => {
       if (!known.has(region)) issues.push({ path: ['jobs', i, 'affinity_regions', k], message: unknownRegion(region) });
     });
+    job.pools?.forEach((pool, k) => {
+      if (!allPools.has(pool)) issues.push({ path: ['jobs', i, 'pools', k], message: `unknown pool "${pool}" (pools: ${[...allPools].join(', ') || 'none'})` });
+    });
   });
 
-  const checkCell = (list: 'capacities' | 'carbons', seen: Set<string>, region: string, slotNo: number, i: number) => {
+  const checkCell = (list: 'capacities' | 'carbons', seen: Set<string>, region: string, slotNo: number, i: number, pool?: string) => {
     if (!known.has(region)) issues.push({ path: [list, i, 'region'], message: unknownRegion(region) });
     if (slotNo > lastSlot) issues.push({ path: [list, i, 'slot'], message: `slot ${slotNo} is outside the horizon 0..${lastSlot}` });
-    const key = `${region}\u0000${slotNo}`;
-    if (seen.has(key)) issues.push({ path: [list, i], message: `duplicate entry for region "${region}" slot ${slotNo}` });
+    const key = `${region}\u0000${pool ?? ''}\u0000${slotNo}`;
+    const where = pool === undefined ? `region "${region}"` : `region "${region}" pool "${pool}"`;
+    if (seen.has(key)) issues.push({ path: [list, i], message: `duplicate entry for ${where} slot ${slotNo}` });
     seen.add(key);
   };
   const capacityCells = new Set<string>();
-  input.capacities.forEach((c, i) => checkCell('capacities', capacityCells, c.region, c.slot, i));
+  input.capacities.forEach((c, i) => {
+    checkCell('capacities', capacityCells, c.region, c.slot, i, c.pool);
+    const pools = poolsOf.get(c.region);
+    if (pools && c.pool === undefined) issues.push({ path: ['capacities', i, 'pool'], message: `region "${c.region}" has pools (${[...pools].join(', ')}): name one` });
+    if (!pools && c.pool !== undefined && known.has(c.region)) issues.push({ path: ['capacities', i, 'pool'], message: `region "${c.region}" has no pools in region_pools` });
+    if (pools && c.pool !== undefined && !pools.has(c.pool)) issues.push({ path: ['capacities', i, 'pool'], message: `unknown pool "${c.pool}" in region "${c.region}" (pools: ${[...pools].join(', ')})` });
+  });
   const carbonCells = new Set<string>();
   input.carbons.forEach((c, i) => checkCell('carbons', carbonCells, c.region, c.slot, i));
 

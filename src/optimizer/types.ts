@@ -30,11 +30,30 @@ export interface OptimizeJob {
   data_gb: number;
   /** Regions the job may run in; empty = all regions. */
   affinity_regions: string[];
+  /** Worker pools the job may run on (names from `region_pools`); absent or empty = any. */
+  pools?: string[];
+  /**
+   * What each slot of waiting past `release_slot` costs, gCO2 (default 0). The hub's urgency classes: a
+   * charge above any carbon the wait could save makes a job start as early as capacity allows; a small one
+   * makes it wait only for a clearly cleaner slot; none lets it wait for the cleanest.
+   */
+  wait_gco2_per_slot?: number;
+}
+
+/** A worker pool of a region: a job on it runs `speed_factor` times as long at `power_factor` of the power. */
+export interface PoolSpec {
+  name: string;
+  /** >= 1. */
+  speed_factor: number;
+  /** In (0, 1]. */
+  power_factor: number;
 }
 
 /** Free capacity of one region in one slot (seed `ClusterCapacity`). A (region, slot) not listed has none. */
 export interface SlotCapacity {
   region: string;
+  /** The pool of the region this capacity is for; required exactly when the region has `region_pools`. */
+  pool?: string;
   slot: number;
   cpu_cap: number;
   mem_gb_cap: number;
@@ -82,17 +101,27 @@ export interface OptimizeInput {
   migration_allow: boolean;
   /** Where each job was planned before this solve. */
   prev_plan: Record<string, { region: string }>;
+  /**
+   * Worker pools per region. A region listed here has one capacity site per pool (capacities name the
+   * pool) and the optimizer chooses the pool with the region and start. Absent: one site per region, as in
+   * the seed. Moving between pools of one region is not a migration.
+   */
+  region_pools?: Record<string, PoolSpec[]>;
 }
 
 /** One placed job. */
 export interface PlanItem {
   job_id: string;
   region: string;
+  /** The pool chosen, when the region has pools. */
+  pool?: string;
   start_slot: number;
   /** Carbon of the run itself, gCO2 (energy x intensity over the slots it runs). */
   cost_gco2: number;
   /** Migration charge included in the objective for this job, gCO2 (0 when it stays or had no previous plan). */
   migration_cost_gco2: number;
+  /** Waiting charge included in the objective (`wait_gco2_per_slot` x slots waited); not emitted carbon. */
+  wait_cost_gco2?: number;
 }
 
 /** Why a job could not be placed. */
@@ -131,12 +160,12 @@ export type SolverStatus =
 /** The seed's `OptimizeOutput`, extended with the bound, the gap and the jobs left out. */
 export interface OptimizeOutput {
   plans: PlanItem[];
-  /** `objective_gco2 / 1000`, as the seed reports it. */
+  /** Emissions of the plan, kg: run carbon + migration charges (the objective without waiting charges). */
   co2_estimate_kg: number;
   solver_status: SolverStatus;
   /** Number of placed jobs whose region differs from their `prev_plan` region. */
   migrations: number;
-  /** Objective of the returned plan over the placed jobs, gCO2 (run carbon + migration charges). */
+  /** Objective of the returned plan over the placed jobs, gCO2 (run carbon + migration + waiting charges). */
   objective_gco2: number;
   /** A proven lower bound on the cheapest plan that places exactly the same jobs, gCO2; null when unknown. */
   lower_bound_gco2: number | null;
@@ -169,17 +198,18 @@ export const DEFAULT_OPTIMIZE_OPTIONS: Readonly<OptimizeOptions> = Object.freeze
 // ---------------------------------------------------------------------------------------------
 
 /**
- * One job with its candidate placements, as parallel arrays (option k: start in region
+ * One job with its candidate placements, as parallel arrays (option k: start on site
  * `optionRegion[k]` (index into `PlacementModel.regions`) at slot `optionStart[k]`, costing
- * `optionCost[k]` gCO2 = run carbon + migration charge). Typed arrays because the largest models carry
- * millions of options.
+ * `optionCost[k]` gCO2 = run carbon + migration charge + waiting charge). Typed arrays because the largest
+ * models carry millions of options.
  */
 export interface ModelJob {
   jobId: string;
   cpu: number;
   memGb: number;
   gpu: number;
-  runtimeSlots: number;
+  /** Slots the job holds on each site (index into `PlacementModel.regions`): slower pools hold it longer. */
+  siteRuntime: Int32Array;
   /** Non-empty; every option fits the job alone (individually unplaceable jobs never reach a solver). */
   optionRegion: Int32Array;
   optionStart: Int32Array;
@@ -187,11 +217,15 @@ export interface ModelJob {
 }
 
 /**
- * The placement problem: choose at most one option per job so that, for every region r and slot s, the
- * jobs running there (start <= s < start + runtimeSlots) fit `cpu|memGb|gpu[r * horizonSlots + s]`;
+ * The placement problem: choose at most one option per job so that, for every site r and slot s, the
+ * jobs running there (start <= s < start + siteRuntime[r]) fit `cpu|memGb|gpu[r * horizonSlots + s]`;
  * maximise the number of jobs placed first, then minimise the summed option cost.
  */
 export interface PlacementModel {
+  /**
+   * Capacity sites: the input's regions, or with `region_pools` one per (region, pool), labelled
+   * `REGION/POOL`.
+   */
   regions: string[];
   horizonSlots: number;
   jobs: ModelJob[];

@@ -36,7 +36,9 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
   const jobs = new Map(input.jobs.map((j) => [j.job_id, j] as const));
   const regions = new Set(input.regions);
   const key = (region: string, slot: number) => `${region}\u0000${slot}`;
-  const capacity = new Map(input.capacities.map((c) => [key(c.region, c.slot), c] as const));
+  // Capacity is per region, or per region pool when the region has pools.
+  const siteKey = (region: string, pool: string | undefined, slot: number) => `${region}\u0000${pool ?? ''}\u0000${slot}`;
+  const capacity = new Map(input.capacities.map((c) => [siteKey(c.region, c.pool, c.slot), c] as const));
   const carbon = new Map(input.carbons.map((c) => [key(c.region, c.slot), c.ci_gco2_per_kwh] as const));
   const watt = {
     cpu: input.costs.watt_cpu ?? DEFAULT_COSTS.watt_cpu,
@@ -47,6 +49,7 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
   const used = new Map<string, { cpu: number; mem: number; gpu: number }>();
   const seen = new Set<string>();
   let objective = 0;
+  let waitCharges = 0;
   let migrations = 0;
 
   for (const item of output.plans) {
@@ -67,7 +70,17 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
       migrations++;
       if (!input.migration_allow) add('migration', `job "${id}" moved ${prev} -> ${item.region} with migration_allow false`, id);
     }
-    const end = item.start_slot + job.runtime_slots - 1;
+    const pools = input.region_pools?.[item.region];
+    const pool = pools?.find((p) => p.name === item.pool);
+    if (pools && !pool) add('pool', `job "${id}" planned in ${item.region} on pool "${item.pool}", not one of its pools`, id);
+    if (!pools && item.pool !== undefined) add('pool', `job "${id}" planned on pool "${item.pool}" in ${item.region}, which has no pools`, id);
+    if (item.pool !== undefined && job.pools?.length && !job.pools.includes(item.pool)) {
+      add('pool', `job "${id}" planned on pool ${item.pool}, outside its pools ${job.pools.join(', ')}`, id);
+    }
+    const speed = pool?.speed_factor ?? 1;
+    let runtime = job.runtime_slots;
+    while (runtime < job.runtime_slots * speed - 1e-9) runtime++;
+    const end = item.start_slot + runtime - 1;
     if (!Number.isInteger(item.start_slot) || item.start_slot < job.release_slot || end > job.deadline_slot) {
       add('window', `job "${id}" runs slots ${item.start_slot}..${end}, outside ${job.release_slot}..${job.deadline_slot}`, id);
     }
@@ -75,16 +88,19 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
       add('horizon', `job "${id}" runs slots ${item.start_slot}..${end}, outside the horizon 0..${input.horizon_slots - 1}`, id);
     }
 
-    const power = job.cpu * watt.cpu + job.gpu * watt.gpu + job.mem_gb * watt.mem;
+    const power = (job.cpu * watt.cpu + job.gpu * watt.gpu + job.mem_gb * watt.mem) * (pool?.power_factor ?? 1);
     let runCost = 0;
     for (let s = item.start_slot; s <= end; s++) {
       runCost += ((carbon.get(key(item.region, s)) ?? 0) * power * (input.slot_seconds / 3600)) / 1000;
-      const u = used.get(key(item.region, s)) ?? { cpu: 0, mem: 0, gpu: 0 };
+      const cell = siteKey(item.region, item.pool, s);
+      const u = used.get(cell) ?? { cpu: 0, mem: 0, gpu: 0 };
       u.cpu += job.cpu;
       u.mem += job.mem_gb;
       u.gpu += job.gpu;
-      used.set(key(item.region, s), u);
+      used.set(cell, u);
     }
+    const wait = (job.wait_gco2_per_slot ?? 0) * (item.start_slot - job.release_slot);
+    if (!close(wait, item.wait_cost_gco2 ?? 0)) add('cost', `job "${id}" wait_cost_gco2 ${item.wait_cost_gco2}, recomputed ${wait}`, id);
     const move = prev !== undefined && prev !== item.region
       ? watt.lambda + (input.network_costs[prev]?.[item.region] ?? 0) * job.data_gb
       : 0;
@@ -92,28 +108,30 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
     if (!close(move, item.migration_cost_gco2)) {
       add('cost', `job "${id}" migration_cost_gco2 ${item.migration_cost_gco2}, recomputed ${move}`, id);
     }
-    objective += runCost + move;
+    objective += runCost + move + wait;
+    waitCharges += wait;
   }
 
   for (const [cell, u] of used) {
-    const [region, slot] = cell.split('\u0000');
+    const [region, pool, slot] = cell.split('\u0000');
     const cap = capacity.get(cell) ?? { cpu_cap: 0, mem_gb_cap: 0, gpu_cap: 0 };
     for (const [what, load, limit] of [
       ['cpu', u.cpu, cap.cpu_cap],
       ['mem_gb', u.mem, cap.mem_gb_cap],
       ['gpu', u.gpu, cap.gpu_cap],
     ] as const) {
-      if (load > limit + ABS_TOL + REL_TOL * limit) add('capacity', `${what} in ${region} slot ${slot}: ${load} used of ${limit}`);
+      const where = pool ? `${region} pool ${pool}` : region;
+      if (load > limit + ABS_TOL + REL_TOL * limit) add('capacity', `${what} in ${where} slot ${slot}: ${load} used of ${limit}`);
     }
   }
 
-  checkUnscheduled(input, output, seen, (region, slot) => capacity.get(key(region, slot)), add);
-  checkTotals(output, objective, migrations, add);
+  checkUnscheduled(input, output, seen, (region, pool, slot) => capacity.get(siteKey(region, pool, slot)), add);
+  checkTotals(output, objective, waitCharges, migrations, add);
   return { violations, objectiveGco2: objective };
 }
 
 type Add = (kind: string, message: string, jobId?: string) => void;
-type CapacityAt = (region: string, slot: number) => OptimizeInput['capacities'][number] | undefined;
+type CapacityAt = (region: string, pool: string | undefined, slot: number) => OptimizeInput['capacities'][number] | undefined;
 
 /** Every job is either planned or unscheduled, and the "cannot run even alone" claims hold. */
 function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned: Set<string>, capacityAt: CapacityAt, add: Add): void {
@@ -141,32 +159,45 @@ function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned:
   }
 }
 
-/** Brute force: how many starts the window has, how many regions the job may use, and how many starts fit alone. */
+/**
+ * Brute force: how many starts the window has (at full speed), on how many regions or pools the job may
+ * run, and how many (site, start) pairs fit alone.
+ */
 function aloneStarts(input: OptimizeInput, job: OptimizeJob, capacityAt: CapacityAt): { windowStarts: number; regions: number; fitting: number } {
-  const lastStart = Math.min(job.deadline_slot, input.horizon_slots - 1) - job.runtime_slots + 1;
-  const windowStarts = Math.max(0, lastStart - job.release_slot + 1);
+  const lastStartFor = (runtime: number) => Math.min(job.deadline_slot, input.horizon_slots - 1) - runtime + 1;
   const prev = input.prev_plan[job.job_id]?.region;
   const allowed = input.regions.filter(
     (r) => (job.affinity_regions.length === 0 || job.affinity_regions.includes(r)) && (input.migration_allow || prev === undefined || prev === r),
   );
+  const sites = allowed.flatMap((region) => {
+    const pools = input.region_pools?.[region];
+    if (!pools) return [{ region, pool: undefined as string | undefined, speed: 1 }];
+    return pools.filter((p) => !job.pools?.length || job.pools.includes(p.name)).map((p) => ({ region, pool: p.name as string | undefined, speed: p.speed_factor }));
+  });
+  const fastest = sites.length ? Math.min(...sites.map((s) => s.speed)) : 1;
+  let fastestRuntime = job.runtime_slots;
+  while (fastestRuntime < job.runtime_slots * fastest - 1e-9) fastestRuntime++;
+  const windowStarts = Math.max(0, lastStartFor(fastestRuntime) - job.release_slot + 1);
   let fitting = 0;
-  for (const region of allowed) {
-    for (let t = job.release_slot; t <= lastStart; t++) {
+  for (const { region, pool, speed } of sites) {
+    let runtime = job.runtime_slots;
+    while (runtime < job.runtime_slots * speed - 1e-9) runtime++;
+    for (let t = job.release_slot; t <= lastStartFor(runtime); t++) {
       let ok = true;
-      for (let s = t; s < t + job.runtime_slots && ok; s++) {
-        const cap = capacityAt(region, s);
+      for (let s = t; s < t + runtime && ok; s++) {
+        const cap = capacityAt(region, pool, s);
         ok = cap !== undefined && job.cpu <= cap.cpu_cap + ABS_TOL && job.mem_gb <= cap.mem_gb_cap + ABS_TOL && job.gpu <= cap.gpu_cap + ABS_TOL;
       }
       if (ok) fitting++;
     }
   }
-  return { windowStarts, regions: allowed.length, fitting };
+  return { windowStarts, regions: sites.length, fitting };
 }
 
-function checkTotals(output: OptimizeOutput, objective: number, migrations: number, add: Add): void {
+function checkTotals(output: OptimizeOutput, objective: number, waitCharges: number, migrations: number, add: Add): void {
   if (!close(objective, output.objective_gco2)) add('objective', `objective_gco2 ${output.objective_gco2}, recomputed ${objective}`);
-  if (!close(output.objective_gco2 / 1000, output.co2_estimate_kg)) {
-    add('objective', `co2_estimate_kg ${output.co2_estimate_kg} is not objective_gco2 / 1000`);
+  if (!close((objective - waitCharges) / 1000, output.co2_estimate_kg)) {
+    add('objective', `co2_estimate_kg ${output.co2_estimate_kg} is not the emissions ${(objective - waitCharges) / 1000} (objective less waiting charges)`);
   }
   if (migrations !== output.migrations) add('migrations', `migrations ${output.migrations}, recomputed ${migrations}`);
   const lb = output.lower_bound_gco2;

@@ -188,11 +188,76 @@ const knownCases: KnownCase[] = [
   },
 ];
 
+// Pools: ECO runs 1.5x as long at 0.6x the power, so 0.9x the energy.
+const FAST = { name: 'FAST', speed: 1, power: 1 };
+const ECO = { name: 'ECO', speed: 1.5, power: 0.6 };
+
+knownCases.push(
+  {
+    name: 'pools: ECO is chosen when its lower power outweighs the longer run and the deadline allows',
+    // FAST: 2 slots x 100 x 0.03 = 6 g; ECO: 3 slots x 100 x 0.018 = 5.4 g.
+    input: () => input().regions('KR').horizon(4).capacity('KR', { cpu: 4 }).pools('KR', FAST, ECO).carbon('KR', 100).job(job('a').runtime(2).window(0, 3)).obj(),
+    optimum: 5.4,
+    placed: ['a'],
+    check: (o) => expect(o.plans[0]).toMatchObject({ region: 'KR', pool: 'ECO', start_slot: 0 }),
+  },
+  {
+    name: 'pools: FAST when the deadline leaves no room for the slower ECO run',
+    input: () => input().regions('KR').horizon(4).capacity('KR', { cpu: 4 }).pools('KR', FAST, ECO).carbon('KR', 100).job(job('a').runtime(2).window(0, 1)).obj(),
+    optimum: 6,
+    placed: ['a'],
+    check: (o) => expect(o.plans[0]).toMatchObject({ pool: 'FAST', start_slot: 0 }),
+  },
+  {
+    name: 'pools: a job limited to FAST stays off ECO; a full ECO pool sends the other to FAST',
+    input: () =>
+      input()
+        .regions('KR')
+        .horizon(3)
+        .capacity('KR', { cpu: 4 })
+        .pools('KR', FAST, { ...ECO, cap: { cpu: 1 } })
+        .carbon('KR', 100)
+        .job(job('urgent').runtime(2).window(0, 2).pools('FAST'), job('b').runtime(2).window(0, 2), job('c').runtime(2).window(0, 2))
+        .obj(),
+    // urgent and one of b/c on FAST: 6 g each; the other on ECO: 5.4 g.
+    optimum: 6 + 6 + 5.4,
+    placed: ['b', 'c', 'urgent'],
+    check: (o) => expect(o.plans.find((p) => p.job_id === 'urgent')?.pool).toBe('FAST'),
+  },
+  {
+    name: 'wait charge above any carbon saving: starts at once despite a far cleaner later slot',
+    // Slot 0 at 500: 15 g. Slot 2 at 50 would be 1.5 g + 2 x 1000 of waiting.
+    input: () => input().regions('KR').horizon(3).capacity('KR', { cpu: 4 }).carbon('KR', [500, 500, 50]).job(job('a').window(0, 2).wait(1000)).obj(),
+    optimum: 15,
+    placed: ['a'],
+    check: (o) => expect(o).toMatchObject({ plans: [{ start_slot: 0 }], co2_estimate_kg: 0.015 }),
+  },
+  {
+    name: 'no wait charge: the job waits for the dip',
+    input: () => input().regions('KR').horizon(3).capacity('KR', { cpu: 4 }).carbon('KR', [500, 500, 50]).job(job('a').window(0, 2)).obj(),
+    optimum: 1.5,
+    placed: ['a'],
+    check: (o) => expect(o.plans[0]?.start_slot).toBe(2),
+  },
+  {
+    name: 'a small wait charge waits only for a clearly cleaner slot',
+    // Slot 1 at 90 saves 0.3 g but waiting charges 0.5 g; slot 2 at 20 saves 2.4 g for 1 g of waiting.
+    input: () => input().regions('KR').horizon(3).capacity('KR', { cpu: 4 }).carbon('KR', [100, 90, 20]).job(job('a').window(0, 2).wait(0.5)).obj(),
+    optimum: 0.6 + 1,
+    placed: ['a'],
+    check: (o) => {
+      expect(o.plans[0]).toMatchObject({ start_slot: 2, wait_cost_gco2: 1 });
+      expect(o.plans[0]?.cost_gco2).toBeCloseTo(0.6, 12);
+      expect(o.co2_estimate_kg).toBeCloseTo(0.0006, 12);
+    },
+  },
+);
+
 /**
  * A random instance with contended capacity: 2-3 regions, 4-9 slots, 3-9 jobs, some with GPUs, affinities and
  * previous plans; capacity drawn so that the cheapest slots cannot take everyone.
  */
-function randomInput(seed: number): OptimizeInput {
+function randomInput(seed: number, withPools = false): OptimizeInput {
   const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const regions = ['KR', 'JP', 'CN'].slice(0, int(2, 3));
@@ -203,6 +268,9 @@ function randomInput(seed: number): OptimizeInput {
     b.carbon(r, Array.from({ length: horizon }, () => int(50, 700)));
     for (let s = 0; s < horizon; s++) b.capacityAt(r, s, { cpu: int(1, 6), mem: int(4, 16), gpu: int(0, 1) });
     for (const to of regions) if (to !== r && rnd() < 0.5) b.networkCost(r, to, int(0, 5));
+    if (withPools && rnd() < 0.7) {
+      b.pools(r, { ...FAST, cap: { cpu: int(1, 4), mem: int(4, 12), gpu: int(0, 1) } }, { name: 'ECO', speed: 1 + int(1, 4) / 4, power: int(4, 9) / 10, cap: { cpu: int(1, 4), mem: int(4, 12), gpu: 0 } });
+    }
   }
   const jobs = int(4, 10);
   for (let j = 0; j < jobs; j++) {
@@ -215,6 +283,8 @@ function randomInput(seed: number): OptimizeInput {
       .window(release, Math.min(horizon + 1, release + int(0, 5)))
       .data(int(0, 20));
     if (rnd() < 0.3) spec.affinity(regions[int(0, regions.length - 1)]!);
+    if (withPools && rnd() < 0.5) spec.wait(int(0, 30) / 10);
+    if (withPools && rnd() < 0.2) spec.pools('FAST');
     b.job(spec);
     if (rnd() < 0.3) b.prev(`j${j}`, regions[int(0, regions.length - 1)]!);
   }
@@ -222,6 +292,8 @@ function randomInput(seed: number): OptimizeInput {
 }
 
 const SEEDS = Array.from({ length: 25 }, (_, i) => 1000 + i);
+/** Random instances with FAST/ECO pools in most regions, waiting charges and FAST-only jobs. */
+const POOL_SEEDS = Array.from({ length: 12 }, (_, i) => 2000 + i);
 
 describe.each(solverNames())('solver %s', (solver) => {
   test.each(knownCases)('$name', async (c) => {
@@ -242,8 +314,8 @@ describe.each(solverNames())('solver %s', (solver) => {
     expect(output).toMatchObject({ plans: [], objective_gco2: 0, lower_bound_gco2: 0, gap: 0, solver_status: 'optimal' });
   });
 
-  test.each(SEEDS)('random instance %i: feasible, bound valid, optimal means optimal', async (seed) => {
-    const raw = randomInput(seed);
+  test.each([...SEEDS.map((seed) => [seed, false] as const), ...POOL_SEEDS.map((seed) => [seed, true] as const)])('random instance %i (pools: %s): feasible, bound valid, optimal means optimal', async (seed, withPools) => {
+    const raw = randomInput(seed, withPools);
     const reference = await optimize(raw, { ...RUN, solver: EXACT });
     const output = await solveChecked(solver, raw);
     // Placing the most jobs comes first: nobody places more than the exact optimum does.
@@ -261,8 +333,8 @@ describe.each(solverNames())('solver %s', (solver) => {
 });
 
 test('the exact backends agree on every random instance', async () => {
-  for (const seed of SEEDS) {
-    const raw = randomInput(seed);
+  for (const [seed, withPools] of [...SEEDS.map((s) => [s, false] as const), ...POOL_SEEDS.map((s) => [s, true] as const)]) {
+    const raw = randomInput(seed, withPools);
     const [a, b] = await Promise.all([optimize(raw, { ...RUN, solver: 'jslp' }), optimize(raw, { ...RUN, solver: 'highs' })]);
     expect([a.solver_status, b.solver_status]).toEqual(['optimal', 'optimal']);
     expect(a.plans.length).toBe(b.plans.length);

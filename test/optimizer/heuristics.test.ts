@@ -22,7 +22,7 @@ function lineModel(slots: number, cap: number, jobs: Array<[number, number, numb
       cpu,
       memGb: 0,
       gpu: 0,
-      runtimeSlots: runtime,
+      siteRuntime: Int32Array.of(runtime),
       optionRegion: new Int32Array(costs.length),
       optionStart: Int32Array.from(costs.keys()),
       optionCost: Float64Array.from(costs),

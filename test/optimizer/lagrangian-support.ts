@@ -2,6 +2,7 @@
  * Test support for the greedy and Lagrangian solvers: seeded random `PlacementModel`s small enough to
  * solve by enumeration, an independent capacity check and the exact optimum per set of placed jobs.
  */
+import { optionRuntime } from '../../src/optimizer/model.js';
 import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
 import { seededRandom } from '../../src/domain/random.js';
 
@@ -35,16 +36,16 @@ export function randomModel(seed: number, shape: Partial<RandomModelShape> = {})
       cpu: int(1, 3),
       memGb: int(1, 6),
       gpu: withGpu && random() < 0.4 ? 1 : 0,
-      runtimeSlots: int(1, 3),
+      runtime: int(1, 3),
     };
     const region: number[] = [];
     const start: number[] = [];
     const cost: number[] = [];
     for (let r = 0; r < regions; r++) {
-      for (let s = 0; s + job.runtimeSlots <= slots; s++) {
+      for (let s = 0; s + job.runtime <= slots; s++) {
         if (random() < 0.3) continue;
         let fits = true;
-        for (let t = s; t < s + job.runtimeSlots; t++) {
+        for (let t = s; t < s + job.runtime; t++) {
           const c = r * slots + t;
           fits &&= job.cpu <= cpu[c]! && job.memGb <= memGb[c]! && job.gpu <= gpu[c]!;
         }
@@ -57,7 +58,10 @@ export function randomModel(seed: number, shape: Partial<RandomModelShape> = {})
     if (cost.length === 0) continue;
     jobs.push({
       jobId: `j${jobs.length}`,
-      ...job,
+      cpu: job.cpu,
+      memGb: job.memGb,
+      gpu: job.gpu,
+      siteRuntime: new Int32Array(regions).fill(job.runtime),
       optionRegion: Int32Array.from(region),
       optionStart: Int32Array.from(start),
       optionCost: Float64Array.from(cost),
@@ -81,7 +85,7 @@ export function overflows(model: PlacementModel, choice: Int32Array): string[] {
         const k = choice[j]!;
         if (k < 0 || job.optionRegion[k] !== r) return;
         const start = job.optionStart[k]!;
-        if (start <= s && s < start + job.runtimeSlots) {
+        if (start <= s && s < start + optionRuntime(job, k)) {
           used.cpu += job.cpu;
           used.memGb += job.memGb;
           used.gpu += job.gpu;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { optionRuntime } from '../../src/optimizer/model.js';
 import { LagrangianDual } from '../../src/optimizer/solvers/lagrangian-dual.js';
 import { createLagrangianSolver, DEFAULT_LAGRANGIAN_SETTINGS, lagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
 import type { PlacementModel } from '../../src/optimizer/types.js';
@@ -15,7 +16,7 @@ function naiveReducedCost(model: PlacementModel, dual: LagrangianDual, j: number
   let value = job.optionCost[k]!;
   for (const res of dual.resources) {
     const d = demand[caps.indexOf(res.cap)]!;
-    for (let s = job.optionStart[k]!; s < job.optionStart[k]! + job.runtimeSlots; s++) {
+    for (let s = job.optionStart[k]!; s < job.optionStart[k]! + optionRuntime(job, k); s++) {
       value += d * res.u[job.optionRegion[k]! * model.horizonSlots + s]!;
     }
   }
@@ -109,7 +110,7 @@ describe('lagrangianSolver', () => {
         cpu: 1,
         memGb: 0,
         gpu: 0,
-        runtimeSlots: 1,
+        siteRuntime: Int32Array.of(1),
         optionRegion: Int32Array.of(0),
         optionStart: Int32Array.of(0),
         optionCost: Float64Array.of(cost),

@@ -59,8 +59,20 @@ export class JobBuilder {
     return this;
   }
 
+  /** Pools the job may run on. */
+  pools(...names: string[]): this {
+    this.spec.pools = names;
+    return this;
+  }
+
+  /** Charge per slot of waiting past its release, gCO2. */
+  wait(gco2PerSlot: number): this {
+    this.spec.wait_gco2_per_slot = gco2PerSlot;
+    return this;
+  }
+
   obj(): OptimizeJob {
-    return { ...this.spec, affinity_regions: [...this.spec.affinity_regions] };
+    return { ...this.spec, affinity_regions: [...this.spec.affinity_regions], ...(this.spec.pools && { pools: [...this.spec.pools] }) };
   }
 }
 
@@ -69,6 +81,14 @@ export function job(jobId: string): JobBuilder {
 }
 
 type Capacity = { cpu: number; mem?: number; gpu?: number };
+
+/** A pool of a region, with its own capacity in every slot (default: the region's). */
+export interface PoolBuilderSpec {
+  name: string;
+  speed: number;
+  power: number;
+  cap?: Capacity;
+}
 
 export class InputBuilder {
   private regionNames: string[] = ['KR', 'JP', 'CN'];
@@ -82,6 +102,7 @@ export class InputBuilder {
   private readonly network: Record<string, Record<string, number>> = {};
   private migrationAllowed = true;
   private readonly previous: Record<string, { region: string }> = {};
+  private readonly regionPools = new Map<string, PoolBuilderSpec[]>();
 
   regions(...names: string[]): this {
     this.regionNames = names;
@@ -136,6 +157,12 @@ export class InputBuilder {
     return this;
   }
 
+  /** Worker pools of a region; each gets its own capacity (`cap`, else the region's) in every slot. */
+  pools(region: string, ...pools: PoolBuilderSpec[]): this {
+    this.regionPools.set(region, pools);
+    return this;
+  }
+
   migrationAllow(allowed: boolean): this {
     this.migrationAllowed = allowed;
     return this;
@@ -148,7 +175,13 @@ export class InputBuilder {
     for (const region of this.regionNames) {
       for (let slot = 0; slot < H; slot++) {
         const cap = this.capacityByCell.get(`${region}/${slot}`)?.cap ?? this.regionCapacity.get(region);
-        if (cap) capacities.push({ region, slot, cpu_cap: cap.cpu, mem_gb_cap: cap.mem ?? 1000, gpu_cap: cap.gpu ?? 0 });
+        const pools = this.regionPools.get(region);
+        if (pools) {
+          for (const pool of pools) {
+            const c = pool.cap ?? cap;
+            if (c) capacities.push({ region, pool: pool.name, slot, cpu_cap: c.cpu, mem_gb_cap: c.mem ?? 1000, gpu_cap: c.gpu ?? 0 });
+          }
+        } else if (cap) capacities.push({ region, slot, cpu_cap: cap.cpu, mem_gb_cap: cap.mem ?? 1000, gpu_cap: cap.gpu ?? 0 });
         const ci = this.regionCarbon.get(region);
         const value = typeof ci === 'number' ? ci : ci?.[slot];
         if (value !== undefined) carbons.push({ region, slot, ci_gco2_per_kwh: value });
@@ -165,6 +198,9 @@ export class InputBuilder {
       network_costs: structuredClone(this.network),
       migration_allow: this.migrationAllowed,
       prev_plan: structuredClone(this.previous),
+      ...(this.regionPools.size > 0 && {
+        region_pools: Object.fromEntries([...this.regionPools].map(([region, pools]) => [region, pools.map((p) => ({ name: p.name, speed_factor: p.speed, power_factor: p.power }))])),
+      }),
     };
   }
 }

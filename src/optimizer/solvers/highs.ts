@@ -1,6 +1,6 @@
 import highsModule from 'highs';
 import type { Highs, InitOptions } from 'highs';
-import { capacityRows, cheapestOptionsBound, choiceCost, unplacedPenalty } from '../model.js';
+import { capacityRows, cheapestOptionsBound, choiceCost, optionRuntime, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -52,7 +52,8 @@ function formulate(model: PlacementModel, infinity: number): Formulation {
   model.jobs.forEach((job, j) => {
     optionColumn[j] = numCols;
     numCols += job.optionCost.length + 1;
-    nonzeros += job.optionCost.length * (1 + 3 * job.runtimeSlots) + 1;
+    for (let k = 0; k < job.optionCost.length; k++) nonzeros += 1 + 3 * optionRuntime(job, k);
+    nonzeros++;
   });
 
   const colCost = new Float64Array(numCols);
@@ -77,9 +78,10 @@ function formulate(model: PlacementModel, infinity: number): Formulation {
       indices[nz] = j;
       values[nz++] = 1;
       const base = job.optionRegion[k]! * H + job.optionStart[k]!;
+      const runtime = optionRuntime(job, k);
       for (const [rowOf, demand] of demands) {
         if (demand <= 0) continue;
-        for (let d = 0; d < job.runtimeSlots; d++) {
+        for (let d = 0; d < runtime; d++) {
           const row = rowOf[base + d]!;
           if (row >= 0) {
             indices[nz] = J + row;

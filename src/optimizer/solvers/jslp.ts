@@ -1,6 +1,6 @@
 import jsLpModule from 'javascript-lp-solver';
 import type { Model as JsLpModel, SolverAPI, SolveResult } from 'javascript-lp-solver';
-import { capacityRows, choiceCost, cheapestOptionsBound, unplacedPenalty } from '../model.js';
+import { capacityRows, choiceCost, cheapestOptionsBound, optionRuntime, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -30,7 +30,7 @@ function buildJsLpModel(model: PlacementModel, timeoutMs: number): JsLpModel {
     for (let k = 0; k < job.optionCost.length; k++) {
       const coefficients: Record<string, number> = { cost: job.optionCost[k]!, [`j${j}`]: 1 };
       const base = job.optionRegion[k]! * H + job.optionStart[k]!;
-      for (let d = 0; d < job.runtimeSlots; d++) {
+      for (let d = 0; d < optionRuntime(job, k); d++) {
         const cell = base + d;
         for (const [res, demand] of [['cpu', job.cpu], ['memGb', job.memGb], ['gpu', job.gpu]] as const) {
           const row = rows.rowOf[res][cell]!;

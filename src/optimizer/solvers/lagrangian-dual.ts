@@ -8,6 +8,7 @@
  * is a lower bound on every plan that places all jobs: for such a plan, adding u x (usage - cap) <= 0
  * to its cost gives a quantity at least L(u).
  */
+import { optionRuntime } from '../model.js';
 import type { PlacementModel } from '../types.js';
 
 /** One relaxed resource: per-job demand, per-cell capacity and multiplier, and the multiplier prefix sums. */
@@ -51,7 +52,7 @@ export class LagrangianDual {
   reducedCost(j: number, k: number): number {
     const job = this.model.jobs[j]!;
     const first = job.optionRegion[k]! * (this.model.horizonSlots + 1) + job.optionStart[k]!;
-    const last = first + job.runtimeSlots;
+    const last = first + optionRuntime(job, k);
     let value = job.optionCost[k]!;
     for (const res of this.resources) {
       const d = res.demand[j]!;
@@ -75,7 +76,7 @@ export class LagrangianDual {
     let value = -this.capacityCharge();
     for (let j = 0; j < model.jobs.length; j++) {
       const job = model.jobs[j]!;
-      const rt = job.runtimeSlots;
+      const runtime = job.siteRuntime;
       const da = a ? a.demand[j]! : 0;
       const db = b ? b.demand[j]! : 0;
       const dc = c ? c.demand[j]! : 0;
@@ -86,7 +87,7 @@ export class LagrangianDual {
       let bestK = -1;
       for (let k = 0; k < cost.length; k++) {
         const first = region[k]! * stride + start[k]!;
-        const last = first + rt;
+        const last = first + runtime[region[k]!]!;
         let v = cost[k]!;
         if (da > 0) v += da * (pa![last]! - pa![first]!);
         if (db > 0) v += db * (pb![last]! - pb![first]!);
@@ -129,7 +130,7 @@ export class LagrangianDual {
         const k = choice[j]!;
         const first = job.optionRegion[k]! * H + job.optionStart[k]!;
         g[first]! += d;
-        g[first + job.runtimeSlots]! -= d;
+        g[first + optionRuntime(job, k)]! -= d;
       }
       let run = 0;
       for (let c = 0; c < res.u.length; c++) {

@@ -29,6 +29,7 @@ import {
   sumPlaced,
 } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
+import { optionRuntime, shortestRuntime, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 import { LagrangianDual } from './lagrangian-dual.js';
 import { seededRandom } from '../../domain/random.js';
@@ -104,7 +105,7 @@ function bigFirst(model: PlacementModel, dual: LagrangianDual): Int32Array {
   for (let j = 0; j < size.length; j++) {
     let s = 0;
     for (const res of dual.resources) s += res.demand[j]! / res.scale;
-    size[j] = s * model.jobs[j]!.runtimeSlots;
+    size[j] = s * shortestRuntime(model.jobs[j]!);
   }
   const order = new Int32Array(size.length);
   for (let i = 0; i < order.length; i++) order[i] = i;
@@ -181,9 +182,10 @@ function destroy(packing: Packing, random: () => number, size: number, order: In
   if (seedJob < 0) return new Int32Array(0);
   const job = model.jobs[seedJob]!;
   const k = packing.choice[seedJob]!;
-  const width = Math.max(job.runtimeSlots, Math.ceil(model.horizonSlots / 16));
+  const runtime = optionRuntime(job, k);
+  const width = Math.max(runtime, Math.ceil(model.horizonSlots / 16));
   const start = Math.max(0, job.optionStart[k]! - width);
-  const end = Math.min(model.horizonSlots, job.optionStart[k]! + job.runtimeSlots + width);
+  const end = Math.min(model.horizonSlots, job.optionStart[k]! + runtime + width);
   // Half the moves stay in the seed job's region; the others span all regions, so that jobs can trade
   // regions as well as hours.
   const around: number[] = [];
@@ -227,7 +229,10 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
   let iterations = 0;
   let repairs = 0;
   let moves = 0;
-  let stopReason: 'gap' | 'time' | 'iterations' | 'converged' = 'converged';
+  let stopReason: 'gap' | 'time' | 'iterations' | 'converged' | 'no full plan' = 'converged';
+  // Every plan placing all jobs costs at most this; a dual value above it proves there is none, and the
+  // multipliers would then grow without end (to Infinity, then NaN prices).
+  const fullPlanCeiling = unplacedPenalty(model);
 
   const done = (): boolean => best.placed === n && relativeGap(best.cost, bound) <= options.gapTolerance;
   const budgetLeft = (): boolean => iterations + moves < settings.maxIterations;
@@ -237,6 +242,10 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
     iterations++;
     dual.refreshPrefixes();
     const value = dual.priceJobs(relaxed, minimum);
+    if (value > fullPlanCeiling) {
+      stopReason = 'no full plan';
+      break;
+    }
     if (!(value <= bound + 1e-9 * Math.max(1, Math.abs(value)))) {
       bound = value;
       bestU = dual.snapshot();
