@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { DockerfileParser, type Instruction, type JSONInstruction } from 'dockerfile-ast';
+import { validate as lintDockerfile } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { freePort } from '../support/child-process.js';
@@ -69,6 +70,11 @@ function dockerignored(path: string): boolean {
 }
 
 describe('Dockerfile', () => {
+  it("has nothing dockerfile-utils' validator objects to (instructions, flags, arguments)", () => {
+    const diagnostics = lintDockerfile(read('Dockerfile')).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    expect(diagnostics).toEqual([]);
+  });
+
   it('builds in one stage and runs in another, from Node.js 20 slim images', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(buildStage.name).toBe('build');
