@@ -8,6 +8,7 @@ import type { CarbonProvider } from './carbon/types.js';
 import { ConfigError, horizonSlots, type Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
+import { CarbonAccountant } from './hub/carbon-accountant.js';
 import { CarbonFeed, carbonFaultHook } from './hub/carbon-feed.js';
 import { CsvDecisionLog } from './hub/decision-log.js';
 import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
@@ -138,7 +139,6 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
   const store = storeFor(config);
   metrics.observeStore(() => store.counts());
-  const lifecycle = new Lifecycle({ store, metrics, logger, clock });
 
   const spokes = overrides.spokes ?? spokesFor(config, clock);
   const spokeTimeoutMs = spokeCallBoundMs(config);
@@ -154,6 +154,17 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     risk: config.carbon.risk,
     maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
   });
+
+  // Every job that finishes after having run is accounted in the change that finishes it.
+  const accountant = new CarbonAccountant({
+    clusters: spokes.map((s) => s.info),
+    power: { wattCpu: config.energy.watt_cpu, wattGpu: config.energy.watt_gpu, wattMemGb: config.energy.watt_mem_gb },
+    emissions: (zone, powerW, fromMs, toMs) => carbon.emissions(zone, powerW, fromMs, toMs),
+    metrics,
+    logger,
+    now: () => clock.now(),
+  });
+  const lifecycle = new Lifecycle({ store, metrics, logger, clock, accounting: accountant });
 
   // With the durable store the decisions are kept beside it; a memory-store hub keeps them in memory only.
   const decisionsPath = config.decisions.path ?? (config.store.kind === 'sqlite' ? join(config.store.data_dir, 'decisions.csv') : undefined);

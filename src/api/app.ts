@@ -6,6 +6,7 @@ import { appWrapperRoutes } from './routes/appwrappers.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { hubRoutes } from './routes/hub.js';
 import { probeRoutes } from './routes/probes.js';
+import { reportRoutes } from './routes/report.js';
 
 /** Largest request body accepted; a submission is a few hundred bytes. */
 const BODY_LIMIT_BYTES = 64 * 1024;
@@ -35,6 +36,7 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   await app.register(probeRoutes(deps));
   await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
   await app.register(hubRoutes(deps), { prefix: '/hub' });
+  await app.register(reportRoutes(deps), { prefix: '/hub/report' });
   await app.register(decisionRoutes(deps), { prefix: '/hub/decisions' });
   return app;
 }

@@ -82,6 +82,22 @@ export const decisionsQuerySchema = z.strictObject({
   job_id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label').optional(),
 });
 
+/** A calendar day, `YYYY-MM-DD`, that exists (no 2026-02-30). */
+const utcDay = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD')
+  .refine((day) => !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day), 'must be a day that exists');
+
+export const reportQuerySchema = z
+  .strictObject({
+    format: z.enum(['json', 'csv']).default('json'),
+    /** First UTC day of finish to include. */
+    from: utcDay.optional(),
+    /** Last UTC day of finish to include. */
+    to: utcDay.optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, { path: ['to'], message: 'must not be before from' });
+
 export const jobIdParamSchema = z.strictObject({
   id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label'),
 });

@@ -1,8 +1,20 @@
-import type { AppWrapper } from '../domain/app-wrapper.js';
+import type { AppWrapper, CarbonAccount } from '../domain/app-wrapper.js';
 import type { ClusterView } from '../hub/cluster-monitor.js';
 import type { CarbonStatus, ZoneCarbon } from '../hub/carbon-feed.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** A finished job's carbon account: grams of CO2, energy in kWh. */
+export function carbonAccountView(account: CarbonAccount) {
+  return {
+    planned_g: account.plannedG,
+    actual_g: account.actualG,
+    counterfactual_g: account.counterfactualG,
+    saved_g: account.savedG,
+    energy_kwh: account.energyKwh,
+    basis: account.basis,
+  };
+}
 
 /** The AppWrapper as the API shows it: snake_case, times as ISO 8601. */
 export function appWrapperView(aw: AppWrapper) {
@@ -21,7 +33,10 @@ export function appWrapperView(aw: AppWrapper) {
       image: aw.spec.image ?? null,
       command: aw.spec.command ?? null,
     },
+    urgency: aw.spec.urgency,
     target_cluster: aw.targetCluster ?? null,
+    /** The pool of its Job while one exists, else the plan's. */
+    pool: aw.placement?.pool ?? aw.targetPool ?? null,
     planned_start: iso(aw.plannedStartAt),
     gate_open: aw.gateOpen,
     co2_estimate_g: aw.co2EstimateG ?? null,
@@ -33,6 +48,7 @@ export function appWrapperView(aw: AppWrapper) {
     finished_at: iso(aw.finishedAt),
     updated_at: iso(aw.updatedAt),
     metadata: aw.metadata,
+    carbon: aw.carbonAccount ? carbonAccountView(aw.carbonAccount) : null,
   };
 }
 

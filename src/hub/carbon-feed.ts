@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CarbonFaultHook, CarbonProvider, CarbonReading, CarbonRisk, CarbonValueKind } from '../carbon/types.js';
+import { IntensityHistory, integrateCarbon, type CarbonIntegral, type IntensityStep } from '../domain/carbon-integral.js';
 import type { Clock } from '../domain/clock.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { withTimeout } from './timeout.js';
@@ -32,7 +33,19 @@ export interface CarbonFeedDeps {
   risk?: CarbonRisk;
   /** Past this age (ms) the current value is flagged stale even when the provider does not say so. */
   maxStalenessMs?: number;
+  /**
+   * Longest a measured value counts as the zone's intensity without a newer refresh, ms (default
+   * `maxStalenessMs`, else an hour): the feed serves it that long, so jobs are accounted on it that long.
+   */
+  historyHoldMs?: number;
+  /** How far back the measured history reaches, ms (default 8 days: a job lives at most a week). */
+  historyKeepMs?: number;
 }
+
+const HOUR_MS = 3_600_000;
+const DEFAULT_HISTORY_KEEP_MS = 8 * 24 * HOUR_MS;
+/** A refresh every 10 s for 8 days, with room to spare: a few MB per zone at most. */
+const MAX_HISTORY_SPANS = 100_000;
 
 /** Lead times of the forecast gauge: a bounded set, so that the label stays small. */
 const FORECAST_HORIZONS: ReadonlyArray<readonly [label: string, ms: number]> = [
@@ -72,6 +85,8 @@ export function carbonFaultHook(deps: { metrics: Metrics; logger: Logger }): Car
 export class CarbonFeed {
   private readonly zones = new Map<string, ZoneCarbon>();
   private readonly sources = new Map<string, string>();
+  /** The measured intensity of each zone at each refresh: what jobs are accounted on. */
+  private readonly history = new Map<string, IntensityHistory>();
 
   constructor(
     private readonly provider: CarbonProvider,
@@ -96,6 +111,7 @@ export class CarbonFeed {
             `carbon data for zone ${zone}`,
           );
           this.zones.set(zone, { current, forecast, fetchedAt: now });
+          this.recordMeasured(zone, now, current);
           this.deps.metrics.setCarbonIntensity(zone, current.gco2PerKwh);
           this.deps.metrics.setCarbonForecast(zone, new Map(FORECAST_HORIZONS.map(([label, ms]) => [label, this.forecastAt(forecast, now + ms)])));
           this.deps.metrics.recordCarbonRefresh(this.provider.name, 'ok');
@@ -121,6 +137,34 @@ export class CarbonFeed {
     const ageMs = Math.max(0, this.deps.clock.now() - (data.current.fetchedAt ?? data.fetchedAt));
     const tooOld = this.deps.maxStalenessMs !== undefined && ageMs > this.deps.maxStalenessMs;
     return { source: data.current.source, kind: data.current.kind, ageSeconds: Math.round(ageMs / 1000), stale: data.current.stale === true || tooOld };
+  }
+
+  /**
+   * Grams of CO2 that `powerW` watts emitted (or will emit) in `zone` over [fromMs, toMs): the intensity
+   * measured at the refreshes where the history covers the window, the current forecast (with the current
+   * value before its first point) where it does not, for instance before a restart or in the future; `basis`
+   * says which. Undefined when the window has gaps and the zone has never been fetched.
+   */
+  emissions(zone: string, powerW: number, fromMs: number, toMs: number): CarbonIntegral | undefined {
+    const measured = this.history.get(zone)?.spans(fromMs, toMs, this.deps.clock.now()) ?? [];
+    const data = this.zones.get(zone);
+    const fill: IntensityStep[] = data ? [{ atMs: -Infinity, gco2PerKwh: data.current.gco2PerKwh }, ...data.forecast.map((p) => ({ atMs: p.at, gco2PerKwh: p.gco2PerKwh }))] : [];
+    return integrateCarbon(measured, fill, powerW, fromMs, toMs);
+  }
+
+  /** Keeps a current value that was measured (not a forecast, a filler or a stale stand-in) in the zone's history. */
+  private recordMeasured(zone: string, now: number, current: CarbonReading): void {
+    if (current.stale || (current.kind !== undefined && current.kind !== 'measured')) return;
+    let history = this.history.get(zone);
+    if (!history) {
+      history = new IntensityHistory({
+        holdMs: this.deps.historyHoldMs ?? this.deps.maxStalenessMs ?? HOUR_MS,
+        keepMs: this.deps.historyKeepMs ?? DEFAULT_HISTORY_KEEP_MS,
+        maxSpans: MAX_HISTORY_SPANS,
+      });
+      this.history.set(zone, history);
+    }
+    history.record(now, current.gco2PerKwh);
   }
 
   /** The forecast's value at an instant, or undefined past the end of what the forecast covers. */

@@ -1,16 +1,32 @@
 import type { Logger } from 'pino';
-import { canTransition, type AppWrapper, type JobSpec } from '../domain/app-wrapper.js';
+import { canTransition, isTerminal, type AppWrapper, type CarbonAccount, type JobSpec } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/types.js';
 
 /**
+ * Works out the carbon account of a job that finishes after having run. `account` runs inside the change
+ * that makes the job terminal, so that the account is stored with it (it may throw: the job then finishes
+ * without one); `accounted` is told once that change is stored. `previous` is the AppWrapper before the
+ * change (a cancel clears the placement in the same change).
+ */
+export interface CarbonAccounting {
+  account(previous: AppWrapper, finished: AppWrapper): CarbonAccount;
+  accounted(previous: AppWrapper, finished: AppWrapper): void;
+}
+
+/** A job that becomes terminal now, after having run, and has no account yet. */
+function needsAccount(current: AppWrapper, next: AppWrapper): boolean {
+  return isTerminal(next) && !isTerminal(current) && next.startedAt !== undefined && next.carbonAccount === undefined;
+}
+
+/**
  * The one way AppWrappers change: every write goes through `change`, which refuses a phase move the
  * lifecycle does not allow, and logs and counts each phase transition exactly once.
  */
 export class Lifecycle {
-  constructor(private readonly deps: { store: Store; metrics: Metrics; logger: Logger; clock: Clock }) {}
+  constructor(private readonly deps: { store: Store; metrics: Metrics; logger: Logger; clock: Clock; accounting?: CarbonAccounting }) {}
 
   get store(): Store {
     return this.deps.store;
@@ -52,7 +68,7 @@ export class Lifecycle {
         throw new ConflictError(`AppWrapper "${jobId}" cannot move from ${current.phase} to ${candidate.phase}`);
       }
       from = current;
-      return { ...candidate, updatedAt: this.deps.clock.now() };
+      return { ...this.withAccount(current, candidate), updatedAt: this.deps.clock.now() };
     });
     if (from && from.phase !== stored.phase) {
       this.deps.metrics.recordTransition(from.phase, stored.phase);
@@ -61,6 +77,20 @@ export class Lifecycle {
         `AppWrapper ${jobId}: ${from.phase} -> ${stored.phase}`,
       );
     }
+    // After the transition's own line, so that the log reads in order.
+    if (from && !from.carbonAccount && stored.carbonAccount) this.deps.accounting?.accounted(from, stored);
     return stored;
+  }
+
+  /** The candidate with its carbon account when it finishes now after having run; a failure to account never blocks the change. */
+  private withAccount(current: AppWrapper, candidate: AppWrapper): AppWrapper {
+    const accounting = this.deps.accounting;
+    if (!accounting || !needsAccount(current, candidate)) return candidate;
+    try {
+      return { ...candidate, carbonAccount: accounting.account(current, candidate) };
+    } catch (error) {
+      this.deps.logger.warn({ jobId: candidate.jobId, err: error }, `carbon accounting of ${candidate.jobId} failed; it finishes without an account`);
+      return candidate;
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type Phase } from '../domain/app-wrapper.js';
+import { PHASES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
 import type { StoreCounts } from '../store/types.js';
 
 export type CycleOutcome = 'ok' | 'error';
@@ -244,6 +244,30 @@ export class Metrics {
     help: 'Failed attempts to open or append to the decision log file (decisions.path); the decisions stay in memory. Unit: failures. No labels.',
     registers: [this.registry],
   });
+  private readonly jobCo2 = new Counter({
+    name: 'caspian_job_co2_grams_total',
+    help: "CO2 emitted by finished jobs while they ran, counted when each finishes: its power (cpu x energy.watt_cpu + gpu x watt_gpu + mem_gb x watt_mem_gb, times the pool's power_factor) times the grid intensity measured in its cluster's zone over its run. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).",
+    labelNames: ['cluster', 'pool', 'urgency'],
+    registers: [this.registry],
+  });
+  private readonly jobCo2Planned = new Counter({
+    name: 'caspian_job_co2_planned_grams_total',
+    help: 'CO2 the last plan of each finished job expected it to emit (its co2_estimate_g), counted when it finishes: compare with caspian_job_co2_grams_total. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).',
+    labelNames: ['cluster', 'pool', 'urgency'],
+    registers: [this.registry],
+  });
+  private readonly co2Saved = new Counter({
+    name: 'caspian_co2_saved_grams_total',
+    help: 'CO2 finished jobs saved against running at once in their first allowed region on FAST workers (counterfactual minus actual), for the jobs where that is positive. A counter cannot go down: jobs that emitted more than the counterfactual add the excess to caspian_co2_saved_negative_grams_total, and the net saving is this minus that. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job ran, e.g. carbon-kr), urgency (urgent|normal|flexible).',
+    labelNames: ['cluster', 'urgency'],
+    registers: [this.registry],
+  });
+  private readonly co2SavedNegative = new Counter({
+    name: 'caspian_co2_saved_negative_grams_total',
+    help: 'CO2 finished jobs emitted beyond their counterfactual (running at once in their first allowed region on FAST workers): negative savings, as a positive amount. Net saving = caspian_co2_saved_grams_total minus this. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job ran, e.g. carbon-kr), urgency (urgent|normal|flexible).',
+    labelNames: ['cluster', 'urgency'],
+    registers: [this.registry],
+  });
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
@@ -365,6 +389,16 @@ export class Metrics {
 
   recordDecisionLogFailure(): void {
     this.decisionLogFailures.inc();
+  }
+
+  // --- carbon accounting --------------------------------------------------------------------
+  /** A finished job's account: actual and planned grams, and its saving on the positive or (as a positive amount) the negative counter. */
+  recordCarbonAccount(cluster: string, pool: string, urgency: string, account: Pick<CarbonAccount, 'plannedG' | 'actualG' | 'savedG'>): void {
+    this.jobCo2.inc({ cluster, pool, urgency }, Math.max(0, account.actualG));
+    this.jobCo2Planned.inc({ cluster, pool, urgency }, Math.max(0, account.plannedG));
+    // Both series of the pair exist once either moves, so that `saved - negative` in PromQL finds its match.
+    this.co2Saved.inc({ cluster, urgency }, Math.max(0, account.savedG));
+    this.co2SavedNegative.inc({ cluster, urgency }, Math.max(0, -account.savedG));
   }
 
   // --- dispatch -----------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+import type { Logger } from 'pino';
+import type { AppWrapper, CarbonAccount, PoolName, Resources } from '../domain/app-wrapper.js';
+import type { CarbonIntegral } from '../domain/carbon-integral.js';
+import { poolOf, type ClusterInfo } from '../domain/cluster.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { CarbonAccounting } from './lifecycle.js';
+
+/** Watts a job draws per unit of what it requests (`energy.*` of the configuration). */
+export interface PowerModel {
+  wattCpu: number;
+  wattGpu: number;
+  wattMemGb: number;
+}
+
+/** Grams of CO2 of `powerW` over [fromMs, toMs) in a zone; undefined without carbon data (`CarbonFeed.emissions`). */
+export type EmissionsFn = (zone: string, powerW: number, fromMs: number, toMs: number) => CarbonIntegral | undefined;
+
+export interface AccountingContext {
+  /** The configured clusters, in configuration order: the first stands for a job without affinity. */
+  clusters: readonly ClusterInfo[];
+  power: PowerModel;
+  emissions: EmissionsFn;
+}
+
+/** Where a finished job ran: the cluster and pool its account is labelled with. */
+export interface FinishedRun {
+  cluster: string;
+  pool: PoolName;
+}
+
+/** Why a job could not be accounted; the job finishes without an account. */
+export class AccountingError extends Error {
+  override readonly name = 'AccountingError';
+}
+
+const round = (value: number, digits: number): number => Number(value.toFixed(digits));
+
+/** Power a job draws on FAST workers, W. */
+export function fastPowerW(request: Resources, power: PowerModel): number {
+  return request.cpu * power.wattCpu + request.gpu * power.wattGpu + request.memGb * power.wattMemGb;
+}
+
+/**
+ * Where a finishing job ran: its Job's cluster and pool (a cancel clears the placement in the change that
+ * finishes the job, so the one before it counts), else its plan's.
+ */
+export function finishedRun(previous: AppWrapper, finished: AppWrapper): FinishedRun | undefined {
+  const placement = finished.placement ?? previous.placement;
+  if (placement) return { cluster: placement.cluster, pool: placement.pool };
+  const cluster = finished.targetCluster ?? previous.targetCluster;
+  return cluster === undefined ? undefined : { cluster, pool: finished.targetPool ?? previous.targetPool ?? 'FAST' };
+}
+
+function emissionsOrThrow(ctx: AccountingContext, zone: string, powerW: number, fromMs: number, toMs: number): CarbonIntegral {
+  const integral = ctx.emissions(zone, powerW, fromMs, toMs);
+  if (!integral) throw new AccountingError(`no carbon data for zone ${zone}`);
+  return integral;
+}
+
+/**
+ * The carbon account of a job that finished after having run (see `CarbonAccount`). Its run lasted from
+ * `startedAt` to `finishedAt` (`nowMs` when absent) on its pool, at the job's FAST power times the pool's
+ * power factor. The counterfactual runs the same work (the run's length in FAST time, which is
+ * `runtime_minutes` for a job that ran to completion as declared) from submission, in the job's first allowed
+ * region (else the first configured cluster's) on its FAST pool. Throws `AccountingError` when the cluster
+ * or the carbon data is unknown.
+ */
+export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx: AccountingContext, nowMs: number): { account: CarbonAccount; run: FinishedRun } {
+  const run = finishedRun(previous, finished);
+  if (!run) throw new AccountingError('it has no cluster');
+  const cluster = ctx.clusters.find((c) => c.name === run.cluster);
+  if (!cluster) throw new AccountingError(`cluster ${run.cluster} is not configured`);
+  const startedAt = finished.startedAt ?? nowMs;
+  const finishedAt = Math.max(startedAt, finished.finishedAt ?? nowMs);
+  const basePowerW = fastPowerW(finished.spec, ctx.power);
+  const pool = poolOf(cluster, run.pool);
+  const actualPowerW = basePowerW * pool.powerFactor;
+  const actual = emissionsOrThrow(ctx, cluster.zone, actualPowerW, startedAt, finishedAt);
+
+  const region = finished.spec.affinityRegions[0];
+  const home = region === undefined ? ctx.clusters[0] : ctx.clusters.find((c) => c.region === region);
+  if (!home) throw new AccountingError(region === undefined ? 'no cluster is configured' : `region ${region} has no configured cluster`);
+  const fast = poolOf(home, 'FAST');
+  const fastWorkMs = (finishedAt - startedAt) / pool.speedFactor;
+  const counterfactual = emissionsOrThrow(ctx, home.zone, basePowerW * fast.powerFactor, finished.submittedAt, finished.submittedAt + fastWorkMs * fast.speedFactor);
+
+  const actualG = round(actual.grams, 3);
+  const counterfactualG = round(counterfactual.grams, 3);
+  return {
+    account: {
+      plannedG: round(finished.co2EstimateG ?? 0, 3),
+      actualG,
+      counterfactualG,
+      savedG: round(counterfactualG - actualG, 3),
+      energyKwh: round((actualPowerW * (finishedAt - startedAt)) / 3_600_000 / 1000, 6),
+      basis: actual.basis === 'measured' && counterfactual.basis === 'measured' ? 'measured' : 'forecast',
+    },
+    run,
+  };
+}
+
+/** The Lifecycle's carbon accounting: the account of every job that finishes after having run, logged and counted. */
+export class CarbonAccountant implements CarbonAccounting {
+  constructor(private readonly deps: AccountingContext & { metrics: Metrics; logger: Logger; now: () => number }) {}
+
+  account(previous: AppWrapper, finished: AppWrapper): CarbonAccount {
+    return carbonAccountOf(previous, finished, this.deps, this.deps.now()).account;
+  }
+
+  accounted(previous: AppWrapper, finished: AppWrapper): void {
+    const account = finished.carbonAccount;
+    const run = finishedRun(previous, finished);
+    if (!account || !run) return;
+    const urgency = finished.spec.urgency;
+    this.deps.metrics.recordCarbonAccount(run.cluster, run.pool, urgency, account);
+    this.deps.logger.info(
+      {
+        jobId: finished.jobId,
+        cluster: run.cluster,
+        pool: run.pool,
+        urgency,
+        plannedG: account.plannedG,
+        actualG: account.actualG,
+        counterfactualG: account.counterfactualG,
+        savedG: account.savedG,
+        energyKwh: account.energyKwh,
+        basis: account.basis,
+      },
+      `carbon account of ${finished.jobId}: ${account.actualG} g actual, ${account.savedG} g saved (${account.basis})`,
+    );
+  }
+}
