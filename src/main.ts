@@ -5,7 +5,8 @@ import { buildApp } from './api/app.js';
 import { createCarbonProvider } from './carbon/factory.js';
 import { TraceFileError } from './carbon/file-provider.js';
 import type { CarbonProvider } from './carbon/types.js';
-import { ConfigError, horizonSlots, type Config } from './config/config.js';
+import { ConfigError, horizonSlots, type Config, type RegionConfig } from './config/config.js';
+import type { ClusterInfo } from './domain/cluster.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle.js';
 import { CarbonAccountant } from './hub/carbon-accountant.js';
@@ -67,16 +68,27 @@ function createLogger(config: Config): Logger {
   return pino({ level: config.log_level, base: { service: 'caspian-hub' } });
 }
 
+/** A configured region as the hub's cluster catalogue sees it. */
+function clusterInfo(r: RegionConfig): ClusterInfo {
+  return {
+    name: r.cluster,
+    region: r.name,
+    zone: r.zone,
+    pools: r.pools.map((p) => ({ name: p.name, share: p.share, speedFactor: p.speed_factor, powerFactor: p.power_factor, nodeSelector: p.node_selector })),
+    ...(r.fast_scale_down && { fastScaleDown: { thresholdGco2PerKwh: r.fast_scale_down.threshold_gco2_per_kwh, capacityFactor: r.fast_scale_down.capacity_factor } }),
+  };
+}
+
 /** One spoke per region: simulated clusters, or the Kubernetes clusters of the configured kubeconfig contexts. */
 function spokesFor(config: Config, clock: Clock): Spoke[] {
   if (config.spokes.kind === 'simulated') {
-    return config.regions.map((r) => ({
-      info: { name: r.cluster, region: r.name, zone: r.zone },
-      client: new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock),
-    }));
+    return config.regions.map((r) => {
+      const info = clusterInfo(r);
+      return { info, client: new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock, info.pools) };
+    });
   }
   try {
-    return createKubernetesSpokes({
+    const spokes = createKubernetesSpokes({
       kubeconfigPath: config.spokes.kubeconfig,
       namespace: config.spokes.namespace,
       clusters: config.regions.map((r) => ({ name: r.cluster, region: r.name, zone: r.zone, context: r.context })),
@@ -84,6 +96,8 @@ function spokesFor(config: Config, clock: Clock): Spoke[] {
       ttlSecondsAfterFinished: config.spokes.ttl_seconds_after_finished,
       requestTimeoutMs: config.spokes.request_timeout_ms,
     });
+    // Same order as config.regions; the pools come from the configuration, not from the cluster.
+    return spokes.map((spoke, i) => ({ ...spoke, info: clusterInfo(config.regions[i]!) }));
   } catch (error) {
     if (error instanceof KubeconfigError) throw new ConfigError(`invalid configuration:\n  spokes.kubeconfig: ${error.message}`);
     throw error;
@@ -192,6 +206,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       solver: config.optimizer.solver,
       timeLimitSeconds: config.optimizer.time_limit_seconds,
       gapTolerance: config.optimizer.gap_tolerance,
+      normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
     },
     decisions,
   });
@@ -232,6 +247,8 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     logger,
     clock,
     schedule: () => loops.schedule.runOnce(),
+    dryRunSchedule: () => scheduler.dryRun(),
+    whatIf: (candidate) => scheduler.whatIf(candidate),
     dispatch: () => loops.dispatch.runOnce(),
     cancel: (jobId) => dispatcher.cancel(jobId),
     lastSchedule: () => scheduler.lastSummary,

@@ -7,7 +7,7 @@ import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DecisionSource } from '../scheduler/decisions.js';
-import type { ScheduleSummary } from '../scheduler/schedule-cycle.js';
+import type { ScheduleSummary, WhatIfAnswer } from '../scheduler/schedule-cycle.js';
 
 /** What the API needs from the hub; `main.ts` builds it. */
 export interface HubDeps {
@@ -19,6 +19,10 @@ export interface HubDeps {
   clock: Clock;
   /** Runs a schedule cycle now (after one in progress). */
   schedule(): Promise<ScheduleSummary>;
+  /** The plan the next schedule cycle would apply, not applied. */
+  dryRunSchedule(): Promise<ScheduleSummary>;
+  /** Where and when a job that is not stored would run, planned with everything else; stores nothing. */
+  whatIf(candidate: AppWrapper): Promise<WhatIfAnswer>;
   /** Runs a dispatch cycle now (after one in progress). */
   dispatch(): Promise<DispatchSummary>;
   cancel(jobId: string): Promise<AppWrapper>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PHASES, type JobSpec } from '../domain/app-wrapper.js';
+import { PHASES, URGENCIES, type JobSpec } from '../domain/app-wrapper.js';
 import { ValidationError, type FieldIssue } from '../domain/errors.js';
 
 /**
@@ -12,13 +12,16 @@ const WEEK_MINUTES = 7 * 24 * 60;
 
 const boundedNumber = (max: number) => z.number().finite().max(max);
 
-export function submissionSchema(regions: readonly string[]) {
+const jobIdSchema = z
+  .string()
+  .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
+  .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit');
+
+/** `jobIdDefault`: the id taken when the body names none (the what-if); absent = job_id is required. */
+export function submissionSchema(regions: readonly string[], jobIdDefault?: string) {
   return z
     .strictObject({
-      job_id: z
-        .string()
-        .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
-        .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit'),
+      job_id: jobIdDefault === undefined ? jobIdSchema : jobIdSchema.default(jobIdDefault),
       cpu: boundedNumber(1024).positive(),
       mem_gb: boundedNumber(16384).nonnegative(),
       gpu: z.number().int().min(0).max(64).default(0),
@@ -30,6 +33,7 @@ export function submissionSchema(regions: readonly string[]) {
         .max(regions.length)
         .refine((list) => new Set(list).size === list.length, 'must not repeat a region')
         .default([]),
+      urgency: z.enum(URGENCIES).default('normal'),
       image: z.string().min(1).max(512).optional(),
       command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     })
@@ -46,6 +50,19 @@ export function submissionSchema(regions: readonly string[]) {
 
 export type Submission = z.infer<ReturnType<typeof submissionSchema>>;
 
+/** The id of a what-if job whose body names none. */
+export const WHATIF_JOB_ID = 'whatif';
+
+/** A what-if body: a submission whose job_id may be left out. */
+export function whatIfSchema(regions: readonly string[]) {
+  return submissionSchema(regions, WHATIF_JOB_ID);
+}
+
+export const scheduleQuerySchema = z.strictObject({
+  /** `true`: work out the plan the next cycle would apply and return it without applying it. */
+  dry_run: z.enum(['true', 'false']).optional(),
+});
+
 export function toJobSpec(body: Submission): JobSpec {
   return {
     cpu: body.cpu,
@@ -55,6 +72,7 @@ export function toJobSpec(body: Submission): JobSpec {
     deadlineMinutes: body.deadline_minutes,
     dataGb: body.data_gb,
     affinityRegions: body.affinity_regions,
+    urgency: body.urgency,
     ...(body.image !== undefined && { image: body.image }),
     ...(body.command !== undefined && { command: body.command }),
   };

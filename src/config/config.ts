@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
+import { POOLS } from '../domain/app-wrapper.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -17,6 +18,33 @@ const resourcesSchema = z.strictObject({
   gpu: nonNegative.default(0),
 });
 
+/**
+ * A worker pool of a cluster. Its capacity is `share` of the cluster's free capacity; a job on it runs
+ * `speed_factor` times as long and draws `power_factor` times the power. `node_selector` is put on the
+ * Job's pod so that Kubernetes runs it on the pool's nodes (empty: any node).
+ */
+const poolSchema = z.strictObject({
+  name: z.enum(POOLS),
+  share: z.number().finite().gt(0).max(1),
+  speed_factor: z.number().finite().min(1).max(10).default(1),
+  power_factor: z.number().finite().gt(0).max(1).default(1),
+  node_selector: z.record(z.string().min(1).max(317), z.string().max(63)).default({}),
+});
+
+/** The pools of a cluster whose configuration names none: all of it, FAST, on any node. */
+function defaultPools(): z.infer<typeof poolSchema>[] {
+  return [{ name: 'FAST', share: 1, speed_factor: 1, power_factor: 1, node_selector: {} }];
+}
+
+/**
+ * When the grid of a region is dirtier than `threshold_gco2_per_kwh` in a slot, its FAST pool offers only
+ * `capacity_factor` of its capacity in that slot (the orchestrator's "scale fast workers down" case).
+ */
+const fastScaleDownSchema = z.strictObject({
+  threshold_gco2_per_kwh: z.number().finite().positive(),
+  capacity_factor: z.number().finite().min(0).max(1),
+});
+
 const regionSchema = z.strictObject({
   /** Grid region name, e.g. `KR`. */
   name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"'),
@@ -28,6 +56,15 @@ const regionSchema = z.strictObject({
   zone: z.string().min(1),
   /** Allocatable resources of the simulated spoke (a Kubernetes spoke reports its own). */
   capacity: resourcesSchema,
+  pools: z
+    .array(poolSchema)
+    .min(1)
+    .max(POOLS.length)
+    .default(defaultPools)
+    .refine((pools) => new Set(pools.map((p) => p.name)).size === pools.length, 'must not repeat a pool')
+    .refine((pools) => pools.some((p) => p.name === 'FAST'), 'must include a FAST pool (urgent jobs run there)')
+    .refine((pools) => pools.reduce((sum, p) => sum + p.share, 0) <= 1 + 1e-9, 'shares must add up to at most 1'),
+  fast_scale_down: fastScaleDownSchema.optional(),
 });
 
 /**
@@ -68,9 +105,9 @@ export const configSchema = z
       .array(regionSchema)
       .min(1)
       .default(() => [
-        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
-        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
-        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 } },
+        { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: defaultPools() },
+        { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: defaultPools() },
+        { name: 'CN', cluster: 'carbon-cn', context: 'kind-carbon-cn', zone: 'CN', capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools: defaultPools() },
       ]),
     /** Length of one planning slot. */
     slot_seconds: positiveInt.min(60).max(3600).default(300),
@@ -91,6 +128,16 @@ export const configSchema = z
         watt_gpu: nonNegative.default(250),
         // Cloud Carbon Footprint's coefficient for memory: 0.392 W per GB.
         watt_mem_gb: nonNegative.default(0.392),
+      })
+      .prefault({}),
+    urgency: z
+      .strictObject({
+        /**
+         * What an hour of waiting costs a `normal` job, in gCO2/kWh of its energy: it waits an hour only to
+         * run on a grid at least this much cleaner. `flexible` jobs wait for free; `urgent` ones never wait
+         * for carbon.
+         */
+        normal_wait_gco2_per_kwh_per_hour: nonNegative.default(5),
       })
       .prefault({}),
     migration: z
@@ -200,6 +247,7 @@ export const ENV_KEYS = {
   CASPIAN_CARBON_PERIOD_SECONDS: ['periods.carbon_seconds', 'int'],
   CASPIAN_SCHEDULE_PERIOD_SECONDS: ['periods.schedule_seconds', 'int'],
   CASPIAN_DISPATCH_PERIOD_SECONDS: ['periods.dispatch_seconds', 'int'],
+  CASPIAN_NORMAL_WAIT_GCO2_PER_KWH_PER_HOUR: ['urgency.normal_wait_gco2_per_kwh_per_hour', 'number'],
   CASPIAN_MIGRATION_ALLOW: ['migration.allow', 'boolean'],
   CASPIAN_LAMBDA_PLAN_DEV: ['migration.lambda_plan_dev', 'number'],
   CASPIAN_SOLVER: ['optimizer.solver', 'string'],

@@ -158,6 +158,22 @@ export interface AppWrapper {
   updatedAt: number;
 }
 
+/** A just-submitted AppWrapper: Pending, its deadline counted from `now`. */
+export function newAppWrapper(jobId: string, spec: JobSpec, now: number): AppWrapper {
+  return {
+    jobId,
+    spec,
+    submittedAt: now,
+    deadlineAt: now + spec.deadlineMinutes * 60_000,
+    phase: 'Pending',
+    gateOpen: false,
+    migrating: false,
+    staleJobs: [],
+    metadata: {},
+    updatedAt: now,
+  };
+}
+
 export function isTerminal(aw: Pick<AppWrapper, 'phase'>): boolean {
   return TERMINAL_PHASES.has(aw.phase);
 }

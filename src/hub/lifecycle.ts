@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { canTransition, isTerminal, type AppWrapper, type CarbonAccount, type JobSpec } from '../domain/app-wrapper.js';
+import { canTransition, isTerminal, newAppWrapper, type AppWrapper, type CarbonAccount, type JobSpec } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -33,19 +33,7 @@ export class Lifecycle {
   }
 
   async submit(jobId: string, spec: JobSpec): Promise<AppWrapper> {
-    const now = this.deps.clock.now();
-    const appWrapper: AppWrapper = {
-      jobId,
-      spec,
-      submittedAt: now,
-      deadlineAt: now + spec.deadlineMinutes * 60_000,
-      phase: 'Pending',
-      gateOpen: false,
-      migrating: false,
-      staleJobs: [],
-      metadata: {},
-      updatedAt: now,
-    };
+    const appWrapper = newAppWrapper(jobId, spec, this.deps.clock.now());
     await this.deps.store.insert(appWrapper);
     this.deps.metrics.recordSubmission();
     this.deps.metrics.recordTransition('new', 'Pending');

@@ -268,6 +268,24 @@ export class Metrics {
     labelNames: ['cluster', 'urgency'],
     registers: [this.registry],
   });
+  private readonly poolCapacity = new Gauge({
+    name: 'caspian_pool_capacity',
+    help: 'Free capacity a worker pool offers the optimizer for the current slot: its share of the cluster, FAST cut when scaled down for a dirty grid. Unit: per resource, cpu in cores, mem_gb in GB, gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), resource (cpu|mem_gb|gpu).',
+    labelNames: ['cluster', 'pool', 'resource'],
+    registers: [this.registry],
+  });
+  private readonly fastScaledDown = new Gauge({
+    name: 'caspian_pool_fast_scaled_down',
+    help: "Whether a cluster's FAST pool is scaled down now because its grid is dirtier than regions[].fast_scale_down.threshold_gco2_per_kwh. Unit: boolean (1 scaled down, 0 full). Labels: cluster (a regions[].cluster of the configuration with fast_scale_down set, e.g. carbon-kr).",
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  private readonly whatIfs = new Counter({
+    name: 'caspian_whatif_requests_total',
+    help: 'Plans worked out and not applied: POST /hub/schedule?dry_run=true and POST /hub/whatif. Unit: requests. Labels: kind (dry_run|whatif).',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
@@ -399,6 +417,20 @@ export class Metrics {
     // Both series of the pair exist once either moves, so that `saved - negative` in PromQL finds its match.
     this.co2Saved.inc({ cluster, urgency }, Math.max(0, account.savedG));
     this.co2SavedNegative.inc({ cluster, urgency }, Math.max(0, -account.savedG));
+  }
+
+  recordPoolCapacity(cluster: string, pool: string, free: { cpu: number; memGb: number; gpu: number }): void {
+    this.poolCapacity.set({ cluster, pool, resource: 'cpu' }, free.cpu);
+    this.poolCapacity.set({ cluster, pool, resource: 'mem_gb' }, free.memGb);
+    this.poolCapacity.set({ cluster, pool, resource: 'gpu' }, free.gpu);
+  }
+
+  recordFastScaledDown(cluster: string, scaledDown: boolean): void {
+    this.fastScaledDown.set({ cluster }, scaledDown ? 1 : 0);
+  }
+
+  recordWhatIf(kind: 'dry_run' | 'whatif'): void {
+    this.whatIfs.inc({ kind });
   }
 
   // --- dispatch -----------------------------------------------------------------------------

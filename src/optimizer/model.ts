@@ -1,5 +1,5 @@
 import { DEFAULT_COSTS } from './types.js';
-import type { ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
+import type { CostWeights, ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
 
 /**
  * Compiles a validated `OptimizeInput` into the `PlacementModel` every solver consumes: each job's candidate
@@ -101,10 +101,15 @@ function buildGrid(input: OptimizeInput): Grid {
   return { sites, siteIndex, horizonSlots: H, ciPrefix, capacity };
 }
 
-/** Watts the job draws, by the cost weights (absent weights take `DEFAULT_COSTS`). */
-export function jobPowerWatts(input: OptimizeInput, job: OptimizeJob): number {
-  const w = { ...DEFAULT_COSTS, ...definedOnly(input.costs) };
+/** Watts a job of this size draws at full speed, by the cost weights (absent weights take `DEFAULT_COSTS`). */
+export function powerWatts(costs: CostWeights, job: Pick<OptimizeJob, 'cpu' | 'gpu' | 'mem_gb'>): number {
+  const w = { ...DEFAULT_COSTS, ...definedOnly(costs) };
   return job.cpu * w.watt_cpu + job.gpu * w.watt_gpu + job.mem_gb * w.watt_mem_gb;
+}
+
+/** Watts the job draws, by the input's cost weights. */
+export function jobPowerWatts(input: OptimizeInput, job: OptimizeJob): number {
+  return powerWatts(input.costs, job);
 }
 
 /** The charge for moving `job` to `region`, gCO2: 0 when it stays or had no previous plan. */

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import type { AppWrapper, Phase } from '../domain/app-wrapper.js';
+import type { AppWrapper, Phase, PoolName, Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem } from '../optimizer/index.js';
+import { powerWatts } from '../optimizer/index.js';
+import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
 
 export type OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => Promise<OptimizeOutput>;
@@ -19,12 +21,15 @@ export interface ScheduleSettings {
   solver: string;
   timeLimitSeconds: number;
   gapTolerance: number;
+  /** What an hour of waiting costs a `normal` job, gCO2 per kWh of its energy (config `urgency`). */
+  normalWaitGco2PerKwhPerHour: number;
 }
 
 export interface PlacedJob {
   job_id: string;
   cluster: string;
   region: string;
+  pool: PoolName;
   planned_start: string;
   co2_gco2: number;
 }
@@ -52,6 +57,30 @@ export interface ScheduleSummary {
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
   migrations: Migration[];
+  /** True for a dry run: the plan the next cycle would apply, not applied. */
+  dry_run: boolean;
+}
+
+/** Where and when the hub would run a job it has not stored, and what that would emit and save. */
+export interface WhatIfAnswer {
+  job_id: string;
+  placed: boolean;
+  cluster?: string;
+  region?: string;
+  pool?: PoolName;
+  planned_start?: string;
+  /** Seconds from now to the planned start. */
+  wait_seconds?: number;
+  /** Planned emissions of the run, gCO2, on the current forecast. */
+  co2_estimate_g?: number;
+  /** The same job run now in its first allowed region on FAST workers, gCO2, on the current forecast. */
+  counterfactual_g?: number;
+  /** `counterfactual_g - co2_estimate_g`. */
+  saved_g?: number;
+  /** Why it would not be placed. */
+  reason?: string;
+  /** The schedule as the next cycle would make it with this job added (every other job included). */
+  schedule: ScheduleSummary;
 }
 
 /** Phases whose plan the cycle may still change freely. */
@@ -62,6 +91,20 @@ const PINNED: ReadonlySet<Phase> = new Set(['Dispatched', 'Running']);
 interface Usable {
   view: ClusterView;
   intensities: number[];
+}
+
+/** Steps 1-4 of a cycle: what it saw and the optimizer input it built. */
+interface Snapshot {
+  now: number;
+  input: OptimizeInput;
+  usable: Map<string, Usable>;
+  /** Every AppWrapper the plan may change, as the cycle saw it. */
+  seen: Map<string, AppWrapper>;
+  /** The AppWrappers handed to the optimizer. */
+  byId: Map<string, AppWrapper>;
+  unschedulable: { job_id: string; reason: string }[];
+  failed: { job_id: string; reason: string }[];
+  considered: number;
 }
 
 /** The cluster a live AppWrapper is on, or moving to. */
@@ -84,6 +127,10 @@ function restrictMatrix(matrix: Record<string, Record<string, number>>, regions:
  */
 export class ScheduleCycle {
   private last: ScheduleSummary | undefined;
+  /** Tail of the run / dry run / what-if chain. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Clusters whose FAST pool is scaled down now. */
+  private readonly scaledDown = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -106,47 +153,142 @@ export class ScheduleCycle {
     return this.last;
   }
 
-  async run(): Promise<ScheduleSummary> {
-    const started = performance.now();
-    try {
-      const summary = await this.schedule(started);
-      this.last = summary;
-      const co2ByCluster = new Map<string, number>();
-      for (const p of summary.placed) co2ByCluster.set(p.cluster, (co2ByCluster.get(p.cluster) ?? 0) + p.co2_gco2);
-      this.deps.metrics.recordScheduleCycle('ok', summary.duration_seconds, {
-        solver: summary.solver,
-        status: summary.status,
-        objectiveGco2: summary.objective_gco2,
-        gap: summary.gap,
-        unschedulable: summary.unschedulable.length,
-        co2ByCluster,
-      });
-      this.deps.logger.info(
-        {
+  /** Runs `task` after every earlier run, dry run and what-if: they share one optimizer, one at a time. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  run(): Promise<ScheduleSummary> {
+    return this.exclusive(async () => {
+      const started = performance.now();
+      try {
+        const summary = await this.schedule(started);
+        this.last = summary;
+        const co2ByCluster = new Map<string, number>();
+        for (const p of summary.placed) co2ByCluster.set(p.cluster, (co2ByCluster.get(p.cluster) ?? 0) + p.co2_gco2);
+        this.deps.metrics.recordScheduleCycle('ok', summary.duration_seconds, {
           solver: summary.solver,
           status: summary.status,
-          jobs: summary.jobs_considered,
-          placed: summary.placed.length,
-          unschedulable: summary.unschedulable.length,
-          migrations: summary.migrations.length,
           objectiveGco2: summary.objective_gco2,
           gap: summary.gap,
-          durationSeconds: summary.duration_seconds,
-        },
-        'schedule cycle done',
-      );
+          unschedulable: summary.unschedulable.length,
+          co2ByCluster,
+        });
+        this.deps.logger.info(
+          {
+            solver: summary.solver,
+            status: summary.status,
+            jobs: summary.jobs_considered,
+            placed: summary.placed.length,
+            unschedulable: summary.unschedulable.length,
+            migrations: summary.migrations.length,
+            objectiveGco2: summary.objective_gco2,
+            gap: summary.gap,
+            durationSeconds: summary.duration_seconds,
+          },
+          'schedule cycle done',
+        );
+        return summary;
+      } catch (error) {
+        this.deps.metrics.recordScheduleCycle('error', (performance.now() - started) / 1000);
+        this.deps.logger.error({ err: error }, 'schedule cycle failed');
+        throw error;
+      }
+    });
+  }
+
+  /** The plan the next cycle would apply, without applying it: the store is not touched. */
+  dryRun(): Promise<ScheduleSummary> {
+    return this.exclusive(async () => {
+      const started = performance.now();
+      const snapshot = await this.collect();
+      const summary = this.preview(snapshot, await this.solve(snapshot.input), started);
+      this.deps.metrics.recordWhatIf('dry_run');
+      this.deps.logger.info({ jobs: summary.jobs_considered, placed: summary.placed.length, migrations: summary.migrations.length, durationSeconds: summary.duration_seconds }, 'schedule dry run');
       return summary;
-    } catch (error) {
-      this.deps.metrics.recordScheduleCycle('error', (performance.now() - started) / 1000);
-      this.deps.logger.error({ err: error }, 'schedule cycle failed');
-      throw error;
-    }
+    });
+  }
+
+  /**
+   * Where and when `candidate` (a job that is not stored) would run if it were submitted now, planned
+   * together with every job the next cycle would plan. Nothing is stored.
+   */
+  whatIf(candidate: AppWrapper): Promise<WhatIfAnswer> {
+    return this.exclusive(async () => {
+      const started = performance.now();
+      const snapshot = await this.collect(candidate);
+      const output = await this.solve(snapshot.input);
+      const schedule = this.preview(snapshot, output, started);
+      const answer = whatIfAnswer(candidate, snapshot, output, schedule, this.deps.settings);
+      this.deps.metrics.recordWhatIf('whatif');
+      this.deps.logger.info(
+        { jobId: candidate.jobId, urgency: candidate.spec.urgency, placed: answer.placed, cluster: answer.cluster, pool: answer.pool, waitSeconds: answer.wait_seconds, savedG: answer.saved_g },
+        'what-if answered',
+      );
+      return answer;
+    });
   }
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
+    const snapshot = await this.collect();
+    const { now, input, usable, byId, seen, unschedulable, failed } = snapshot;
+    const slotMs = this.deps.settings.slotSeconds * 1000;
+
+    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
+    const output = await this.solve(input);
+
+    // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
+    const placed: PlacedJob[] = [];
+    const migrations: Migration[] = [];
+    for (const item of output.plans) {
+      const aw = byId.get(item.job_id);
+      const cluster = usable.get(item.region)?.view.name;
+      if (!aw || !cluster) continue;
+      const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now);
+      if (!applied) continue;
+      placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
+      if (applied.migration) migrations.push(applied.migration);
+    }
+    const left = [...unschedulable, ...leftOut(output, byId)];
+    for (const { job_id, reason } of left) {
+      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Unschedulable', reason, targetCluster: undefined, targetPool: undefined, plannedStartAt: undefined, co2EstimateG: undefined }));
+    }
+    for (const { job_id, reason } of failed) {
+      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason, finishedAt: now }));
+    }
+
+    // 7. Log the decisions: the plans that are new or moved a job (the log never throws).
+    this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
+
+    return summaryOf(snapshot, output, { placed, unschedulable: left, migrations, startedPerf, dryRun: false });
+  }
+
+  /** What step 6 would do with `output`, applying nothing. */
+  private preview(snapshot: Snapshot, output: OptimizeOutput, startedPerf: number): ScheduleSummary {
+    const { now, usable, byId } = snapshot;
+    const slotMs = this.deps.settings.slotSeconds * 1000;
+    const placed: PlacedJob[] = [];
+    const migrations: Migration[] = [];
+    for (const item of output.plans) {
+      const aw = byId.get(item.job_id);
+      const cluster = usable.get(item.region)?.view.name;
+      if (!aw || !cluster) continue;
+      const pinned = PINNED.has(aw.phase);
+      placed.push(placedJob(aw, item, cluster, pinned ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
+      const migration = migrationOf(aw, item, cluster);
+      if (migration) migrations.push(migration);
+    }
+    return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId)], migrations, startedPerf, dryRun: true });
+  }
+
+  /** Steps 1-4: the clusters, the regions that can take work, the jobs, and the optimizer input. */
+  private async collect(extra?: AppWrapper): Promise<Snapshot> {
     const { settings, clock, lifecycle } = this.deps;
     const now = clock.now();
     const slotMs = settings.slotSeconds * 1000;
+    const slotHours = settings.slotSeconds / 3600;
     const H = settings.horizonSlots;
 
     // 1. Snapshot the clusters: which are ready, and their free capacity.
@@ -161,9 +303,14 @@ export class ScheduleCycle {
       else this.deps.logger.warn({ region: view.region, zone: view.zone }, 'no carbon data for region; not planning work there');
     }
     const regionOfCluster = new Map(views.map((v) => [v.name, v.region]));
+    const intensities = [...usable.values()].flatMap((u) => u.intensities);
+    // The most a job could gain per kWh by moving in space or time within this horizon.
+    const carbonSpread = intensities.length ? Math.max(...intensities) - Math.min(...intensities) : 0;
+    const maxNetworkGco2PerGb = Math.max(0, ...Object.values(settings.networkCosts).flatMap((row) => Object.values(row)));
 
     // 3. Snapshot the store: every job the plan may still change.
     const candidates = (await lifecycle.store.list()).filter((aw) => MOVABLE.has(aw.phase) || (PINNED.has(aw.phase) && aw.placement));
+    if (extra) candidates.push(extra);
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
 
@@ -174,15 +321,23 @@ export class ScheduleCycle {
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
       const allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
+      // Work is measured at FAST speed; a pool's speed factor stretches it (the optimizer does that per pool).
       let runtimeMs = aw.spec.runtimeMinutes * 60_000;
       let deadlineSlot: number;
+      let pools: PoolName[] | undefined;
       if (pinned) {
         const here = regionOfCluster.get(currentCluster(aw) ?? '');
         // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be.
         if (!here || !usable.has(here)) continue;
-        if (aw.startedAt !== undefined) runtimeMs = Math.max(slotMs, runtimeMs - (now - aw.startedAt));
+        const placement = aw.placement as NonNullable<AppWrapper['placement']>;
+        if (aw.startedAt !== undefined) {
+          const speed = poolOf(this.deps.clusters.info(placement.cluster), placement.pool).speedFactor;
+          runtimeMs = Math.max(slotMs, runtimeMs - (now - aw.startedAt) / speed);
+        }
         deadlineSlot = Math.min(H, Math.ceil(runtimeMs / slotMs)) - 1;
         prevPlan[aw.jobId] = { region: here };
+        // A running Job keeps its kind of worker: switching pools would restart it.
+        pools = [aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool];
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
           failed.push({ job_id: aw.jobId, reason: 'DeadlineExceeded: it can no longer finish before its deadline' });
@@ -192,41 +347,37 @@ export class ScheduleCycle {
           unschedulable.push({ job_id: aw.jobId, reason: `no ready cluster with carbon data among its regions (${aw.spec.affinityRegions.join(', ') || 'any'})` });
           continue;
         }
-        // The latest start that still finishes by the deadline; the job then holds ceil(runtime) slots.
+        // The latest start that still finishes by the deadline at full speed; the job then holds ceil(runtime) slots.
         const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
         deadlineSlot = Math.min(H - 1, latestStart + Math.ceil(runtimeMs / slotMs) - 1);
         // A plan on a cluster that is not offered now must move anyway: leaving it is not charged.
         const previousRegion = aw.targetCluster && regionOfCluster.get(aw.targetCluster);
         if (previousRegion && usable.has(previousRegion)) prevPlan[aw.jobId] = { region: previousRegion };
+        if (aw.spec.urgency === 'urgent') pools = ['FAST'];
       }
       byId.set(aw.jobId, aw);
+      const runtimeSlots = Math.min(H, Math.ceil(runtimeMs / slotMs));
+      const energyKwh = (powerWatts(settings.costs, { cpu: aw.spec.cpu, gpu: aw.spec.gpu, mem_gb: aw.spec.memGb }) * runtimeSlots * slotHours) / 1000;
+      const migrationCeiling = settings.costs.lambda_plan_dev + maxNetworkGco2PerGb * aw.spec.dataGb;
       jobs.push({
         job_id: aw.jobId,
         cpu: aw.spec.cpu,
         mem_gb: aw.spec.memGb,
         gpu: aw.spec.gpu,
-        runtime_slots: Math.min(H, Math.ceil(runtimeMs / slotMs)),
+        runtime_slots: runtimeSlots,
         release_slot: 0,
         deadline_slot: Math.max(0, deadlineSlot),
         data_gb: aw.spec.dataGb,
         affinity_regions: allowed,
+        ...(pools && { pools }),
+        wait_gco2_per_slot: waitCharge(aw.spec.urgency, { energyKwh, slotHours, carbonSpread, migrationCeiling, normalPerKwhHour: settings.normalWaitGco2PerKwhPerHour }),
       });
     }
-    const considered = jobs.length + failed.length + unschedulable.length;
     const regions = [...usable.keys()];
     const input: OptimizeInput = {
       jobs,
       regions,
-      capacities: regions.flatMap((region) => {
-        const { allocatable, foreignUsage } = (usable.get(region) as Usable).view;
-        return Array.from({ length: H }, (_, slot) => ({
-          region,
-          slot,
-          cpu_cap: Math.max(0, allocatable.cpu - foreignUsage.cpu),
-          mem_gb_cap: Math.max(0, allocatable.memGb - foreignUsage.memGb),
-          gpu_cap: Math.max(0, allocatable.gpu - foreignUsage.gpu),
-        }));
-      }),
+      capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable)),
       carbons: regions.flatMap((region) => (usable.get(region) as Usable).intensities.map((ci, slot) => ({ region, slot, ci_gco2_per_kwh: ci }))),
       slot_seconds: settings.slotSeconds,
       horizon_slots: H,
@@ -234,53 +385,49 @@ export class ScheduleCycle {
       network_costs: restrictMatrix(settings.networkCosts, usable),
       migration_allow: settings.migrationAllow,
       prev_plan: prevPlan,
+      region_pools: Object.fromEntries(
+        regions.map((region) => [region, poolsOf((usable.get(region) as Usable).view).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
+      ),
     };
-
-    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
-    const output = await this.solve(input);
-
-    // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
-    const placed: PlacedJob[] = [];
-    const migrations: Migration[] = [];
-    for (const item of output.plans) {
-      const aw = byId.get(item.job_id);
-      const cluster = usable.get(item.region)?.view.name;
-      if (!aw || !cluster) continue;
-      const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now);
-      if (!applied) continue;
-      placed.push({ job_id: aw.jobId, cluster, region: item.region, planned_start: new Date(applied.plannedStartAt).toISOString(), co2_gco2: item.cost_gco2 });
-      if (applied.migration) migrations.push(applied.migration);
-    }
-    for (const left of output.unscheduled) {
-      const aw = byId.get(left.job_id);
-      if (aw && MOVABLE.has(aw.phase)) unschedulable.push({ job_id: left.job_id, reason: left.reason });
-    }
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    for (const { job_id, reason } of unschedulable) {
-      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Unschedulable', reason, targetCluster: undefined, plannedStartAt: undefined, co2EstimateG: undefined }));
-    }
-    for (const { job_id, reason } of failed) {
-      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason, finishedAt: now }));
-    }
+    return { now, input, usable, seen, byId, unschedulable, failed, considered: jobs.length + failed.length + unschedulable.length };
+  }
 
-    // 7. Log the decisions: the plans that are new or moved a job (the log never throws).
-    this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
-
-    return {
-      started_at: new Date(now).toISOString(),
-      duration_seconds: (performance.now() - startedPerf) / 1000,
-      solver: output.solver,
-      status: output.solver_status,
-      objective_gco2: output.objective_gco2,
-      co2_estimate_kg: output.co2_estimate_kg,
-      lower_bound_gco2: output.lower_bound_gco2,
-      gap: output.gap,
-      jobs_considered: considered,
-      placed,
-      unschedulable,
-      failed,
-      migrations,
+  /**
+   * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free, the
+   * FAST share cut to `capacityFactor` in slots dirtier than the cluster's threshold.
+   */
+  private poolCapacities({ view, intensities }: Usable): SlotCapacity[] {
+    const free = {
+      cpu: Math.max(0, view.allocatable.cpu - view.foreignUsage.cpu),
+      memGb: Math.max(0, view.allocatable.memGb - view.foreignUsage.memGb),
+      gpu: Math.max(0, view.allocatable.gpu - view.foreignUsage.gpu),
     };
+    const scaleDown = view.fastScaleDown;
+    const out: SlotCapacity[] = [];
+    for (const pool of poolsOf(view)) {
+      const scaled = (slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
+      for (let slot = 0; slot < intensities.length; slot++) {
+        const factor = pool.share * (scaled(slot) ? scaleDown!.capacityFactor : 1);
+        out.push({ region: view.region, pool: pool.name, slot, cpu_cap: free.cpu * factor, mem_gb_cap: free.memGb * factor, gpu_cap: free.gpu * factor });
+      }
+      const now = out[out.length - intensities.length];
+      if (now) this.deps.metrics.recordPoolCapacity(view.name, pool.name, { cpu: now.cpu_cap, memGb: now.mem_gb_cap, gpu: now.gpu_cap });
+      if (pool.name === 'FAST' && scaleDown) this.noteScaleDown(view.name, intensities.length > 0 && scaled(0), intensities[0] ?? 0, scaleDown.thresholdGco2PerKwh);
+    }
+    return out;
+  }
+
+  /** Logs when a cluster's FAST pool starts or stops being scaled down for a dirty grid, and keeps the gauge. */
+  private noteScaleDown(cluster: string, scaled: boolean, intensity: number, threshold: number): void {
+    this.deps.metrics.recordFastScaledDown(cluster, scaled);
+    if (this.scaledDown.has(cluster) === scaled) return;
+    if (scaled) this.scaledDown.add(cluster);
+    else this.scaledDown.delete(cluster);
+    this.deps.logger.info(
+      { cluster, intensityGco2PerKwh: intensity, thresholdGco2PerKwh: threshold, scaledDown: scaled },
+      scaled ? `FAST pool of ${cluster} scaled down: the grid is dirtier than its threshold` : `FAST pool of ${cluster} back to full capacity`,
+    );
   }
 
   private async solve(input: OptimizeInput): Promise<OptimizeOutput> {
@@ -314,13 +461,13 @@ export class ScheduleCycle {
   ): Promise<{ plannedStartAt: number; migration?: Migration } | undefined> {
     const pinned = PINNED.has(aw.phase);
     const from = pinned ? currentCluster(aw) : aw.targetCluster;
-    const migration: Migration | undefined =
-      from && from !== cluster ? { job_id: aw.jobId, from_cluster: from, to_cluster: cluster, data_gb: aw.spec.dataGb, cost_gco2: item.migration_cost_gco2 } : undefined;
+    const migration = migrationOf(aw, item, cluster);
     const metadata = migration ? { migrated_from: from, migration_time: (now / 1000).toFixed(3) } : aw.metadata;
+    const pool = poolOfPlan(item);
     const stored = await this.guarded(aw, (cur) =>
       pinned
-        ? { ...cur, targetCluster: cluster, migrating: cur.migrating || migration !== undefined, co2EstimateG: item.cost_gco2, metadata }
-        : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
+        ? { ...cur, targetCluster: cluster, targetPool: pool, migrating: cur.migrating || migration !== undefined, co2EstimateG: item.cost_gco2, metadata }
+        : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
     );
     if (!stored) return undefined;
     if (!from || migration) this.deps.metrics.recordPlacement(cluster);
@@ -333,4 +480,92 @@ export class ScheduleCycle {
     }
     return { plannedStartAt: pinned ? (stored.plannedStartAt ?? now) : plannedStartAt, migration };
   }
+}
+
+/** The pool a plan item names; the hub always offers pools, a plan from an older optimizer reads as FAST. */
+function poolOfPlan(item: PlanItem): PoolName {
+  return item.pool === 'ECO' ? 'ECO' : 'FAST';
+}
+
+/** A move of the job to another cluster than the one it is on (or was planned on), or undefined. */
+function migrationOf(aw: AppWrapper, item: PlanItem, cluster: string): Migration | undefined {
+  const from = PINNED.has(aw.phase) ? currentCluster(aw) : aw.targetCluster;
+  return from && from !== cluster ? { job_id: aw.jobId, from_cluster: from, to_cluster: cluster, data_gb: aw.spec.dataGb, cost_gco2: item.migration_cost_gco2 } : undefined;
+}
+
+function placedJob(aw: AppWrapper, item: PlanItem, cluster: string, plannedStartAt: number): PlacedJob {
+  return { job_id: aw.jobId, cluster, region: item.region, pool: poolOfPlan(item), planned_start: new Date(plannedStartAt).toISOString(), co2_gco2: item.cost_gco2 };
+}
+
+/** Jobs the optimizer could not place that the cycle may mark Unschedulable (a running job is left running). */
+function leftOut(output: OptimizeOutput, byId: ReadonlyMap<string, AppWrapper>): { job_id: string; reason: string }[] {
+  return output.unscheduled.flatMap((u) => {
+    const aw = byId.get(u.job_id);
+    return aw && MOVABLE.has(aw.phase) ? [{ job_id: u.job_id, reason: u.reason }] : [];
+  });
+}
+
+function summaryOf(
+  snapshot: Snapshot,
+  output: OptimizeOutput,
+  result: { placed: PlacedJob[]; unschedulable: { job_id: string; reason: string }[]; migrations: Migration[]; startedPerf: number; dryRun: boolean },
+): ScheduleSummary {
+  return {
+    started_at: new Date(snapshot.now).toISOString(),
+    duration_seconds: (performance.now() - result.startedPerf) / 1000,
+    solver: output.solver,
+    status: output.solver_status,
+    objective_gco2: output.objective_gco2,
+    co2_estimate_kg: output.co2_estimate_kg,
+    lower_bound_gco2: output.lower_bound_gco2,
+    gap: output.gap,
+    jobs_considered: snapshot.considered,
+    placed: result.placed,
+    unschedulable: result.unschedulable,
+    failed: snapshot.failed,
+    migrations: result.migrations,
+    dry_run: result.dryRun,
+  };
+}
+
+/**
+ * The optimizer's waiting charge per slot for a job of each urgency class. `urgent`: more than the job
+ * could gain by any move in space or time (the carbon spread of the horizon times its energy, plus the
+ * dearest migration), so it never waits for carbon and goes first when capacity is short. `normal`: the
+ * configured charge per kWh-hour. `flexible`: nothing.
+ */
+export function waitCharge(
+  urgency: Urgency,
+  job: { energyKwh: number; slotHours: number; carbonSpread: number; migrationCeiling: number; normalPerKwhHour: number },
+): number {
+  if (urgency === 'urgent') return job.carbonSpread * job.energyKwh + job.migrationCeiling + 1;
+  if (urgency === 'normal') return job.normalPerKwhHour * job.energyKwh * job.slotHours;
+  return 0;
+}
+
+/** The what-if answer for `candidate` out of a dry run that included it. */
+function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, output: OptimizeOutput, schedule: ScheduleSummary, settings: ScheduleSettings): WhatIfAnswer {
+  const base = { job_id: candidate.jobId, schedule };
+  const refused = [...schedule.unschedulable, ...schedule.failed].find((u) => u.job_id === candidate.jobId);
+  const placed = schedule.placed.find((p) => p.job_id === candidate.jobId);
+  const job = snapshot.input.jobs.find((j) => j.job_id === candidate.jobId);
+  if (!placed || !job) return { ...base, placed: false, reason: refused?.reason ?? 'no ready cluster can take it now' };
+  const plannedStart = Date.parse(placed.planned_start);
+  // Counterfactual on the same forecast: now, in its first allowed region, on FAST workers.
+  const first = job.affinity_regions[0] ?? snapshot.input.regions[0]!;
+  const carbons = snapshot.input.carbons.filter((c) => c.region === first && c.slot < job.runtime_slots);
+  const gramsPerCiSlot = (powerWatts(settings.costs, job) * (settings.slotSeconds / 3600)) / 1000;
+  const counterfactual = carbons.reduce((sum, c) => sum + c.ci_gco2_per_kwh, 0) * gramsPerCiSlot;
+  return {
+    ...base,
+    placed: true,
+    cluster: placed.cluster,
+    region: placed.region,
+    pool: placed.pool,
+    planned_start: placed.planned_start,
+    wait_seconds: Math.max(0, (plannedStart - snapshot.now) / 1000),
+    co2_estimate_g: placed.co2_gco2,
+    counterfactual_g: counterfactual,
+    saved_g: counterfactual - placed.co2_gco2,
+  };
 }
