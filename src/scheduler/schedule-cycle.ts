@@ -251,6 +251,10 @@ export class ScheduleCycle {
       placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
       if (applied.migration) migrations.push(applied.migration);
     }
+    for (const u of output.unscheduled) {
+      const aw = byId.get(u.job_id);
+      if (aw && PINNED.has(aw.phase)) this.deps.logger.warn({ jobId: u.job_id, cluster: currentCluster(aw), reason: u.reason }, `running job ${u.job_id} could not be re-planned; it keeps running where it is`);
+    }
     const left = [...unschedulable, ...leftOut(output, byId)];
     for (const { job_id, reason } of left) {
       await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Unschedulable', reason, targetCluster: undefined, targetPool: undefined, plannedStartAt: undefined, co2EstimateG: undefined }));
@@ -334,10 +338,14 @@ export class ScheduleCycle {
           const speed = poolOf(this.deps.clusters.info(placement.cluster), placement.pool).speedFactor;
           runtimeMs = Math.max(slotMs, runtimeMs - (now - aw.startedAt) / speed);
         }
-        deadlineSlot = Math.min(H, Math.ceil(runtimeMs / slotMs)) - 1;
         prevPlan[aw.jobId] = { region: here };
         // A running Job keeps its kind of worker: switching pools would restart it.
-        pools = [aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool];
+        const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
+        pools = [pool];
+        // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
+        // waiting charge keeps the start at slot 0 wherever the pool is faster.
+        const slowest = Math.max(...[...usable.values()].map((u) => poolOf(u.view, pool).speedFactor));
+        deadlineSlot = Math.min(H, Math.ceil((runtimeMs * slowest) / slotMs)) - 1;
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
           failed.push({ job_id: aw.jobId, reason: 'DeadlineExceeded: it can no longer finish before its deadline' });
@@ -370,7 +378,7 @@ export class ScheduleCycle {
         data_gb: aw.spec.dataGb,
         affinity_regions: allowed,
         ...(pools && { pools }),
-        wait_gco2_per_slot: waitCharge(aw.spec.urgency, { energyKwh, slotHours, carbonSpread, migrationCeiling, normalPerKwhHour: settings.normalWaitGco2PerKwhPerHour }),
+        wait_gco2_per_slot: waitCharge(pinned ? 'urgent' : aw.spec.urgency, { energyKwh, slotHours, carbonSpread, migrationCeiling, normalPerKwhHour: settings.normalWaitGco2PerKwhPerHour }),
       });
     }
     const regions = [...usable.keys()];

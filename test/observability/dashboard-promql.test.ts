@@ -128,9 +128,13 @@ describe.skipIf(!available && !inCi)('every PromQL expression of the Grafana das
     }
     dir = mkdtempSync(join(tmpdir(), 'caspian-prometheus-'));
 
-    // The hub: the seed's carbon scenario, flipping every 20 s so that a migration happens within the test.
+    // The hub: the seed's carbon scenario, flipping every 20 s so that a migration happens within the test;
+    // FAST and ECO pools everywhere, KR's FAST scaled down at T2 (700 gCO2/kWh).
     const hubConfig = join(dir, 'hub.json');
-    writeFileSync(hubConfig, JSON.stringify({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 20 } } }));
+    const pools = [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }];
+    const region = (name: string, zone: string) => ({ name, cluster: `carbon-${name.toLowerCase()}`, context: `kind-carbon-${name.toLowerCase()}`, zone, capacity: { cpu: 16, mem_gb: 64, gpu: 2 }, pools });
+    const regions = [{ ...region('KR', 'KR'), fast_scale_down: { threshold_gco2_per_kwh: 500, capacity_factor: 0.5 } }, region('JP', 'JP-TK'), region('CN', 'CN')];
+    writeFileSync(hubConfig, JSON.stringify({ regions, carbon: { mock: { scenario: 'seed-migration', step_seconds: 20 } } }));
     hub = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
       env: {
         ...process.env,
@@ -197,9 +201,14 @@ describe.skipIf(!available && !inCi)('every PromQL expression of the Grafana das
     const second = (await api('POST', '/hub/schedule')) as { migrations: unknown[] };
     if (second.migrations.length === 0) throw new Error(`no migration at T2: ${JSON.stringify(second)}`);
     await api('POST', '/hub/dispatch');
-    await api('POST', '/hub/appwrappers', { job_id: 'dash-c', cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 600 });
+    await api('POST', '/hub/appwrappers', { job_id: 'dash-c', cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 600, urgency: 'urgent' });
     await api('POST', '/hub/schedule');
     await api('POST', '/hub/dispatch');
+    // A running job cancelled: it finishes with its carbon account. A dry run and a what-if plan without applying.
+    const cancelled = await fetch(`${hubUrl}/hub/appwrappers/dash-a`, { method: 'DELETE' });
+    if (cancelled.status !== 200) throw new Error(`cancel dash-a: ${cancelled.status} ${await cancelled.text()}`);
+    await api('POST', '/hub/schedule?dry_run=true');
+    await api('POST', '/hub/whatif', { cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 600, urgency: 'flexible' });
 
     // Two scrapes after the last activity: every counter has moved between two samples in the rate window.
     await scrapesAfter(Date.now(), 2);

@@ -107,6 +107,10 @@ describe('FAST and ECO worker pools', () => {
     t.clock.advanceMinutes(31);
     await t.hub.loops.dispatch.runOnce();
     expect((await t.hub.lifecycle.store.get('eco'))?.phase).toBe('Running');
+    // Re-planned while it runs: it stays in its pool, with the rest of its (slower) run.
+    const replanned = await schedule(t);
+    expect(placedOf(replanned, 'eco')).toMatchObject({ cluster: 'carbon-kr', pool: 'ECO' });
+    expect(replanned.unschedulable).toEqual([]);
     t.clock.advanceMinutes(15);
     await t.hub.loops.dispatch.runOnce();
     const done = await t.hub.lifecycle.store.get('eco');
