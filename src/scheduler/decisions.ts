@@ -1,6 +1,6 @@
 import type { AppWrapper } from '../domain/app-wrapper.js';
 import { csvTable } from '../domain/csv.js';
-import type { OptimizeInput, PlanItem } from '../optimizer/index.js';
+import { runtimeOnSite, type OptimizeInput, type PlanItem } from '../optimizer/index.js';
 
 /**
  * The schedule decision log's contract: what one decision is, what the schedule cycle hands over after
@@ -96,16 +96,20 @@ export function decisionsOf(cycle: CycleDecisions): Decision[] {
   for (const placed of cycle.placed) {
     const before = cycle.previous.get(placed.job_id);
     const migration = migrations.get(placed.job_id);
-    const same = before?.targetCluster === placed.cluster && before.plannedStartAt === Date.parse(placed.planned_start);
-    if (same && !migration) continue;
     const plan = plans.get(placed.job_id);
+    const same =
+      before?.targetCluster === placed.cluster && before.plannedStartAt === Date.parse(placed.planned_start) && (before.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
+    if (same && !migration) continue;
     const job = jobs.get(placed.job_id);
     let ci = 0;
     if (plan && job) {
       const row = carbon.get(plan.region) ?? [];
+      // A slower pool holds the job longer: its score covers the whole run.
+      const pool = cycle.input.region_pools?.[plan.region]?.find((p) => p.name === plan.pool);
+      const runtime = runtimeOnSite(job.runtime_slots, { speedFactor: pool?.speed_factor ?? 1 });
       let sum = 0;
-      for (let s = plan.start_slot; s < plan.start_slot + job.runtime_slots; s++) sum += row[s] ?? 0;
-      ci = sum / Math.max(1, job.runtime_slots);
+      for (let s = plan.start_slot; s < plan.start_slot + runtime; s++) sum += row[s] ?? 0;
+      ci = sum / Math.max(1, runtime);
     }
     out.push({
       time,
