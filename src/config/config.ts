@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
 import { POOLS } from '../domain/app-wrapper.js';
+import { deepFreeze } from '../domain/frozen.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -321,14 +322,6 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
     node = (typeof next === 'object' && next !== null ? next : (node[key] = {})) as Record<string, unknown>;
   }
   node[keys[keys.length - 1] as string] = value;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /**

@@ -1,15 +1,8 @@
 import { PHASES, type AppWrapper, type Phase } from '../domain/app-wrapper.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { deepFreeze, frozenCopy } from '../domain/frozen.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
-/** Freezes the whole value, nested objects included (placement, stale Job refs, metadata...). */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 export interface MemoryStoreOptions {
   /** Values the store starts with, in submission order (a durable store's contents on open). */
@@ -36,19 +29,19 @@ export class MemoryStore implements Store {
   constructor(options: MemoryStoreOptions = {}) {
     this.writeThrough = options.writeThrough;
     this.removeThrough = options.removeThrough;
-    for (const appWrapper of options.initial ?? []) this.put(appWrapper);
+    for (const appWrapper of options.initial ?? []) this.put(deepFreeze(appWrapper));
   }
 
   async insert(appWrapper: AppWrapper): Promise<void> {
     if (this.byId.has(appWrapper.jobId)) throw new ConflictError(`AppWrapper "${appWrapper.jobId}" already exists`);
-    // A copy, so that the caller's object stays the caller's (and unfrozen).
-    const copy = structuredClone(appWrapper);
+    const copy = frozenCopy(appWrapper);
     this.writeThrough?.(copy, undefined);
     this.put(copy);
   }
 
+  /** Keeps a deeply frozen value (nested objects included: placement, stale Job refs, metadata...). */
   private put(appWrapper: AppWrapper): void {
-    this.byId.set(appWrapper.jobId, deepFreeze(appWrapper));
+    this.byId.set(appWrapper.jobId, appWrapper);
     this.byPhase[appWrapper.phase]++;
     if (appWrapper.migrating) this.migrating++;
   }
