@@ -140,7 +140,7 @@ function carbonRefreshBoundMs(config: Config): number {
 function storeFor(config: Config): Store {
   if (config.store.kind === 'memory') return new MemoryStore();
   try {
-    return SqliteStore.open(config.store.data_dir);
+    return SqliteStore.open(config.store.data_dir, { synchronous: config.store.synchronous });
   } catch (error) {
     if (error instanceof StoreOpenError) throw new ConfigError(`invalid configuration:\n  store.data_dir: ${error.message}`);
     throw error;

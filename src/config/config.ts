@@ -185,6 +185,11 @@ export const configSchema = z
         kind: z.enum(['memory', 'sqlite']).default('sqlite'),
         /** Directory of the SQLite file `caspian.db`, created if absent. */
         data_dir: z.string().min(1).default('./data'),
+        /**
+         * `full`: every acknowledged write is fsynced (survives power loss); `normal`: it survives the hub
+         * being killed, not the machine losing power, and a submission skips the disk's flush latency.
+         */
+        synchronous: z.enum(['full', 'normal']).default('full'),
         /** How long a finished (Succeeded, Failed, Cancelled) AppWrapper is kept; 0 keeps it forever. */
         retention_hours: z.number().min(0).max(24 * 365).default(168),
       })
@@ -275,6 +280,7 @@ export const ENV_KEYS = {
   CASPIAN_STORE: ['store.kind', 'string'],
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],
   CASPIAN_RETENTION_HOURS: ['store.retention_hours', 'number'],
+  CASPIAN_STORE_SYNCHRONOUS: ['store.synchronous', 'string'],
   CASPIAN_DECISIONS_PATH: ['decisions.path', 'string'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
 

@@ -7,7 +7,7 @@ import type { AppWrapper } from '../domain/app-wrapper.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
 import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
-import type { QueuedWrite, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
+import type { QueuedWrite, Synchronous, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
 /** File of the database inside the data directory. */
@@ -55,8 +55,8 @@ interface Batch {
 
 /**
  * The durable store: the working set stays in a MemoryStore (reads never touch the disk), and every write
- * is committed to SQLite with `synchronous = FULL` before its promise resolves, so a resolved write
- * survives SIGKILL and power loss.
+ * is committed to SQLite before its promise resolves: with `synchronous = FULL` (the default) a resolved
+ * write survives SIGKILL and power loss; with `normal`, SIGKILL only (see `Synchronous`).
  *
  * Group commit on a writer thread: a write is validated, applied to memory (so that the next atomic
  * update of the same id sees it) and added to the open batch. A batch goes to the writer thread as soon
@@ -84,6 +84,7 @@ export class SqliteStore implements Store {
   private constructor(
     readonly file: string,
     initial: AppWrapper[],
+    synchronous: Synchronous,
   ) {
     this.memory = new MemoryStore({
       initial,
@@ -99,7 +100,7 @@ export class SqliteStore implements Store {
         this.enqueue({ jobId: removed.jobId, op: 'delete', doc: '' });
       },
     });
-    this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION } satisfies WriterData });
+    this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION, synchronous } satisfies WriterData });
     this.ready = new Promise((resolve) => {
       this.writer.on('message', (reply: WriterReply) => {
         if (reply === 'closed') return;
@@ -113,7 +114,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The writer connection's journal mode and `synchronous` level (2 = FULL), once it is open. */
+  /** The writer connection's journal mode and `synchronous` level (2 = FULL, 1 = NORMAL), once it is open. */
   durability(): Promise<{ journalMode: string; synchronous: number }> {
     return this.ready;
   }
@@ -180,7 +181,7 @@ export class SqliteStore implements Store {
    * StoreOpenError when the directory or file cannot be used, a row is not a valid AppWrapper, or the
    * file was written by a newer version; the file is then left exactly as it was.
    */
-  static open(dataDir: string): SqliteStore {
+  static open(dataDir: string, options: { synchronous?: Synchronous } = {}): SqliteStore {
     const file = join(dataDir, DB_FILE);
     try {
       mkdirSync(dataDir, { recursive: true });
@@ -202,7 +203,7 @@ export class SqliteStore implements Store {
       // Checked and loaded; from here on only the writer thread touches the file.
       db.close();
     }
-    return new SqliteStore(file, initial);
+    return new SqliteStore(file, initial, options.synchronous ?? 'full');
   }
 
   /** Checks the file and reads every row; nothing is written to a file that is not a CASPIAN database. */

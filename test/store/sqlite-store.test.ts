@@ -65,6 +65,16 @@ describe('SqliteStore', () => {
     expect(await store.durability()).toEqual({ journalMode: 'wal', synchronous: 2 });
   });
 
+  it('commits with synchronous = NORMAL when asked, and still reads back every acknowledged write', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir, { synchronous: 'normal' });
+    expect(await store.durability()).toEqual({ journalMode: 'wal', synchronous: 1 });
+    await store.insert(appWrapper('a').obj());
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect((await store.list()).map((aw) => aw.jobId)).toEqual(['a']);
+  });
+
   it('sees every change after reopening, in submission order, with counts rebuilt', async () => {
     const dir = tempDir();
     store = SqliteStore.open(dir);
