@@ -233,7 +233,7 @@ export class ScheduleCycle {
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
     const snapshot = await this.collect();
-    const { now, input, usable, byId, seen, unschedulable, failed } = snapshot;
+    const { now, input, byId, seen, unschedulable, failed } = snapshot;
     const slotMs = this.deps.settings.slotSeconds * 1000;
 
     // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
@@ -242,10 +242,7 @@ export class ScheduleCycle {
     // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
     const placed: PlacedJob[] = [];
     const migrations: Migration[] = [];
-    for (const item of output.plans) {
-      const aw = byId.get(item.job_id);
-      const cluster = usable.get(item.region)?.view.name;
-      if (!aw || !cluster) continue;
+    for (const { aw, item, cluster } of plansOf(snapshot, output)) {
       const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now);
       if (!applied) continue;
       placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
@@ -271,14 +268,11 @@ export class ScheduleCycle {
 
   /** What step 6 would do with `output`, applying nothing. */
   private preview(snapshot: Snapshot, output: OptimizeOutput, startedPerf: number): ScheduleSummary {
-    const { now, usable, byId } = snapshot;
+    const { now, byId } = snapshot;
     const slotMs = this.deps.settings.slotSeconds * 1000;
     const placed: PlacedJob[] = [];
     const migrations: Migration[] = [];
-    for (const item of output.plans) {
-      const aw = byId.get(item.job_id);
-      const cluster = usable.get(item.region)?.view.name;
-      if (!aw || !cluster) continue;
+    for (const { aw, item, cluster } of plansOf(snapshot, output)) {
       const pinned = PINNED.has(aw.phase);
       placed.push(placedJob(aw, item, cluster, pinned ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
       const migration = migrationOf(aw, item, cluster);
@@ -493,6 +487,15 @@ export class ScheduleCycle {
 /** The pool a plan item names; the hub always offers pools, a plan from an older optimizer reads as FAST. */
 function poolOfPlan(item: PlanItem): PoolName {
   return item.pool === 'ECO' ? 'ECO' : 'FAST';
+}
+
+/** The output's plans with the AppWrapper and cluster each is for; a plan for neither is dropped. */
+function plansOf(snapshot: Snapshot, output: OptimizeOutput): { aw: AppWrapper; item: PlanItem; cluster: string }[] {
+  return output.plans.flatMap((item) => {
+    const aw = snapshot.byId.get(item.job_id);
+    const cluster = snapshot.usable.get(item.region)?.view.name;
+    return aw && cluster ? [{ aw, item, cluster }] : [];
+  });
 }
 
 /** A move of the job to another cluster than the one it is on (or was planned on), or undefined. */
