@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AppWrapper } from '../../src/domain/app-wrapper.js';
+import type { WorkerPool } from '../../src/domain/cluster.js';
 import { DispatchCycle } from '../../src/dispatcher/dispatch-cycle.js';
 import { ClusterMonitor, type Spoke } from '../../src/hub/cluster-monitor.js';
 import { Lifecycle } from '../../src/hub/lifecycle.js';
@@ -28,12 +29,12 @@ describe('dispatch cycle on Kubernetes spokes', () => {
   const api = (name: string): KubeApiDouble => doubles.byName(name).api;
 
   /** A hub process: its own clients and cycle over the store it is given (a restart keeps the durable state). */
-  const startHub = () => {
+  const startHub = (pools?: WorkerPool[]) => {
     spokes = createKubernetesSpokes(
       { kubeconfigYaml: doubles.kubeconfigYaml, namespace: 'default', clusters: doubles.clusters.map(({ name, region, zone, context }) => ({ name, region, zone, context })), requestTimeoutMs: 1000 },
       // Backoff waits take no time: the loop runs on the fake clock.
       { sleep: async () => undefined },
-    );
+    ).map((spoke) => (pools ? { ...spoke, info: { ...spoke.info, pools } } : spoke));
     const clusters = new ClusterMonitor(spokes, { metrics, logger: log.logger, clock, timeoutMs: 10_000 });
     dispatcher = new DispatchCycle({ lifecycle, clusters, metrics, logger: log.logger, clock, settings: { defaultImage: 'busybox:1.36', defaultCommand: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'], spokeTimeoutMs: 10_000, retentionMs: 0 } });
   };
@@ -59,6 +60,22 @@ describe('dispatch cycle on Kubernetes spokes', () => {
   };
   const dispatch = () => dispatcher.run();
   const get = async (id: string) => (await store.get(id)) as AppWrapper;
+
+  it("sends a Job planned on ECO to the ECO nodes: the pool's label and node selector, and its longer run", async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    startHub([
+      { name: 'FAST', share: 0.5, speedFactor: 1, powerFactor: 1, nodeSelector: { 'caspian.io/pool': 'fast' } },
+      { name: 'ECO', share: 0.5, speedFactor: 1.5, powerFactor: 0.6, nodeSelector: { 'caspian.io/pool': 'eco' } },
+    ]);
+    // 30 minutes of work at FAST speed.
+    await store.insert({ ...planned('eco-job', 'carbon-jp'), targetPool: 'ECO' });
+    expect((await dispatch()).created).toEqual([{ job_id: 'eco-job', cluster: 'carbon-jp', job_name: 'eco-job', adopted: false }]);
+    const job = api('carbon-jp').job('eco-job');
+    expect(job?.metadata?.labels).toMatchObject({ 'caspian.io/pool': 'ECO' });
+    expect(job?.spec?.template.spec?.nodeSelector).toEqual({ 'caspian.io/pool': 'eco' });
+    expect(job?.spec?.template.spec?.containers[0]?.env).toContainEqual({ name: 'CASPIAN_RUNTIME_SECONDS', value: String(45 * 60) });
+    expect(await get('eco-job')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-jp', pool: 'ECO' } });
+  });
 
   it('creates each Job on its target cluster when its start comes, with the manifest CASPIAN promises', async () => {
     await store.insert(planned('kr-job', 'carbon-kr'));
