@@ -2,6 +2,8 @@
  * The architecture of STYLE.md, checked on every test run:
  * domain <- optimizer (pure), domain <- adapters (store, carbon, spokes),
  * scheduler/dispatcher see adapter interfaces only, main.ts wires concrete classes.
+ * The strategy simulator (src/simulation) builds whole hubs through main.ts and wires the trace provider as
+ * main.ts does; only the command line runs it, and nothing of the hub depends on it.
  */
 const adapters = '^src/(store|carbon|spokes)/';
 module.exports = {
@@ -52,10 +54,17 @@ module.exports = {
     },
     {
       name: 'only-main-wires',
-      comment: 'Concrete adapters are chosen in src/main.ts (and the CLI that starts it), nowhere else.',
+      comment: 'Concrete adapters are chosen in src/main.ts (and the CLI that starts it, and the simulator that builds hubs), nowhere else.',
       severity: 'error',
-      from: { pathNot: '^src/(main\\.ts|cli/)|^src/(store|carbon|spokes)/' },
+      from: { pathNot: '^src/(main\\.ts|cli/|simulation/)|^src/(store|carbon|spokes)/' },
       to: { path: adapters, pathNot: '^src/(store|carbon|spokes)/types\\.ts$|^src/carbon/options\\.ts$' },
+    },
+    {
+      name: 'only-the-cli-runs-simulations',
+      comment: 'The hub never depends on the benchmark: the simulator is an entry point like the CLI.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cli|simulation)/' },
+      to: { path: '^src/simulation/' },
     },
     {
       name: 'metrics-library-only-in-metrics',

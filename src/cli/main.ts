@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createHub } from '../main.js';
+import { benchStrategiesCommand } from './bench-strategies-command.js';
 import { optimizeCommand } from './optimize-command.js';
 
 const USAGE = `caspian — carbon-aware scheduling of batch jobs across Kubernetes clusters
@@ -13,6 +14,9 @@ Commands:
                             configuration: CASPIAN_CONFIG=<file.json> and CASPIAN_* variables (see README)
   optimize INPUT.json       solve one placement problem and print the plan as JSON
            [--solver auto|<name>] [--time-limit SECONDS]
+  bench strategies          run every scheduling strategy over one workload in simulated hubs; print the table
+           [--workload synthetic|alibaba:FILE|google:FILE] [--jobs N] [--days D] [--seed S]
+           [--strategies fcfs,round-robin,...] [--out DIR]   (see README: Strategy benchmark)
   help, --help              show this text
 `;
 
@@ -37,6 +41,7 @@ async function serve(): Promise<number> {
     hub.logger.info({ signal }, 'shutting down: finishing the running cycle');
     const force = setTimeout(() => {
       hub.logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown took too long; exiting');
+      hub.flushLogs();
       process.exit(1);
     }, SHUTDOWN_BOUND_MS);
     force.unref();
@@ -44,6 +49,7 @@ async function serve(): Promise<number> {
       () => process.exit(0),
       (error: unknown) => {
         hub.logger.error({ err: error }, 'shutdown failed');
+        hub.flushLogs();
         process.exit(1);
       },
     );
@@ -55,6 +61,7 @@ async function serve(): Promise<number> {
   } catch (error) {
     hub.logger.fatal({ err: error }, 'hub failed to start');
     await hub.stop().catch(() => undefined);
+    hub.flushLogs();
     return 1;
   }
   return -1;
@@ -70,6 +77,16 @@ export async function main(argv: string[]): Promise<number> {
         stdout: (s) => process.stdout.write(s),
         stderr: (s) => process.stderr.write(s),
         readFile: (path) => readFile(path, 'utf8'),
+      });
+    case 'bench':
+      if (rest[0] !== 'strategies') {
+        process.stderr.write(`caspian bench: unknown benchmark "${rest[0] ?? ''}"; the one there is: strategies\n\n${USAGE}`);
+        return 2;
+      }
+      return benchStrategiesCommand(rest.slice(1), {
+        stdout: (s) => process.stdout.write(s),
+        stderr: (s) => process.stderr.write(s),
+        stderrIsTty: process.stderr.isTTY === true,
       });
     case undefined:
     case 'help':
