@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { V1Job } from '@kubernetes/client-node';
 import type { AppWrapper } from '../../src/domain/app-wrapper.js';
 import type { WorkerPool } from '../../src/domain/cluster.js';
 import { DispatchCycle } from '../../src/dispatcher/dispatch-cycle.js';
@@ -70,7 +71,7 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     // 30 minutes of work at FAST speed.
     await store.insert({ ...planned('eco-job', 'carbon-jp'), targetPool: 'ECO' });
     expect((await dispatch()).created).toEqual([{ job_id: 'eco-job', cluster: 'carbon-jp', job_name: 'eco-job', adopted: false }]);
-    const job = api('carbon-jp').job('eco-job');
+    const job = api('carbon-jp').job('eco-job') as V1Job | undefined;
     expect(job?.metadata?.labels).toMatchObject({ 'caspian.io/pool': 'ECO' });
     expect(job?.spec?.template.spec?.nodeSelector).toEqual({ 'caspian.io/pool': 'eco' });
     expect(job?.spec?.template.spec?.containers[0]?.env).toContainEqual({ name: 'CASPIAN_RUNTIME_SECONDS', value: String(45 * 60) });
