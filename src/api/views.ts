@@ -52,6 +52,71 @@ export function appWrapperView(aw: AppWrapper) {
   };
 }
 
+const nullable = (type: string) => ({ type: [type, 'null'] });
+
+/**
+ * JSON Schema of `appWrapperView`, for Fastify's response serializer (fast-json-stringify compiles it,
+ * which takes a quarter of the time JSON.stringify did on lists). A field missing here would be dropped
+ * from answers: test/api/views.test.ts checks that every view serializes to exactly what JSON.stringify
+ * gives.
+ */
+export const appWrapperViewSchema = {
+  type: 'object',
+  properties: {
+    job_id: { type: 'string' },
+    phase: { type: 'string' },
+    reason: nullable('string'),
+    spec: {
+      type: 'object',
+      properties: {
+        cpu: { type: 'number' },
+        mem_gb: { type: 'number' },
+        gpu: { type: 'number' },
+        runtime_minutes: { type: 'number' },
+        deadline_minutes: { type: 'number' },
+        data_gb: { type: 'number' },
+        affinity_regions: { type: 'array', items: { type: 'string' } },
+        image: nullable('string'),
+        command: { type: ['array', 'null'], items: { type: 'string' } },
+      },
+    },
+    urgency: { type: 'string' },
+    target_cluster: nullable('string'),
+    pool: nullable('string'),
+    planned_start: nullable('string'),
+    gate_open: { type: 'boolean' },
+    co2_estimate_g: nullable('number'),
+    job: {
+      type: ['object', 'null'],
+      properties: { cluster: { type: 'string' }, name: { type: 'string' }, generation: { type: 'number' } },
+    },
+    migrating: { type: 'boolean' },
+    submitted_at: nullable('string'),
+    deadline_at: nullable('string'),
+    started_at: nullable('string'),
+    finished_at: nullable('string'),
+    updated_at: nullable('string'),
+    metadata: { type: 'object', properties: { migrated_from: { type: 'string' }, migration_time: { type: 'string' } } },
+    carbon: {
+      type: ['object', 'null'],
+      properties: {
+        planned_g: { type: 'number' },
+        actual_g: { type: 'number' },
+        counterfactual_g: { type: 'number' },
+        saved_g: { type: 'number' },
+        energy_kwh: { type: 'number' },
+        basis: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+/** `GET /hub/appwrappers`: a page of views. */
+export const appWrapperListSchema = {
+  type: 'object',
+  properties: { count: { type: 'number' }, items: { type: 'array', items: appWrapperViewSchema }, next: nullable('string') },
+} as const;
+
 export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined, status: CarbonStatus | undefined) {
   return {
     name: view.name,

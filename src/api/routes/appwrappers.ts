@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { HubDeps } from '../deps.js';
 import { jobIdParamSchema, listQuerySchema, parse, submissionSchema, toJobSpec } from '../schemas.js';
-import { appWrapperView } from '../views.js';
+import { appWrapperListSchema, appWrapperView, appWrapperViewSchema } from '../views.js';
 
 export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
   const views = deps.clusters.snapshot();
@@ -10,13 +10,13 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
   const listQuery = listQuerySchema(views.map((v) => v.name));
 
   return async (app) => {
-    app.post('/', async (request, reply) => {
+    app.post('/', { schema: { response: { 201: appWrapperViewSchema } } }, async (request, reply) => {
       const body = parse(submission, request.body, 'AppWrapper');
       const stored = await deps.lifecycle.submit(body.job_id, toJobSpec(body));
       return reply.status(201).send(appWrapperView(stored));
     });
 
-    app.get('/', async (request) => {
+    app.get('/', { schema: { response: { 200: appWrapperListSchema } } }, async (request) => {
       const { limit, after, ...filter } = parse(listQuery, request.query, 'query');
       const matches = await deps.lifecycle.store.list(filter);
       let start = 0;
@@ -30,14 +30,14 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
       return { count: page.length, items: page.map(appWrapperView), next: more ? (page.at(-1)?.jobId ?? null) : null };
     });
 
-    app.get('/:id', async (request) => {
+    app.get('/:id', { schema: { response: { 200: appWrapperViewSchema } } }, async (request) => {
       const { id } = parse(jobIdParamSchema, request.params, 'AppWrapper id');
       const aw = await deps.lifecycle.store.get(id);
       if (!aw) throw new NotFoundError(`AppWrapper "${id}" not found`);
       return appWrapperView(aw);
     });
 
-    app.delete('/:id', async (request) => {
+    app.delete('/:id', { schema: { response: { 200: appWrapperViewSchema } } }, async (request) => {
       const { id } = parse(jobIdParamSchema, request.params, 'AppWrapper id');
       return appWrapperView(await deps.cancel(id));
     });
