@@ -55,8 +55,9 @@ export function appWrapperView(aw: AppWrapper) {
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
 /**
- * JSON Schema of `appWrapperView`, for Fastify's response serializer (fast-json-stringify compiles it,
- * which takes a quarter of the time JSON.stringify did on lists). A field missing here would be dropped
+ * JSON Schema of `appWrapperView`, for Fastify's response serializer: fast-json-stringify compiles it and
+ * writes a 100-item page in about 40% of JSON.stringify's time (49 vs 131 µs measured here with a
+ * loaded machine). A field missing here would be dropped
  * from answers: test/api/views.test.ts checks that every view serializes to exactly what JSON.stringify
  * gives.
  */
