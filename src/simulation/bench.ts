@@ -30,8 +30,10 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<Omit<BenchOptions, 'workload' | 'st
 /**
  * The hub configuration of a benchmark run: the default three regions (KR, JP-TK, CN zones) with room for a
  * few thousand jobs over days (96 cores, 384 GB, 8 GPUs each), 15-minute slots planned 24 h ahead and a
- * schedule cycle every slot, the memory store keeping everything (no retention pruning), the optimizer
- * bounded at 10 s a cycle with the hub's default gap tolerance, no log.
+ * schedule cycle every slot, the memory store keeping everything (no retention pruning), no log. The
+ * optimizer is the hub's Lagrangian backend, 2 s a cycle, at the hub's default gap tolerance: `auto` would
+ * pick HiGHS at these sizes, which plans as well here but takes 2-5 s of CPU a cycle, and a run has ~320
+ * cycles (bench/RESULTS.md has both).
  */
 export function benchConfig(overrides: Record<string, unknown> = {}): Config {
   const capacity = { cpu: 96, mem_gb: 384, gpu: 8 };
@@ -45,7 +47,7 @@ export function benchConfig(overrides: Record<string, unknown> = {}): Config {
     slot_seconds: 900,
     horizon_hours: 24,
     periods: { carbon_seconds: 900, schedule_seconds: 900, dispatch_seconds: 900 },
-    optimizer: { solver: 'auto', time_limit_seconds: 10, gap_tolerance: 0.005 },
+    optimizer: { solver: 'lagrangian', time_limit_seconds: 2, gap_tolerance: 0.005 },
     store: { kind: 'memory', retention_hours: 0 },
     decisions: { memory_limit: 1_000_000 },
     ...overrides,

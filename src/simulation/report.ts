@@ -99,7 +99,12 @@ export async function writeReport(outDir: string, bench: BenchResult): Promise<s
   ]);
   bench.details.forEach((d) => {
     const series: Series[] = [...d.regionLoad].map(([region, values]) => ({ name: region, values }));
-    for (const r of bench.setup.config.regions) series.push({ name: `${r.name} capacity`, values: new Array<number>(d.cumulativeCo2Kg.length).fill(r.capacity.cpu), dashed: true });
+    const capacities = new Set(bench.setup.config.regions.map((r) => r.capacity.cpu));
+    for (const r of bench.setup.config.regions) {
+      // One line when every region has the same capacity (they would be drawn on top of one another).
+      if (capacities.size === 1 && r !== bench.setup.config.regions[0]) continue;
+      series.push({ name: capacities.size === 1 ? 'capacity (each)' : `${r.name} capacity`, values: new Array<number>(d.cumulativeCo2Kg.length).fill(r.capacity.cpu), dashed: true });
+    }
     files.push([`region-load-${fileSafe(d.kpis.name)}.svg`, lineChart({ title: `Cores in use per region: ${d.kpis.name}`, yLabel: 'cores', xStepHours: stepHours, series, yMin: 0 })]);
   });
   for (const [name, text] of files) await writeFile(join(outDir, name), text, 'utf8');

@@ -69,7 +69,8 @@ function cpuSecondsSince(before: NodeJS.CpuUsage): number {
  * Runs one strategy over a workload in a real hub: `createHub` with the memory store, simulated spokes, the
  * trace replayed by the trace-file provider, the strategy as its `optimize`, on a manual clock. At every
  * slot boundary the simulator submits the jobs that arrived since the last one through `POST
- * /hub/appwrappers` (at their arrival instants), then runs the hub's loops as their tickers would: carbon
+ * /hub/appwrappers` (at their arrival instants, as `flexible`: waiting for cleaner power costs nothing, so
+ * CASPIAN minimises the carbon the oracle minimises), then runs the hub's loops as their tickers would: carbon
  * refresh, dispatch (reads finished Jobs back), schedule, dispatch (opens the gates whose start is now).
  * Nothing happens between boundaries that would change a decision: plans start on boundaries, and the
  * simulated spokes record exact start and end instants. What each job did is read from the store and the
@@ -159,6 +160,8 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
             deadline_minutes: job.deadline_minutes,
             data_gb: job.data_gb,
             affinity_regions: job.affinity_regions,
+            // Waiting costs nothing: every strategy, and the oracle, minimises carbon within the deadline.
+            urgency: 'flexible',
           },
         });
         if (res.statusCode !== 201) throw new Error(`the hub refused job ${job.job_id} (${job.origin}): ${res.statusCode} ${res.body}`);

@@ -30,8 +30,8 @@ interface Arc {
  * the number of average pending jobs its free capacity holds; every job may also take an "unplaced" arc of
  * prohibitive cost, so the flow places as many as the estimate allows at least carbon. Flow capacities are
  * one-dimensional and per start slot, so the assignment is checked against the real cpu/memory/GPU grid over
- * each job's whole run, cheapest first; jobs it turns away go into another round on the capacity that is
- * left, and what no round places takes its cheapest start that still fits.
+ * each job's whole run, the most urgent job (earliest latest start) first; jobs it turns away go into another
+ * round on the capacity that is left, and what no round places takes its cheapest start that still fits.
  */
 export function ecsched(options: Partial<EcschedOptions> = {}): StrategyFactory {
   const o = { ...DEFAULT_ECSCHED_OPTIONS, ...options };
@@ -62,7 +62,9 @@ export function ecsched(options: Partial<EcschedOptions> = {}): StrategyFactory 
           if (!candidates.length) break;
           const assignment = solveRound(b, candidates);
           let placed = 0;
-          for (const { job, arc } of assignment.sort((x, y) => x.arc.cost - y.arc.cost)) {
+          // The most urgent first (the latest start soonest), so that a job with one start left gets it.
+          const lastStart = (job: OptimizeJob) => b.window(job).last;
+          for (const { job, arc } of assignment.sort((x, y) => lastStart(x.job) - lastStart(y.job) || x.arc.cost - y.arc.cost)) {
             if (b.fits(job, arc.region, arc.start)) {
               b.place(job, arc.region, arc.start);
               placed++;

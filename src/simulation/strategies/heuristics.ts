@@ -13,7 +13,10 @@ import type { Strategy, StrategyFactory } from './types.js';
 /** Picks a start for a job among `regions` (already narrowed to its previous region when it has one). */
 type Rule = (job: OptimizeJob, builder: PlanBuilder, regions: readonly string[]) => Choice | undefined;
 
-function listScheduler(name: string, rule: Rule, order: (jobs: OptimizeJob[]) => OptimizeJob[] = (jobs) => jobs): Strategy {
+/** The order a strategy takes its jobs in (default: the input's, which is submission order). */
+type Order = (jobs: OptimizeJob[], builder: PlanBuilder) => OptimizeJob[];
+
+function listScheduler(name: string, rule: Rule, order: Order = (jobs) => jobs): Strategy {
   return {
     name,
     async plan(input: OptimizeInput): Promise<OptimizeOutput> {
@@ -24,7 +27,7 @@ function listScheduler(name: string, rule: Rule, order: (jobs: OptimizeJob[]) =>
         if (b.isPinned(job) && prev !== undefined && b.fits(job, prev, 0)) b.place(job, prev, 0);
       }
       // 2. The rest in the strategy's order.
-      for (const job of order(input.jobs.filter((j) => !b.isPlaced(j.job_id)))) {
+      for (const job of order(input.jobs.filter((j) => !b.isPlaced(j.job_id)), b)) {
         const allowed = b.allowed(job);
         const prev = b.previous(job);
         const sticky = prev !== undefined && allowed.includes(prev) ? [prev] : allowed;
@@ -36,8 +39,13 @@ function listScheduler(name: string, rule: Rule, order: (jobs: OptimizeJob[]) =>
   };
 }
 
+/** Stable sort by the latest start a job's window allows: the one its deadline forces soonest first. */
+const byLatestStart: Order = (jobs, b) => [...jobs].sort((x, y) => b.window(x).last - b.window(y).last);
+
 /** Stable sort by runtime. */
-const byRuntime = (direction: 1 | -1) => (jobs: OptimizeJob[]) => [...jobs].sort((a, c) => direction * (a.runtime_slots - c.runtime_slots));
+const byRuntime =
+  (direction: 1 | -1): Order =>
+  (jobs) => [...jobs].sort((a, c) => direction * (a.runtime_slots - c.runtime_slots));
 
 const earliestRule: Rule = (job, b, regions) => b.earliest(job, regions);
 
@@ -115,8 +123,9 @@ function percentile(values: readonly number[], p: number): number {
 /**
  * Temporal only, on the home region (its previous one, else its first allowed): a job starts in a cycle whose
  * intensity now is at or below the threshold, and otherwise waits, held at its latest start that fits, so
- * that the deadline forces a start when the grid never gets clean enough. Looks at the intensity now and the
- * day's percentile, not at a forecast of when the dip comes.
+ * that the deadline forces a start when the grid never gets clean enough. Jobs are taken by latest start, so
+ * that one its deadline forces now is not crowded out by one that merely may start. Looks at the intensity
+ * now and the day's percentile, not at a forecast of when the dip comes.
  */
 export function waitBelowThreshold(options: { thresholdGco2PerKwh?: number; percentile?: number } = {}): StrategyFactory {
   return {
@@ -139,7 +148,7 @@ export function waitBelowThreshold(options: { thresholdGco2PerKwh?: number; perc
         }
         const clean = b.intensity(region, 0) <= threshold + 1e-9;
         return (clean ? b.earliest(job, home) : b.latest(job, home)) ?? b.earliest(job, regions);
-      });
+      }, byLatestStart);
       return {
         name: strategy.name,
         plan(input, options) {

@@ -22,7 +22,7 @@ export interface OracleOptions {
   gapTolerance: number;
 }
 
-export const DEFAULT_ORACLE_OPTIONS: Readonly<OracleOptions> = Object.freeze({ timeLimitSeconds: 120, gapTolerance: 1e-4 });
+export const DEFAULT_ORACLE_OPTIONS: Readonly<OracleOptions> = Object.freeze({ timeLimitSeconds: 60, gapTolerance: 1e-4 });
 
 /** The offline problem: the whole run as one placement problem, on the run's slot grid from its start. */
 export function offlineInput(run: RunSetup): OptimizeInput {
