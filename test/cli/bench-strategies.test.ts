@@ -45,7 +45,7 @@ describe('caspian bench strategies', () => {
   it('draws a progress bar when stderr is a terminal', async () => {
     const { code, stderr } = await run(['--jobs', '5', '--days', '0.1', '--strategies', 'fcfs'], true);
     expect(code).toBe(0);
-    expect(stderr).toMatch(/\r\[#{30}\] 100%  strategy 1\/1 fcfs/);
+    expect(stderr).toContain(`\r[${'#'.repeat(30)}] 100%  strategy 1/1 fcfs`);
     expect(stderr.endsWith('\n')).toBe(true);
   });
 
