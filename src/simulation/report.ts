@@ -71,9 +71,9 @@ const fileSafe = (name: string) => name.replace(/[^a-z0-9-]/gi, '_');
 
 /**
  * Writes the run's files into `outDir`: `results.json` (exactly `{workload, seed, strategies}`),
- * `results.csv`, `workload.csv` (the jobs as submitted), `co2-by-strategy.svg`, `cumulative-co2.svg` and
- * `region-load-<strategy>.svg`. The hubs wrote `decisions-<strategy>.csv` there themselves. Resolves with the
- * names written.
+ * `results.csv`, `workload.csv` (the jobs as submitted), `co2-by-strategy.svg`, `cumulative-co2.svg`,
+ * `carbon-intensity.svg` (the trace the run was played against) and `region-load-<strategy>.svg`. The hubs
+ * wrote `decisions-<strategy>.csv` there themselves. Resolves with the names written.
  */
 export async function writeReport(outDir: string, bench: BenchResult): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
@@ -96,6 +96,17 @@ export async function writeReport(outDir: string, bench: BenchResult): Promise<s
   files.push([
     'cumulative-co2.svg',
     lineChart({ title: 'Cumulative CO2 over the run', yLabel: 'kg CO2', xStepHours: stepHours, series: bench.details.map((d) => ({ name: d.kpis.name, values: d.cumulativeCo2Kg })) }),
+  ]);
+  const { trace, startMs, config } = bench.setup;
+  const slots = Math.max(0, ...bench.details.map((d) => d.cumulativeCo2Kg.length));
+  files.push([
+    'carbon-intensity.svg',
+    lineChart({
+      title: `Grid carbon intensity (${trace.name})`,
+      yLabel: 'gCO2/kWh',
+      xStepHours: stepHours,
+      series: config.regions.map((r) => ({ name: `${r.name} (${r.zone})`, values: Array.from({ length: slots }, (_, s) => trace.at(r.zone, startMs + s * stepHours * 3_600_000)) })),
+    }),
   ]);
   bench.details.forEach((d) => {
     const series: Series[] = [...d.regionLoad].map(([region, values]) => ({ name: region, values }));
