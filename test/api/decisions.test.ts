@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { csvField, csvLine } from '../../src/domain/csv.js';
 import { DECISION_COLUMNS } from '../../src/scheduler/decisions.js';
@@ -87,6 +88,22 @@ describe('decision log and GET /hub/decisions', () => {
       expect(res.statusCode, query).toBe(400);
       expect(res.json().details.map((d: { field: string }) => d.field), query).toContain(field);
     }
+  });
+
+  it('answers any query string with a 200 or a 4xx naming what is wrong, never a 5xx', async () => {
+    await start(join(dir, 'decisions.csv'));
+    await submit('a');
+    await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    const key = fc.oneof(fc.constantFrom('limit', 'format', 'job_id', '__proto__'), fc.string());
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(key, fc.string({ unit: 'binary' })), { maxLength: 4 }), async (pairs) => {
+        const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+        const res = await get(`?${query}`);
+        expect(res.statusCode, query).toBeLessThan(500);
+        if (res.statusCode !== 200) expect(res.json().details.length, query).toBeGreaterThan(0);
+      }),
+      { numRuns: 200, seed: 7 },
+    );
   });
 
   it('keeps the cycle going when the file cannot be written, and says so', async () => {
