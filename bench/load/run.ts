@@ -10,7 +10,12 @@
  * SQLite with `store.synchronous` full (the default: fsync per commit) and normal; the rest runs on the
  * default SQLite store.
  *
- *   npm run bench:load [-- --duration 10 --connections 10]
+ * The POST comparison runs in rounds, each a bare Fastify run followed at once by a run of each hub
+ * variant, and reports the median of the rounds: the two cores are shared with autocannon (and, on a busy
+ * machine, with other work), and a ratio taken within one round is not skewed by the load drifting
+ * between a bare run at the start and a hub run minutes later.
+ *
+ *   npm run bench:load [-- --duration 10 --connections 10 --rounds 3]
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,10 +29,12 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const DURATION_S = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
+const ROUNDS = Number(args.rounds);
 const ROOT = join(import.meta.dirname, '../..');
 
 function freePort(): Promise<number> {
@@ -140,6 +147,11 @@ async function fill(hub: Server, count: number): Promise<void> {
   if (result.non2xx + result.errors > 0) throw new Error(`filling: ${result.non2xx} non-2xx, ${result.errors} errors`);
 }
 
+/** The run with the median `key` (the upper one of an even count). */
+function medianBy<T>(runs: T[], key: (run: T) => number): T {
+  return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
+}
+
 function row(cells: (string | number)[]): string {
   return `| ${cells.join(' | ')} |`;
 }
@@ -153,26 +165,33 @@ async function main(): Promise<void> {
     process.stderr.write(`${line}\n`);
   };
   log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free), Node ${process.version}`);
-  log(`autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run`);
+  log(`autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run, ${ROUNDS} rounds of bare Fastify then each hub variant`);
 
-  // 1. The ceiling: bare Fastify.
-  const bare = await startBareFastify();
-  const bareGet = await cannon({ url: `${bare.url}/` });
-  const barePost = await cannon({ url: `${bare.url}/`, method: 'POST', headers: { 'content-type': 'application/json' }, body: submission() });
-  await bare.stop();
-
-  // 2. The hub beside it.
-  const hubPost: Record<string, Figures> = {};
+  // 1-2. Rounds: the ceiling (bare Fastify), then the hub beside it.
   const stores: { label: string; store: string; env: Record<string, string> }[] = [
     { label: 'memory store', store: 'memory', env: {} },
     { label: 'sqlite store, synchronous full', store: 'sqlite', env: {} },
     { label: 'sqlite store, synchronous normal', store: 'sqlite', env: { CASPIAN_STORE_SYNCHRONOUS: 'normal' } },
   ];
-  for (const { label, store, env } of stores) {
-    const hub = await startHub(env, store);
-    hubPost[label] = await cannon({ url: hub.url, requests: submitRequests });
-    await hub.stop();
+  const bareGets: Figures[] = [];
+  const barePosts: Figures[] = [];
+  const hubPosts = new Map<string, { figures: Figures; ratio: number }[]>(stores.map((s) => [s.label, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    const bare = await startBareFastify();
+    bareGets.push(await cannon({ url: `${bare.url}/` }));
+    const barePost = await cannon({ url: `${bare.url}/`, method: 'POST', headers: { 'content-type': 'application/json' }, body: submission() });
+    barePosts.push(barePost);
+    await bare.stop();
+    for (const { label, store, env } of stores) {
+      const hub = await startHub(env, store);
+      const figures = await cannon({ url: hub.url, requests: submitRequests });
+      hubPosts.get(label)!.push({ figures, ratio: figures.rps / barePost.rps });
+      await hub.stop();
+      log(`round ${round}: ${label} ${fmt(figures.rps)} req/s, bare POST ${fmt(barePost.rps)} req/s: ${fmt(100 * (figures.rps / barePost.rps), 1)}%`);
+    }
   }
+  const bareGet = medianBy(bareGets, (f) => f.rps);
+  const barePost = medianBy(barePosts, (f) => f.rps);
   const lister = await startHub({});
   await fill(lister, 100);
   const hubGet = await cannon({ url: `${lister.url}/hub/appwrappers` });
@@ -181,10 +200,13 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(row(['endpoint', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs bare Fastify']));
   lines.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
-  lines.push(row(['bare Fastify `GET /`', fmt(bareGet.rps), bareGet.p50, bareGet.p99, bareGet.errors, '']));
-  lines.push(row(['bare Fastify `POST /` (JSON body)', fmt(barePost.rps), barePost.p50, barePost.p99, barePost.errors, '']));
-  for (const [store, figures] of Object.entries(hubPost)) {
-    lines.push(row([`hub \`POST /hub/appwrappers\` (${store})`, fmt(figures.rps), figures.p50, figures.p99, figures.errors, `${fmt((100 * figures.rps) / barePost.rps)}% of POST`]));
+  lines.push(row([`bare Fastify \`GET /\` (median of ${ROUNDS})`, fmt(bareGet.rps), bareGet.p50, bareGet.p99, bareGet.errors, '']));
+  lines.push(row([`bare Fastify \`POST /\` (JSON body, median of ${ROUNDS})`, fmt(barePost.rps), barePost.p50, barePost.p99, barePost.errors, '']));
+  for (const [store, runs] of hubPosts) {
+    const figures = medianBy(runs.map((r) => r.figures), (f) => f.rps);
+    const ratios = runs.map((r) => r.ratio).sort((a, b) => a - b);
+    const median = ratios[Math.floor(ratios.length / 2)]!;
+    lines.push(row([`hub \`POST /hub/appwrappers\` (${store})`, fmt(figures.rps), figures.p50, figures.p99, figures.errors, `${fmt(100 * median)}% of POST (rounds ${ratios.map((r) => fmt(100 * r)).join(', ')}%)`]));
   }
   lines.push(row(['hub `GET /hub/appwrappers` (100 stored)', fmt(hubGet.rps), hubGet.p50, hubGet.p99, hubGet.errors, `${fmt((100 * hubGet.rps) / bareGet.rps)}% of GET`]));
 
