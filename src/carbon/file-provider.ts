@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
+import { splitCsvLine } from '../domain/csv.js';
 import { CarbonFetchError } from './http.js';
 import { indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
@@ -42,29 +43,6 @@ const rowSchema = z.object({
   datetime: z.string().refine((t) => !Number.isNaN(parseTime(t)), 'is not a timestamp'),
   gco2PerKwh: z.number({ error: 'is not a number' }).finite('is not a number').nonnegative('must not be negative'),
 });
-
-/** One CSV line split into fields; quoted fields may hold commas and doubled quotes. */
-function splitCsvLine(line: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      fields.push(field);
-      field = '';
-    } else field += ch;
-  }
-  fields.push(field);
-  return fields.map((f) => f.trim());
-}
 
 /**
  * Columns CASPIAN reads, by header: the Electricity Maps hourly export (`Datetime (UTC)`, `Zone id`,

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { splitCsvLine } from '../domain/csv.js';
 import { seededRandom } from '../domain/random.js';
 import { DAY_MS, drawDeadlineMinutes, type Workload, type WorkloadJob } from './workload.js';
 
@@ -105,29 +106,6 @@ async function eachLine(path: string, onLine: (line: string, lineNumber: number)
   for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line, ++n);
 }
 
-/** Splits one CSV line; quoted fields may hold commas and doubled quotes. */
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(field);
-      field = '';
-    } else field += ch;
-  }
-  out.push(field);
-  return out.map((f) => f.trim());
-}
-
 /** The first issue of a failed parse as `field: message`. */
 function describe(error: z.ZodError): string {
   const issue = error.issues[0] as z.core.$ZodIssue;
@@ -212,7 +190,7 @@ export async function importAlibaba(path: string, options: ImportOptions): Promi
   const earliest = new Earliest<Kept>(options.jobs, (k) => k.arrivalS);
   await eachLine(path, (line, n) => {
     if (!line.trim()) return;
-    const fields = splitCsv(line);
+    const fields = splitCsvLine(line);
     // The published file has no header; one written by hand or by a tool is tolerated.
     if (n === 1 && fields[0] === 'task_name') return;
     if (fields.length !== ALIBABA_COLUMNS.length) {
@@ -350,7 +328,7 @@ export async function importGoogle(path: string, options: ImportOptions): Promis
         throw new TraceImportError(`${path}: line ${n}: not valid JSON: ${(error as Error).message}`);
       }
     } else {
-      const fields = splitCsv(line);
+      const fields = splitCsvLine(line);
       if (!header) {
         header = fields;
         const missing = ['time', 'type', 'collection_id', 'instance_index'].filter((c) => !header?.includes(c));
