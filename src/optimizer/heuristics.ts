@@ -304,11 +304,12 @@ function insertByRelocation(packing: Packing, j: number, k: number, byCost: Int3
   for (const b of lifted) packing.unplace(b);
   if (packing.fits(j, k)) {
     packing.place(j, k);
-    const size = (b: number) => {
-      const other = model.jobs[b]!;
-      return (other.cpu + other.memGb / 4 + 8 * other.gpu) * optionRuntime(other, packing.choice[b]!);
+    // Sized by the run each lifted job had (it is unplaced now).
+    const size = (i: number) => {
+      const other = model.jobs[lifted[i]!]!;
+      return (other.cpu + other.memGb / 4 + 8 * other.gpu) * optionRuntime(other, was[i]!);
     };
-    const byBig = lifted.map((b, i) => i).sort((x, y) => size(lifted[y]!) - size(lifted[x]!));
+    const byBig = lifted.map((_, i) => i).sort((x, y) => size(y) - size(x));
     let all = true;
     for (const i of byBig) all = placeCheapest(packing, lifted[i]!, byCost) && all;
     if (all) return true;
