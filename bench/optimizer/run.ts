@@ -94,7 +94,7 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const families = selected(FAMILIES, arg('families'), (f: Family) => f.name);
-  const solvers = selected(['jslp', 'highs', 'greedy', 'lagrangian', 'auto'], arg('solvers'), (s) => s);
+  const solvers = selected(['jslp', 'highs', 'greedy', 'lagrangian', 'hybrid', 'auto'], arg('solvers'), (s) => s);
   const fixedLimit = arg('time-limit');
   mkdirSync(outDir, { recursive: true });
   const rows: Row[] = [];

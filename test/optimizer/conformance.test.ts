@@ -291,9 +291,52 @@ function randomInput(seed: number, withPools = false): OptimizeInput {
   return b.obj();
 }
 
+/**
+ * A GPU-heavy random instance: most jobs want 1, 2 or 4 GPUs and a cell has 4 to 6, so jobs of 4 GPUs
+ * exclude each other and most pairs of 4 and 2: the LP relaxation is weakest here, which is where a
+ * backend's bound is most likely to be wrong.
+ */
+function randomGpuInput(seed: number): OptimizeInput {
+  const rnd = seededRandom(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+  const regions = ['KR', 'JP', 'CN'].slice(0, int(2, 3));
+  const horizon = int(4, 8);
+  const b = input().regions(...regions).horizon(horizon).slotSeconds(1800).costs({ watt_gpu: 250, watt_mem_gb: 0.375 });
+  for (const r of regions) {
+    b.carbon(r, Array.from({ length: horizon }, () => int(100, 600)));
+    for (let s = 0; s < horizon; s++) b.capacityAt(r, s, { cpu: int(12, 32), mem: int(96, 256), gpu: int(4, 6) });
+  }
+  const jobs = int(5, 9);
+  for (let j = 0; j < jobs; j++) {
+    const release = int(0, horizon - 1);
+    const gpu = [0, 1, 2, 4, 4][int(0, 4)]!;
+    const spec = job(`g${j}`)
+      .cpu(gpu > 0 ? 8 : int(1, 8))
+      .mem(gpu > 0 ? 64 : int(2, 32))
+      .gpu(gpu)
+      .runtime(int(1, 3))
+      .window(release, Math.min(horizon + 1, release + int(1, 5)));
+    if (rnd() < 0.2) spec.affinity(regions[int(0, regions.length - 1)]!);
+    b.job(spec);
+  }
+  return b.obj();
+}
+
 const SEEDS = Array.from({ length: 25 }, (_, i) => 1000 + i);
 /** Random instances with FAST/ECO pools in most regions, waiting charges and FAST-only jobs. */
 const POOL_SEEDS = Array.from({ length: 12 }, (_, i) => 2000 + i);
+const GPU_SEEDS = Array.from({ length: 10 }, (_, i) => 3000 + i);
+
+type Family = 'plain' | 'pools' | 'gpu';
+const RANDOM_CASES: ReadonlyArray<readonly [number, Family]> = [
+  ...SEEDS.map((seed) => [seed, 'plain'] as const),
+  ...POOL_SEEDS.map((seed) => [seed, 'pools'] as const),
+  ...GPU_SEEDS.map((seed) => [seed, 'gpu'] as const),
+];
+
+function randomCase(seed: number, family: Family): OptimizeInput {
+  return family === 'gpu' ? randomGpuInput(seed) : randomInput(seed, family === 'pools');
+}
 
 describe.each(solverNames())('solver %s', (solver) => {
   test.each(knownCases)('$name', async (c) => {
@@ -314,8 +357,8 @@ describe.each(solverNames())('solver %s', (solver) => {
     expect(output).toMatchObject({ plans: [], objective_gco2: 0, lower_bound_gco2: 0, gap: 0, solver_status: 'optimal' });
   });
 
-  test.each([...SEEDS.map((seed) => [seed, false] as const), ...POOL_SEEDS.map((seed) => [seed, true] as const)])('random instance %i (pools: %s): feasible, bound valid, optimal means optimal', async (seed, withPools) => {
-    const raw = randomInput(seed, withPools);
+  test.each(RANDOM_CASES)('random instance %i (%s): feasible, bound valid, optimal means optimal', async (seed, family) => {
+    const raw = randomCase(seed, family);
     const reference = await optimize(raw, { ...RUN, solver: EXACT });
     const output = await solveChecked(solver, raw);
     // Placing the most jobs comes first: nobody places more than the exact optimum does.
@@ -333,13 +376,23 @@ describe.each(solverNames())('solver %s', (solver) => {
 });
 
 test('the exact backends agree on every random instance', async () => {
-  for (const [seed, withPools] of [...SEEDS.map((s) => [s, false] as const), ...POOL_SEEDS.map((s) => [s, true] as const)]) {
-    const raw = randomInput(seed, withPools);
+  for (const [seed, family] of RANDOM_CASES) {
+    const raw = randomCase(seed, family);
     const [a, b] = await Promise.all([optimize(raw, { ...RUN, solver: 'jslp' }), optimize(raw, { ...RUN, solver: 'highs' })]);
     expect([a.solver_status, b.solver_status]).toEqual(['optimal', 'optimal']);
     expect(a.plans.length).toBe(b.plans.length);
     expect(closeTo(a.objective_gco2, b.objective_gco2), `seed ${seed}: ${a.objective_gco2} vs ${b.objective_gco2}`).toBe(true);
   }
+});
+
+test('the GPU-heavy instances are integral-hard: the LP relaxation is below the optimum on several', async () => {
+  let gaps = 0;
+  for (const seed of GPU_SEEDS) {
+    const raw = randomGpuInput(seed);
+    const [exact, relaxed] = await Promise.all([optimize(raw, { ...RUN, solver: EXACT }), optimize(raw, { timeLimitSeconds: 2, gapTolerance: 1e-9, solver: 'lagrangian' })]);
+    if (exact.plans.length === relaxed.plans.length && (relaxed.lower_bound_gco2 ?? 0) < exact.objective_gco2 * (1 - 1e-3)) gaps++;
+  }
+  expect(gaps).toBeGreaterThan(2);
 });
 
 test('the random instances are contended: several leave a job out', async () => {

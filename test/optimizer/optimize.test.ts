@@ -54,13 +54,14 @@ describe('defaults', () => {
     expect(DEFAULT_COSTS).toEqual({ watt_cpu: 30, watt_gpu: 0, watt_mem_gb: 0, lambda_plan_dev: 100 });
   });
 
-  test('the product catalog: exact backends first, the scale path next, greedy as the fallback', () => {
-    expect(DEFAULT_CATALOG.autoOrder).toEqual(['jslp', 'highs', 'lagrangian']);
+  test('the product catalog: jslp first, the hybrid up to what HiGHS holds, the scale path next, greedy as the fallback', () => {
+    expect(DEFAULT_CATALOG.autoOrder).toEqual(['jslp', 'hybrid', 'lagrangian']);
     expect(DEFAULT_CATALOG.fallback).toBe('greedy');
-    const [jslp, highs] = ['jslp', 'highs'].map((n) => DEFAULT_CATALOG.solvers.find((s) => s.name === n)!);
+    const [jslp, hybrid, highs] = ['jslp', 'hybrid', 'highs'].map((n) => DEFAULT_CATALOG.solvers.find((s) => s.name === n)!);
     expect(autoSolver(10).name).toBe('jslp');
-    expect(autoSolver(jslp!.maxOptions + 1).name).toBe('highs');
-    expect(autoSolver(highs!.maxOptions + 1).name).toBe('lagrangian');
+    expect(autoSolver(jslp!.maxOptions + 1).name).toBe('hybrid');
+    expect(hybrid!.maxOptions).toBe(highs!.maxOptions);
+    expect(autoSolver(hybrid!.maxOptions + 1).name).toBe('lagrangian');
   });
 });
 
@@ -130,7 +131,7 @@ describe('optimize', () => {
     const anytime: SolverCatalog = { ...catalog(primary, rescue()), anytime: [primary.name] };
     await optimizeWith(anytime, easy(), { timeLimitSeconds: 10 });
     expect(primary.calls[0]!.timeLimitSeconds).toBeGreaterThan(9.5);
-    expect(DEFAULT_CATALOG.anytime).toEqual(['lagrangian', 'greedy']);
+    expect(DEFAULT_CATALOG.anytime).toEqual(['lagrangian', 'hybrid', 'greedy']);
   });
 
   test('the fallback reserve of an exact backend is a fifth of the limit, at most 5 s', async () => {
@@ -140,6 +141,7 @@ describe('optimize', () => {
     expect(primary.calls[0]!.timeLimitSeconds).toBeLessThanOrEqual(55);
     expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('highs')!, 20)).toBe(4);
     expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('lagrangian')!, 60)).toBe(0);
+    expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('hybrid')!, 20)).toBe(0);
     expect(fallbackReserveSeconds(DEFAULT_CATALOG, getSolver('greedy')!, 60)).toBe(0);
   });
 

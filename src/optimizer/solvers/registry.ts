@@ -1,6 +1,7 @@
 import { greedySolver } from '../heuristics.js';
 import type { Solver } from '../types.js';
 import { highsSolver } from './highs.js';
+import { hybridSolver } from './hybrid.js';
 import { jslpSolver } from './jslp.js';
 import { lagrangianSolver } from './lagrangian.js';
 
@@ -21,12 +22,15 @@ export interface SolverCatalog {
   anytime?: readonly string[];
 }
 
-/** The product's backends: the exact MILPs from the smallest up, then the Lagrangian scale path; greedy catches failures. */
+/**
+ * The product's backends: jslp for the smallest models, the hybrid (Lagrangian, HiGHS, sub-MIPs) up to what HiGHS
+ * holds, then the Lagrangian scale path; greedy catches failures. HiGHS alone stays selectable by name.
+ */
 export const DEFAULT_CATALOG: SolverCatalog = Object.freeze({
-  solvers: [jslpSolver, highsSolver, lagrangianSolver, greedySolver],
-  autoOrder: ['jslp', 'highs', 'lagrangian'],
+  solvers: [jslpSolver, highsSolver, lagrangianSolver, hybridSolver, greedySolver],
+  autoOrder: ['jslp', 'hybrid', 'lagrangian'],
   fallback: 'greedy',
-  anytime: ['lagrangian', 'greedy'],
+  anytime: ['lagrangian', 'hybrid', 'greedy'],
 });
 
 export function solverNames(catalog: SolverCatalog = DEFAULT_CATALOG): string[] {

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { constructBest, deadlineAfter, sortOptionsByCost } from '../../src/optimizer/heuristics.js';
+import type { Packing } from '../../src/optimizer/heuristics.js';
+import { combine, createHybridSolver, DEFAULT_HYBRID_SETTINGS, hybridSolver } from '../../src/optimizer/solvers/hybrid.js';
+import { createLagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
+import { DEFAULT_NEIGHBOURHOOD_SETTINGS, mipNeighbourhoodSearch } from '../../src/optimizer/solvers/mip-neighbourhood.js';
+import type { NeighbourhoodMove } from '../../src/optimizer/solvers/mip-neighbourhood.js';
+import type { PlacementModel } from '../../src/optimizer/types.js';
+import { seededRandom } from '../../src/domain/random.js';
+import { enumerate, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
+
+const placedCount = (choice: Int32Array) => choice.filter((k) => k >= 0).length;
+
+/** More jobs placed, or as many at no higher cost. */
+function expectNotWorse(model: PlacementModel, plan: Int32Array, reference: Int32Array, label: string): void {
+  expect(placedCount(plan), label).toBeGreaterThanOrEqual(placedCount(reference));
+  if (placedCount(plan) === placedCount(reference)) {
+    expect(planCost(model, plan), label).toBeLessThanOrEqual(planCost(model, reference) + 1e-9);
+  }
+}
+
+/** A plan with room to improve: the greedy construction, no search. */
+function greedyPacking(model: PlacementModel): Packing {
+  return constructBest(model, sortOptionsByCost(model), deadlineAfter(5), { ejectionOptions: 0, exchangeOptions: 0 });
+}
+
+describe('mipNeighbourhoodSearch', () => {
+  it('keeps the plan feasible and never makes it worse, move by move', async () => {
+    for (let seed = 1; seed <= 8; seed++) {
+      const model = randomModel(seed, { jobs: 24, regions: 3, slots: 10, maxCpu: 5, withGpu: seed % 2 === 0 });
+      const packing = greedyPacking(model);
+      const start = Int32Array.from(packing.choice);
+      const moves: NeighbourhoodMove[] = [];
+      const report = await mipNeighbourhoodSearch(
+        packing,
+        deadlineAfter(30),
+        seededRandom(seed),
+        { ...DEFAULT_NEIGHBOURHOOD_SETTINGS, initialJobs: 6, maxMoves: 12 },
+        (move) => moves.push(move),
+      );
+      expect(report.moves).toBeLessThanOrEqual(12);
+      expect(moves.length).toBeLessThanOrEqual(report.moves);
+      for (const { before, after } of moves) {
+        expect(after.placed).toBeGreaterThanOrEqual(before.placed);
+        if (after.placed === before.placed) expect(after.cost).toBeLessThanOrEqual(before.cost + 1e-9);
+      }
+      expect(overflows(model, packing.choice), `seed ${seed}`).toEqual([]);
+      expectNotWorse(model, packing.choice, start, `seed ${seed}`);
+      // The bookkeeping matches the plan.
+      expect(packing.cost).toBeCloseTo(planCost(model, packing.choice), 6);
+      expect(packing.placed).toBe(placedCount(packing.choice));
+    }
+  });
+
+  it('finds the optimum of a small model once a neighbourhood frees every job', async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const model = randomModel(seed, { jobs: 6, slots: 5, maxCpu: 4 });
+      const exact = enumerate(model);
+      const packing = greedyPacking(model);
+      const settings = { ...DEFAULT_NEIGHBOURHOOD_SETTINGS, initialJobs: 6, maxMoves: 50 };
+      await mipNeighbourhoodSearch(packing, deadlineAfter(30), seededRandom(seed), settings);
+      // A "biggest jobs" neighbourhood of 6 frees them all; the plan is then the optimum for its placed set.
+      expect(packing.cost, `seed ${seed}`).toBeCloseTo(exact.optimum.get(placedSet(packing.choice))!, 6);
+    }
+  });
+
+  it('stops once the plan costs no more than stopBelow', async () => {
+    const model = randomModel(3, { jobs: 20, regions: 3, slots: 8, maxCpu: 5 });
+    const packing = greedyPacking(model);
+    const report = await mipNeighbourhoodSearch(packing, deadlineAfter(30), seededRandom(1), {
+      ...DEFAULT_NEIGHBOURHOOD_SETTINGS,
+      stopBelow: Infinity,
+    });
+    expect(report.moves).toBe(0);
+  });
+});
+
+describe('combine', () => {
+  const model = randomModel(2, { jobs: 3, maxCpu: 9 });
+  const all = Int32Array.of(0, 0, 0);
+  const cost = planCost(model, all);
+
+  it('keeps the better plan and the larger bound when both bounds cover its placed set', () => {
+    const a = { choice: all, placed: 3, cost, bound: cost - 5 };
+    const b = { choice: all, placed: 3, cost: cost + 1, bound: cost - 2 };
+    expect(combine(a, b)).toMatchObject({ cost, bound: cost - 2 });
+    expect(combine(b, a)).toMatchObject({ cost, bound: cost - 2 });
+  });
+
+  it('does not carry a bound over to a plan that places other jobs', () => {
+    const fewer = Int32Array.of(0, 0, -1);
+    const a = { choice: all, placed: 3, cost, bound: cost - 5 };
+    const b = { choice: fewer, placed: 2, cost: 1, bound: cost - 1 };
+    expect(combine(a, b)).toMatchObject({ placed: 3, bound: cost - 5 });
+    expect(combine({ ...a, bound: null }, b)).toMatchObject({ placed: 3, bound: null });
+  });
+});
+
+describe('hybridSolver', () => {
+  it('is never worse than its Lagrangian part, feasible, with a bound no higher than the optimum', async () => {
+    const lagrangianSettings = { maxIterations: 60 };
+    const hybrid = createHybridSolver({
+      lagrangian: lagrangianSettings,
+      neighbourhood: { ...DEFAULT_NEIGHBOURHOOD_SETTINGS, initialJobs: 4, maxMoves: 6 },
+    });
+    const lagrangian = createLagrangianSolver(lagrangianSettings);
+    const options = { timeLimitSeconds: 30, gapTolerance: 1e-9 };
+    for (let seed = 1; seed <= 12; seed++) {
+      const model = randomModel(seed, { jobs: 6, slots: 5, maxCpu: 4, withGpu: seed % 3 === 0 });
+      const exact = enumerate(model);
+      const [mixed, alone] = [await hybrid.solve(model, options), await lagrangian.solve(model, options)];
+      expect(overflows(model, mixed.choice), `seed ${seed}`).toEqual([]);
+      expectNotWorse(model, mixed.choice, alone.choice, `seed ${seed}`);
+      expect(placedCount(mixed.choice)).toBe(exact.maxPlaced);
+      const optimum = exact.optimum.get(placedSet(mixed.choice))!;
+      expect(mixed.lowerBoundGco2!, `seed ${seed}`).toBeLessThanOrEqual(optimum + 1e-6);
+      if (mixed.status === 'optimal') expect(planCost(model, mixed.choice)).toBeCloseTo(optimum, 6);
+    }
+  });
+
+  it('has pinned defaults and a registry name', () => {
+    expect(hybridSolver.name).toBe('hybrid');
+    expect(DEFAULT_HYBRID_SETTINGS).toMatchObject({ lagrangianShare: 0.15, boundShare: 0.5, maxExactOptions: 25_000 });
+    expect(DEFAULT_NEIGHBOURHOOD_SETTINGS).toMatchObject({ initialJobs: 40, subMipSeconds: 2 });
+  });
+});
