@@ -22,13 +22,7 @@ for arg in "$@"; do
 done
 
 if $compose; then
-  compose_unusable() {
-    echo "start-caspian.sh: --compose needs Docker with its compose plugin: $1; without them, run ./start-caspian.sh" >&2
-    exit 1
-  }
-  command -v docker >/dev/null 2>&1 || compose_unusable "docker is not installed"
-  docker compose version >/dev/null 2>&1 || compose_unusable "the compose plugin is missing ('docker compose version' failed)"
-  docker info >/dev/null 2>&1 || compose_unusable "the Docker engine does not answer ('docker info' failed)"
+  scripts/require-compose.sh start-caspian.sh "; without them, run ./start-caspian.sh" || exit 1
 
   files=(-f docker-compose.yml)
   if [ -z "${CASPIAN_SPOKES:-}" ]; then

@@ -24,13 +24,7 @@ delete_clusters() {
 }
 
 if $compose; then
-  compose_unusable() {
-    echo "stop-caspian.sh: --compose needs Docker with its compose plugin: $1" >&2
-    exit 1
-  }
-  command -v docker >/dev/null 2>&1 || compose_unusable "docker is not installed"
-  docker compose version >/dev/null 2>&1 || compose_unusable "the compose plugin is missing ('docker compose version' failed)"
-  docker info >/dev/null 2>&1 || compose_unusable "the Docker engine does not answer ('docker info' failed)"
+  scripts/require-compose.sh stop-caspian.sh || exit 1
   # The project is named in docker-compose.yml, so this also removes a hub started with the kind overlay.
   docker compose -f docker-compose.yml down
   echo "caspian: containers stopped (volumes kept; 'docker compose down -v' deletes them)"
