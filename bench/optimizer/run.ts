@@ -2,11 +2,12 @@
  * The optimizer benchmark: generates each family's instance (seeded, written to bench/out/), solves it with
  * each solver in its own child process and prints one markdown table.
  *
- *   npm run bench:optimizer -- [--families tiny,small,...] [--solvers jslp,highs,greedy,lagrangian,auto]
- *                              [--time-limit SECONDS]
+ *   npm run bench:optimizer -- [--families tiny,small,...] [--solvers jslp,highs,greedy,lagrangian,hybrid,auto]
+ *                              [--time-limit SECONDS] [--seeds 15,25,...]
  *
  * Family and solver names match by prefix. Without --time-limit each family gets its target budget
- * (60 s for the 6000 x 288 family, 20 s for the others).
+ * (60 s for the 6000 x 288 family, 20 s for the others). --seeds generates each family once per seed
+ * instead of with its own seed (rows are then named `family@seed`).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -96,9 +97,11 @@ async function main(): Promise<void> {
   const families = selected(FAMILIES, arg('families'), (f: Family) => f.name);
   const solvers = selected(['jslp', 'highs', 'greedy', 'lagrangian', 'hybrid', 'auto'], arg('solvers'), (s) => s);
   const fixedLimit = arg('time-limit');
+  const seeds = arg('seeds')?.split(',').map(Number);
+  const instances = seeds ? families.flatMap((f) => seeds.map((seed) => ({ ...f, name: `${f.name}@${seed}`, seed }))) : families;
   mkdirSync(outDir, { recursive: true });
   const rows: Row[] = [];
-  for (const family of families) {
+  for (const family of instances) {
     const file = join(outDir, `${family.name}.json`);
     writeFileSync(file, JSON.stringify(generate(family)));
     const timeLimit = fixedLimit ? Number(fixedLimit) : family.jobs >= 6000 ? 60 : 20;

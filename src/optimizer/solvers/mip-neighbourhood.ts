@@ -124,19 +124,27 @@ function pickWindow(packing: Packing, random: () => number, size: number): numbe
 }
 
 /**
- * The `size` jobs that need the most of one resource (picked at random among those some job needs); among
- * jobs of equal size, a random few.
+ * The `size` biggest jobs by one measure, picked at random: one resource some job needs, or the dominant
+ * share (each job's largest demand relative to that resource's mean capacity), which mixes the jobs that
+ * compete for different scarce resources. Among jobs of equal size, a random few.
  */
 function pickBig(packing: Packing, random: () => number, size: number): number[] {
   const model = packing.model;
   const resources = (['cpu', 'memGb', 'gpu'] as const).filter((res) => model.jobs.some((job) => job[res] > 0));
-  const res = resources[Math.floor(random() * resources.length)]!;
+  const pick = Math.floor(random() * (resources.length + 1));
+  const mean = (a: Float64Array) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length) || 1;
+  const scale = { cpu: mean(model.capacity.cpu), memGb: mean(model.capacity.memGb), gpu: mean(model.capacity.gpu) };
+  const measure =
+    pick < resources.length
+      ? (job: ModelJob) => job[resources[pick]!]
+      : (job: ModelJob) => Math.max(...resources.map((res) => job[res] / scale[res]));
+  const size_ = model.jobs.map(measure);
   const order = shuffled(
-    model.jobs.flatMap((job, j) => (job[res] > 0 ? [j] : [])),
+    model.jobs.flatMap((_, j) => (size_[j]! > 0 ? [j] : [])),
     random,
   );
   // Stable: the shuffle decides among equals.
-  order.sort((a, b) => model.jobs[b]![res] - model.jobs[a]![res]);
+  order.sort((a, b) => size_[b]! - size_[a]!);
   return order.slice(0, size);
 }
 
@@ -172,13 +180,15 @@ export async function mipNeighbourhoodSearch(
   onMove?: (move: NeighbourhoodMove) => void,
 ): Promise<NeighbourhoodReport> {
   const report: NeighbourhoodReport = { moves: 0, improvements: 0, solved: 0 };
-  let size = settings.initialJobs;
+  // Each kind adapts its own size: a window of small jobs solves fast at sizes where the biggest jobs do not.
+  const sizes = { big: settings.initialJobs, window: settings.initialJobs };
   while (report.moves < settings.maxMoves && !expired(deadline) && packing.cost > settings.stopBelow) {
     const seconds = Math.min(settings.subMipSeconds, (deadline.at - deadline.now()) / 1000);
     if (seconds <= MIN_SUB_MIP_SECONDS) break;
     report.moves++;
     const kind = random() < 0.5 ? 'big' : 'window';
-    const free = kind === 'big' ? pickBig(packing, random, Math.round(size)) : pickWindow(packing, random, Math.round(size));
+    const size = Math.round(sizes[kind]);
+    const free = kind === 'big' ? pickBig(packing, random, size) : pickWindow(packing, random, size);
     if (free.length === 0) continue;
     const before = { placed: packing.placed, cost: packing.cost };
     const sub = liftOut(packing, free);
@@ -198,8 +208,8 @@ export async function mipNeighbourhoodSearch(
     if (result.status === 'optimal') report.solved++;
     // Every job was free and the sub-MIP was proven: nothing is left to find.
     if (result.status === 'optimal' && free.length === packing.model.jobs.length) break;
-    if (result.status === 'optimal' && took < seconds / 4) size = Math.min(settings.maxJobs, size * 1.25);
-    else if (result.status !== 'optimal') size = Math.max(settings.minJobs, size * 0.8);
+    if (result.status === 'optimal' && took < seconds / 4) sizes[kind] = Math.min(settings.maxJobs, sizes[kind] * 1.25);
+    else if (result.status !== 'optimal') sizes[kind] = Math.max(settings.minJobs, sizes[kind] * 0.8);
   }
   packing.exactCost();
   return report;
