@@ -177,7 +177,7 @@ export class Metrics {
   });
   private readonly solves = new Counter({
     name: 'caspian_solves_total',
-    help: 'Optimizer runs. Unit: solves. Labels: solver (jslp|highs|lagrangian|greedy), status (optimal|feasible|timedout|error).',
+    help: 'Optimizer runs. Unit: solves. Labels: solver (jslp|highs|lagrangian|hybrid|greedy), status (optimal|feasible|timedout|error).',
     labelNames: ['solver', 'status'],
     registers: [this.registry],
   });
