@@ -88,10 +88,11 @@ export async function optimizeWith(
   let chosen = first;
 
   // 4. Fall back. The status stays the first backend's: it tells why a fallback plan is being returned.
+  // It runs even when the first backend overran the whole limit (a synchronous one cannot be interrupted):
+  // the fallback builds its first plan whatever its budget, and a late plan beats no plan.
   const failed = first.result.status === 'error' || first.result.status === 'timedout';
-  const remaining = opts.timeLimitSeconds - elapsedSeconds();
-  if (failed && canFallBack && remaining > 0) {
-    const second = await attempt(fallback, model, remaining, opts.gapTolerance);
+  if (failed && canFallBack) {
+    const second = await attempt(fallback, model, opts.timeLimitSeconds - elapsedSeconds(), opts.gapTolerance);
     if (better(second, first)) {
       chosen = second;
       if (samePlacedSet(first.result.choice, second.result.choice) && first.result.lowerBoundGco2 !== null) {

@@ -170,6 +170,21 @@ describe('fallback', () => {
     expect(validatePlan(parseOptimizeInput(raw), output).violations).toEqual([]);
   });
 
+  test('a backend that overruns the whole limit still gets the fallback plan', async () => {
+    const raw = seedScenario().capacity('KR', { cpu: 2 }).job(job('a').cpu(2).window(0, 0), job('b').cpu(2).window(0, 0)).obj();
+    const overrun = fake('overrun', (m) => {
+      // A synchronous backend cannot be interrupted: it returns after the limit has passed.
+      const until = performance.now() + 30;
+      while (performance.now() < until);
+      return { status: 'timedout', choice: new Int32Array(m.jobs.length).fill(-1), lowerBoundGco2: null };
+    });
+    const rescuer = rescue();
+    const output = await optimizeWith(catalog(overrun, rescuer), raw, { timeLimitSeconds: 0.01 });
+    expect(output).toMatchObject({ solver: 'rescue', solver_status: 'timedout' });
+    expect(output.plans).toHaveLength(2);
+    expect(rescuer.calls).toHaveLength(1);
+  });
+
   test('a timed-out plan better than the fallback one is kept', async () => {
     const timedOut = fake('slow', (m) => ({ status: 'timedout', choice: cheapestChoice(m), lowerBoundGco2: 3 }));
     const worse = fake('worse', (m) => ({ status: 'feasible', choice: Int32Array.from(m.jobs, () => 2), lowerBoundGco2: null }));
