@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isTerminal, jobNameFor, LIVE_PHASES, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
+import { isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
@@ -189,7 +189,7 @@ export class DispatchCycle {
     const pool = poolOf(info, aw.targetPool);
     // Work is counted in FAST time: a job that ran on a slower pool got through less of it per second.
     const workMs = aw.spec.runtimeMinutes * 60_000;
-    const doneMs = aw.startedAt !== undefined && aw.placement ? (now - aw.startedAt) / poolOf(this.deps.clusters.info(aw.placement.cluster), aw.placement.pool).speedFactor : 0;
+    const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
     return {
       jobId: aw.jobId,
       jobName: jobNameFor(aw.jobId, generation),
@@ -276,12 +276,15 @@ export class DispatchCycle {
         return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
       }
       const old: JobRef = { cluster: from.cluster, jobName: from.jobName };
+      // The old Job's run so far is a leg of its own: the work it did and the carbon it burnt both count.
+      const leg = cur.startedAt === undefined ? [] : [{ cluster: from.cluster, pool: from.pool, startedAt: cur.startedAt, endedAt: Math.max(cur.startedAt, now) }];
       return {
         ...cur,
         phase: 'Dispatched',
         migrating: false,
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
+        ...(leg.length > 0 && { pastRuns: [...(cur.pastRuns ?? []), ...leg] }),
         placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now },
         staleJobs: [...cur.staleJobs, old],
       };

@@ -119,6 +119,14 @@ export interface CarbonAccount {
   basis: 'measured' | 'forecast';
 }
 
+/** A stretch of a migrated job's run on one cluster and pool, ended when the job moved on. */
+export interface RunLeg {
+  cluster: string;
+  pool: PoolName;
+  startedAt: number;
+  endedAt: number;
+}
+
 export interface MigrationMetadata {
   /** Cluster the job was last moved away from. */
   migrated_from?: string;
@@ -150,8 +158,11 @@ export interface AppWrapper {
   migrating: boolean;
   /** Jobs left on spokes by a migration or a cancel, still to be deleted (retried until the spoke answers). */
   staleJobs: JobRef[];
+  /** When the current Job started running (a migration clears it: the next Job starts over). */
   startedAt?: number;
   finishedAt?: number;
+  /** The legs run before each migration, oldest first; absent for a job that never moved while running. */
+  pastRuns?: RunLeg[];
   metadata: MigrationMetadata;
   /** Set when the job finishes after having run. */
   carbonAccount?: CarbonAccount;
@@ -181,4 +192,19 @@ export function isTerminal(aw: Pick<AppWrapper, 'phase'>): boolean {
 /** Name of the Kubernetes Job for a given generation (1 = the first Job). */
 export function jobNameFor(jobId: string, generation: number): string {
   return generation <= 1 ? jobId : `${jobId}-g${generation}`;
+}
+
+/**
+ * Work a job has done by `now`, in FAST milliseconds: its past legs and the running Job. `speedOf` gives a
+ * pool's speed factor (a slower pool gets through less work per second).
+ */
+export function workDoneMs(
+  aw: Pick<AppWrapper, 'pastRuns' | 'startedAt' | 'placement'>,
+  now: number,
+  speedOf: (cluster: string, pool: PoolName) => number,
+): number {
+  let done = 0;
+  for (const leg of aw.pastRuns ?? []) done += (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
+  if (aw.startedAt !== undefined && aw.placement) done += Math.max(0, now - aw.startedAt) / speedOf(aw.placement.cluster, aw.placement.pool);
+  return done;
 }

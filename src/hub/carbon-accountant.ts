@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppWrapper, CarbonAccount, PoolName, Resources } from '../domain/app-wrapper.js';
+import type { AppWrapper, CarbonAccount, PoolName, Resources, RunLeg } from '../domain/app-wrapper.js';
 import type { CarbonIntegral } from '../domain/carbon-integral.js';
 import { poolOf, type ClusterInfo } from '../domain/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -58,33 +58,52 @@ function emissionsOrThrow(ctx: AccountingContext, zone: string, powerW: number, 
 }
 
 /**
- * The carbon account of a job that finished after having run (see `CarbonAccount`). Its run lasted from
- * `startedAt` to `finishedAt` (`nowMs` when absent) on its pool, at the job's FAST power times the pool's
- * power factor. The counterfactual runs the same work (the run's length in FAST time, which is
+ * The legs a finished job ran: those before each migration, then its last Job's from `startedAt` to
+ * `finishedAt` (`nowMs` when absent), if that Job started.
+ */
+function legsOf(finished: AppWrapper, run: FinishedRun, nowMs: number): RunLeg[] {
+  const legs = [...(finished.pastRuns ?? [])];
+  if (finished.startedAt !== undefined) {
+    legs.push({ cluster: run.cluster, pool: run.pool, startedAt: finished.startedAt, endedAt: Math.max(finished.startedAt, finished.finishedAt ?? nowMs) });
+  }
+  return legs;
+}
+
+/**
+ * The carbon account of a job that finished after having run (see `CarbonAccount`). Each leg of its run (a
+ * migrated job has several) counts in its own cluster's zone, at the job's FAST power times that pool's
+ * power factor. The counterfactual runs the same work (the legs' length in FAST time, which is
  * `runtime_minutes` for a job that ran to completion as declared) from submission, in the job's first allowed
- * region (else the first configured cluster's) on its FAST pool. Throws `AccountingError` when the cluster
- * or the carbon data is unknown.
+ * region (else the first configured cluster's) on its FAST pool. Throws `AccountingError` when a cluster or
+ * the carbon data is unknown.
  */
 export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx: AccountingContext, nowMs: number): { account: CarbonAccount; run: FinishedRun } {
   const run = finishedRun(previous, finished);
   if (!run) throw new AccountingError('it has no cluster');
-  const cluster = ctx.clusters.find((c) => c.name === run.cluster);
-  if (!cluster) throw new AccountingError(`cluster ${run.cluster} is not configured`);
-  const startedAt = finished.startedAt ?? nowMs;
-  const finishedAt = Math.max(startedAt, finished.finishedAt ?? nowMs);
   const basePowerW = fastPowerW(finished.spec, ctx.power);
-  const pool = poolOf(cluster, run.pool);
-  const actualPowerW = basePowerW * pool.powerFactor;
-  const actual = emissionsOrThrow(ctx, cluster.zone, actualPowerW, startedAt, finishedAt);
+  let actualGrams = 0;
+  let energyWattMs = 0;
+  let fastWorkMs = 0;
+  let measured = true;
+  for (const leg of legsOf(finished, run, nowMs)) {
+    const cluster = ctx.clusters.find((c) => c.name === leg.cluster);
+    if (!cluster) throw new AccountingError(`cluster ${leg.cluster} is not configured`);
+    const pool = poolOf(cluster, leg.pool);
+    const powerW = basePowerW * pool.powerFactor;
+    const integral = emissionsOrThrow(ctx, cluster.zone, powerW, leg.startedAt, leg.endedAt);
+    actualGrams += integral.grams;
+    energyWattMs += powerW * (leg.endedAt - leg.startedAt);
+    fastWorkMs += (leg.endedAt - leg.startedAt) / pool.speedFactor;
+    measured &&= integral.basis === 'measured';
+  }
 
   const region = finished.spec.affinityRegions[0];
   const home = region === undefined ? ctx.clusters[0] : ctx.clusters.find((c) => c.region === region);
   if (!home) throw new AccountingError(region === undefined ? 'no cluster is configured' : `region ${region} has no configured cluster`);
   const fast = poolOf(home, 'FAST');
-  const fastWorkMs = (finishedAt - startedAt) / pool.speedFactor;
   const counterfactual = emissionsOrThrow(ctx, home.zone, basePowerW * fast.powerFactor, finished.submittedAt, finished.submittedAt + fastWorkMs * fast.speedFactor);
 
-  const actualG = round(actual.grams, 3);
+  const actualG = round(actualGrams, 3);
   const counterfactualG = round(counterfactual.grams, 3);
   return {
     account: {
@@ -92,8 +111,8 @@ export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx:
       actualG,
       counterfactualG,
       savedG: round(counterfactualG - actualG, 3),
-      energyKwh: round((actualPowerW * (finishedAt - startedAt)) / 3_600_000 / 1000, 6),
-      basis: actual.basis === 'measured' && counterfactual.basis === 'measured' ? 'measured' : 'forecast',
+      energyKwh: round(energyWattMs / 3_600_000 / 1000, 6),
+      basis: measured && counterfactual.basis === 'measured' ? 'measured' : 'forecast',
     },
     run,
   };

@@ -18,7 +18,8 @@ export interface CarbonAccounting {
 
 /** A job that becomes terminal now, after having run, and has no account yet. */
 function needsAccount(current: AppWrapper, next: AppWrapper): boolean {
-  return isTerminal(next) && !isTerminal(current) && next.startedAt !== undefined && next.carbonAccount === undefined;
+  const ran = next.startedAt !== undefined || (next.pastRuns?.length ?? 0) > 0;
+  return isTerminal(next) && !isTerminal(current) && ran && next.carbonAccount === undefined;
 }
 
 /**

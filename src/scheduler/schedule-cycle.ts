@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppWrapper, Phase, PoolName, Urgency } from '../domain/app-wrapper.js';
+import { workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
@@ -328,10 +328,8 @@ export class ScheduleCycle {
         // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be.
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
-        if (aw.startedAt !== undefined) {
-          const speed = poolOf(this.deps.clusters.info(placement.cluster), placement.pool).speedFactor;
-          runtimeMs = Math.max(slotMs, runtimeMs - (now - aw.startedAt) / speed);
-        }
+        const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
+        if (doneMs > 0) runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
         prevPlan[aw.jobId] = { region: here };
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;

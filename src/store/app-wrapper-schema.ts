@@ -44,6 +44,7 @@ export const appWrapperSchema = z.strictObject({
   staleJobs: z.array(jobRefSchema),
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
+  pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite })).optional(),
   metadata: z.strictObject({ migrated_from: text.optional(), migration_time: text.optional() }),
   carbonAccount: z
     .strictObject({

@@ -160,6 +160,29 @@ describe('dispatch cycle', () => {
     expect(await store().list()).toEqual([]);
   });
 
+  it('keeps each leg of a job migrated twice, and its last Job runs only the work left after both', async () => {
+    const T = clock.now();
+    await store().insert(planned('mover', 0));
+    await dispatch();
+    await dispatch();
+    clock.advanceMinutes(10);
+    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true }));
+    await dispatch();
+    await dispatch();
+    expect(await store().get('mover')).toMatchObject({ phase: 'Running', startedAt: T + 10 * 60_000 });
+    clock.advanceMinutes(5);
+    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-kr', migrating: true }));
+    await dispatch();
+    await dispatch();
+    expect((await store().get('mover'))?.pastRuns).toEqual([
+      { cluster: 'carbon-kr', pool: 'FAST', startedAt: T, endedAt: T + 10 * 60_000 },
+      { cluster: 'carbon-jp', pool: 'FAST', startedAt: T + 10 * 60_000, endedAt: T + 15 * 60_000 },
+    ]);
+    // 30 minutes of work, 15 done: the third Job ends 15 minutes after it started, not 25.
+    clock.advanceMinutes(15);
+    expect((await dispatch()).synced).toEqual([{ job_id: 'mover', phase: 'Succeeded' }]);
+  });
+
   it('drops a migration planned away and back before it happened', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();

@@ -10,6 +10,7 @@ import {
   PHASES,
   subtractResources,
   TERMINAL_PHASES,
+  workDoneMs,
   type Phase,
 } from '../../src/domain/app-wrapper.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
@@ -77,6 +78,29 @@ describe('jobNameFor', () => {
   for (const { generation, want } of cases) {
     it(`generation ${generation} -> ${want}`, () => {
       expect(jobNameFor('job-1', generation)).toBe(want);
+    });
+  }
+});
+
+describe('workDoneMs', () => {
+  const MIN = 60_000;
+  // ECO runs 1.5x longer: a minute there is 2/3 of a minute of FAST work.
+  const speedOf = (_cluster: string, pool: 'FAST' | 'ECO') => (pool === 'ECO' ? 1.5 : 1);
+  const kr = { cluster: 'kr', jobName: 'j', generation: 2, pool: 'ECO' as const, createdAt: 0 };
+  const cases = [
+    { name: 'never ran', aw: {}, want: 0 },
+    { name: 'running on FAST for 10 min', aw: { startedAt: 0, placement: { ...kr, pool: 'FAST' as const } }, want: 10 },
+    { name: 'running on ECO for 9 min', aw: { startedAt: MIN, placement: kr }, want: 6 },
+    { name: 'a past FAST leg, the next Job not started', aw: { pastRuns: [{ cluster: 'jp', pool: 'FAST' as const, startedAt: 0, endedAt: 4 * MIN }], placement: kr }, want: 4 },
+    {
+      name: 'a past ECO leg and a running FAST Job',
+      aw: { pastRuns: [{ cluster: 'kr', pool: 'ECO' as const, startedAt: 0, endedAt: 3 * MIN }], startedAt: 5 * MIN, placement: { ...kr, pool: 'FAST' as const } },
+      want: 2 + 5,
+    },
+  ];
+  for (const { name, aw, want } of cases) {
+    it(`${name}: ${want} FAST minutes at minute 10`, () => {
+      expect(workDoneMs(aw, 10 * MIN, speedOf) / MIN).toBeCloseTo(want, 12);
     });
   }
 });

@@ -120,6 +120,24 @@ describe('the carbon account of a finished job', () => {
     expect(account).toMatchObject({ actualG: 60, counterfactualG: 50, savedG: -10, energyKwh: 0.125, basis: 'measured' });
   });
 
+  it('counts every leg of a migrated job, each in its own zone and pool', async () => {
+    await runFeedUntil(carbon, T0 + 3 * HOUR);
+    // Ran on JP FAST 00:30-01:00, migrated to KR ECO, ran there 02:00-02:45 (the 30 minutes left, at 1.5x).
+    const running: AppWrapper = {
+      ...ranOnEco(),
+      pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: T0 + 0.5 * HOUR, endedAt: T0 + HOUR }],
+      placement: { cluster: 'carbon-kr', jobName: 'eco-job-g2', generation: 2, pool: 'ECO', createdAt: T0 + HOUR },
+      startedAt: T0 + 2 * HOUR,
+    };
+    const finished: AppWrapper = { ...running, phase: 'Succeeded', finishedAt: T0 + 2.75 * HOUR };
+    // JP FAST: 0.125 kW x 0.5 h x 480 = 30 g; KR ECO: 0.075 kW x 0.75 h x 200 = 11.25 g. Actual 41.25 g.
+    // Energy: 0.0625 + 0.05625 = 0.11875 kWh. Work in FAST time: 30 + 45 / 1.5 = 60 min, so the counterfactual
+    // is JP FAST 00:00-01:00: 0.125 kW x 480 = 60 g. Saved 18.75 g.
+    const { account, run } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
+    expect(run).toEqual({ cluster: 'carbon-kr', pool: 'ECO' });
+    expect(account).toEqual({ plannedG: 35, actualG: 41.25, counterfactualG: 60, savedG: 18.75, energyKwh: 0.11875, basis: 'measured' });
+  });
+
   it('says forecast when the hub did not measure the whole run (a restart lost the history)', async () => {
     await runFeedUntil(carbon, T0 + 2.5 * HOUR);
     const restarted = newFeed();
@@ -210,6 +228,18 @@ describe('accounting through the Lifecycle', () => {
     // KR ECO 01:00-02:00: 0.075 kW x 400 = 30 g; the same work (40 min on FAST) in JP: 0.125 kW x 2/3 h x 480 = 40 g.
     expect(stored.carbonAccount).toMatchObject({ actualG: 30, counterfactualG: 40, savedG: 10, energyKwh: 0.075 });
     expect(await metricValue(metrics, 'caspian_job_co2_grams_total', { cluster: 'carbon-kr', pool: 'ECO', urgency: 'flexible' })).toBe(30);
+  });
+
+  it('accounts a migrated job cancelled before its new Job started: the legs it ran still count', async () => {
+    await store.insert({
+      ...appWrapper('moved').phase('Dispatched').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'moved-g2', generation: 2, pool: 'ECO' }).obj(),
+      spec,
+      pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: T0, endedAt: T0 + 0.5 * HOUR }],
+    });
+    await runFeedUntil(carbon, T0 + HOUR);
+    const stored = await lifecycle.change('moved', (cur) => ({ ...cur, phase: 'Cancelled', finishedAt: clock.now(), placement: undefined }));
+    // JP FAST 00:00-00:30: 0.125 kW x 0.5 h x 480 = 30 g, and the same 30 minutes is the counterfactual.
+    expect(stored.carbonAccount).toMatchObject({ actualG: 30, counterfactualG: 30, savedG: 0, energyKwh: 0.0625 });
   });
 
   it('does not account a job that never ran, nor one that already has an account, nor a change that does not finish', async () => {
