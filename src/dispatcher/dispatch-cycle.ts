@@ -276,8 +276,10 @@ export class DispatchCycle {
         return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
       }
       const old: JobRef = { cluster: from.cluster, jobName: from.jobName };
-      // The old Job's run so far is a leg of its own: the work it did and the carbon it burnt both count.
-      const leg = cur.startedAt === undefined ? [] : [{ cluster: from.cluster, pool: from.pool, startedAt: cur.startedAt, endedAt: Math.max(cur.startedAt, now) }];
+      // The old Job's run so far is a leg of its own: the work it did and the carbon it burnt both count (a Job
+      // that started this instant did nothing yet).
+      const ran = cur.startedAt !== undefined && now > cur.startedAt;
+      const leg = ran ? [{ cluster: from.cluster, pool: from.pool, startedAt: cur.startedAt!, endedAt: now }] : [];
       return {
         ...cur,
         phase: 'Dispatched',

@@ -110,33 +110,17 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
   const lastDeadline = Math.max(0, ...jobs.map((j) => j.arrival_ms + j.deadline_minutes * 60_000));
   const cutoff = startMs + lastDeadline + CUTOFF_AFTER_LAST_DEADLINE_MS;
   const regionOf = new Map(config.regions.map((r) => [r.cluster, r]));
-  const open = new Map<string, { cluster: string; jobName: string; fromMs: number }>();
-  const segments = new Map<string, Segment[]>();
   const migrations: Migration[] = [];
-
-  const close = (jobId: string, toMs: number) => {
-    const seg = open.get(jobId);
-    if (!seg) return;
-    open.delete(jobId);
-    const region = regionOf.get(seg.cluster);
-    const list = segments.get(jobId) ?? [];
-    list.push({ cluster: seg.cluster, region: region?.name ?? '', zone: region?.zone ?? '', fromMs: seg.fromMs, toMs: Math.max(seg.fromMs, toMs) });
-    segments.set(jobId, list);
-  };
-  // Jobs whose run is recorded, by job and Job name.
-  const recorded = new Set<string>();
-  // A Job's run ends when it finishes, or when the dispatcher moves the job to a new Job in another cluster.
-  const track = (all: readonly AppWrapper[], now: number) => {
-    for (const aw of all) {
-      const seg = open.get(aw.jobId);
-      const p = aw.placement;
-      if (seg && (!p || p.jobName !== seg.jobName)) close(aw.jobId, now);
-      else if (seg && isTerminal(aw)) close(aw.jobId, aw.finishedAt ?? now);
-      if (open.has(aw.jobId) || !p || aw.startedAt === undefined || recorded.has(`${aw.jobId}\u0000${p.jobName}`)) continue;
-      recorded.add(`${aw.jobId}\u0000${p.jobName}`);
-      open.set(aw.jobId, { cluster: p.cluster, jobName: p.jobName, fromMs: aw.startedAt });
-      if (isTerminal(aw)) close(aw.jobId, aw.finishedAt ?? now);
+  /** A job's runs: the legs before each migration (the dispatcher records them), then its last Job's, until `endMs`. */
+  const segmentsOf = (aw: AppWrapper, endMs: number): Segment[] => {
+    const legs = [...(aw.pastRuns ?? [])];
+    if (aw.startedAt !== undefined && aw.placement) {
+      legs.push({ cluster: aw.placement.cluster, pool: aw.placement.pool, startedAt: aw.startedAt, endedAt: Math.max(aw.startedAt, aw.finishedAt ?? endMs) });
     }
+    return legs.map((leg) => {
+      const region = regionOf.get(leg.cluster);
+      return { cluster: leg.cluster, region: region?.name ?? '', zone: region?.zone ?? '', fromMs: leg.startedAt, toMs: leg.endedAt };
+    });
   };
 
   let cycles = 0;
@@ -169,19 +153,16 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
       clock.advanceTo(b);
       await hub.loops.carbon.runOnce();
       await hub.loops.dispatch.runOnce();
-      track(await hub.lifecycle.store.list(), b);
       const summary = await hub.loops.schedule.runOnce();
       cycles++;
       migrations.push(...summary.migrations);
       await hub.loops.dispatch.runOnce();
       const all = await hub.lifecycle.store.list();
-      track(all, b);
       options.onProgress?.(Math.min(1, (b - startMs) / Math.max(slotMs, lastDeadline)));
       if (next >= jobs.length && all.every(isTerminal)) break;
       if (b >= cutoff) break;
     }
     const all = await hub.lifecycle.store.list();
-    for (const jobId of [...open.keys()]) close(jobId, b);
     const outcomes = all.map(
       (aw): JobOutcome => ({
         job: byId.get(aw.jobId) as WorkloadJob,
@@ -190,7 +171,7 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
         submittedAt: aw.submittedAt,
         deadlineAt: aw.deadlineAt,
         ...(aw.finishedAt !== undefined && { finishedAt: aw.finishedAt }),
-        segments: segments.get(aw.jobId) ?? [],
+        segments: segmentsOf(aw, b),
       }),
     );
     const endMs = Math.max(b, ...outcomes.map((o) => o.finishedAt ?? 0));
