@@ -46,6 +46,8 @@ export function appWrapperView(aw: AppWrapper) {
     deadline_at: iso(aw.deadlineAt),
     started_at: iso(aw.startedAt),
     finished_at: iso(aw.finishedAt),
+    /** The legs run before each migration; the current one is `job` from `started_at`. */
+    past_runs: (aw.pastRuns ?? []).map((leg) => ({ cluster: leg.cluster, pool: leg.pool, started_at: iso(leg.startedAt), ended_at: iso(leg.endedAt) })),
     updated_at: iso(aw.updatedAt),
     metadata: aw.metadata,
     carbon: aw.carbonAccount ? carbonAccountView(aw.carbonAccount) : null,
@@ -96,6 +98,13 @@ export const appWrapperViewSchema = {
     deadline_at: nullable('string'),
     started_at: nullable('string'),
     finished_at: nullable('string'),
+    past_runs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { cluster: { type: 'string' }, pool: { type: 'string' }, started_at: nullable('string'), ended_at: nullable('string') },
+      },
+    },
     updated_at: nullable('string'),
     metadata: { type: 'object', properties: { migrated_from: { type: 'string' }, migration_time: { type: 'string' } } },
     carbon: {
