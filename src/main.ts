@@ -24,7 +24,7 @@ import { KubeconfigError } from './spokes/kubeconfig.js';
 import { createKubernetesSpokes } from './spokes/kubernetes-spokes.js';
 import { SimulatedSpoke } from './spokes/simulated-spoke.js';
 import { MemoryStore } from './store/memory-store.js';
-import { SqliteStore, StoreOpenError } from './store/sqlite-store.js';
+import { DB_FILE, SqliteStore, StoreOpenError } from './store/sqlite-store.js';
 import type { Store } from './store/types.js';
 
 /** Budget of the in-process greedy solve that stands in when the optimizer fails. */
@@ -137,10 +137,16 @@ function carbonRefreshBoundMs(config: Config): number {
 }
 
 /** The configured store; a data file that cannot be used is a configuration error, so that `serve` exits 2. */
-function storeFor(config: Config): Store {
+function storeFor(config: Config, { metrics, logger }: { metrics: Metrics; logger: Logger }): Store {
   if (config.store.kind === 'memory') return new MemoryStore();
   try {
-    return SqliteStore.open(config.store.data_dir, { synchronous: config.store.synchronous });
+    return SqliteStore.open(config.store.data_dir, {
+      synchronous: config.store.synchronous,
+      observer: {
+        batchDurable: (writes, seconds) => metrics.recordStoreBatch(writes, seconds),
+        failed: (error) => logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts'),
+      },
+    });
   } catch (error) {
     if (error instanceof StoreOpenError) throw new ConfigError(`invalid configuration:\n  store.data_dir: ${error.message}`);
     throw error;
@@ -167,7 +173,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const owned = overrides.logger ? undefined : createLogger(config);
   const logger = overrides.logger ?? (owned as NonNullable<typeof owned>).logger;
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
-  const store = storeFor(config);
+  const store = storeFor(config, { metrics, logger });
   metrics.observeStore(() => store.counts());
 
   const spokes = overrides.spokes ?? spokesFor(config, clock);

@@ -7,7 +7,7 @@
  * The hub is the built `caspian serve` in a child process, with its default logging (to /dev/null).
  *
  * Submissions are measured on both stores (SQLite commits every acknowledged write before answering),
- * SQLite with `store.synchronous` full (the default: fsync per commit) and normal; the rest runs on the
+ * SQLite with `store.synchronous` full (the default: the log flushed before answering) and normal; the rest runs on the
  * default SQLite store.
  *
  * The POST comparison runs in rounds, each a bare Fastify run followed at once by a run of each hub
@@ -127,14 +127,14 @@ function submission(extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ job_id: `bench-${submitted}`, cpu: 1 + (submitted % 4), mem_gb: 2, runtime_minutes: 15 + (submitted % 8) * 15, deadline_minutes: 24 * 60, ...extra });
 }
 
-const submitRequests: autocannon.Request[] = [
-  {
-    method: 'POST',
-    path: '/hub/appwrappers',
-    headers: { 'content-type': 'application/json' },
-    setupRequest: (request) => ({ ...request, body: submission() }),
-  },
-];
+/**
+ * A fresh submission per request (the hub refuses a repeated id). The bare server gets the same requests,
+ * so that the client (on the same two cores) does the same work in both runs and the ratio compares servers.
+ */
+function submissions(path: string): autocannon.Request[] {
+  return [{ method: 'POST', path, headers: { 'content-type': 'application/json' }, setupRequest: (request) => ({ ...request, body: submission() }) }];
+}
+const submitRequests = submissions('/hub/appwrappers');
 
 async function rssMb(hub: Server): Promise<number> {
   const text = await (await fetch(`${hub.url}/metrics`)).text();
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     const bare = await startBareFastify();
     bareGets.push(await cannon({ url: `${bare.url}/` }));
-    const barePost = await cannon({ url: `${bare.url}/`, method: 'POST', headers: { 'content-type': 'application/json' }, body: submission() });
+    const barePost = await cannon({ url: bare.url, requests: submissions('/') });
     barePosts.push(barePost);
     await bare.stop();
     for (const { label, store, env } of stores) {

@@ -153,6 +153,18 @@ export class Metrics {
       if (this.storeCounts) this.migrationsInProgress.set((await this.storeCounts()).migrating);
     },
   });
+  private readonly storeDurable = new Histogram({
+    name: 'caspian_store_durable_seconds',
+    help: 'Time from the first write of a store batch until the batch is durable and its writes acknowledged (committed and, with store.synchronous full, its write-ahead log flushed): the longest a write of it waited for the disk. Unit: seconds. No labels. SQLite store only.',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  private readonly storeBatchWrites = new Histogram({
+    name: 'caspian_store_batch_writes',
+    help: 'Writes committed together in one store batch (group commit: one transaction, one flush). Unit: writes. No labels. SQLite store only.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [this.registry],
+  });
   private readonly scheduleDuration = new Histogram({
     name: 'caspian_schedule_duration_seconds',
     help: 'Wall time of a schedule cycle. Unit: seconds. No labels.',
@@ -367,6 +379,12 @@ export class Metrics {
 
   recordTransition(from: Phase | 'new', to: Phase): void {
     this.transitions.inc({ from, to });
+  }
+
+  // --- store --------------------------------------------------------------------------------
+  recordStoreBatch(writes: number, seconds: number): void {
+    this.storeBatchWrites.observe(writes);
+    this.storeDurable.observe(seconds);
   }
 
   // --- schedule -----------------------------------------------------------------------------

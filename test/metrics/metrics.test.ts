@@ -24,6 +24,7 @@ function exerciseAll(metrics: Metrics): void {
   metrics.recordDispatchCycle('ok', 0.01);
   metrics.recordDispatchAction('carbon-kr', 'created');
   metrics.recordSkippedTick('schedule');
+  metrics.recordStoreBatch(3, 0.0004);
 }
 
 describe('exposition', () => {
@@ -194,6 +195,16 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_migration_data_transferred_bytes_total', kj)).toBe(3.5e9);
     expect(await metricValue(metrics, 'caspian_migration_cost_gco2_total', kj)).toBe(217.5);
     expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-cn' })).toBe(1);
+  });
+
+  it('record store batches: writes per batch and time until durable', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordStoreBatch(3, 0.0004);
+    metrics.recordStoreBatch(1, 0.002);
+    expect(await metricValue(metrics, 'caspian_store_batch_writes_sum')).toBe(4);
+    expect(await metricValue(metrics, 'caspian_store_batch_writes_count')).toBe(2);
+    expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0005' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0025' })).toBe(2);
   });
 
   it('record schedule cycles, keeping only the clusters of the last plan', async () => {
