@@ -155,13 +155,13 @@ export class Metrics {
   });
   private readonly storeDurable = new Histogram({
     name: 'caspian_store_durable_seconds',
-    help: 'Time from the first write of a store batch until the batch is durable and its writes acknowledged (committed and, with store.synchronous full, its write-ahead log flushed): the longest a write of it waited for the disk. Unit: seconds. No labels. SQLite store only.',
+    help: 'Time from the first write of a store batch until the batch is committed (with store.synchronous full, fsynced) and its writes acknowledged: the longest a write of it waited for the disk. Unit: seconds. No labels. SQLite store only.',
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
     registers: [this.registry],
   });
   private readonly storeBatchWrites = new Histogram({
     name: 'caspian_store_batch_writes',
-    help: 'Writes committed together in one store batch (group commit: one transaction, one flush). Unit: writes. No labels. SQLite store only.',
+    help: 'Writes committed together in one store batch (group commit: one transaction, one fsync). Unit: writes. No labels. SQLite store only.',
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [this.registry],
   });

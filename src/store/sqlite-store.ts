@@ -1,11 +1,13 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { AppWrapper } from '../domain/app-wrapper.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
+import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
+import type { QueuedWrite, Synchronous, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
 /** File of the database inside the data directory. */
@@ -37,42 +39,22 @@ function issuesOf(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
+/** What an operator watches of the store (the wiring turns it into metrics and log lines). */
+export interface StoreObserver {
+  /** A batch of `writes` is on disk, `seconds` after its first write. */
+  batchDurable(writes: number, seconds: number): void;
+  /** The store has stopped accepting anything until a restart. */
+  failed(error: Error): void;
+}
+
 interface Row {
   job_id: string;
   schema_version: number;
   doc: string;
 }
 
-/** SQLite's write-ahead log beside the database file: what a commit appends to, and what `full` syncs. */
-const WAL_SUFFIX = '-wal';
-
-/**
- * How acknowledged writes are made durable:
- * - `full` (the default): a write resolves once its commit is in the write-ahead log on disk (fdatasync):
- *   it survives SIGKILL and power loss;
- * - `normal`: a write resolves once committed to the log in the OS's cache: it survives the process being
- *   killed, not the machine losing power, and skips the disk's flush latency.
- */
-export type Synchronous = 'full' | 'normal';
-
-export interface SqliteStoreOptions {
-  synchronous?: Synchronous;
-  /** Flushes a file to disk. Default: fdatasync on the libuv thread pool; tests put their own in. */
-  sync?: (fd: number) => Promise<void>;
-  observer?: StoreObserver;
-}
-
-/** What an operator watches of the store (the wiring turns it into metrics and log lines). */
-export interface StoreObserver {
-  /** A batch of `writes` is durable, `seconds` after its first write. */
-  batchDurable(writes: number, seconds: number): void;
-  /** The store has stopped accepting anything until a restart. */
-  failed(error: Error): void;
-}
-
-const fdatasyncAsync = promisify(fdatasync);
-
 interface Batch {
+  id: number;
   writes: QueuedWrite[];
   /** performance.now() at its first write. */
   openedAt: number;
@@ -81,61 +63,38 @@ interface Batch {
   reject: (error: Error) => void;
 }
 
-interface QueuedWrite {
-  jobId: string;
-  op: 'insert' | 'update' | 'delete';
-  /** The AppWrapper as JSON; empty for a delete. */
-  doc: string;
-}
-
-function newBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A batch that fails is reported to each of its writers; this keeps Node from calling it unhandled meanwhile.
-  done.catch(() => undefined);
-  return { writes: [], openedAt: performance.now(), done, resolve, reject };
-}
-
 /**
  * The durable store: the working set stays in a MemoryStore (reads never touch the disk), and every write
- * is durable (see `Synchronous`) before its promise resolves.
+ * is committed to SQLite before its promise resolves: with `synchronous = FULL` (the default) a resolved
+ * write survives SIGKILL and power loss; with `normal`, SIGKILL only (see `Synchronous`).
  *
- * Group commit: a write is validated, applied to memory (so that the next atomic update of the same id
- * sees it) and added to the open batch. The batch is committed in one transaction at the next turn of the
- * event loop; with `synchronous = NORMAL` on the connection that only appends to the write-ahead log in the
- * OS's cache (microseconds), so the event loop never waits on the disk. For `full`, the log is then flushed
- * by an fdatasync on the libuv thread pool, and the batch resolves when the flush ends. Writes made while a
- * flush runs could not be durable before the next one anyway, so they all join one batch, committed and
- * flushed as soon as the running flush ends: the busier the hub, the more writes share a transaction and
- * a flush. (SQLite's own `synchronous = FULL` flushes inside the commit, which would block the event loop
- * or need a thread of its own and a message hop per batch: measured slower on two cores.)
- * Reads wait for the writes before them, so no caller ever sees a value that is not durable. A failed
- * commit or flush rejects the writes not yet durable and closes the store to further use: memory would be
- * ahead of the disk, and only a restart (which reloads from the disk) makes them agree again.
+ * Group commit on a writer thread: a write is validated, applied to memory (so that the next atomic
+ * update of the same id sees it) and added to the open batch. A batch goes to the writer thread as soon
+ * as the previous one is on disk, and is committed there in one transaction with one fsync; its writes
+ * resolve when the writer says so. The event loop never waits on the disk, and the busier the hub, the
+ * more writes share an fsync. Reads wait for the batches before them, so no caller ever sees a value that
+ * is not on disk. A failed commit (or a writer that dies) rejects the writes not yet on disk and closes
+ * the store to further use: memory would be ahead of the disk, and only a restart (which reloads from the
+ * disk) makes them agree again.
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
   private readonly memory: MemoryStore;
-  private readonly commit: (writes: readonly QueuedWrite[]) => void;
-  private readonly walFd: number;
-  /** Collecting writes; committed at the next turn of the event loop, or when the running flush ends. */
+  private readonly writer: Worker;
+  private readonly ready: Promise<{ journalMode: string; synchronous: number }>;
+  private nextBatch = 1;
+  /** Collecting writes; sent when the writer is free. */
   private open: Batch | undefined;
-  /** Committed, its flush under way (full only). */
-  private flushing: Batch | undefined;
-  /** Set by a failed commit or flush: the store then refuses everything. */
+  /** At the writer now. */
+  private inFlight: Batch | undefined;
+  /** Set by a failed commit or a dead writer: the store then refuses everything. */
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
     readonly file: string,
-    private readonly db: Database.Database,
     initial: AppWrapper[],
-    readonly synchronous: Synchronous,
-    private readonly sync: (fd: number) => Promise<void>,
+    synchronous: Synchronous,
     private readonly observer: StoreObserver | undefined,
   ) {
     this.memory = new MemoryStore({
@@ -152,18 +111,23 @@ export class SqliteStore implements Store {
         this.enqueue({ jobId: removed.jobId, op: 'delete', doc: '' });
       },
     });
-    const insert = db.prepare<[string, number, string]>('INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)');
-    const update = db.prepare<[number, string, string]>('UPDATE appwrappers SET schema_version = ?, doc = ? WHERE job_id = ?');
-    const remove = db.prepare<[string]>('DELETE FROM appwrappers WHERE job_id = ?');
-    this.commit = db.transaction((writes: readonly QueuedWrite[]) => {
-      for (const write of writes) {
-        if (write.op === 'insert') insert.run(write.jobId, SCHEMA_VERSION, write.doc);
-        else if (write.op === 'delete') remove.run(write.jobId);
-        else if (update.run(SCHEMA_VERSION, write.doc, write.jobId).changes !== 1) throw new Error(`AppWrapper "${write.jobId}" is missing from ${file}`);
-      }
+    this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION, synchronous } satisfies WriterData });
+    this.ready = new Promise((resolve) => {
+      this.writer.on('message', (reply: WriterReply) => {
+        if (reply === 'closed') return;
+        if ('ready' in reply) resolve(reply.ready);
+        else this.committed(reply.batch, reply.error);
+      });
     });
-    // The log exists once the connection has read the database in WAL mode (load() did).
-    this.walFd = openSync(`${file}${WAL_SUFFIX}`, 'r');
+    this.writer.on('error', (error) => this.fail(`its writer thread failed: ${error.message}`));
+    this.writer.on('exit', (code) => {
+      if (!this.closing) this.fail(`its writer thread exited (code ${code})`);
+    });
+  }
+
+  /** The writer connection's journal mode and `synchronous` level (2 = FULL, 1 = NORMAL), once it is open. */
+  durability(): Promise<{ journalMode: string; synchronous: number }> {
+    return this.ready;
   }
 
   private ensureWritable(): void {
@@ -173,61 +137,54 @@ export class SqliteStore implements Store {
 
   private enqueue(write: QueuedWrite): void {
     if (!this.open) {
-      this.open = newBatch();
-      // Writes made in the same turn of the event loop join the batch; during a flush, every write until
-      // it ends does.
-      if (!this.flushing) setImmediate(() => this.commitOpen());
+      let resolve!: () => void;
+      let reject!: (error: Error) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // A batch that fails is reported to each of its writers; this keeps Node from calling it unhandled meanwhile.
+      done.catch(() => undefined);
+      this.open = { id: this.nextBatch++, writes: [], openedAt: performance.now(), done, resolve, reject };
+      // Writes made in the same turn of the event loop join the batch before it leaves.
+      if (!this.inFlight) setImmediate(() => this.send());
     }
     this.open.writes.push(write);
   }
 
-  private commitOpen(): void {
-    const batch = this.open;
-    if (!batch || this.flushing || this.failure) return;
+  private send(): void {
+    if (this.inFlight || !this.open || this.failure) return;
+    this.inFlight = this.open;
     this.open = undefined;
-    try {
-      this.commit(batch.writes);
-    } catch (error) {
-      batch.reject(this.fail(`a commit failed: ${messageOf(error)}`));
+    this.writer.postMessage({ batch: this.inFlight.id, writes: this.inFlight.writes } satisfies WriterMessage);
+  }
+
+  private committed(batch: number, error: string | undefined): void {
+    const done = this.inFlight;
+    if (!done || done.id !== batch) return;
+    if (error !== undefined) {
+      // fail() rejects the batch in flight and the open one.
+      this.fail(`a commit failed: ${error}`);
       return;
     }
-    if (this.synchronous === 'normal') {
-      this.durableNow(batch);
-      return;
-    }
-    this.flushing = batch;
-    this.sync(this.walFd).then(
-      () => {
-        this.flushing = undefined;
-        this.durableNow(batch);
-        this.commitOpen();
-      },
-      (error: unknown) => {
-        this.flushing = undefined;
-        batch.reject(this.fail(`flushing the write-ahead log failed: ${messageOf(error)}`));
-      },
-    );
+    this.inFlight = undefined;
+    this.observer?.batchDurable(done.writes.length, (performance.now() - done.openedAt) / 1000);
+    done.resolve();
+    this.send();
   }
 
-  private durableNow(batch: Batch): void {
-    this.observer?.batchDurable(batch.writes.length, (performance.now() - batch.openedAt) / 1000);
-    batch.resolve();
+  private fail(problem: string): void {
+    if (this.failure) return;
+    this.failure = new Error(`the store at ${this.file} refuses further use until the hub restarts: ${problem}`);
+    this.observer?.failed(this.failure);
+    for (const batch of [this.inFlight, this.open]) batch?.reject(this.failure);
+    this.inFlight = undefined;
+    this.open = undefined;
   }
 
-  private fail(problem: string): Error {
-    if (!this.failure) {
-      this.failure = new Error(`the store at ${this.file} refuses further use until the hub restarts: ${problem}`);
-      this.observer?.failed(this.failure);
-      this.open?.reject(this.failure);
-      this.open = undefined;
-    }
-    return this.failure;
-  }
-
-  /** Waits until every write made so far is durable; throws once the store has failed. */
+  /** Waits until every write made so far is on disk; throws once the store has failed. */
   private async durable(): Promise<void> {
-    // A later batch resolves only after the earlier ones.
-    const last = this.open ?? this.flushing;
+    const last = this.open ?? this.inFlight;
     if (last) await last.done;
     if (this.failure) throw this.failure;
   }
@@ -237,7 +194,7 @@ export class SqliteStore implements Store {
    * StoreOpenError when the directory or file cannot be used, a row is not a valid AppWrapper, or the
    * file was written by a newer version; the file is then left exactly as it was.
    */
-  static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
+  static open(dataDir: string, options: { synchronous?: Synchronous; observer?: StoreObserver } = {}): SqliteStore {
     const file = join(dataDir, DB_FILE);
     try {
       mkdirSync(dataDir, { recursive: true });
@@ -250,20 +207,16 @@ export class SqliteStore implements Store {
     } catch (error) {
       throw new StoreOpenError(file, messageOf(error), { cause: error });
     }
+    let initial: AppWrapper[];
     try {
-      const initial = SqliteStore.load(db, file);
-      // The database and its log may just have been created: their directory entries go to disk too.
-      const dir = openSync(dataDir, 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-      return new SqliteStore(file, db, initial, options.synchronous ?? 'full', options.sync ?? fdatasyncAsync, options.observer);
+      initial = SqliteStore.load(db, file);
     } catch (error) {
-      db.close();
       throw error instanceof StoreOpenError ? error : new StoreOpenError(file, messageOf(error), { cause: error });
+    } finally {
+      // Checked and loaded; from here on only the writer thread touches the file.
+      db.close();
     }
+    return new SqliteStore(file, initial, options.synchronous ?? 'full', options.observer);
   }
 
   /** Checks the file and reads every row; nothing is written to a file that is not a CASPIAN database. */
@@ -277,9 +230,7 @@ export class SqliteStore implements Store {
       throw new StoreOpenError(file, 'not a CASPIAN database: it holds tables but no CASPIAN schema version');
     }
     db.pragma('journal_mode = WAL');
-    // Durability comes from the store's own flush of the log (see the class comment); NORMAL still has
-    // SQLite flush the log before each checkpoint copies it into the database.
-    db.pragma('synchronous = NORMAL');
+    db.pragma('synchronous = FULL');
     if (version === 0) {
       db.transaction(() => {
         db.exec(`CREATE TABLE IF NOT EXISTS appwrappers (
@@ -346,12 +297,17 @@ export class SqliteStore implements Store {
     return this.memory.counts();
   }
 
-  /** Waits for the writes made so far to be durable, then closes the database. */
+  /** Waits for the writes made so far to reach the disk, then stops the writer thread. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.durable().catch(() => undefined);
-      closeSync(this.walFd);
-      this.db.close();
+      if (this.failure) {
+        await this.writer.terminate();
+        return;
+      }
+      const closed = new Promise<void>((resolve) => this.writer.once('exit', () => resolve()));
+      this.writer.postMessage('close' satisfies WriterMessage);
+      await closed;
     })();
     return this.closing;
   }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, readlinkSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ describe('SQLite group commit', () => {
     expect(rowsOnDisk(store)).toEqual(ids);
   });
 
-  it('reports each durable batch (its size and time) and a failure to its observer', async () => {
+  it('reports each batch on disk (its size and wait) and a failure to its observer', async () => {
     const batches: { writes: number; seconds: number }[] = [];
     const failures: Error[] = [];
     store = SqliteStore.open(mkdtempSync(join(tmpdir(), 'caspian-group-')), {
@@ -98,89 +98,5 @@ describe('SQLite group commit', () => {
     for (const write of batch) await expect(write).rejects.toThrow(/refuses further use until the hub restarts: a commit failed: no such table/);
     await expect(store.insert(appWrapper('c').obj())).rejects.toThrow(/refuses further use/);
     await expect(store.list()).rejects.toThrow(/refuses further use/);
-  });
-
-  describe('synchronous full: a write resolves only once the write-ahead log is flushed', () => {
-    /** A flush the test ends by hand, recording what was on disk when it began and which file it got. */
-    function manualSync() {
-      const calls: { rows: string[]; file: string; end: () => void; fail: (error: Error) => void }[] = [];
-      const sync = (fd: number) =>
-        new Promise<void>((resolve, reject) => {
-          calls.push({ rows: rowsOnDisk(store), file: readlinkSync(`/proc/self/fd/${fd}`), end: resolve, fail: reject });
-        });
-      return { calls, sync };
-    }
-    const openWith = (sync: (fd: number) => Promise<void>, synchronous: 'full' | 'normal' = 'full') =>
-      (store = SqliteStore.open(mkdtempSync(join(tmpdir(), 'caspian-flush-')), { sync, synchronous }));
-    const settled = async <T>(promise: Promise<T>) => {
-      let done = false;
-      void promise.then(
-        () => (done = true),
-        () => (done = true),
-      );
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setImmediate(resolve));
-      return done;
-    };
-
-    it('flushes the log after the commit, and holds the write (and reads after it) until the flush ends', async () => {
-      const { calls, sync } = manualSync();
-      openWith(sync);
-      const write = store.insert(appWrapper('a').obj());
-      const read = store.get('a');
-      expect(await settled(write)).toBe(false);
-      expect(calls).toHaveLength(1);
-      expect(calls[0]!.rows).toEqual(['a']);
-      expect(calls[0]!.file).toBe(`${store.file}-wal`);
-      expect(await settled(read)).toBe(false);
-      calls[0]!.end();
-      await write;
-      expect(await read).toMatchObject({ jobId: 'a' });
-    });
-
-    it('gathers the writes made during a flush into one transaction, committed and flushed when it ends', async () => {
-      const { calls, sync } = manualSync();
-      const sizes: number[] = [];
-      store = SqliteStore.open(mkdtempSync(join(tmpdir(), 'caspian-flush-')), { sync, observer: { batchDurable: (writes) => sizes.push(writes), failed: () => undefined } });
-      const first = store.insert(appWrapper('a').obj());
-      await settled(first);
-      const second = store.insert(appWrapper('b').obj());
-      await settled(second);
-      const third = store.insert(appWrapper('c').obj());
-      expect(await settled(third)).toBe(false);
-      // One flush at a time; b and c wait in memory for it, uncommitted.
-      expect(calls).toHaveLength(1);
-      expect(rowsOnDisk(store)).toEqual(['a']);
-      calls[0]!.end();
-      await first;
-      expect(await settled(second)).toBe(false);
-      expect(calls).toHaveLength(2);
-      expect(calls[1]!.rows).toEqual(['a', 'b', 'c']);
-      calls[1]!.end();
-      await Promise.all([second, third]);
-      expect(calls).toHaveLength(2);
-      expect(sizes).toEqual([1, 2]);
-    });
-
-    it('rejects the writes of a failed flush and those after it, then refuses further use', async () => {
-      const { calls, sync } = manualSync();
-      openWith(sync);
-      const lost = store.insert(appWrapper('a').obj());
-      await settled(lost);
-      const waiting = store.insert(appWrapper('b').obj());
-      await settled(waiting);
-      calls[0]!.fail(new Error('EIO: i/o error'));
-      await expect(lost).rejects.toThrow(/refuses further use until the hub restarts: flushing the write-ahead log failed: EIO/);
-      await expect(waiting).rejects.toThrow(/refuses further use/);
-      await expect(store.insert(appWrapper('c').obj())).rejects.toThrow(/refuses further use/);
-    });
-
-    it('never flushes with synchronous normal: the commit alone acknowledges the write', async () => {
-      const { calls, sync } = manualSync();
-      openWith(sync, 'normal');
-      await store.insert(appWrapper('a').obj());
-      expect(rowsOnDisk(store)).toEqual(['a']);
-      expect(calls).toHaveLength(0);
-    });
   });
 });
