@@ -110,6 +110,7 @@ function spokesFor(config: Config, clock: Clock): Spoke[] {
       backoffLimit: config.spokes.backoff_limit,
       ttlSecondsAfterFinished: config.spokes.ttl_seconds_after_finished,
       requestTimeoutMs: config.spokes.request_timeout_ms,
+      listChunkSize: config.spokes.list_chunk_size,
     });
     // Same order as config.regions; the pools come from the configuration, not from the cluster.
     return spokes.map((spoke, i) => ({ ...spoke, info: clusterInfo(config.regions[i]!) }));

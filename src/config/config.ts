@@ -177,6 +177,8 @@ export const configSchema = z
         ttl_seconds_after_finished: z.number().int().min(0).default(3600),
         /** Per request to a cluster's API (a call retries transient failures up to three times). */
         request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
+        /** Items per request when listing a cluster's nodes, pods and Jobs (the API server answers in chunks). */
+        list_chunk_size: z.number().int().min(1).max(10_000).default(500),
       })
       .prefault({}),
     store: z

@@ -28,6 +28,8 @@ export interface KubernetesSpokeSettings {
   ttlSecondsAfterFinished: number;
   /** Longest one HTTP request may go unanswered. */
   requestTimeoutMs: number;
+  /** Items per request when listing nodes, pods and Jobs (`limit`; kubectl's default is 500). */
+  listChunkSize: number;
   retry: RetryPolicy;
 }
 
@@ -40,6 +42,7 @@ export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Obje
   backoffLimit: 2,
   ttlSecondsAfterFinished: 3600,
   requestTimeoutMs: 2500,
+  listChunkSize: 500,
   retry: Object.freeze({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 }),
 });
 
@@ -161,21 +164,40 @@ export class KubernetesSpoke implements SpokeClient {
   }
 
   /** As `call`, but resolves with undefined when the API answers with `code`. */
-  private callTolerating<T>(what: string, send: () => Promise<T>, code: 404 | 409): Promise<T | undefined> {
+  private callTolerating<T>(what: string, send: () => Promise<T>, code: 404 | 409 | 410): Promise<T | undefined> {
     return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings(), code);
+  }
+
+  /**
+   * Every item of a list, fetched in chunks of `listChunkSize` (as kubectl does), so that a cluster with
+   * tens of thousands of pods never has the API server build, nor the hub hold, one answer of them all.
+   * When a continue token expires mid-way (410: etcd compacted the list's resource version), the list is
+   * read again in one request, as client-go's pager does.
+   */
+  private async listAll<T>(what: string, list: (chunk: { limit?: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+    const items: T[] = [];
+    let token: string | undefined;
+    do {
+      const next = token;
+      const page = await this.callTolerating(what, () => list({ limit: this.settings.listChunkSize, _continue: next }), 410);
+      if (!page) return (await this.call(`${what} (unchunked, its continue token expired)`, () => list({}))).items;
+      items.push(...page.items);
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return items;
   }
 
   /** Ready when the API answers; capacity is what the nodes Jobs can land on offer, and what foreign pods request there. */
   async status(): Promise<ClusterStatus> {
     const [nodes, pods] = await Promise.all([
-      this.call('list nodes', () => this.core.listNode()),
-      this.call('list pods', () => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' })),
+      this.listAll('list nodes', (chunk) => this.core.listNode(chunk)),
+      this.listAll('list pods', (chunk) => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', ...chunk })),
     ]);
     try {
-      const usable = nodes.items.filter(isSchedulable);
+      const usable = nodes.filter(isSchedulable);
       const usableNames = new Set(usable.map((n) => n.metadata?.name));
       const allocatable = usable.reduce((sum, node) => addResources(sum, resourcesOf(node.status?.allocatable)), NO_RESOURCES);
-      const foreignUsage = pods.items
+      const foreignUsage = pods
         .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
         .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
         // A pod waiting for a node will take room somewhere; one on a node we do not count takes none of ours.
@@ -215,8 +237,8 @@ export class KubernetesSpoke implements SpokeClient {
 
   /** Every Job CASPIAN created in the namespace, found by label, so that a restarted hub finds its Jobs again. */
   async listJobs(): Promise<SpokeJobStatus[]> {
-    const list = await this.call('list Jobs', () => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR }));
-    return list.items.map(jobStatus).filter((s): s is SpokeJobStatus => s !== undefined);
+    const jobs = await this.listAll('list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR, ...chunk }));
+    return jobs.map(jobStatus).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 
   /** Deletes the Job and, in the background, its pods; a Job already gone is fine. */

@@ -32,6 +32,7 @@ export const kubernetesSpokesOptionsSchema = z
     backoffLimit: z.int().min(0).default(KUBERNETES_SPOKE_DEFAULTS.backoffLimit),
     ttlSecondsAfterFinished: z.int().min(0).default(KUBERNETES_SPOKE_DEFAULTS.ttlSecondsAfterFinished),
     requestTimeoutMs: z.int().positive().default(KUBERNETES_SPOKE_DEFAULTS.requestTimeoutMs),
+    listChunkSize: z.int().positive().default(KUBERNETES_SPOKE_DEFAULTS.listChunkSize),
   })
   .strict();
 
@@ -55,6 +56,7 @@ export function createKubernetesSpokes(options: KubernetesSpokesOptions, deps: {
         backoffLimit: parsed.backoffLimit,
         ttlSecondsAfterFinished: parsed.ttlSecondsAfterFinished,
         requestTimeoutMs: parsed.requestTimeoutMs,
+        listChunkSize: parsed.listChunkSize,
       },
       deps,
     ),

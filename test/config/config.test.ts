@@ -56,7 +56,7 @@ describe('defaults', () => {
       optimizer: { solver: 'auto', time_limit_seconds: 30, gap_tolerance: 0.005 },
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
-      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 2500 },
+      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 2500, list_chunk_size: 500 },
       store: { kind: 'sqlite', data_dir: './data', synchronous: 'full', retention_hours: 168 },
       decisions: { memory_limit: 10_000 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },

@@ -97,7 +97,7 @@ describe('Kubernetes spoke against the API server double', () => {
   const spoke = (name = 'carbon-kr') => spokes.find((s) => s.info.name === name)?.client as KubernetesSpoke;
   const api = (name = 'carbon-kr'): KubeApiDouble => doubles.byName(name).api;
 
-  const make = (overrides: { requestTimeoutMs?: number; kubeconfigYaml?: string } = {}) =>
+  const make = (overrides: { requestTimeoutMs?: number; kubeconfigYaml?: string; listChunkSize?: number } = {}) =>
     createKubernetesSpokes(
       {
         kubeconfigYaml: overrides.kubeconfigYaml ?? doubles.kubeconfigYaml,
@@ -105,6 +105,7 @@ describe('Kubernetes spoke against the API server double', () => {
         clusters: doubles.clusters.map(({ name, region, zone, context }) => ({ name, region, zone, context })),
         // A bound for the stall tests, not a speed claim.
         requestTimeoutMs: overrides.requestTimeoutMs ?? 1000,
+        listChunkSize: overrides.listChunkSize,
       },
       { sleep: async (ms) => void sleeps.push(ms) },
     );
@@ -120,9 +121,9 @@ describe('Kubernetes spoke against the API server double', () => {
   });
 
   it('pins its defaults', () => {
-    expect(KUBERNETES_SPOKE_DEFAULTS).toEqual({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, retry: { maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 } });
+    expect(KUBERNETES_SPOKE_DEFAULTS).toEqual({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, listChunkSize: 500, retry: { maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 } });
     const parsed = kubernetesSpokesOptionsSchema.parse({ clusters: [{ name: 'carbon-kr', region: 'KR', zone: 'KR', context: 'kind-carbon-kr' }] });
-    expect(parsed).toMatchObject({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500 });
+    expect(parsed).toMatchObject({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, listChunkSize: 500 });
   });
 
   it('refuses options and kubeconfigs that cannot work, naming the problem', () => {
@@ -166,6 +167,45 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(status.foreignUsage.memGb).toBeCloseTo(70 / 1024 + 3 + 1 + 1, 9);
     expect(status.foreignUsage.gpu).toBe(1);
     expect(kr.requests.find((r) => r.path === '/api/v1/pods')?.query.fieldSelector).toBe('status.phase!=Succeeded,status.phase!=Failed');
+  });
+
+  it('lists nodes, pods and Jobs in chunks of listChunkSize, following the continue tokens to the end', async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    spokes = make({ listChunkSize: 2 });
+    const kr = api();
+    for (let i = 1; i <= 3; i++) kr.addNode({ name: `carbon-kr-n${i}`, allocatable: { cpu: '4', memory: '8Gi' } });
+    for (let i = 1; i <= 5; i++) kr.addPod({ namespace: 'ml', name: `p${i}`, nodeName: 'carbon-kr-n1', containers: [{ cpu: '100m' }] });
+    for (const name of ['e', 'a', 'd', 'b', 'c']) await spoke().createJob(spokeJob(name).obj());
+
+    expect((await spoke().listJobs()).map((j) => j.jobName)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const jobLists = kr.requests.filter((r) => r.method === 'GET' && r.path === '/apis/batch/v1/namespaces/default/jobs');
+    expect(jobLists.map((r) => r.query.limit)).toEqual(['2', '2', '2']);
+    expect(jobLists.map((r) => r.query.continue === undefined)).toEqual([true, false, false]);
+    expect(jobLists.every((r) => r.query.labelSelector === 'app.kubernetes.io/managed-by=caspian')).toBe(true);
+
+    const chunked = await spoke().status();
+    expect(chunked.foreignUsage.cpu).toBeCloseTo(0.5, 9);
+    expect(kr.requests.filter((r) => r.path === '/api/v1/pods').map((r) => r.query.limit)).toEqual(['2', '2', '2']);
+    expect(kr.requests.filter((r) => r.path === '/api/v1/nodes').length).toBeGreaterThanOrEqual(2);
+    await Promise.all(spokes.map((s) => s.client.close()));
+    spokes = make({ listChunkSize: 10_000 });
+    expect(await spoke().status()).toEqual(chunked);
+  });
+
+  it('reads a list again in one request when its continue token expires half-way (410 Expired)', async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    spokes = make({ listChunkSize: 2 });
+    const kr = api();
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await spoke().createJob(spokeJob(name).obj());
+    kr.compactAfterNextListChunk();
+
+    expect((await spoke().listJobs()).map((j) => j.jobName)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const jobLists = kr.requests.filter((r) => r.method === 'GET' && r.path === '/apis/batch/v1/namespaces/default/jobs');
+    expect(jobLists.map((r) => [r.query.limit, r.query.continue === undefined, r.status])).toEqual([
+      ['2', true, 200],
+      ['2', false, 410],
+      [undefined, true, 200],
+    ]);
   });
 
   it('adopts an existing Job of the same AppWrapper on 409 and refuses one that is not ours', async () => {

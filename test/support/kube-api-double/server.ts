@@ -64,6 +64,9 @@ export class KubeApiDouble {
   private readonly namespaces = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
   private faults: FaultRule[] = [];
   private revision = 1000;
+  /** Continue tokens of lists begun before this revision are expired (see `compact`). */
+  private compactedRevision = 0;
+  private compactAfterNextList = false;
   private port = 0;
 
   constructor(private readonly options: { name: string; token?: string; now?: () => number }) {
@@ -308,13 +311,65 @@ export class KubeApiDouble {
     this.sendStatus(res, statuses.notFoundPath(), record);
   }
 
+  /**
+   * A list, in etcd key order (namespace/name) as kube-apiserver answers it, in chunks when the request
+   * has `limit`: each chunk carries `metadata.continue` while items remain (and `remainingItemCount` when
+   * there is no selector), and a `continue` token from before `compact()` answers 410 Expired.
+   */
   private list(res: ServerResponse, record: RecordedRequest, url: URL, kind: string, apiVersion: string, items: Json[], fields: readonly string[]): void {
     const labels = parseLabelSelector(url.searchParams.get('labelSelector'));
     const matchesFields = parseFieldSelector(url.searchParams.get('fieldSelector'), fields);
-    const selected = items.filter((item) => labels(((item.metadata as Json).labels ?? {}) as Record<string, string>) && matchesFields(item));
+    const keyOf = (item: Json) => {
+      const metadata = item.metadata as Json;
+      return metadata.namespace ? `${String(metadata.namespace)}/${String(metadata.name)}` : String(metadata.name);
+    };
+    const token = url.searchParams.get('continue');
+    const from = token ? this.continueFrom(token) : { rv: this.revision, start: '' };
+    const selected = items
+      .filter((item) => labels(((item.metadata as Json).labels ?? {}) as Record<string, string>) && matchesFields(item))
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+      .filter((item) => keyOf(item) >= from.start);
+    const limit = Number(url.searchParams.get('limit') ?? 0);
+    const chunk = limit > 0 ? selected.slice(0, limit) : selected;
+    const remaining = selected.length - chunk.length;
+    const metadata: Json = { resourceVersion: String(from.rv) };
+    if (remaining > 0) {
+      const start = `${keyOf(chunk[chunk.length - 1]!)}\u0000`;
+      metadata.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: from.rv, start })).toString('base64');
+      if (!url.searchParams.has('labelSelector') && !url.searchParams.has('fieldSelector')) metadata.remainingItemCount = remaining;
+    }
     // List items carry no kind or apiVersion on the wire: the list's own say what they are.
-    const bare = selected.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest);
-    this.sendObject(res, 200, { kind, apiVersion, metadata: { resourceVersion: String(this.revision) }, items: bare }, record);
+    const bare = chunk.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest);
+    this.sendObject(res, 200, { kind, apiVersion, metadata, items: bare }, record);
+    if (this.compactAfterNextList) {
+      this.compactAfterNextList = false;
+      this.compact();
+    }
+  }
+
+  /** Decodes a continue token; refuses one that is not ours (400) or older than the last compaction (410). */
+  private continueFrom(token: string): { rv: number; start: string } {
+    let decoded: { v?: unknown; rv?: unknown; start?: unknown };
+    try {
+      decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as typeof decoded;
+    } catch {
+      throw new Refusal(statuses.badRequest(`continue key is not valid: illegal base64 data at input byte 0`));
+    }
+    if (decoded.v !== 'meta.k8s.io/v1' || typeof decoded.rv !== 'number' || typeof decoded.start !== 'string') {
+      throw new Refusal(statuses.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)'));
+    }
+    if (decoded.rv < this.compactedRevision) throw new Refusal(statuses.expired());
+    return { rv: decoded.rv, start: decoded.start };
+  }
+
+  /** etcd compacts its history: list chunks begun before now can no longer be continued. */
+  compact(): void {
+    this.compactedRevision = this.revision + 1;
+  }
+
+  /** Compacts right after answering the next list request (to expire a list in the middle of its chunks). */
+  compactAfterNextListChunk(): void {
+    this.compactAfterNextList = true;
   }
 
   private createJob(res: ServerResponse, record: RecordedRequest, namespace: string): void {

@@ -96,6 +96,13 @@ export const statuses = {
   invalid: (kind: string, group: string, name: string, causes: StatusCause[]) =>
     failure(422, 'Invalid', `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { name, group, kind, causes }),
   badRequest: (message: string) => failure(400, 'BadRequest', message),
+  /** kube-apiserver's answer to a `continue` token whose resource version etcd has compacted away. */
+  expired: () =>
+    failure(
+      410,
+      'Expired',
+      'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+    ),
   /** The double decodes JSON only; kube-apiserver would also take YAML and protobuf. */
   unsupportedMediaType: (contentType: string | undefined) => failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json (got ${contentType ?? 'none'})`),
   unauthorized: () => failure(401, 'Unauthorized', 'Unauthorized'),
