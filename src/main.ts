@@ -145,7 +145,10 @@ function storeFor(config: Config, { metrics, logger }: { metrics: Metrics; logge
       synchronous: config.store.synchronous,
       observer: {
         batchDurable: (writes, seconds) => metrics.recordStoreBatch(writes, seconds),
-        failed: (error) => logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts'),
+        failed: (error) => {
+          metrics.setStoreFailed(true);
+          logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts');
+        },
       },
     });
   } catch (error) {
@@ -276,6 +279,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     cancel: (jobId) => dispatcher.cancel(jobId),
     lastSchedule: () => scheduler.lastSummary,
     lastDispatch: () => dispatcher.lastSummary,
+    storeFault: () => store.fault(),
     apiToken: config.api_token,
     decisions,
   });

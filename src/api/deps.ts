@@ -30,6 +30,8 @@ export interface HubDeps {
   lastDispatch(): DispatchSummary | undefined;
   /** The decision log's latest decisions, for `GET /hub/decisions`; absent = an empty log. */
   decisions?: DecisionSource;
+  /** Why the store refuses every change until a restart, if it does: the hub is then not alive (`GET /health`). */
+  storeFault(): string | undefined;
   /** When set, mutating routes require `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
 }

@@ -165,6 +165,11 @@ export class Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [this.registry],
   });
+  private readonly storeFailed = new Gauge({
+    name: 'caspian_store_failed',
+    help: 'Whether the store refuses every change until the hub restarts (a failed commit); GET /health then answers 503. Unit: boolean (1 failed, 0 working). No labels.',
+    registers: [this.registry],
+  });
   private readonly scheduleDuration = new Histogram({
     name: 'caspian_schedule_duration_seconds',
     help: 'Wall time of a schedule cycle. Unit: seconds. No labels.',
@@ -382,6 +387,10 @@ export class Metrics {
   }
 
   // --- store --------------------------------------------------------------------------------
+  setStoreFailed(failed: boolean): void {
+    this.storeFailed.set(failed ? 1 : 0);
+  }
+
   recordStoreBatch(writes: number, seconds: number): void {
     this.storeBatchWrites.observe(writes);
     this.storeDurable.observe(seconds);

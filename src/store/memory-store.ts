@@ -92,5 +92,10 @@ export class MemoryStore implements Store {
     return { byPhase: { ...this.byPhase }, migrating: this.migrating };
   }
 
+  /** Memory cannot fail to take a write. */
+  fault(): undefined {
+    return undefined;
+  }
+
   async close(): Promise<void> {}
 }

@@ -297,6 +297,10 @@ export class SqliteStore implements Store {
     return this.memory.counts();
   }
 
+  fault(): string | undefined {
+    return this.failure?.message;
+  }
+
   /** Waits for the writes made so far to reach the disk, then stops the writer thread. */
   close(): Promise<void> {
     this.closing ??= (async () => {

@@ -33,5 +33,7 @@ export interface Store {
   counts(): Promise<StoreCounts>;
   /** Resolves with how many of `jobIds` were there and are now gone. */
   remove(jobIds: readonly string[]): Promise<number>;
+  /** Why the store refuses every change until the hub restarts (a failed commit), or undefined while it works. */
+  fault(): string | undefined;
   close(): Promise<void>;
 }

@@ -71,7 +71,7 @@ describe('hub API', () => {
     expect(clusters[1]).toMatchObject({ name: 'carbon-jp', ready: true });
   });
 
-  it('GET /health is always ok; GET /ready needs a ready cluster with carbon data', async () => {
+  it('GET /health is ok while the store works; GET /ready needs a ready cluster with carbon data', async () => {
     expect((await t.hub.app.inject({ method: 'GET', url: '/health' })).json()).toEqual({ status: 'ok' });
     const before = await t.hub.app.inject({ method: 'GET', url: '/ready' });
     expect(before.statusCode).toBe(503);

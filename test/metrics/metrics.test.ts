@@ -197,7 +197,7 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-cn' })).toBe(1);
   });
 
-  it('record store batches: writes per batch and time until durable', async () => {
+  it('record store batches (writes per batch, time until durable) and a failed store', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.recordStoreBatch(3, 0.0004);
     metrics.recordStoreBatch(1, 0.002);
@@ -205,6 +205,9 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_store_batch_writes_count')).toBe(2);
     expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0005' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0025' })).toBe(2);
+    expect(await metricValue(metrics, 'caspian_store_failed')).toBe(0);
+    metrics.setStoreFailed(true);
+    expect(await metricValue(metrics, 'caspian_store_failed')).toBe(1);
   });
 
   it('record schedule cycles, keeping only the clusters of the last plan', async () => {

@@ -6,7 +6,9 @@ import { ConfigError } from '../../src/config/config.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
+import Database from 'better-sqlite3';
 import { appWrapper } from '../support/app-wrapper-builder.js';
+import { metricValue } from '../support/metric-value.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
@@ -46,6 +48,27 @@ describe('the hub on the SQLite store', () => {
     expect(after.items.map((i: { job_id: string; phase: string }) => [i.job_id, i.phase])).toEqual([
       ['kept', 'Pending'],
       ['dropped', 'Cancelled'],
+    ]);
+  });
+
+  it('when its store fails, logs it, counts it and fails its liveness probe so that it gets restarted', async () => {
+    const dir = tempDir();
+    t = await testHub(sqlite(dir));
+    const submit = (job_id: string) => t!.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id, cpu: 1, mem_gb: 1, runtime_minutes: 10, deadline_minutes: 600 } });
+    expect((await submit('kept')).statusCode).toBe(201);
+    expect((await t.hub.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    // Another program breaks the database under the hub.
+    const vandal = new Database(join(dir, DB_FILE));
+    vandal.exec('DROP TABLE appwrappers');
+    vandal.close();
+
+    expect((await submit('lost')).statusCode).toBeGreaterThanOrEqual(500);
+    const health = await t.hub.app.inject({ method: 'GET', url: '/health' });
+    expect(health.statusCode).toBe(503);
+    expect(health.json()).toEqual({ status: 'failing', reason: expect.stringMatching(/refuses further use until the hub restarts: a commit failed: no such table/) });
+    expect(await metricValue(t.hub.metrics, 'caspian_store_failed')).toBe(1);
+    expect(t.log.lines.filter((l) => l.msg === 'store failed: every write is refused until the hub restarts')).toEqual([
+      expect.objectContaining({ level: 50, file: join(dir, DB_FILE), err: expect.objectContaining({ message: expect.stringMatching(/a commit failed/) }) }),
     ]);
   });
 

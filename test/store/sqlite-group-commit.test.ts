@@ -98,5 +98,6 @@ describe('SQLite group commit', () => {
     for (const write of batch) await expect(write).rejects.toThrow(/refuses further use until the hub restarts: a commit failed: no such table/);
     await expect(store.insert(appWrapper('c').obj())).rejects.toThrow(/refuses further use/);
     await expect(store.list()).rejects.toThrow(/refuses further use/);
+    expect(store.fault()).toMatch(/refuses further use until the hub restarts: a commit failed: no such table/);
   });
 });

@@ -54,6 +54,11 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
     });
 
     describe('insert and get', () => {
+      it('reports no fault while it works', async () => {
+        await store.insert(appWrapper('a').obj());
+        expect(store.fault()).toBeUndefined();
+      });
+
       it('gets back what was inserted', async () => {
         const aw = fullAppWrapper('a');
         await store.insert(aw);

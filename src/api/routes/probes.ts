@@ -3,8 +3,15 @@ import type { HubDeps } from '../deps.js';
 
 export function probeRoutes(deps: HubDeps): FastifyPluginAsync {
   return async (app) => {
-    /** Liveness: the process serves requests. */
-    app.get('/health', async () => ({ status: 'ok' }));
+    /**
+     * Liveness: the process serves requests and can keep what it acknowledges. A store that has failed
+     * refuses every change until the hub restarts (and reloads from the disk), so the probe fails and the
+     * orchestrator (Docker's healthcheck, a Kubernetes liveness probe) restarts the hub.
+     */
+    app.get('/health', async (_request, reply) => {
+      const fault = deps.storeFault();
+      return fault === undefined ? { status: 'ok' } : reply.status(503).send({ status: 'failing', reason: fault });
+    });
 
     /** Readiness: at least one cluster answers and has carbon data, so submitted work can be planned. */
     app.get('/ready', async (_request, reply) => {
