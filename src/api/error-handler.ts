@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../domain/errors.js';
+import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
 
 export interface ErrorBody {
   error: string;
@@ -18,12 +18,17 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
+
+/** What a client is told when the store has failed; the cause (a file, an SQLite error) is in the hub log. */
+const STORE_UNAVAILABLE = 'the store refuses every change until the hub restarts; GET /health says why';
 
 function statusOf(error: unknown): number {
   if (error instanceof ValidationError) return 400;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
+  if (error instanceof StoreUnavailableError) return 503;
   const code = (error as FastifyError).statusCode;
   return typeof code === 'number' && code >= 400 && code < 600 ? code : 500;
 }
@@ -39,7 +44,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
             message: (error as Error).message,
             details: error instanceof ValidationError ? error.details : [],
           }
-        : { error: STATUS_TEXT[500] as string, message: 'internal error; see the hub log', details: [] };
+        : error instanceof StoreUnavailableError
+          ? { error: STATUS_TEXT[503] as string, message: STORE_UNAVAILABLE, details: [] }
+          : { error: STATUS_TEXT[500] as string, message: 'internal error; see the hub log', details: [] };
     if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
     return reply.status(status).send(body);

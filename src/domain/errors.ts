@@ -26,6 +26,9 @@ export class NotFoundError extends DomainError {}
 /** The request conflicts with what exists: a duplicate id, or a move its current phase forbids. */
 export class ConflictError extends DomainError {}
 
+/** The store refuses every change until the hub restarts (a failed commit left memory ahead of the disk). */
+export class StoreUnavailableError extends DomainError {}
+
 /** An adapter failed; `retryable` says whether the same call may succeed later. */
 export class AdapterError extends Error {
   constructor(

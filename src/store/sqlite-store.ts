@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { AppWrapper } from '../domain/app-wrapper.js';
+import { StoreUnavailableError } from '../domain/errors.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
 import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
@@ -175,7 +176,7 @@ export class SqliteStore implements Store {
 
   private fail(problem: string): void {
     if (this.failure) return;
-    this.failure = new Error(`the store at ${this.file} refuses further use until the hub restarts: ${problem}`);
+    this.failure = new StoreUnavailableError(`the store at ${this.file} refuses further use until the hub restarts: ${problem}`);
     this.observer?.failed(this.failure);
     for (const batch of [this.inFlight, this.open]) batch?.reject(this.failure);
     this.inFlight = undefined;

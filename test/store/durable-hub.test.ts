@@ -62,7 +62,10 @@ describe('the hub on the SQLite store', () => {
     vandal.exec('DROP TABLE appwrappers');
     vandal.close();
 
-    expect((await submit('lost')).statusCode).toBeGreaterThanOrEqual(500);
+    const lost = await submit('lost');
+    expect(lost.statusCode).toBe(503);
+    expect(lost.json()).toEqual({ error: 'Service Unavailable', message: 'the store refuses every change until the hub restarts; GET /health says why', details: [] });
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).statusCode).toBe(503);
     const health = await t.hub.app.inject({ method: 'GET', url: '/health' });
     expect(health.statusCode).toBe(503);
     expect(health.json()).toEqual({ status: 'failing', reason: expect.stringMatching(/refuses further use until the hub restarts: a commit failed: no such table/) });
