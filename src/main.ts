@@ -145,10 +145,7 @@ function storeFor(config: Config, { metrics, logger }: { metrics: Metrics; logge
       synchronous: config.store.synchronous,
       observer: {
         batchDurable: (writes, seconds) => metrics.recordStoreBatch(writes, seconds),
-        failed: (error) => {
-          metrics.setStoreFailed(true);
-          logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts');
-        },
+        failed: (error) => logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts'),
       },
     });
   } catch (error) {
@@ -178,7 +175,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const logger = overrides.logger ?? (owned as NonNullable<typeof owned>).logger;
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
   const store = storeFor(config, { metrics, logger });
-  metrics.observeStore(() => store.counts());
+  metrics.observeStore(store);
 
   const spokes = overrides.spokes ?? spokesFor(config, clock);
   const spokeTimeoutMs = spokeCallBoundMs(config);

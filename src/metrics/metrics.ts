@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
-import type { StoreCounts } from '../store/types.js';
+import type { Store, StoreCounts } from '../store/types.js';
 
 export type CycleOutcome = 'ok' | 'error';
 export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
@@ -74,13 +74,14 @@ export class Metrics {
     help: 'AppWrappers accepted by the hub since it started. Unit: AppWrappers. No labels.',
     registers: [this.registry],
   });
-  private storeCounts: (() => Promise<StoreCounts>) | undefined;
+  private store: Pick<Store, 'counts' | 'fault'> | undefined;
   private readonly running = new Gauge({
     name: 'appwrappers_running',
     help: 'AppWrappers whose Job is running on a spoke now. Unit: AppWrappers. No labels.',
     registers: [this.registry],
     collect: async () => {
-      if (this.storeCounts) this.running.set((await this.storeCounts()).byPhase.Running);
+      const counts = await this.storeCounts();
+      if (counts) this.running.set(counts.byPhase.Running);
     },
   });
   private readonly byPhase = new Gauge({
@@ -89,9 +90,8 @@ export class Metrics {
     labelNames: ['phase'],
     registers: [this.registry],
     collect: async () => {
-      if (!this.storeCounts) return;
-      const { byPhase } = await this.storeCounts();
-      for (const phase of PHASES) this.byPhase.set({ phase }, byPhase[phase]);
+      const counts = await this.storeCounts();
+      if (counts) for (const phase of PHASES) this.byPhase.set({ phase }, counts.byPhase[phase]);
     },
   });
   private readonly pruned = new Counter({
@@ -150,7 +150,8 @@ export class Metrics {
     help: 'Migrations of live Jobs decided but not yet completed (no new Job in the target cluster yet). Unit: migrations. No labels.',
     registers: [this.registry],
     collect: async () => {
-      if (this.storeCounts) this.migrationsInProgress.set((await this.storeCounts()).migrating);
+      const counts = await this.storeCounts();
+      if (counts) this.migrationsInProgress.set(counts.migrating);
     },
   });
   private readonly storeDurable = new Histogram({
@@ -169,6 +170,9 @@ export class Metrics {
     name: 'caspian_store_failed',
     help: 'Whether the store refuses every change until the hub restarts (a failed commit); GET /health then answers 503. Unit: boolean (1 failed, 0 working). No labels.',
     registers: [this.registry],
+    collect: () => {
+      this.storeFailed.set(this.store?.fault() === undefined ? 0 : 1);
+    },
   });
   private readonly scheduleDuration = new Histogram({
     name: 'caspian_schedule_duration_seconds',
@@ -313,8 +317,17 @@ export class Metrics {
   }
 
   /** Where the AppWrapper gauges read their values at scrape time. */
-  observeStore(counts: () => Promise<StoreCounts>): void {
-    this.storeCounts = counts;
+  observeStore(store: Pick<Store, 'counts' | 'fault'>): void {
+    this.store = store;
+  }
+
+  /**
+   * The store's counts for a scrape; undefined without a store, or when a failed store refuses to answer
+   * (its failure is logged where it happens): the gauges then keep their last values, and the scrape still
+   * succeeds, carrying `caspian_store_failed`.
+   */
+  private async storeCounts(): Promise<StoreCounts | undefined> {
+    return this.store?.counts().catch(() => undefined);
   }
 
   get contentType(): string {
@@ -387,10 +400,6 @@ export class Metrics {
   }
 
   // --- store --------------------------------------------------------------------------------
-  setStoreFailed(failed: boolean): void {
-    this.storeFailed.set(failed ? 1 : 0);
-  }
-
   recordStoreBatch(writes: number, seconds: number): void {
     this.storeBatchWrites.observe(writes);
     this.storeDurable.observe(seconds);

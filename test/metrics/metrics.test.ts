@@ -94,7 +94,7 @@ describe('labels', () => {
 
   it('uses only bounded labels, never a job id', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    metrics.observeStore(async () => counts({ Running: 1 }));
+    metrics.observeStore({ counts: async () => counts({ Running: 1 }), fault: () => undefined });
     exerciseAll(metrics);
     const text = await metrics.render();
     const labelNames = new Set([...text.matchAll(/[{,](\w+)="/g)].map((m) => m[1]));
@@ -111,9 +111,12 @@ describe('store-driven gauges', () => {
     const metrics = new Metrics({ defaultMetrics: false });
     let current = counts({ Pending: 2, Running: 3 }, 1);
     let reads = 0;
-    metrics.observeStore(async () => {
-      reads++;
-      return current;
+    metrics.observeStore({
+      counts: async () => {
+        reads++;
+        return current;
+      },
+      fault: () => undefined,
     });
     expect(reads).toBe(0);
     expect(await metricValue(metrics, 'appwrappers_running')).toBe(3);
@@ -129,6 +132,27 @@ describe('store-driven gauges', () => {
     expect(text).toMatch(/^caspian_appwrappers\{phase="Succeeded"\} 5$/m);
     expect(text).toMatch(/^caspian_appwrappers\{phase="Pending"\} 0$/m);
     expect(reads).toBeGreaterThan(0);
+  });
+
+  it('keep their last values, without failing a scrape, once the store has failed; caspian_store_failed says so', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const state: { fault?: string } = {};
+    metrics.observeStore({
+      counts: async () => {
+        if (state.fault) throw new Error(state.fault);
+        return counts({ Running: 2 }, 1);
+      },
+      fault: () => state.fault,
+    });
+    const before = await metrics.render();
+    expect(before).toMatch(/^caspian_store_failed 0$/m);
+    expect(before).toMatch(/^appwrappers_running 2$/m);
+    expect(before).toMatch(/^migrations_in_progress 1$/m);
+    state.fault = 'the store refuses further use until the hub restarts: a commit failed';
+    const text = await metrics.render();
+    expect(text).toMatch(/^caspian_store_failed 1$/m);
+    expect(text).toMatch(/^appwrappers_running 2$/m);
+    expect(text).toMatch(/^migrations_in_progress 1$/m);
   });
 
   it('stay at zero, without failing a scrape, when no store is observed', async () => {
@@ -197,7 +221,7 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-cn' })).toBe(1);
   });
 
-  it('record store batches (writes per batch, time until durable) and a failed store', async () => {
+  it('record store batches: writes per batch and time until durable', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.recordStoreBatch(3, 0.0004);
     metrics.recordStoreBatch(1, 0.002);
@@ -205,9 +229,6 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_store_batch_writes_count')).toBe(2);
     expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0005' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_store_durable_seconds_bucket', { le: '0.0025' })).toBe(2);
-    expect(await metricValue(metrics, 'caspian_store_failed')).toBe(0);
-    metrics.setStoreFailed(true);
-    expect(await metricValue(metrics, 'caspian_store_failed')).toBe(1);
   });
 
   it('record schedule cycles, keeping only the clusters of the last plan', async () => {

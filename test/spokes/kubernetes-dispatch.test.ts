@@ -46,7 +46,7 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     log = captureLogger();
     metrics = new Metrics({ defaultMetrics: false });
     store = new MemoryStore();
-    metrics.observeStore(() => store.counts());
+    metrics.observeStore(store);
     lifecycle = new Lifecycle({ store, metrics, logger: log.logger, clock });
     startHub();
   });

@@ -8,7 +8,6 @@ import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import Database from 'better-sqlite3';
 import { appWrapper } from '../support/app-wrapper-builder.js';
-import { metricValue } from '../support/metric-value.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
@@ -69,7 +68,9 @@ describe('the hub on the SQLite store', () => {
     const health = await t.hub.app.inject({ method: 'GET', url: '/health' });
     expect(health.statusCode).toBe(503);
     expect(health.json()).toEqual({ status: 'failing', reason: expect.stringMatching(/refuses further use until the hub restarts: a commit failed: no such table/) });
-    expect(await metricValue(t.hub.metrics, 'caspian_store_failed')).toBe(1);
+    const scrape = await t.hub.app.inject({ method: 'GET', url: '/metrics' });
+    expect(scrape.statusCode).toBe(200);
+    expect(scrape.body).toMatch(/^caspian_store_failed 1$/m);
     expect(t.log.lines.filter((l) => l.msg === 'store failed: every write is refused until the hub restarts')).toEqual([
       expect.objectContaining({ level: 50, file: join(dir, DB_FILE), err: expect.objectContaining({ message: expect.stringMatching(/a commit failed/) }) }),
     ]);
