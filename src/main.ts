@@ -12,7 +12,7 @@ import { DispatchCycle, type DispatchSummary } from './dispatcher/dispatch-cycle
 import { CarbonAccountant } from './hub/carbon-accountant.js';
 import { CarbonFeed, carbonFaultHook } from './hub/carbon-feed.js';
 import { CsvDecisionLog } from './hub/decision-log.js';
-import { ClusterMonitor, type Spoke } from './hub/cluster-monitor.js';
+import { ClusterMonitor, spokeListRestartHook, type Spoke } from './hub/cluster-monitor.js';
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { reconcile } from './hub/reconcile.js';
@@ -95,7 +95,7 @@ function clusterInfo(r: RegionConfig): ClusterInfo {
 }
 
 /** One spoke per region: simulated clusters, or the Kubernetes clusters of the configured kubeconfig contexts. */
-function spokesFor(config: Config, clock: Clock): Spoke[] {
+function spokesFor(config: Config, { clock, metrics, logger }: { clock: Clock; metrics: Metrics; logger: Logger }): Spoke[] {
   if (config.spokes.kind === 'simulated') {
     return config.regions.map((r) => {
       const info = clusterInfo(r);
@@ -111,7 +111,7 @@ function spokesFor(config: Config, clock: Clock): Spoke[] {
       ttlSecondsAfterFinished: config.spokes.ttl_seconds_after_finished,
       requestTimeoutMs: config.spokes.request_timeout_ms,
       listChunkSize: config.spokes.list_chunk_size,
-    });
+    }, { onListRestart: spokeListRestartHook({ metrics, logger }) });
     // Same order as config.regions; the pools come from the configuration, not from the cluster.
     return spokes.map((spoke, i) => ({ ...spoke, info: clusterInfo(config.regions[i]!) }));
   } catch (error) {
@@ -177,7 +177,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const store = storeFor(config, { metrics, logger });
   metrics.observeStore(store);
 
-  const spokes = overrides.spokes ?? spokesFor(config, clock);
+  const spokes = overrides.spokes ?? spokesFor(config, { clock, metrics, logger });
   const spokeTimeoutMs = spokeCallBoundMs(config);
   const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 

@@ -3,7 +3,7 @@ import { NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import type { ClusterInfo } from '../domain/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { SpokeClient } from '../spokes/types.js';
+import type { ListedResource, SpokeClient } from '../spokes/types.js';
 import { withTimeout } from './timeout.js';
 
 export interface Spoke {
@@ -19,6 +19,17 @@ export interface ClusterView extends ClusterInfo {
   foreignUsage: Resources;
   /** Epoch ms of the last status check; undefined before the first. */
   checkedAt?: number;
+}
+
+/** Logs and counts a Kubernetes spoke's list read again in one request after its continue token expired. */
+export function spokeListRestartHook(deps: { metrics: Metrics; logger: Logger }): (cluster: string, resource: ListedResource) => void {
+  return (cluster, resource) => {
+    deps.metrics.recordSpokeListRestart(cluster, resource);
+    deps.logger.warn(
+      { cluster, resource },
+      `cluster ${cluster}: listing ${resource} again in one request, the continue token expired (etcd compacted during the chunked list)`,
+    );
+  };
 }
 
 /**

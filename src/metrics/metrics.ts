@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
+import { LISTED_RESOURCES, type ListedResource } from '../spokes/types.js';
 import type { Store, StoreCounts } from '../store/types.js';
 
 export type CycleOutcome = 'ok' | 'error';
@@ -124,6 +125,12 @@ export class Metrics {
   private readonly clusterAllocatable = new Gauge({
     name: 'caspian_cluster_allocatable',
     help: 'Allocatable resources of a spoke cluster. Unit: per resource, cpu in cores, mem_gb in GB, gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
+    labelNames: ['cluster', 'resource'],
+    registers: [this.registry],
+  });
+  private readonly spokeListRestarts = new Counter({
+    name: 'caspian_spoke_list_restarts_total',
+    help: 'Chunked lists of a Kubernetes spoke read again in one request because their continue token expired (410 Gone, etcd compacted meanwhile); the read succeeded. Often: raise spokes.list_chunk_size. Unit: lists. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (nodes|pods|jobs).',
     labelNames: ['cluster', 'resource'],
     registers: [this.registry],
   });
@@ -341,7 +348,14 @@ export class Metrics {
   // --- clusters -----------------------------------------------------------------------------
   registerClusters(clusters: readonly string[]): void {
     this.clustersRegistered.inc(clusters.length);
-    for (const cluster of clusters) this.clusterReady.set({ cluster }, 0);
+    for (const cluster of clusters) {
+      this.clusterReady.set({ cluster }, 0);
+      for (const resource of LISTED_RESOURCES) this.spokeListRestarts.inc({ cluster, resource }, 0);
+    }
+  }
+
+  recordSpokeListRestart(cluster: string, resource: ListedResource): void {
+    this.spokeListRestarts.inc({ cluster, resource });
   }
 
   setClusterStatus(cluster: string, ready: boolean, allocatable: { cpu: number; memGb: number; gpu: number }): void {

@@ -17,7 +17,7 @@ import { AdapterError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
-import type { SpokeClient, SpokeJobPhase, SpokeJobRequest, SpokeJobStatus } from './types.js';
+import type { ListedResource, SpokeClient, SpokeJobPhase, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
 export interface KubernetesSpokeSettings {
   /** Namespace the Jobs are created in. */
@@ -37,6 +37,18 @@ export interface KubernetesSpokeSettings {
  * Defaults sized so that a call that keeps failing (3 tries of at most 2.5 s, 0.25 s and 0.5 s apart) gives
  * up in under the hub's 10 s adapter timeout: the spoke reports the failure itself instead of being cut off.
  */
+/**
+ * Told when a list is read again in one request because its continue token expired (410 Gone): the call
+ * succeeded, but an operator who sees it often should raise `spokes.list_chunk_size` or look at etcd's
+ * compaction interval.
+ */
+export type ListRestartHook = (cluster: string, resource: ListedResource) => void;
+
+export interface KubernetesSpokeDeps {
+  sleep?: Sleep;
+  onListRestart?: ListRestartHook;
+}
+
 export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Object.freeze({
   namespace: 'default',
   backoffLimit: 2,
@@ -126,16 +138,18 @@ export class KubernetesSpoke implements SpokeClient {
   private readonly core: CoreV1Api;
   private readonly settings: KubernetesSpokeSettings;
   private readonly sleep: Sleep;
+  private readonly onListRestart: ListRestartHook | undefined;
   private readonly closing = new AbortController();
 
   constructor(
     readonly cluster: string,
     kubeconfig: KubeConfig,
     settings: Partial<KubernetesSpokeSettings> = {},
-    deps: { sleep?: Sleep } = {},
+    deps: KubernetesSpokeDeps = {},
   ) {
     this.settings = { ...KUBERNETES_SPOKE_DEFAULTS, ...settings };
     this.sleep = deps.sleep ?? realSleep;
+    this.onListRestart = deps.onListRestart;
     const server = kubeconfig.getCurrentCluster()?.server;
     if (!server) throw new AdapterError(`kubeconfig context "${kubeconfig.getCurrentContext()}" has no cluster server`, false);
     // Each request gets its own deadline, and close() cuts whatever is still in flight.
@@ -172,15 +186,18 @@ export class KubernetesSpoke implements SpokeClient {
    * Every item of a list, fetched in chunks of `listChunkSize` (as kubectl does), so that a cluster with
    * tens of thousands of pods never has the API server build, nor the hub hold, one answer of them all.
    * When a continue token expires mid-way (410: etcd compacted the list's resource version), the list is
-   * read again in one request, as client-go's pager does.
+   * read again in one request, as client-go's pager does, and `onListRestart` is told.
    */
-  private async listAll<T>(what: string, list: (chunk: { limit?: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+  private async listAll<T>(resource: ListedResource, what: string, list: (chunk: { limit?: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
     const items: T[] = [];
     let token: string | undefined;
     do {
       const next = token;
       const page = await this.callTolerating(what, () => list({ limit: this.settings.listChunkSize, _continue: next }), 410);
-      if (!page) return (await this.call(`${what} (unchunked, its continue token expired)`, () => list({}))).items;
+      if (!page) {
+        this.onListRestart?.(this.cluster, resource);
+        return (await this.call(`${what} (unchunked, its continue token expired)`, () => list({}))).items;
+      }
       items.push(...page.items);
       token = page.metadata?._continue || undefined;
     } while (token);
@@ -190,8 +207,8 @@ export class KubernetesSpoke implements SpokeClient {
   /** Ready when the API answers; capacity is what the nodes Jobs can land on offer, and what foreign pods request there. */
   async status(): Promise<ClusterStatus> {
     const [nodes, pods] = await Promise.all([
-      this.listAll('list nodes', (chunk) => this.core.listNode(chunk)),
-      this.listAll('list pods', (chunk) => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', ...chunk })),
+      this.listAll('nodes', 'list nodes', (chunk) => this.core.listNode(chunk)),
+      this.listAll('pods', 'list pods', (chunk) => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', ...chunk })),
     ]);
     try {
       const usable = nodes.filter(isSchedulable);
@@ -237,7 +254,7 @@ export class KubernetesSpoke implements SpokeClient {
 
   /** Every Job CASPIAN created in the namespace, found by label, so that a restarted hub finds its Jobs again. */
   async listJobs(): Promise<SpokeJobStatus[]> {
-    const jobs = await this.listAll('list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR, ...chunk }));
+    const jobs = await this.listAll('jobs', 'list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR, ...chunk }));
     return jobs.map(jobStatus).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 

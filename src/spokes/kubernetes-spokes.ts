@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { ClusterInfo } from '../domain/cluster.js';
-import type { Sleep } from './kube-call.js';
 import { kubeconfigForContext, loadKubeconfig } from './kubeconfig.js';
-import { KUBERNETES_SPOKE_DEFAULTS, KubernetesSpoke } from './kubernetes-spoke.js';
+import { KUBERNETES_SPOKE_DEFAULTS, KubernetesSpoke, type KubernetesSpokeDeps } from './kubernetes-spoke.js';
 import type { SpokeClient } from './types.js';
 
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -43,7 +42,7 @@ export type KubernetesSpokesOptions = z.input<typeof kubernetesSpokesOptionsSche
  * Throws a ZodError for bad options and a `KubeconfigError` when the kubeconfig cannot be read or lacks a
  * context: both are start-up errors. No cluster is contacted here; an unreachable one is NotReady later.
  */
-export function createKubernetesSpokes(options: KubernetesSpokesOptions, deps: { sleep?: Sleep } = {}): { info: ClusterInfo; client: SpokeClient }[] {
+export function createKubernetesSpokes(options: KubernetesSpokesOptions, deps: KubernetesSpokeDeps = {}): { info: ClusterInfo; client: SpokeClient }[] {
   const parsed = kubernetesSpokesOptionsSchema.parse(options);
   const kubeconfig = loadKubeconfig(parsed);
   return parsed.clusters.map(({ name, region, zone, context }) => ({

@@ -54,3 +54,7 @@ export interface SpokeClient {
   deleteJob(jobName: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** What a Kubernetes spoke lists in chunks (a metric label). */
+export const LISTED_RESOURCES = ['nodes', 'pods', 'jobs'] as const;
+export type ListedResource = (typeof LISTED_RESOURCES)[number];

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../src/domain/cluster.js';
 import { AdapterError } from '../../src/domain/errors.js';
-import { ClusterMonitor, type Spoke } from '../../src/hub/cluster-monitor.js';
+import { ClusterMonitor, spokeListRestartHook, type Spoke } from '../../src/hub/cluster-monitor.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { SpokeClient } from '../../src/spokes/types.js';
@@ -218,5 +218,27 @@ describe('markUnreachable', () => {
     clusters.markUnreachable('carbon-eu', new Error('who?'));
     expect(clusters.snapshot().map((v) => v.name)).toEqual(['carbon-kr', 'carbon-jp', 'carbon-cn']);
     expect(log.lines).toEqual([]);
+  });
+});
+
+describe('a spoke list read again after its continue token expired', () => {
+  it('is logged and counted per cluster and resource, from zero', async () => {
+    monitor();
+    const restarts = (cluster: string, resource: string) => metricValue(metrics, 'caspian_spoke_list_restarts_total', { cluster, resource });
+    expect(await restarts('carbon-kr', 'pods')).toBe(0);
+    const hook = spokeListRestartHook({ metrics, logger: log.logger });
+    hook('carbon-kr', 'pods');
+    hook('carbon-kr', 'pods');
+    hook('carbon-jp', 'jobs');
+    expect(await restarts('carbon-kr', 'pods')).toBe(2);
+    expect(await restarts('carbon-jp', 'jobs')).toBe(1);
+    expect(await restarts('carbon-cn', 'nodes')).toBe(0);
+    const warnings = log.lines.filter((l) => l.level === 40);
+    expect(warnings.map((l) => [l.cluster, l.resource])).toEqual([
+      ['carbon-kr', 'pods'],
+      ['carbon-kr', 'pods'],
+      ['carbon-jp', 'jobs'],
+    ]);
+    expect(warnings[0]!.msg).toContain('continue token expired');
   });
 });

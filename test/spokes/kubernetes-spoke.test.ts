@@ -93,6 +93,7 @@ describe('Job manifest', () => {
 describe('Kubernetes spoke against the API server double', () => {
   let doubles: DoubleClusters;
   let sleeps: number[];
+  let listRestarts: string[];
   let spokes: { info: { name: string }; client: SpokeClient }[];
   const spoke = (name = 'carbon-kr') => spokes.find((s) => s.info.name === name)?.client as KubernetesSpoke;
   const api = (name = 'carbon-kr'): KubeApiDouble => doubles.byName(name).api;
@@ -107,12 +108,13 @@ describe('Kubernetes spoke against the API server double', () => {
         requestTimeoutMs: overrides.requestTimeoutMs ?? 1000,
         listChunkSize: overrides.listChunkSize,
       },
-      { sleep: async (ms) => void sleeps.push(ms) },
+      { sleep: async (ms) => void sleeps.push(ms), onListRestart: (cluster, resource) => void listRestarts.push(`${cluster} ${resource}`) },
     );
 
   beforeEach(async () => {
     doubles = await startDoubleClusters();
     sleeps = [];
+    listRestarts = [];
     spokes = make();
   });
   afterEach(async () => {
@@ -178,6 +180,7 @@ describe('Kubernetes spoke against the API server double', () => {
     for (const name of ['e', 'a', 'd', 'b', 'c']) await spoke().createJob(spokeJob(name).obj());
 
     expect((await spoke().listJobs()).map((j) => j.jobName)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(listRestarts).toEqual([]);
     const jobLists = kr.requests.filter((r) => r.method === 'GET' && r.path === '/apis/batch/v1/namespaces/default/jobs');
     expect(jobLists.map((r) => r.query.limit)).toEqual(['2', '2', '2']);
     expect(jobLists.map((r) => r.query.continue === undefined)).toEqual([true, false, false]);
@@ -206,6 +209,7 @@ describe('Kubernetes spoke against the API server double', () => {
       ['2', false, 410],
       [undefined, true, 200],
     ]);
+    expect(listRestarts).toEqual(['carbon-kr jobs']);
   });
 
   it('adopts an existing Job of the same AppWrapper on 409 and refuses one that is not ours', async () => {
