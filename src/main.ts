@@ -62,6 +62,11 @@ export interface Hub {
   start(): Promise<string>;
   /** Stops the loops (letting a running cycle finish), closes the server and the adapters. */
   stop(): Promise<void>;
+  /**
+   * Resolves with the reason once the store has failed (a failed commit: it then refuses every change
+   * until a restart reloads the file); never with the memory store.
+   */
+  storeFailure: Promise<string>;
   /** Writes the log lines still buffered; for exit paths that cannot wait for `stop()`. */
   flushLogs(): void;
 }
@@ -138,14 +143,17 @@ function carbonRefreshBoundMs(config: Config): number {
 }
 
 /** The configured store; a data file that cannot be used is a configuration error, so that `serve` exits 2. */
-function storeFor(config: Config, { metrics, logger }: { metrics: Metrics; logger: Logger }): Store {
+function storeFor(config: Config, { metrics, logger, onFailure }: { metrics: Metrics; logger: Logger; onFailure: (reason: string) => void }): Store {
   if (config.store.kind === 'memory') return new MemoryStore();
   try {
     return SqliteStore.open(config.store.data_dir, {
       synchronous: config.store.synchronous,
       observer: {
         batchDurable: (writes, seconds) => metrics.recordStoreBatch(writes, seconds),
-        failed: (error) => logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts'),
+        failed: (error) => {
+          logger.error({ err: error, file: join(config.store.data_dir, DB_FILE) }, 'store failed: every write is refused until the hub restarts');
+          onFailure(error.message);
+        },
       },
     });
   } catch (error) {
@@ -174,7 +182,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const owned = overrides.logger ? undefined : createLogger(config);
   const logger = overrides.logger ?? (owned as NonNullable<typeof owned>).logger;
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
-  const store = storeFor(config, { metrics, logger });
+  let storeFailed: (reason: string) => void = () => undefined;
+  const storeFailure = new Promise<string>((resolve) => (storeFailed = resolve));
+  const store = storeFor(config, { metrics, logger, onFailure: (reason) => storeFailed(reason) });
   metrics.observeStore(store);
 
   const spokes = overrides.spokes ?? spokesFor(config, { clock, metrics, logger });
@@ -289,6 +299,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     logger,
     loops,
     decisions,
+    storeFailure,
     async start() {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
       await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });

@@ -35,7 +35,8 @@ async function serve(): Promise<number> {
     throw error;
   }
   let stopping = false;
-  const shutdown = (signal: string) => {
+  /** Stops the hub, then exits with `code` (1 when it did not stop cleanly). */
+  const shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     hub.logger.info({ signal }, 'shutting down: finishing the running cycle');
@@ -46,7 +47,7 @@ async function serve(): Promise<number> {
     }, SHUTDOWN_BOUND_MS);
     force.unref();
     hub.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (error: unknown) => {
         hub.logger.error({ err: error }, 'shutdown failed');
         hub.flushLogs();
@@ -56,6 +57,14 @@ async function serve(): Promise<number> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  if (hub.config.store.exit_on_failure) {
+    // Crash-only recovery: a restart reloads the file, whose committed state is whole; staying up would
+    // only answer 503 to every change until someone restarts the hub by hand.
+    void hub.storeFailure.then((reason) => {
+      hub.logger.fatal({ reason }, 'the store failed: stopping with exit code 1 so that the supervisor restarts the hub and it reloads the data file');
+      shutdown('store failure', 1);
+    });
+  }
   try {
     await hub.start();
   } catch (error) {

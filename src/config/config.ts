@@ -192,6 +192,13 @@ export const configSchema = z
          * being killed, not the machine losing power, and a submission skips the disk's flush latency.
          */
         synchronous: z.enum(['full', 'normal']).default('full'),
+        /**
+         * After a failed commit the store refuses every change until the hub restarts and reloads the file.
+         * `true`: `caspian serve` then stops and exits 1, so that any supervisor (Docker's restart policy,
+         * systemd, Kubernetes) restarts it; `false`: it stays up, answers 503 to what needs the store and
+         * fails `GET /health` (a liveness probe restarts it).
+         */
+        exit_on_failure: z.boolean().default(true),
         /** How long a finished (Succeeded, Failed, Cancelled) AppWrapper is kept; 0 keeps it forever. */
         retention_hours: z.number().min(0).max(24 * 365).default(168),
       })
@@ -283,6 +290,7 @@ export const ENV_KEYS = {
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],
   CASPIAN_RETENTION_HOURS: ['store.retention_hours', 'number'],
   CASPIAN_STORE_SYNCHRONOUS: ['store.synchronous', 'string'],
+  CASPIAN_STORE_EXIT_ON_FAILURE: ['store.exit_on_failure', 'boolean'],
   CASPIAN_DECISIONS_PATH: ['decisions.path', 'string'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
 

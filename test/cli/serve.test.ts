@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DB_FILE } from '../../src/store/sqlite-store.js';
 import { waitForLine } from '../support/child-process.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
@@ -73,5 +75,47 @@ describe('caspian command line', () => {
     await stopped;
     const [code] = await exited;
     expect(code).toBe(0);
+  });
+
+  describe('when the store fails under it', () => {
+    /** Starts serve on a fresh data directory, submits one job, then breaks the database as another program could. */
+    async function breakStoreUnder(env: Record<string, string>): Promise<{ child: ChildProcessWithoutNullStreams; address: string; submit: (id: string) => Promise<Response> }> {
+      const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+      const started = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir, ...env });
+      child = started;
+      const address = (await waitForLine(started, (l) => l.msg === 'CASPIAN hub listening')).address as string;
+      const submit = (job_id: string) =>
+        fetch(`${address}/hub/appwrappers`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ job_id, cpu: 1, mem_gb: 1, runtime_minutes: 5, deadline_minutes: 60 }),
+        });
+      expect((await submit('kept')).status).toBe(201);
+      const vandal = new Database(join(dataDir, DB_FILE));
+      vandal.exec('DROP TABLE appwrappers');
+      vandal.close();
+      return { child: started, address, submit };
+    }
+
+    it('stops and exits 1 by default, so that a supervisor restarts it', async () => {
+      const { child: hub, submit } = await breakStoreUnder({});
+      const fatal = waitForLine(hub, (l) => l.level === 60);
+      const exited = once(hub, 'exit') as Promise<[number | null]>;
+      expect((await submit('lost')).status).toBe(503);
+      expect(await fatal).toMatchObject({ msg: expect.stringContaining('the store failed: stopping with exit code 1'), reason: expect.stringMatching(/a commit failed/) });
+      const [code] = await exited;
+      expect(code).toBe(1);
+    });
+
+    it('stays up failing GET /health with store.exit_on_failure false', async () => {
+      const { child: hub, address, submit } = await breakStoreUnder({ CASPIAN_STORE_EXIT_ON_FAILURE: 'false' });
+      const failed = waitForLine(hub, (l) => l.msg === 'store failed: every write is refused until the hub restarts');
+      expect((await submit('lost')).status).toBe(503);
+      await failed;
+      // It answers after the failure: the process did not stop.
+      const health = await fetch(`${address}/health`);
+      expect(health.status).toBe(503);
+      expect(hub.exitCode).toBeNull();
+    });
   });
 });

@@ -57,7 +57,7 @@ describe('defaults', () => {
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
       spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 2500, list_chunk_size: 500 },
-      store: { kind: 'sqlite', data_dir: './data', synchronous: 'full', retention_hours: 168 },
+      store: { kind: 'sqlite', data_dir: './data', synchronous: 'full', exit_on_failure: true, retention_hours: 168 },
       decisions: { memory_limit: 10_000 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
     } satisfies Config);
@@ -254,6 +254,7 @@ describe('environment', () => {
     CASPIAN_DATA_DIR: { raw: '/var/lib/caspian', want: '/var/lib/caspian' },
     CASPIAN_RETENTION_HOURS: { raw: '24', want: 24 },
     CASPIAN_STORE_SYNCHRONOUS: { raw: 'normal', want: 'normal' },
+    CASPIAN_STORE_EXIT_ON_FAILURE: { raw: 'false', want: false },
     CASPIAN_DECISIONS_PATH: { raw: '/var/log/caspian/decisions.csv', want: '/var/log/caspian/decisions.csv' },
   };
 
