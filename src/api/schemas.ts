@@ -34,6 +34,7 @@ export function submissionSchema(regions: readonly string[], jobIdDefault?: stri
         .refine((list) => new Set(list).size === list.length, 'must not repeat a region')
         .default([]),
       urgency: z.enum(URGENCIES).default('normal'),
+      checkpointing: z.boolean().default(true),
       image: z.string().min(1).max(512).optional(),
       command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     })
@@ -73,6 +74,7 @@ export function toJobSpec(body: Submission): JobSpec {
     dataGb: body.data_gb,
     affinityRegions: body.affinity_regions,
     urgency: body.urgency,
+    checkpointing: body.checkpointing,
     ...(body.image !== undefined && { image: body.image }),
     ...(body.command !== undefined && { command: body.command }),
   };

@@ -189,7 +189,7 @@ export class DispatchCycle {
     const pool = poolOf(info, aw.targetPool);
     // Work is counted in FAST time: a job that ran on a slower pool got through less of it per second.
     const workMs = aw.spec.runtimeMinutes * 60_000;
-    const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
+    const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor, 'new-job');
     return {
       jobId: aw.jobId,
       jobName: jobNameFor(aw.jobId, generation),
@@ -202,7 +202,7 @@ export class DispatchCycle {
       gpu: aw.spec.gpu,
       image: aw.spec.image ?? this.deps.settings.defaultImage,
       command: aw.spec.command ?? [...this.deps.settings.defaultCommand],
-      // A migrated job resumes from the state it carried (its data_gb), so only the rest of its run remains.
+      // A migrated job that checkpoints resumes from the state it carried (its data_gb): only the rest of its run remains.
       runtimeSeconds: Math.max(1, Math.round(((workMs - doneMs) * pool.speedFactor) / 1000)),
       activeDeadlineSeconds: Math.max(1, Math.ceil((aw.deadlineAt - now) / 1000)),
       plannedStartAt: aw.plannedStartAt ?? now,
@@ -260,6 +260,12 @@ export class DispatchCycle {
     if (from.cluster === to) {
       // Planned away and back again before the move happened: nothing to move.
       await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating ? { ...cur, migrating: false } : undefined));
+      return;
+    }
+    if (!aw.spec.checkpointing && aw.startedAt !== undefined) {
+      // It started running after the plan moved it: moving it now would throw its work away.
+      const stays = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating && cur.startedAt !== undefined ? { ...cur, migrating: false, targetCluster: from.cluster } : undefined));
+      if (stays) this.deps.logger.info({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to }, `not moving ${aw.jobId} to ${to}: it started running on ${from.cluster} and cannot resume elsewhere (checkpointing false)`);
       return;
     }
     const generation = from.generation + 1;

@@ -84,6 +84,12 @@ export interface JobSpec extends Resources {
   /** Regions the job may run in; empty = any. */
   affinityRegions: string[];
   urgency: Urgency;
+  /**
+   * Whether the job saves its progress and resumes from it in a new Job (after a migration). False: a new
+   * Job starts over, so a running job is never moved (its work would be lost) and a replaced Job's work
+   * counts for nothing.
+   */
+  checkpointing: boolean;
   image?: string;
   command?: string[];
 }
@@ -195,16 +201,20 @@ export function jobNameFor(jobId: string, generation: number): string {
 }
 
 /**
- * Work a job has done by `now`, in FAST milliseconds: its past legs and the running Job. `speedOf` gives a
- * pool's speed factor (a slower pool gets through less work per second).
+ * Work a job has done by `now` that its next run keeps, in FAST milliseconds. `speedOf` gives a pool's
+ * speed factor (a slower pool gets through less work per second). `in-place`: the running Job goes on, so
+ * its run counts, and so do the past legs of a job that resumes from checkpoints; `new-job`: a new Job
+ * replaces it, which keeps everything done so far only if the job resumes from checkpoints.
  */
 export function workDoneMs(
-  aw: Pick<AppWrapper, 'pastRuns' | 'startedAt' | 'placement'>,
+  aw: Pick<AppWrapper, 'pastRuns' | 'startedAt' | 'placement'> & { spec: Pick<JobSpec, 'checkpointing'> },
   now: number,
   speedOf: (cluster: string, pool: PoolName) => number,
+  next: 'in-place' | 'new-job' = 'in-place',
 ): number {
+  if (!aw.spec.checkpointing && next === 'new-job') return 0;
   let done = 0;
-  for (const leg of aw.pastRuns ?? []) done += (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
+  if (aw.spec.checkpointing) for (const leg of aw.pastRuns ?? []) done += (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
   if (aw.startedAt !== undefined && aw.placement) done += Math.max(0, now - aw.startedAt) / speedOf(aw.placement.cluster, aw.placement.pool);
   return done;
 }

@@ -318,7 +318,7 @@ export class ScheduleCycle {
     const byId = new Map<string, AppWrapper>();
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
-      const allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
+      let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
       // Work is measured at FAST speed; a pool's speed factor stretches it (the optimizer does that per pool).
       let runtimeMs = aw.spec.runtimeMinutes * 60_000;
       let deadlineSlot: number;
@@ -331,6 +331,8 @@ export class ScheduleCycle {
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
         if (doneMs > 0) runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
         prevPlan[aw.jobId] = { region: here };
+        // A running job that cannot resume elsewhere would start over: it stays.
+        if (!aw.spec.checkpointing && aw.startedAt !== undefined) allowed = [here];
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         pools = [pool];

@@ -22,6 +22,8 @@ const jobSpecSchema = z.strictObject({
   affinityRegions: z.array(text),
   // Documents written before urgency classes existed read as the default class.
   urgency: z.enum(URGENCIES).default('normal'),
+  // Documents written before the flag existed were planned as jobs that resume.
+  checkpointing: z.boolean().default(true),
   image: text.optional(),
   command: z.array(text).optional(),
 });

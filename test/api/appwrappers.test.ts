@@ -32,7 +32,7 @@ describe('AppWrapper API', () => {
 
   it('applies defaults for the optional fields', async () => {
     const body = (await post(valid)).json();
-    expect(body.spec).toMatchObject({ gpu: 0, data_gb: 0, affinity_regions: [], image: null, command: null });
+    expect(body.spec).toMatchObject({ gpu: 0, data_gb: 0, affinity_regions: [], checkpointing: true, image: null, command: null });
   });
 
   it('answers 409 for a duplicate id and keeps the first', async () => {
@@ -58,6 +58,7 @@ describe('AppWrapper API', () => {
     ['id ending in a dash', { job_id: 'job-' }, ['job_id']],
     ['id too long', { job_id: 'a'.repeat(51) }, ['job_id']],
     ['empty command', { command: [] }, ['command']],
+    ['checkpointing as a string', { checkpointing: 'no' }, ['checkpointing']],
     ['unknown field', { priority: 5 }, ['priority']],
     ['several at once', { cpu: -1, mem_gb: 'x', deadline_minutes: 5, affinity_regions: ['MARS'], extra: true }, ['cpu', 'mem_gb', 'deadline_minutes', 'affinity_regions.0', 'extra']],
   ])('answers 400 naming the field for %s', async (_name, change, fields) => {

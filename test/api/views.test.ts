@@ -18,7 +18,7 @@ const cases: AppWrapper[] = [
   { ...appWrapper('planned').phase('Planned').target('carbon-kr').obj(), targetPool: 'ECO', plannedStartAt: T0 + 60_000, co2EstimateG: 12.5 },
   {
     ...appWrapper('migrated').phase('Running').target('carbon-jp').placement({ cluster: 'carbon-kr', jobName: 'migrated-g2', generation: 2, pool: 'ECO' }).migrating().obj(),
-    spec: { cpu: 2.5, memGb: 0.5, gpu: 1, runtimeMinutes: 90, deadlineMinutes: 600, dataGb: 12, affinityRegions: ['KR', 'JP'], urgency: 'flexible', image: 'python:3.12', command: ['python', '-c', 'print("a, \\"b\\"\\n")'] },
+    spec: { cpu: 2.5, memGb: 0.5, gpu: 1, runtimeMinutes: 90, deadlineMinutes: 600, dataGb: 12, affinityRegions: ['KR', 'JP'], urgency: 'flexible', checkpointing: false, image: 'python:3.12', command: ['python', '-c', 'print("a, \\"b\\"\\n")'] },
     startedAt: T0 + 1000,
     pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: T0 - 60_000, endedAt: T0 }],
     metadata: { migrated_from: 'carbon-kr', migration_time: '1767571200.000' },

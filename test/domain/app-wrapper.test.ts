@@ -98,11 +98,23 @@ describe('workDoneMs', () => {
       want: 2 + 5,
     },
   ];
+  const resumes = { checkpointing: true };
   for (const { name, aw, want } of cases) {
-    it(`${name}: ${want} FAST minutes at minute 10`, () => {
-      expect(workDoneMs(aw, 10 * MIN, speedOf) / MIN).toBeCloseTo(want, 12);
+    it(`${name}: ${want} FAST minutes at minute 10, in place or in a new Job`, () => {
+      expect(workDoneMs({ ...aw, spec: resumes }, 10 * MIN, speedOf) / MIN).toBeCloseTo(want, 12);
+      expect(workDoneMs({ ...aw, spec: resumes }, 10 * MIN, speedOf, 'new-job') / MIN).toBeCloseTo(want, 12);
     });
   }
+
+  // A job that cannot resume keeps only the run of the Job that goes on; a new Job starts over.
+  const startsOver = { checkpointing: false };
+  const inPlace = [0, 10, 6, 0, 5];
+  cases.forEach(({ name, aw }, i) => {
+    it(`${name}, without checkpoints: ${inPlace[i]} FAST minutes in place, none in a new Job`, () => {
+      expect(workDoneMs({ ...aw, spec: startsOver }, 10 * MIN, speedOf) / MIN).toBeCloseTo(inPlace[i]!, 12);
+      expect(workDoneMs({ ...aw, spec: startsOver }, 10 * MIN, speedOf, 'new-job')).toBe(0);
+    });
+  });
 });
 
 describe('resources', () => {

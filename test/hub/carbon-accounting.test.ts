@@ -53,7 +53,7 @@ class MeasuredProvider implements CarbonProvider {
   }
 }
 
-const spec: JobSpec = { cpu: 4, memGb: 10, gpu: 0, runtimeMinutes: 60, deadlineMinutes: 600, dataGb: 0, affinityRegions: ['JP', 'KR'], urgency: 'flexible' };
+const spec: JobSpec = { cpu: 4, memGb: 10, gpu: 0, runtimeMinutes: 60, deadlineMinutes: 600, dataGb: 0, affinityRegions: ['JP', 'KR'], urgency: 'flexible', checkpointing: true };
 
 let clock: FakeClock;
 let metrics: Metrics;

@@ -15,7 +15,7 @@ let metrics: Metrics;
 let log: CapturedLogger;
 let lifecycle: Lifecycle;
 
-const spec: JobSpec = { cpu: 2, memGb: 4, gpu: 0, runtimeMinutes: 30, deadlineMinutes: 120, dataGb: 1, affinityRegions: [], urgency: 'normal' };
+const spec: JobSpec = { cpu: 2, memGb: 4, gpu: 0, runtimeMinutes: 30, deadlineMinutes: 120, dataGb: 1, affinityRegions: [], urgency: 'normal', checkpointing: true };
 
 beforeEach(() => {
   clock = new FakeClock();

@@ -63,14 +63,18 @@ describe('seed migration scenario', () => {
     expect(await metric('migrations_total')).toContain(`migrations_total${route} 1`);
   });
 
-  /** Places a big job at T1 and runs it, then re-plans at T2 after the seed's carbon shift. */
-  async function replanAfterShift(config: Record<string, unknown>, jobId: string) {
+  /**
+   * Places a big job at T1 and dispatches it (`running`: until its Job runs), then re-plans at T2 after the
+   * seed's carbon shift.
+   */
+  async function replanAfterShift(config: Record<string, unknown>, jobId: string, job: Record<string, unknown> = {}, running = false) {
     t = await testHub({ carbon: { mock: { scenario: 'seed-migration', step_seconds: 300 } }, ...config });
     const api = t.hub.app;
     await t.hub.loops.carbon.runOnce();
-    await api.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: jobId, cpu: 8, mem_gb: 4, data_gb: 10, runtime_minutes: 240, deadline_minutes: 600 } });
+    await api.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: jobId, cpu: 8, mem_gb: 4, data_gb: 10, runtime_minutes: 240, deadline_minutes: 600, ...job } });
     await api.inject({ method: 'POST', url: '/hub/schedule' });
     await api.inject({ method: 'POST', url: '/hub/dispatch' });
+    if (running) await api.inject({ method: 'POST', url: '/hub/dispatch' });
     t.clock.advanceMinutes(5);
     await t.hub.loops.carbon.runOnce();
     return (await api.inject({ method: 'POST', url: '/hub/schedule' })).json();
@@ -87,5 +91,34 @@ describe('seed migration scenario', () => {
     const second = await replanAfterShift({ migration: { allow: false } }, 'pinned');
     expect(second.migrations).toEqual([]);
     expect(second.placed).toEqual([expect.objectContaining({ job_id: 'pinned', cluster: 'carbon-kr' })]);
+  });
+
+  describe('a job that cannot resume elsewhere (checkpointing false)', () => {
+    it('is never moved once it runs: moving would start it over', async () => {
+      const second = await replanAfterShift({}, 'no-checkpoints', { checkpointing: false }, true);
+      expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/no-checkpoints' })).json()).toMatchObject({ phase: 'Running', spec: { checkpointing: false } });
+      expect(second.migrations).toEqual([]);
+      expect(second.placed).toEqual([expect.objectContaining({ job_id: 'no-checkpoints', cluster: 'carbon-kr' })]);
+    });
+
+    it('is moved like any job while its Job has not started', async () => {
+      const second = await replanAfterShift({}, 'not-started', { checkpointing: false });
+      expect(second.migrations).toEqual([expect.objectContaining({ job_id: 'not-started', from_cluster: 'carbon-kr', to_cluster: 'carbon-jp' })]);
+    });
+
+    it('stays where it is when it started running after the plan moved it, and the move is logged as dropped', async () => {
+      await replanAfterShift({}, 'raced', { checkpointing: false });
+      // This dispatch sees the Job running in KR before it would create the new one in JP.
+      const move = (await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch' })).json();
+      expect(move.created).toEqual([]);
+      expect(move.deleted).toEqual([]);
+      const kept = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/raced' })).json();
+      expect(kept).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', migrating: false, job: { cluster: 'carbon-kr', generation: 1 } });
+      expect(t.log.messages()).toContain('not moving raced to carbon-jp: it started running on carbon-kr and cannot resume elsewhere (checkpointing false)');
+      expect(await metric('migrations_in_progress')).toContain('migrations_in_progress 0');
+      // The next plan knows it runs and keeps it there.
+      const third = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+      expect(third.migrations).toEqual([]);
+    });
   });
 });

@@ -93,6 +93,17 @@ describe('SqliteStore', () => {
     expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c', 'a', 'b', 'd']);
   });
 
+  it('reads documents written before urgency classes and the checkpointing flag with their defaults', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.close();
+    const old = appWrapper('old').obj();
+    const { urgency: _urgency, checkpointing: _checkpointing, ...olderSpec } = old.spec;
+    writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'old', SCHEMA_VERSION, JSON.stringify({ ...old, spec: olderSpec }));
+    store = SqliteStore.open(dir);
+    expect((await store.get('old'))?.spec).toEqual({ ...olderSpec, urgency: 'normal', checkpointing: true });
+  });
+
   it('has committed a write when its promise resolves: a second, read-only connection sees it', async () => {
     const dir = tempDir();
     store = SqliteStore.open(dir);

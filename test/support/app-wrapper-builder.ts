@@ -9,7 +9,7 @@ export class AppWrapperBuilder {
   constructor(jobId: string) {
     this.aw = {
       jobId,
-      spec: { cpu: 1, memGb: 1, gpu: 0, runtimeMinutes: 30, deadlineMinutes: 120, dataGb: 0, affinityRegions: [], urgency: 'normal' },
+      spec: { cpu: 1, memGb: 1, gpu: 0, runtimeMinutes: 30, deadlineMinutes: 120, dataGb: 0, affinityRegions: [], urgency: 'normal', checkpointing: true },
       submittedAt: T0,
       deadlineAt: T0 + 120 * 60_000,
       phase: 'Pending',
