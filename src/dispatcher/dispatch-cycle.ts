@@ -265,7 +265,10 @@ export class DispatchCycle {
     if (!aw.spec.checkpointing && aw.startedAt !== undefined) {
       // It started running after the plan moved it: moving it now would throw its work away.
       const stays = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating && cur.startedAt !== undefined ? { ...cur, migrating: false, targetCluster: from.cluster } : undefined));
-      if (stays) this.deps.logger.info({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to }, `not moving ${aw.jobId} to ${to}: it started running on ${from.cluster} and cannot resume elsewhere (checkpointing false)`);
+      if (stays) {
+        this.deps.metrics.recordMigrationDropped(from.cluster, to, 'cannot_resume');
+        this.deps.logger.info({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to }, `not moving ${aw.jobId} to ${to}: it started running on ${from.cluster} and cannot resume elsewhere (checkpointing false)`);
+      }
       return;
     }
     const generation = from.generation + 1;
@@ -275,6 +278,8 @@ export class DispatchCycle {
     if (typeof outcome === 'object') {
       // The new cluster refuses the Job; the old one keeps running it.
       await this.deps.lifecycle.change(aw.jobId, (cur) => ({ ...cur, migrating: false, targetCluster: from.cluster }));
+      this.deps.metrics.recordMigrationDropped(from.cluster, to, 'refused');
+      this.deps.logger.warn({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to, reason: outcome.refused }, `not moving ${aw.jobId} to ${to}: the cluster refused its Job; it keeps running on ${from.cluster}`);
       return;
     }
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {

@@ -5,6 +5,8 @@ import type { Store, StoreCounts } from '../store/types.js';
 
 export type CycleOutcome = 'ok' | 'error';
 export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
+/** Why a decided migration was not carried out. */
+export type MigrationDropReason = 'refused' | 'cannot_resume';
 
 /** Decimal gigabytes, as `data_gb` counts them. */
 const BYTES_PER_GB = 1e9;
@@ -138,6 +140,12 @@ export class Metrics {
     name: 'migrations_total',
     help: 'Jobs whose target cluster changed. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['from_cluster', 'to_cluster'],
+    registers: [this.registry],
+  });
+  private readonly migrationsDropped = new Counter({
+    name: 'caspian_migrations_dropped_total',
+    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint).',
+    labelNames: ['from_cluster', 'to_cluster', 'reason'],
     registers: [this.registry],
   });
   private readonly migrationData = new Counter({
@@ -449,6 +457,10 @@ export class Metrics {
     this.migrations.inc(labels);
     this.migrationData.inc(labels, dataGb * BYTES_PER_GB);
     this.migrationCost.inc(labels, costGco2);
+  }
+
+  recordMigrationDropped(fromCluster: string, toCluster: string, reason: MigrationDropReason): void {
+    this.migrationsDropped.inc({ from_cluster: fromCluster, to_cluster: toCluster, reason });
   }
 
   recordDecisions(count: number): void {

@@ -183,6 +183,23 @@ describe('dispatch cycle', () => {
     expect((await dispatch()).synced).toEqual([{ job_id: 'mover', phase: 'Succeeded' }]);
   });
 
+  it('drops a migration the target cluster refuses: the job keeps running where it is, and the drop is logged and counted', async () => {
+    await store().insert(planned('mover', 0));
+    await dispatch();
+    await dispatch();
+    // A request bigger than all of JP (4 cores): JP refuses the new Job for good.
+    await store().update('mover', (cur) => ({ ...cur, spec: { ...cur.spec, cpu: 8 }, targetCluster: 'carbon-jp', migrating: true }));
+    const summary = await dispatch();
+    expect(summary.created).toEqual([]);
+    expect(summary.failed).toEqual([expect.objectContaining({ job_id: 'mover', cluster: 'carbon-jp' })]);
+    expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+    expect((await sim(0).listJobs()).map((j) => j.jobName)).toEqual(['mover']);
+    expect(t.log.messages()).toContain('not moving mover to carbon-jp: the cluster refused its Job; it keeps running on carbon-kr');
+    expect((await t.hub.metrics.registry.getSingleMetricAsString('caspian_migrations_dropped_total')).split('\n')).toContain(
+      'caspian_migrations_dropped_total{from_cluster="carbon-kr",to_cluster="carbon-jp",reason="refused"} 1',
+    );
+  });
+
   it('drops a migration planned away and back before it happened', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();

@@ -116,6 +116,9 @@ describe('seed migration scenario', () => {
       expect(kept).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', migrating: false, job: { cluster: 'carbon-kr', generation: 1 } });
       expect(t.log.messages()).toContain('not moving raced to carbon-jp: it started running on carbon-kr and cannot resume elsewhere (checkpointing false)');
       expect(await metric('migrations_in_progress')).toContain('migrations_in_progress 0');
+      expect((await metric('caspian_migrations_dropped_total')).split('\n')).toContain(
+        'caspian_migrations_dropped_total{from_cluster="carbon-kr",to_cluster="carbon-jp",reason="cannot_resume"} 1',
+      );
       // The next plan knows it runs and keeps it there.
       const third = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
       expect(third.migrations).toEqual([]);
