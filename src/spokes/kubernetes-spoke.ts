@@ -34,10 +34,6 @@ export interface KubernetesSpokeSettings {
 }
 
 /**
- * Defaults sized so that a call that keeps failing (3 tries of at most 2.5 s, 0.25 s and 0.5 s apart) gives
- * up in under the hub's 10 s adapter timeout: the spoke reports the failure itself instead of being cut off.
- */
-/**
  * Told when a list is read again in one request because its continue token expired (410 Gone): the call
  * succeeded, but an operator who sees it often should raise `spokes.list_chunk_size` or look at etcd's
  * compaction interval.
@@ -49,6 +45,10 @@ export interface KubernetesSpokeDeps {
   onListRestart?: ListRestartHook;
 }
 
+/**
+ * Defaults sized so that a call that keeps failing (3 tries of at most 2.5 s, 0.25 s and 0.5 s apart) gives
+ * up in under the hub's 10 s adapter timeout: the spoke reports the failure itself instead of being cut off.
+ */
 export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Object.freeze({
   namespace: 'default',
   backoffLimit: 2,
