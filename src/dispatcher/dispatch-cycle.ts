@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
+import { boundToItsJob, isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
@@ -262,9 +262,9 @@ export class DispatchCycle {
       await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating ? { ...cur, migrating: false } : undefined));
       return;
     }
-    if (!aw.spec.checkpointing && aw.startedAt !== undefined) {
+    if (boundToItsJob(aw)) {
       // It started running after the plan moved it: moving it now would throw its work away.
-      const stays = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating && cur.startedAt !== undefined ? { ...cur, migrating: false, targetCluster: from.cluster } : undefined));
+      const stays = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating && boundToItsJob(cur) ? { ...cur, migrating: false, targetCluster: from.cluster } : undefined));
       if (stays) {
         this.deps.metrics.recordMigrationDropped(from.cluster, to, 'cannot_resume');
         this.deps.logger.info({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to }, `not moving ${aw.jobId} to ${to}: it started running on ${from.cluster} and cannot resume elsewhere (checkpointing false)`);

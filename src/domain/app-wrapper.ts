@@ -200,6 +200,11 @@ export function jobNameFor(jobId: string, generation: number): string {
   return generation <= 1 ? jobId : `${jobId}-g${generation}`;
 }
 
+/** Whether moving the job would throw its work away: its Job has started and it cannot resume in a new one. */
+export function boundToItsJob(aw: Pick<AppWrapper, 'startedAt'> & { spec: Pick<JobSpec, 'checkpointing'> }): boolean {
+  return !aw.spec.checkpointing && aw.startedAt !== undefined;
+}
+
 /**
  * Work a job has done by `now` that its next run keeps, in FAST milliseconds. `speedOf` gives a pool's
  * speed factor (a slower pool gets through less work per second). `in-place`: the running Job goes on, so

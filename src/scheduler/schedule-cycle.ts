@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
+import { boundToItsJob, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
@@ -332,7 +332,7 @@ export class ScheduleCycle {
         if (doneMs > 0) runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
         prevPlan[aw.jobId] = { region: here };
         // A running job that cannot resume elsewhere would start over: it stays.
-        if (!aw.spec.checkpointing && aw.startedAt !== undefined) allowed = [here];
+        if (boundToItsJob(aw)) allowed = [here];
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         pools = [pool];

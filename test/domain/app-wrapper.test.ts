@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   addResources,
+  boundToItsJob,
   canTransition,
   fits,
   isTerminal,
@@ -80,6 +81,17 @@ describe('jobNameFor', () => {
       expect(jobNameFor('job-1', generation)).toBe(want);
     });
   }
+});
+
+describe('boundToItsJob', () => {
+  it.each([
+    [true, undefined, false],
+    [true, 0, false],
+    [false, undefined, false],
+    [false, 0, true],
+  ])('checkpointing %s, started at %s: %s', (checkpointing, startedAt, want) => {
+    expect(boundToItsJob({ spec: { checkpointing }, startedAt })).toBe(want);
+  });
 });
 
 describe('workDoneMs', () => {
