@@ -130,10 +130,13 @@ export class DispatchCycle {
       if (jobs) await this.sync(aw, aw.placement, jobs.get(aw.placement.jobName), summary);
     }
 
-    // 4. Complete the migrations decided by the scheduler, and open the gates whose time has come.
+    // 4. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
+    // waits until its Job's cluster has been read this cycle: only then is it known whether the Job started
+    // (a job that cannot resume stays) and can the old Job be deleted once the new one exists.
     for (const aw of await this.deps.lifecycle.store.list()) {
-      if (aw.migrating && LIVE_PHASES.has(aw.phase)) await this.migrate(aw, now, summary);
-      else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
+      if (aw.migrating && LIVE_PHASES.has(aw.phase)) {
+        if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, now, summary);
+      } else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
     }
 
     // 5. Delete the Jobs left behind by migrations and cancels.
@@ -308,12 +311,16 @@ export class DispatchCycle {
 
   private async deleteStale(aw: AppWrapper, summary: DispatchSummary): Promise<void> {
     const done: JobRef[] = [];
+    const ready = new Set(this.deps.clusters.snapshot().flatMap((v) => (v.ready ? [v.name] : [])));
     for (const stale of aw.staleJobs) {
       const client = this.deps.clusters.client(stale.cluster);
       if (!client) {
         done.push(stale);
         continue;
       }
+      // A cluster known to be down would only make each delete wait out its time limit, one after another,
+      // holding up the cycle (and a cancel request); the next cycle's refresh finds out when it is back.
+      if (!ready.has(stale.cluster)) continue;
       try {
         await this.call(client, client.deleteJob(stale.jobName), `delete Job ${stale.jobName}`);
         done.push(stale);

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
@@ -198,6 +198,41 @@ describe('dispatch cycle', () => {
     expect((await t.hub.metrics.registry.getSingleMetricAsString('caspian_migrations_dropped_total')).split('\n')).toContain(
       'caspian_migrations_dropped_total{from_cluster="carbon-kr",to_cluster="carbon-jp",reason="refused"} 1',
     );
+  });
+
+  it('waits with a move until the cluster of its Job answers, and then drops it if the job started and cannot resume', async () => {
+    await store().insert({ ...planned('mover', 0), spec: { ...planned('mover', 0).spec, checkpointing: false } });
+    await dispatch();
+    // Planned away before its Job was seen running; then KR stops answering while the Job starts there.
+    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true }));
+    sim(0).setReachable(false);
+    const blind = await dispatch();
+    expect(blind.created).toEqual([]);
+    expect(await sim(1).listJobs()).toEqual([]);
+    expect(await store().get('mover')).toMatchObject({ migrating: true, placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+
+    sim(0).setReachable(true);
+    const back = await dispatch();
+    expect(back.created).toEqual([]);
+    expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+    expect(t.log.messages()).toContain('not moving mover to carbon-jp: it started running on carbon-kr and cannot resume elsewhere (checkpointing false)');
+  });
+
+  it('does not try to delete Jobs on a cluster known to be down, and deletes them once it is back', async () => {
+    for (const id of ['a', 'b', 'c']) {
+      await store().insert({ ...appWrapper(id).phase('Cancelled').obj(), finishedAt: clock.now(), staleJobs: [{ cluster: 'carbon-kr', jobName: id }] });
+      await sim(0).createJob(spokeJob(id).cpu(1).runtimeSeconds(1800).activeDeadlineSeconds(7200).obj());
+    }
+    const deletes = vi.spyOn(sim(0), 'deleteJob');
+    sim(0).setReachable(false);
+    const down = await dispatch();
+    expect(deletes).not.toHaveBeenCalled();
+    expect(down.deleted).toEqual([]);
+    expect((await store().get('a'))?.staleJobs).toEqual([{ cluster: 'carbon-kr', jobName: 'a' }]);
+
+    sim(0).setReachable(true);
+    expect((await dispatch()).deleted.map((d) => d.job_name).sort()).toEqual(['a', 'b', 'c']);
+    expect(await sim(0).listJobs()).toEqual([]);
   });
 
   it('drops a migration planned away and back before it happened', async () => {
