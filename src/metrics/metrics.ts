@@ -6,7 +6,7 @@ import type { Store, StoreCounts } from '../store/types.js';
 export type CycleOutcome = 'ok' | 'error';
 export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
 /** Why a decided migration was not carried out. */
-export type MigrationDropReason = 'refused' | 'cannot_resume';
+export type MigrationDropReason = 'refused' | 'cannot_resume' | 'replanned';
 
 /** Decimal gigabytes, as `data_gb` counts them. */
 const BYTES_PER_GB = 1e9;
@@ -144,7 +144,7 @@ export class Metrics {
   });
   private readonly migrationsDropped = new Counter({
     name: 'caspian_migrations_dropped_total',
-    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint).',
+    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out).',
     labelNames: ['from_cluster', 'to_cluster', 'reason'],
     registers: [this.registry],
   });

@@ -107,9 +107,12 @@ interface Snapshot {
   considered: number;
 }
 
-/** The cluster a live AppWrapper is on, or moving to. */
-function currentCluster(aw: AppWrapper): string | undefined {
-  return aw.migrating ? aw.targetCluster : aw.placement?.cluster;
+/**
+ * The cluster a live AppWrapper's Job runs on. A move decided but not yet carried out does not count: until
+ * the dispatcher creates the new Job, staying costs nothing and going anywhere costs a migration.
+ */
+function runsOn(aw: AppWrapper): string | undefined {
+  return aw.placement?.cluster;
 }
 
 /** The network matrix among the regions offered to this solve (the optimizer refuses regions it was not given). */
@@ -250,7 +253,7 @@ export class ScheduleCycle {
     }
     for (const u of output.unscheduled) {
       const aw = byId.get(u.job_id);
-      if (aw && PINNED.has(aw.phase)) this.deps.logger.warn({ jobId: u.job_id, cluster: currentCluster(aw), reason: u.reason }, `running job ${u.job_id} could not be re-planned; it keeps running where it is`);
+      if (aw && PINNED.has(aw.phase)) this.deps.logger.warn({ jobId: u.job_id, cluster: runsOn(aw), reason: u.reason }, `running job ${u.job_id} could not be re-planned; it keeps running where it is`);
     }
     const left = [...unschedulable, ...leftOut(output, byId)];
     for (const { job_id, reason } of left) {
@@ -324,7 +327,7 @@ export class ScheduleCycle {
       let deadlineSlot: number;
       let pools: PoolName[] | undefined;
       if (pinned) {
-        const here = regionOfCluster.get(currentCluster(aw) ?? '');
+        const here = regionOfCluster.get(runsOn(aw) ?? '');
         // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be.
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
@@ -462,16 +465,24 @@ export class ScheduleCycle {
     now: number,
   ): Promise<{ plannedStartAt: number; migration?: Migration } | undefined> {
     const pinned = PINNED.has(aw.phase);
-    const from = pinned ? currentCluster(aw) : aw.targetCluster;
+    const from = pinned ? runsOn(aw) : aw.targetCluster;
     const migration = migrationOf(aw, item, cluster);
     const metadata = migration ? { migrated_from: from, migration_time: (now / 1000).toFixed(3) } : aw.metadata;
     const pool = poolOfPlan(item);
     const stored = await this.guarded(aw, (cur) =>
       pinned
-        ? { ...cur, targetCluster: cluster, targetPool: pool, migrating: cur.migrating || migration !== undefined, co2EstimateG: item.cost_gco2, metadata }
+        ? { ...cur, targetCluster: cluster, targetPool: pool, migrating: cluster !== from, co2EstimateG: item.cost_gco2, metadata }
         : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
     );
     if (!stored) return undefined;
+    if (pinned && from && aw.migrating && aw.targetCluster && aw.targetCluster !== cluster) {
+      // A move decided earlier and not carried out yet is given up for this plan.
+      this.deps.metrics.recordMigrationDropped(from, aw.targetCluster, 'replanned');
+      this.deps.logger.info(
+        { jobId: aw.jobId, cluster: from, plannedCluster: aw.targetCluster, newCluster: cluster },
+        `not moving ${aw.jobId} to ${aw.targetCluster}: re-planned to ${cluster} before the move was carried out`,
+      );
+    }
     if (!from || migration) this.deps.metrics.recordPlacement(cluster);
     if (migration) {
       this.deps.metrics.recordMigration(migration.from_cluster, migration.to_cluster, migration.data_gb, migration.cost_gco2);
@@ -498,10 +509,15 @@ function plansOf(snapshot: Snapshot, output: OptimizeOutput): { aw: AppWrapper; 
   });
 }
 
-/** A move of the job to another cluster than the one it is on (or was planned on), or undefined. */
+/**
+ * A new move of the job to another cluster than the one it runs on (or was planned on), or undefined. A
+ * running job already on its way to `cluster` is not moved again: that move was counted when it was decided.
+ */
 function migrationOf(aw: AppWrapper, item: PlanItem, cluster: string): Migration | undefined {
-  const from = PINNED.has(aw.phase) ? currentCluster(aw) : aw.targetCluster;
-  return from && from !== cluster ? { job_id: aw.jobId, from_cluster: from, to_cluster: cluster, data_gb: aw.spec.dataGb, cost_gco2: item.migration_cost_gco2 } : undefined;
+  const pinned = PINNED.has(aw.phase);
+  const from = pinned ? runsOn(aw) : aw.targetCluster;
+  if (!from || from === cluster || (pinned && aw.migrating && aw.targetCluster === cluster)) return undefined;
+  return { job_id: aw.jobId, from_cluster: from, to_cluster: cluster, data_gb: aw.spec.dataGb, cost_gco2: item.migration_cost_gco2 };
 }
 
 function placedJob(aw: AppWrapper, item: PlanItem, cluster: string, plannedStartAt: number): PlacedJob {

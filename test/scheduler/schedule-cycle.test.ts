@@ -6,6 +6,7 @@ import type { OptimizeFn } from '../../src/scheduler/schedule-cycle.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { metricValue } from '../support/metric-value.js';
 
 const submit = (t: TestHub, body: Record<string, unknown>) =>
   t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
@@ -173,5 +174,50 @@ describe('schedule cycle', () => {
     expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_loop_skipped_ticks_total')).toContain('{loop="schedule"} 1');
     release();
     await expect.poll(async () => (await t.hub.lifecycle.store.get('a'))?.phase).toBe('Planned');
+  });
+
+  it('counts a move once, from where the Job runs, and a move re-planned before it happened as dropped', async () => {
+    // The optimizer says where each job goes; the test decides.
+    let region = 'JP';
+    const steer: OptimizeFn = async (input) => ({
+      plans: input.jobs.map((j) => ({ job_id: j.job_id, region, pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 150 })),
+      co2_estimate_kg: 0, solver_status: 'Optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
+    });
+    const clock = new FakeClock();
+    const spokes: Spoke[] = [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
+    ];
+    t = await testHub({ regions: [
+      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 4, mem_gb: 16 } },
+      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 4, mem_gb: 16 } },
+    ], migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+    await t.hub.loops.carbon.runOnce();
+    region = 'KR';
+    await submit(t, { job_id: 'mover', data_gb: 10 });
+    await schedule(t);
+    await t.hub.loops.dispatch.runOnce();
+    await t.hub.loops.dispatch.runOnce();
+    expect(await t.hub.lifecycle.store.get('mover')).toMatchObject({ phase: 'Running', placement: { cluster: 'carbon-kr' } });
+
+    // Planned to JP twice, JP not answering the dispatcher in between: one move, not two.
+    const jp = spokes[1]!.client as SimulatedSpoke;
+    region = 'JP';
+    expect((await schedule(t)).migrations).toHaveLength(1);
+    jp.setReachable(false);
+    await t.hub.loops.dispatch.runOnce();
+    jp.setReachable(true);
+    expect((await schedule(t)).migrations).toEqual([]);
+    expect(await t.hub.lifecycle.store.get('mover')).toMatchObject({ phase: 'Running', migrating: true, targetCluster: 'carbon-jp', placement: { cluster: 'carbon-kr' } });
+    expect(await metricValue(t.hub.metrics, 'migrations_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp' })).toBe(1);
+
+    // Then back where it runs: no move at all, and the one decided is dropped.
+    region = 'KR';
+    const back = await schedule(t);
+    expect(back.migrations).toEqual([]);
+    expect(await t.hub.lifecycle.store.get('mover')).toMatchObject({ migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr' } });
+    expect(await metricValue(t.hub.metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-kr' })).toBeUndefined();
+    expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'replanned' })).toBe(1);
+    expect(t.log.messages()).toContain('not moving mover to carbon-jp: re-planned to carbon-kr before the move was carried out');
   });
 });
