@@ -124,7 +124,10 @@ function jobStatus(job: V1Job): SpokeJobStatus | undefined {
   // `ready` counts pods that run; clusters too old to report it only say how many pods are `active`.
   const running = status.ready !== undefined ? status.ready > 0 : (status.active ?? 0) > 0;
   const phase: SpokeJobPhase = running ? 'Running' : 'Pending';
-  return { jobId, jobName, phase, startedAt: running ? startedAt : undefined };
+  // No start time for a running Job: `status.startTime` is when the Job controller took the Job up, before
+  // its pod waited for room, so it would count queueing as work done. The hub takes the moment it first
+  // sees the Job running instead (late by at most one dispatch period).
+  return { jobId, jobName, phase };
 }
 
 /**

@@ -31,6 +31,10 @@ export interface SpokeJobStatus {
   jobId: string;
   jobName: string;
   phase: SpokeJobPhase;
+  /**
+   * When its work began, where the cluster knows it: absent for a Running Job the cluster cannot date (the
+   * hub then counts from when it first saw it running); for a finished Job the cluster's best figure.
+   */
   startedAt?: number;
   finishedAt?: number;
   /** Why it failed, as the cluster says. */
