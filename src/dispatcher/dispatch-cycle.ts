@@ -5,6 +5,7 @@ import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
+import { claimJob } from '../hub/reconcile.js';
 import { withTimeout } from '../hub/timeout.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from '../spokes/types.js';
@@ -122,7 +123,18 @@ export class DispatchCycle {
       }
     }
 
-    // 3. Sync the phase of every live AppWrapper from its Job.
+    // 3. Account for Jobs no AppWrapper points at: a create whose answer was lost (a time-out, a connection
+    // cut) may have made one. The gate Job of a job still Planned there is adopted; any other is deleted
+    // in step 5, before it runs the job a second time beside the one planned elsewhere.
+    const known = new Map((await this.deps.lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
+    for (const [cluster, jobs] of jobsByCluster) {
+      for (const job of jobs.values()) {
+        const aw = known.get(job.jobId);
+        if (aw) await this.claim(aw, cluster, job.jobName, summary);
+      }
+    }
+
+    // 4. Sync the phase of every live AppWrapper from its Job.
     const all = await this.deps.lifecycle.store.list();
     for (const aw of all) {
       if (!LIVE_PHASES.has(aw.phase) || !aw.placement) continue;
@@ -130,7 +142,7 @@ export class DispatchCycle {
       if (jobs) await this.sync(aw, aw.placement, jobs.get(aw.placement.jobName), summary);
     }
 
-    // 4. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
+    // 5. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
     // waits until its Job's cluster has been read this cycle: only then is it known whether the Job started
     // (a job that cannot resume stays) and can the old Job be deleted once the new one exists.
     for (const aw of await this.deps.lifecycle.store.list()) {
@@ -139,12 +151,12 @@ export class DispatchCycle {
       } else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
     }
 
-    // 5. Delete the Jobs left behind by migrations and cancels.
+    // 6. Delete the Jobs left behind by migrations and cancels.
     for (const aw of await this.deps.lifecycle.store.list()) {
       if (aw.staleJobs.length) await this.deleteStale(aw, summary);
     }
 
-    // 6. Forget finished AppWrappers past their retention (once no Job of theirs is left to delete).
+    // 7. Forget finished AppWrappers past their retention (once no Job of theirs is left to delete).
     await this.prune(now, summary);
 
     summary.duration_seconds = (performance.now() - startedPerf) / 1000;
@@ -161,6 +173,17 @@ export class DispatchCycle {
     summary.pruned = await this.deps.lifecycle.store.remove(expired);
     this.deps.metrics.recordPruned(summary.pruned);
     this.deps.logger.info({ count: summary.pruned, retentionHours: retentionMs / 3_600_000 }, `forgot ${summary.pruned} finished AppWrappers past their retention`);
+  }
+
+  private async claim(aw: AppWrapper, cluster: string, jobName: string, summary: DispatchSummary): Promise<void> {
+    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, jobName, 'Job found on the spoke');
+    if (claim === 'adopted') {
+      this.deps.metrics.recordDispatchAction(cluster, 'adopted');
+      summary.created.push({ job_id: aw.jobId, cluster, job_name: jobName, adopted: true });
+      this.deps.logger.info({ jobId: aw.jobId, cluster, jobName }, `Job ${jobName} found on ${cluster} adopted: its create had not been answered`);
+    } else if (claim === 'stale') {
+      this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName }, `Job ${jobName} found on ${cluster} is not ${aw.jobId}'s current Job; deleting it`);
+    }
   }
 
   private call<T>(client: SpokeClient, promise: Promise<T>, what: string): Promise<T> {

@@ -52,6 +52,36 @@ function isMigrationJob(aw: AppWrapper, cluster: string, jobName: string): boole
   return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && jobName === jobNameFor(aw.jobId, aw.placement.generation + 1);
 }
 
+/** What a Job found on a spoke becomes for the AppWrapper it is labelled with. */
+export type Claim = 'adopted' | 'stale';
+
+/**
+ * Accounts for a Job of `aw` found on `cluster` that the AppWrapper does not point at: the gate Job of a
+ * Planned AppWrapper becomes its Job (Dispatched: a create whose answer was lost, or a hub that died
+ * before recording it), any other is queued for deletion (it is no longer wanted). Undefined when the
+ * AppWrapper already accounts for it, or it is the new Job of a migration under way (the dispatch cycle
+ * adopts that one when it completes the migration).
+ */
+export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrapper, cluster: string, jobName: string, why: string): Promise<Claim | undefined> {
+  if (knows(aw, cluster, jobName) || isMigrationJob(aw, cluster, jobName)) return undefined;
+  let claim: Claim | undefined;
+  await lifecycle.change(
+    aw.jobId,
+    (cur) => {
+      if (knows(cur, cluster, jobName) || isMigrationJob(cur, cluster, jobName)) return undefined;
+      if (isGateJob(cur, cluster, jobName)) {
+        claim = 'adopted';
+        return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() } };
+      }
+      // As the dispatch cycle does when a Job it created is no longer wanted.
+      claim = 'stale';
+      return { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName }] };
+    },
+    why,
+  );
+  return claim;
+}
+
 /**
  * Run once at start, after the store is loaded and the clusters checked: compares what the store says
  * with the Jobs each answering spoke has (found by our label), and repairs what a crash between a spoke
@@ -94,22 +124,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         }
         continue;
       }
-      if (knows(aw, view.name, job.jobName) || isMigrationJob(aw, view.name, job.jobName)) continue;
-      const stored = await lifecycle.change(
-        aw.jobId,
-        (cur) => {
-          if (knows(cur, view.name, job.jobName)) return undefined;
-          if (isGateJob(cur, view.name, job.jobName)) {
-            return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster: view.name, jobName: job.jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() } };
-          }
-          // As the dispatch cycle does when a Job it created is no longer wanted.
-          return { ...cur, staleJobs: [...cur.staleJobs, { cluster: view.name, jobName: job.jobName }] };
-        },
-        'Job found on the spoke at start',
-      );
-      byId.set(stored.jobId, stored);
-      if (stored.placement?.jobName === job.jobName && stored.placement.cluster === view.name) summary.adopted.push(ref);
-      else summary.stale.push(ref);
+      const claim = await claimJob(lifecycle, clock, aw, view.name, job.jobName, 'Job found on the spoke at start');
+      if (claim) summary[claim].push(ref);
     }
   }
 

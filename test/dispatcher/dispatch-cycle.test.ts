@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import { AdapterError } from '../../src/domain/errors.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -233,6 +234,43 @@ describe('dispatch cycle', () => {
     sim(0).setReachable(true);
     expect((await dispatch()).deleted.map((d) => d.job_name).sort()).toEqual(['a', 'b', 'c']);
     expect(await sim(0).listJobs()).toEqual([]);
+  });
+
+  describe('a create whose answer was lost (the Job exists, the hub heard a time-out)', () => {
+    const loseTheAnswerOnce = (i: number) => {
+      const spoke = sim(i);
+      const create = spoke.createJob.bind(spoke);
+      vi.spyOn(spoke, 'createJob').mockImplementationOnce(async (request) => {
+        await create(request);
+        throw new AdapterError(`create Job ${request.jobName} timed out`, true);
+      });
+    };
+
+    it('adopts the Job on the next cycle instead of creating a second one', async () => {
+      await store().insert(planned('job', 0));
+      loseTheAnswerOnce(0);
+      expect((await dispatch()).failed).toHaveLength(1);
+      expect((await store().get('job'))?.phase).toBe('Planned');
+
+      const next = await dispatch();
+      expect(next.created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: true }]);
+      expect(await store().get('job')).toMatchObject({ phase: 'Running', placement: { cluster: 'carbon-kr', jobName: 'job', generation: 1 } });
+      expect((await sim(0).listJobs()).map((j) => j.jobName)).toEqual(['job']);
+      expect(t.log.messages()).toContain('Job job found on carbon-kr adopted: its create had not been answered');
+    });
+
+    it('deletes the Job when the job was planned elsewhere meanwhile', async () => {
+      await store().insert(planned('job', 0));
+      loseTheAnswerOnce(0);
+      await dispatch();
+      await store().update('job', (cur) => ({ ...cur, targetCluster: 'carbon-jp' }));
+
+      const next = await dispatch();
+      expect(next.created).toEqual([{ job_id: 'job', cluster: 'carbon-jp', job_name: 'job', adopted: false }]);
+      expect(next.deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
+      expect(await sim(0).listJobs()).toEqual([]);
+      expect(await store().get('job')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-jp' }, staleJobs: [] });
+    });
   });
 
   it('drops a migration planned away and back before it happened', async () => {

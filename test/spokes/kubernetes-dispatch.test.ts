@@ -192,11 +192,11 @@ describe('dispatch cycle on Kubernetes spokes', () => {
 
   it('a create whose answer was lost is adopted on the next cycle, not duplicated', async () => {
     await store.insert(planned('job', 'carbon-kr'));
-    // The API stores the Job, then every answer to the create fails: the dispatcher sees a failure.
+    // Every answer to the create fails, though one of them was stored: the dispatcher sees a failure.
     const kr = api('carbon-kr');
     kr.fail(503, { method: 'POST', times: 3 });
-    kr.putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'job', labels: { 'caspian.io/job-id': 'job', 'app.kubernetes.io/managed-by': 'caspian' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox:1.36' }] } } } });
     const failed = await dispatch();
+    kr.putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'job', labels: { 'caspian.io/job-id': 'job', 'app.kubernetes.io/managed-by': 'caspian' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'job', image: 'busybox:1.36' }] } } } });
     expect(failed.created).toEqual([]);
     expect(failed.failed).toEqual([{ job_id: 'job', cluster: 'carbon-kr', error: expect.stringContaining('failed 3 times') }]);
     expect(await get('job')).toMatchObject({ phase: 'Planned' });
