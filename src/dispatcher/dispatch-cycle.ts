@@ -138,6 +138,7 @@ export class DispatchCycle {
     const all = await this.deps.lifecycle.store.list();
     for (const aw of all) {
       if (!LIVE_PHASES.has(aw.phase) || !aw.placement) continue;
+      if (!this.deps.clusters.info(aw.placement.cluster)) await this.failUnconfigured(aw, aw.placement, summary);
       const jobs = jobsByCluster.get(aw.placement.cluster);
       if (jobs) await this.sync(aw, aw.placement, jobs.get(aw.placement.jobName), summary);
     }
@@ -208,6 +209,20 @@ export class DispatchCycle {
       }
     });
     if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+  }
+
+  /**
+   * A live job whose Job is on a cluster taken out of the configuration: the hub can no longer read it,
+   * move it or delete it, so it is Failed rather than left Running forever.
+   */
+  private async failUnconfigured(aw: AppWrapper, placement: Placement, summary: DispatchSummary): Promise<void> {
+    const reason = `its Job ${placement.jobName} is on cluster ${placement.cluster}, which is no longer configured`;
+    const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
+      cur.placement?.cluster === placement.cluster && LIVE_PHASES.has(cur.phase) ? { ...cur, phase: 'Failed', reason, finishedAt: this.deps.clock.now(), migrating: false } : undefined,
+    );
+    if (stored.phase === aw.phase) return;
+    summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+    this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, jobName: placement.jobName }, `AppWrapper ${aw.jobId} failed: ${reason}`);
   }
 
   private request(aw: AppWrapper, cluster: string, generation: number, now: number): SpokeJobRequest {

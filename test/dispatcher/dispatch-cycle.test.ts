@@ -273,6 +273,14 @@ describe('dispatch cycle', () => {
     });
   });
 
+  it('fails a live job whose Job is on a cluster no longer configured', async () => {
+    const running = appWrapper('orphan').cpu(1).phase('Running').target('carbon-cn').placement({ cluster: 'carbon-cn', jobName: 'orphan', generation: 1, pool: 'FAST' }).obj();
+    await store().insert({ ...running, startedAt: clock.now(), updatedAt: clock.now() });
+    expect((await dispatch()).synced).toEqual([{ job_id: 'orphan', phase: 'Failed' }]);
+    expect(await store().get('orphan')).toMatchObject({ phase: 'Failed', reason: 'its Job orphan is on cluster carbon-cn, which is no longer configured' });
+    expect(t.log.messages()).toContain('AppWrapper orphan failed: its Job orphan is on cluster carbon-cn, which is no longer configured');
+  });
+
   it('drops a migration planned away and back before it happened', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();
