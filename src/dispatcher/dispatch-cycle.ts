@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
+import { boundToItsJob, CANNOT_FINISH, isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
@@ -282,6 +282,14 @@ export class DispatchCycle {
     const cluster = aw.targetCluster;
     if (!cluster) return;
     const request = this.request(aw, cluster, 1, now);
+    if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
+      // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline.
+      const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
+        cur.phase === 'Planned' && !cur.gateOpen ? { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now } : undefined,
+      );
+      if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+      return;
+    }
     const outcome = await this.create(aw, cluster, request, summary);
     if (!outcome) return;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {

@@ -195,6 +195,9 @@ export function isTerminal(aw: Pick<AppWrapper, 'phase'>): boolean {
   return TERMINAL_PHASES.has(aw.phase);
 }
 
+/** Why a job that has not started is Failed once its runtime no longer fits before its deadline. */
+export const CANNOT_FINISH = 'DeadlineExceeded: it can no longer finish before its deadline';
+
 /** Name of the Kubernetes Job for a given generation (1 = the first Job). */
 export function jobNameFor(jobId: string, generation: number): string {
   return generation <= 1 ? jobId : `${jobId}-g${generation}`;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
+import { boundToItsJob, CANNOT_FINISH, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
@@ -345,7 +345,7 @@ export class ScheduleCycle {
         deadlineSlot = Math.min(H, Math.ceil((runtimeMs * slowest) / slotMs)) - 1;
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
-          failed.push({ job_id: aw.jobId, reason: 'DeadlineExceeded: it can no longer finish before its deadline' });
+          failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
           continue;
         }
         if (!allowed.length) {

@@ -87,12 +87,14 @@ describe('dispatch cycle', () => {
   });
 
   it('marks a job Failed when its Job fails or disappears', async () => {
-    const short = { ...planned('short', 0), deadlineAt: clock.now() + 10 * 60_000 };
+    // 'short' has time for its run, but KR is taken by someone else's work until past its deadline.
+    await sim(0).createJob(spokeJob('blocker').cpu(4).runtimeSeconds(3600).activeDeadlineSeconds(7200).obj());
+    const short = { ...planned('short', 0), deadlineAt: clock.now() + 40 * 60_000 };
     await store().insert(short);
     await store().insert(planned('vanishes', 0, 'carbon-jp'));
     await dispatch();
     await sim(1).deleteJob('vanishes');
-    clock.advanceMinutes(11);
+    clock.advanceMinutes(41);
     const summary = await dispatch();
     expect(summary.synced).toEqual(expect.arrayContaining([{ job_id: 'short', phase: 'Failed' }, { job_id: 'vanishes', phase: 'Failed' }]));
     expect((await store().get('short'))?.reason).toBe('DeadlineExceeded');
@@ -279,6 +281,20 @@ describe('dispatch cycle', () => {
     expect((await dispatch()).synced).toEqual([{ job_id: 'orphan', phase: 'Failed' }]);
     expect(await store().get('orphan')).toMatchObject({ phase: 'Failed', reason: 'its Job orphan is on cluster carbon-cn, which is no longer configured' });
     expect(t.log.messages()).toContain('AppWrapper orphan failed: its Job orphan is on cluster carbon-cn, which is no longer configured');
+  });
+
+  it('fails a job whose gate would open too late to finish, instead of creating a Job that hits its deadline', async () => {
+    // 30 minutes of work, planned to start now, deadline in 40 minutes; its cluster does not answer for 15.
+    await store().insert({ ...planned('late', 0), deadlineAt: clock.now() + 40 * 60_000 });
+    sim(0).setReachable(false);
+    await dispatch();
+    sim(0).setReachable(true);
+    clock.advanceMinutes(15);
+    const summary = await dispatch();
+    expect(summary.created).toEqual([]);
+    expect(summary.synced).toEqual([{ job_id: 'late', phase: 'Failed' }]);
+    expect(await store().get('late')).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded: it can no longer finish before its deadline' });
+    expect(await sim(0).listJobs()).toEqual([]);
   });
 
   it('drops a migration planned away and back before it happened', async () => {
