@@ -4,7 +4,7 @@
  *
  * All state lives in typed arrays: the largest models carry millions of options.
  */
-import { CAPACITY_EPS, optionRuntime, shortestRuntime } from './model.js';
+import { CAPACITY_EPS, cheapestOptionsBound, optionRuntime, shortestRuntime } from './model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from './types.js';
 
 /** A deadline in `performance.now()` milliseconds plus the clock that reads it (tests inject a fake one). */
@@ -161,24 +161,6 @@ export function sortOptionsByCost(model: PlacementModel): Int32Array[] {
     const cost = job.optionCost;
     return order.sort((a, b) => cost[a]! - cost[b]!);
   });
-}
-
-/** Each job's cheapest option cost: summed over a set of jobs it is a valid (weak) lower bound. */
-export function cheapestCosts(model: PlacementModel): Float64Array {
-  const out = new Float64Array(model.jobs.length);
-  model.jobs.forEach((job, j) => {
-    let best = Infinity;
-    for (const c of job.optionCost) if (c < best) best = c;
-    out[j] = best;
-  });
-  return out;
-}
-
-/** Sum of `perJob[j]` over the jobs `choice` places. */
-export function sumPlaced(choice: Int32Array, perJob: Float64Array): number {
-  let total = 0;
-  for (let j = 0; j < choice.length; j++) if (choice[j]! >= 0) total += perJob[j]!;
-  return total;
 }
 
 /**
@@ -474,10 +456,10 @@ export const greedySolver: Solver = {
     const deadline = deadlineAfter(options.timeLimitSeconds);
     const byCost = sortOptionsByCost(model);
     const packing = constructBest(model, byCost, deadline, GREEDY_SEARCH);
-    const bound = sumPlaced(packing.choice, cheapestCosts(model));
+    const bound = cheapestOptionsBound(model, packing.placed);
     const gap = (packing.cost - bound) / Math.max(packing.cost, 1e-9);
     return {
-      // The bound only covers the cost of the jobs placed; leaving any out is never proven optimal.
+      // The bound does not prove that no plan places more jobs: leaving any out is never proven optimal.
       status: packing.placed === model.jobs.length && gap <= options.gapTolerance ? 'optimal' : 'feasible',
       choice: packing.choice,
       lowerBoundGco2: bound,

@@ -1,3 +1,4 @@
+import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
 import type { CostWeights, ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
 
@@ -38,7 +39,7 @@ export interface Site {
 /** The sites of an input, regions in input order and each region's pools in their order. */
 export function sitesOf(input: Pick<OptimizeInput, 'regions' | 'region_pools'>): Site[] {
   return input.regions.flatMap((region, regionIndex): Site[] => {
-    const pools = input.region_pools?.[region];
+    const pools = ownEntry(input.region_pools, region);
     if (!pools?.length) return [{ label: region, region, regionIndex, pool: undefined, speedFactor: 1, powerFactor: 1 }];
     return pools.map((p) => ({ label: `${region}/${p.name}`, region, regionIndex, pool: p.name, speedFactor: p.speed_factor, powerFactor: p.power_factor }));
   });
@@ -112,12 +113,17 @@ export function jobPowerWatts(input: OptimizeInput, job: OptimizeJob): number {
   return powerWatts(input.costs, job);
 }
 
+/** The region a job was planned in before this solve, if any. */
+export function previousRegion(input: OptimizeInput, jobId: string): string | undefined {
+  return ownEntry(input.prev_plan, jobId)?.region;
+}
+
 /** The charge for moving `job` to `region`, gCO2: 0 when it stays or had no previous plan. */
 export function migrationChargeGco2(input: OptimizeInput, job: OptimizeJob, region: string): number {
-  const prev = input.prev_plan[job.job_id]?.region;
+  const prev = previousRegion(input, job.job_id);
   if (prev === undefined || prev === region) return 0;
   const lambda = input.costs.lambda_plan_dev ?? DEFAULT_COSTS.lambda_plan_dev;
-  return lambda + (input.network_costs[prev]?.[region] ?? 0) * job.data_gb;
+  return lambda + (ownEntry(ownEntry(input.network_costs, prev), region) ?? 0) * job.data_gb;
 }
 
 /** `{a: undefined}` must not override a default when spread. */
@@ -136,7 +142,7 @@ export function startRange(job: OptimizeJob, horizonSlots: number, runtime = job
 /** Whether a job may use a region: its affinity, narrowed to its previous region when it may not move. */
 export function regionAllowed(input: OptimizeInput, job: OptimizeJob, region: string): boolean {
   if (job.affinity_regions.length && !job.affinity_regions.includes(region)) return false;
-  const prev = input.prev_plan[job.job_id]?.region;
+  const prev = previousRegion(input, job.job_id);
   return input.migration_allow || prev === undefined || prev === region;
 }
 
@@ -222,9 +228,10 @@ export function compileModel(input: OptimizeInput): CompiledModel {
     const allowed = allowedSites(input, grid, job);
     const runtimes = allowed.map((i) => runtimeOnSite(job.runtime_slots, grid.sites[i]!));
     // The window is judged at the fastest allowed site: a slower one may still find its window empty.
-    const { first, last } = startRange(job, H, allowed.length ? Math.min(...runtimes) : job.runtime_slots);
+    const fastest = fastestRun(grid, job, allowed, runtimes);
+    const { first, last } = startRange(job, H, fastest.runtime);
     if (first > last) {
-      unscheduled.push({ job_id: job.job_id, code: 'empty_window', reason: emptyWindowReason(job, H) });
+      unscheduled.push({ job_id: job.job_id, code: 'empty_window', reason: emptyWindowReason(job, H, fastest) });
       continue;
     }
     if (allowed.length === 0) {
@@ -253,7 +260,7 @@ export function compileModel(input: OptimizeInput): CompiledModel {
       unscheduled.push({
         job_id: job.job_id,
         code: 'no_capacity',
-        reason: noCapacityReason(grid, job, allowed, runtimes, first, run),
+        reason: noCapacityReason(grid, job, allowed, runtimes, fastest, first, run),
       });
       continue;
     }
@@ -271,7 +278,31 @@ export function compileModel(input: OptimizeInput): CompiledModel {
   return { model: { regions: grid.sites.map((site) => site.label), horizonSlots: H, jobs, capacity: grid.capacity }, unscheduled };
 }
 
-function emptyWindowReason(job: OptimizeJob, horizonSlots: number): string {
+/** The shortest run a job has on the sites it may use, and the pool that stretches it, if one does. */
+interface FastestRun {
+  runtime: number;
+  /** `REGION/POOL` of that site when its pool's speed makes the run longer than `runtime_slots`. */
+  stretchedBy: string | undefined;
+}
+
+function fastestRun(grid: Grid, job: OptimizeJob, allowed: number[], runtimes: number[]): FastestRun {
+  if (allowed.length === 0) return { runtime: job.runtime_slots, stretchedBy: undefined };
+  const runtime = Math.min(...runtimes);
+  const site = grid.sites[allowed[runtimes.indexOf(runtime)]!]!;
+  return { runtime, stretchedBy: runtime > job.runtime_slots ? site.label : undefined };
+}
+
+/**
+ * Names the pool whose speed stretched the run a reason quotes (" on KR/ECO, its fastest allowed pool (2 at
+ * full speed),"), or nothing: the decision used the stretched run, so a reason quoting `runtime_slots` would
+ * not add up when only slow pools are allowed.
+ */
+function stretchNote(job: OptimizeJob, fastest: FastestRun): string {
+  if (fastest.stretchedBy === undefined) return '';
+  return ` on ${fastest.stretchedBy}, its fastest allowed pool (${job.runtime_slots} at full speed),`;
+}
+
+function emptyWindowReason(job: OptimizeJob, horizonSlots: number, fastest: FastestRun): string {
   const id = `job "${job.job_id}"`;
   if (job.release_slot > horizonSlots - 1) {
     return `${id} is released at slot ${job.release_slot}, after the horizon ends at slot ${horizonSlots - 1}`;
@@ -279,7 +310,7 @@ function emptyWindowReason(job: OptimizeJob, horizonSlots: number): string {
   const end = Math.min(job.deadline_slot, horizonSlots - 1);
   const clipped = job.deadline_slot > horizonSlots - 1 ? ` (its deadline is clipped to the horizon end)` : '';
   return (
-    `${id} needs ${job.runtime_slots} slots but only slots ${job.release_slot}..${end} ` +
+    `${id} needs ${fastest.runtime} slots${stretchNote(job, fastest)} but only slots ${job.release_slot}..${end} ` +
     `(${end - job.release_slot + 1}) lie between its release and its deadline${clipped}`
   );
 }
@@ -290,7 +321,7 @@ function noRegionReason(input: OptimizeInput, job: OptimizeJob): string {
   if (job.pools?.length && input.regions.some((r) => regionAllowed(input, job, r))) {
     return `${id} may only run on ${job.pools.join(' or ')} workers, which none of its allowed regions has`;
   }
-  const prev = input.prev_plan[job.job_id]?.region;
+  const prev = previousRegion(input, job.job_id);
   return (
     `${id} must stay in its previous region ${prev} (migration_allow is false), ` +
     `but its affinity_regions allow only ${job.affinity_regions.join(', ')}`
@@ -303,6 +334,7 @@ function noCapacityReason(
   job: OptimizeJob,
   allowed: number[],
   runtimes: number[],
+  fastest: FastestRun,
   first: number,
   run: Int32Array,
 ): string {
@@ -317,7 +349,7 @@ function noCapacityReason(
     });
     return !any;
   });
-  const last = startRange(job, H, Math.min(...runtimes)).last;
+  const last = startRange(job, H, fastest.runtime).last;
   const parts = (blocking.length ? blocking : RESOURCES.filter((res) => demand[res] > 0)).map(
     (res) => `${demand[res]} ${RESOURCE_WORDS[res]}`,
   );
@@ -325,7 +357,7 @@ function noCapacityReason(
   const together = blocking.length ? '' : ' at the same time';
   const where = allowed.map((i) => grid.sites[i]!.label).join(', ');
   return (
-    `job "${job.job_id}" needs ${needs}${together} for ${job.runtime_slots} consecutive slots ` +
+    `job "${job.job_id}" needs ${needs}${together} for ${fastest.runtime} consecutive slots${stretchNote(job, fastest)} ` +
     `starting in slots ${first}..${last}, but no allowed region (${where}) has that much free capacity`
   );
 }
@@ -351,19 +383,47 @@ export function optionCount(model: PlacementModel): number {
   return n;
 }
 
-/**
- * A lower bound valid for any plan placing the jobs with `choice[j] >= 0`: each placed job at its cheapest
- * option, capacity ignored. Every backend's bound can be raised to at least this.
- */
-export function cheapestOptionsBound(model: PlacementModel, choice: Int32Array): number {
-  let bound = 0;
+/** Each job's cheapest option cost, gCO2. */
+export function cheapestCosts(model: PlacementModel): Float64Array {
+  const out = new Float64Array(model.jobs.length);
   model.jobs.forEach((job, j) => {
-    if (choice[j]! < 0) return;
-    let min = Infinity;
-    for (const c of job.optionCost) if (c < min) min = c;
-    bound += min;
+    let best = Infinity;
+    for (const c of job.optionCost) if (c < best) best = c;
+    out[j] = best;
   });
-  return bound;
+  return out;
+}
+
+/**
+ * The least sum of `perJob` over any `count` or more of the jobs: the `count` smallest values, plus every
+ * negative one beyond them (taking such a job lowers the sum). With a lower bound on each job's cost as
+ * `perJob`, this bounds every plan placing at least `count` jobs, whichever they are: the objective places
+ * as many jobs as it can first, so a plan is only ever compared with plans placing at least as many, and a
+ * bound over the jobs a plan happened to place would miss a cheaper plan that keeps other ones.
+ */
+export function leastSumOverAtLeast(perJob: Float64Array, count: number): number {
+  const sorted = Float64Array.from(perJob).sort();
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    // Compiled option costs are never negative, but the bound must not rely on that.
+    if (i < count || sorted[i]! < 0) sum += sorted[i]!;
+  }
+  return sum;
+}
+
+/**
+ * A lower bound on every plan placing at least `placed` jobs: the cheapest options of the `placed` jobs
+ * cheapest to place, capacity ignored. Every backend's bound can be raised to at least this.
+ */
+export function cheapestOptionsBound(model: PlacementModel, placed: number): number {
+  return leastSumOverAtLeast(cheapestCosts(model), placed);
+}
+
+/** How many jobs `choice` places. */
+export function placedCount(choice: Int32Array): number {
+  let placed = 0;
+  for (const k of choice) if (k >= 0) placed++;
+  return placed;
 }
 
 /** Summed option cost of the placed jobs, gCO2. */

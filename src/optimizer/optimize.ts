@@ -1,7 +1,18 @@
 import { preferEarlierStarts } from './earliest-ties.js';
 import { OptimizeInputError } from './errors.js';
 import type { InputIssue } from './errors.js';
-import { cheapestOptionsBound, choiceCost, compileModel, definedOnly, findOverflow, migrationChargeGco2, optionCount, sitesOf } from './model.js';
+import {
+  cheapestOptionsBound,
+  choiceCost,
+  compileModel,
+  definedOnly,
+  findOverflow,
+  migrationChargeGco2,
+  optionCount,
+  placedCount,
+  previousRegion,
+  sitesOf,
+} from './model.js';
 import { parseOptimizeInput } from './schema.js';
 import { autoSolver, DEFAULT_CATALOG, getSolver, solverNames } from './solvers/registry.js';
 import type { SolverCatalog } from './solvers/registry.js';
@@ -93,13 +104,7 @@ export async function optimizeWith(
   const failed = first.result.status === 'error' || first.result.status === 'timedout';
   if (failed && canFallBack) {
     const second = await attempt(fallback, model, opts.timeLimitSeconds - elapsedSeconds(), opts.gapTolerance);
-    if (better(second, first)) {
-      chosen = second;
-      if (samePlacedSet(first.result.choice, second.result.choice) && first.result.lowerBoundGco2 !== null) {
-        const bound = Math.max(first.result.lowerBoundGco2, second.result.lowerBoundGco2 ?? -Infinity);
-        chosen = { ...second, result: { ...second.result, lowerBoundGco2: bound } };
-      }
-    }
+    chosen = better(second, first) ? withLargerBound(second, first) : withLargerBound(first, second);
   }
 
   // 5. Prefer earlier starts among ties, and map.
@@ -145,23 +150,27 @@ async function attempt(solver: Solver, model: PlacementModel, seconds: number, g
   }
   const overflow = findOverflow(model, result.choice);
   if (overflow !== null) return failure(`${solver.name} returned a plan that overflows capacity: ${overflow}`);
-  let placed = 0;
-  for (const k of result.choice) if (k >= 0) placed++;
-  return { solver, result, placed, costGco2: choiceCost(model, result.choice) };
+  return { solver, result, placed: placedCount(result.choice), costGco2: choiceCost(model, result.choice) };
 }
 
 function emptyAttempt(solver: Solver): Attempt {
   return { solver, result: { status: 'optimal', choice: new Int32Array(0), lowerBoundGco2: 0 }, placed: 0, costGco2: 0 };
 }
 
+/**
+ * `best` with the larger of the two bounds: `other` places no more jobs, so its bound, valid for every plan
+ * placing at least as many jobs as `other` does, holds for `best` too.
+ */
+function withLargerBound(best: Attempt, other: Attempt): Attempt {
+  const own = best.result.lowerBoundGco2;
+  const borrowed = other.result.lowerBoundGco2;
+  if (borrowed === null || (own !== null && own >= borrowed)) return best;
+  return { ...best, result: { ...best.result, lowerBoundGco2: borrowed } };
+}
+
 /** More jobs placed wins; then less carbon. */
 function better(a: Attempt, b: Attempt): boolean {
   return a.placed !== b.placed ? a.placed > b.placed : a.costGco2 < b.costGco2;
-}
-
-function samePlacedSet(a: Int32Array, b: Int32Array): boolean {
-  for (let j = 0; j < a.length; j++) if (a[j]! < 0 !== b[j]! < 0) return false;
-  return true;
 }
 
 function toOutput(
@@ -192,7 +201,8 @@ function toOutput(
     const { region, pool } = sites[job.optionRegion[k]!]!;
     const spec = jobsById.get(job.jobId)!;
     const migration = migrationChargeGco2(input, spec, region);
-    if (input.prev_plan[job.jobId] !== undefined && input.prev_plan[job.jobId]!.region !== region) migrations++;
+    const prev = previousRegion(input, job.jobId);
+    if (prev !== undefined && prev !== region) migrations++;
     const start = job.optionStart[k]!;
     const wait = (spec.wait_gco2_per_slot ?? 0) * (start - spec.release_slot);
     waitCharges += wait;
@@ -211,7 +221,7 @@ function toOutput(
   let lowerBound: number | null = null;
   if (chosen.result.lowerBoundGco2 !== null) {
     // Any valid bound is <= the plan's own cost; above it is solver float noise.
-    const raised = Math.max(chosen.result.lowerBoundGco2, cheapestOptionsBound(model, choice));
+    const raised = Math.max(chosen.result.lowerBoundGco2, cheapestOptionsBound(model, chosen.placed));
     lowerBound = Math.min(raised, objective);
   }
   const unscheduled = input.jobs.map((j) => leftOut.get(j.job_id)).filter((u): u is UnscheduledJob => u !== undefined);

@@ -61,6 +61,20 @@ const costsSchema = z.strictObject({
   lambda_plan_dev: quantity().optional(),
 });
 
+/**
+ * A JSON object keyed by job or region names (`prev_plan`, `network_costs`, `region_pools`). `z.record` drops
+ * a `__proto__` key, which would silently lose, say, the previous plan of a job called `__proto__`; read as
+ * a Map and back, every name stays an ordinary own key (`Object.fromEntries` defines keys, it never sets a
+ * prototype). Lookups go through `ownEntry`, so names like `constructor` find only their own entry.
+ */
+function nameRecord<T extends z.ZodType>(value: T) {
+  const entriesOf = (raw: unknown) =>
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? new Map(Object.entries(raw)) : raw;
+  return z
+    .preprocess(entriesOf, z.map(z.string(), value, { error: 'must be an object' }))
+    .transform((entries) => Object.fromEntries(entries) as Record<string, z.output<T>>);
+}
+
 const baseSchema = z.strictObject({
   jobs: z.array(jobSchema),
   capacities: z.array(capacitySchema),
@@ -72,10 +86,10 @@ const baseSchema = z.strictObject({
     .int({ error: 'must be an integer number of slots' })
     .min(1, { error: 'must be at least 1 slot' }),
   costs: costsSchema.default({}),
-  network_costs: z.record(z.string(), z.record(z.string(), quantity())).default({}),
+  network_costs: nameRecord(nameRecord(quantity())).default({}),
   migration_allow: z.boolean({ error: 'must be true or false' }).default(true),
-  prev_plan: z.record(z.string(), z.strictObject({ region: name() })).default({}),
-  region_pools: z.record(z.string(), z.array(poolSchema).min(1, { error: 'must list at least one pool' })).optional(),
+  prev_plan: nameRecord(z.strictObject({ region: name() })).default({}),
+  region_pools: nameRecord(z.array(poolSchema).min(1, { error: 'must list at least one pool' })).optional(),
 });
 
 type Issue = { path: (string | number)[]; message: string };

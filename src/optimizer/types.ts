@@ -86,7 +86,10 @@ export const DEFAULT_COSTS: Readonly<Required<CostWeights>> = Object.freeze({
   lambda_plan_dev: 100,
 });
 
-/** The seed's `OptimizeInput`. */
+/**
+ * The seed's `OptimizeInput`. The keys of `network_costs`, `prev_plan` and `region_pools` are job and region
+ * names, and any string is one (`constructor` and `__proto__` too): only a record's own keys count.
+ */
 export interface OptimizeInput {
   jobs: OptimizeJob[];
   capacities: SlotCapacity[];
@@ -146,8 +149,9 @@ export interface UnscheduledJob {
 export type SolverStatus =
   /**
    * Proven optimal for the whole problem (gap within the solver's tolerance): no plan places more jobs, and
-   * none placing as many costs less. A bound that only covers the jobs this plan placed proves that only
-   * when every job is placed; otherwise report `feasible`.
+   * none placing as many costs less. The lower bound covers only plans placing at least as many jobs, so it
+   * proves that only when every job is placed; a backend that has not also proven that no plan places more
+   * jobs reports `feasible`.
    */
   | 'optimal'
   /** A feasible plan with a lower bound; `gap` says how far from proven. */
@@ -167,7 +171,10 @@ export interface OptimizeOutput {
   migrations: number;
   /** Objective of the returned plan over the placed jobs, gCO2 (run carbon + migration + waiting charges). */
   objective_gco2: number;
-  /** A proven lower bound on the cheapest plan that places exactly the same jobs, gCO2; null when unknown. */
+  /**
+   * A proven lower bound, gCO2, on every plan that places at least as many jobs as this one (whichever jobs
+   * they are); null when unknown. When every job is placed, that is every plan placing every job.
+   */
   lower_bound_gco2: number | null;
   /** `(objective - lower_bound) / max(objective, 1e-9)`; null when the bound is unknown. */
   gap: number | null;
@@ -241,7 +248,10 @@ export interface SolverResult {
   status: SolverStatus;
   /** Per job (same order as `PlacementModel.jobs`): the chosen option index, or -1 when left out. */
   choice: Int32Array;
-  /** Proven lower bound on the cheapest plan that places exactly the jobs this one placed, gCO2; null when unknown. */
+  /**
+   * Proven lower bound, gCO2, on every plan that places at least as many jobs as `choice` does (whichever
+   * jobs they are); null when unknown.
+   */
   lowerBoundGco2: number | null;
   /** Free text for logs (e.g. the backend's own status or error message). */
   detail?: string;

@@ -1,3 +1,4 @@
+import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
 import type { OptimizeInput, OptimizeJob, OptimizeOutput } from './types.js';
 
@@ -65,12 +66,12 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
     if (job.affinity_regions.length && !job.affinity_regions.includes(item.region)) {
       add('affinity', `job "${id}" planned in ${item.region}, outside its affinity ${job.affinity_regions.join(', ')}`, id);
     }
-    const prev = input.prev_plan[id]?.region;
+    const prev = ownEntry(input.prev_plan, id)?.region;
     if (prev !== undefined && prev !== item.region) {
       migrations++;
       if (!input.migration_allow) add('migration', `job "${id}" moved ${prev} -> ${item.region} with migration_allow false`, id);
     }
-    const pools = input.region_pools?.[item.region];
+    const pools = ownEntry(input.region_pools, item.region);
     const pool = pools?.find((p) => p.name === item.pool);
     if (pools && !pool) add('pool', `job "${id}" planned in ${item.region} on pool "${item.pool}", not one of its pools`, id);
     if (!pools && item.pool !== undefined) add('pool', `job "${id}" planned on pool "${item.pool}" in ${item.region}, which has no pools`, id);
@@ -102,7 +103,7 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
     const wait = (job.wait_gco2_per_slot ?? 0) * (item.start_slot - job.release_slot);
     if (!close(wait, item.wait_cost_gco2 ?? 0)) add('cost', `job "${id}" wait_cost_gco2 ${item.wait_cost_gco2}, recomputed ${wait}`, id);
     const move = prev !== undefined && prev !== item.region
-      ? watt.lambda + (input.network_costs[prev]?.[item.region] ?? 0) * job.data_gb
+      ? watt.lambda + (ownEntry(ownEntry(input.network_costs, prev), item.region) ?? 0) * job.data_gb
       : 0;
     if (!close(runCost, item.cost_gco2)) add('cost', `job "${id}" cost_gco2 ${item.cost_gco2}, recomputed ${runCost}`, id);
     if (!close(move, item.migration_cost_gco2)) {
@@ -165,12 +166,12 @@ function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned:
  */
 function aloneStarts(input: OptimizeInput, job: OptimizeJob, capacityAt: CapacityAt): { windowStarts: number; regions: number; fitting: number } {
   const lastStartFor = (runtime: number) => Math.min(job.deadline_slot, input.horizon_slots - 1) - runtime + 1;
-  const prev = input.prev_plan[job.job_id]?.region;
+  const prev = ownEntry(input.prev_plan, job.job_id)?.region;
   const allowed = input.regions.filter(
     (r) => (job.affinity_regions.length === 0 || job.affinity_regions.includes(r)) && (input.migration_allow || prev === undefined || prev === r),
   );
   const sites = allowed.flatMap((region) => {
-    const pools = input.region_pools?.[region];
+    const pools = ownEntry(input.region_pools, region);
     if (!pools) return [{ region, pool: undefined as string | undefined, speed: 1 }];
     return pools.filter((p) => !job.pools?.length || job.pools.includes(p.name)).map((p) => ({ region, pool: p.name as string | undefined, speed: p.speed_factor }));
   });

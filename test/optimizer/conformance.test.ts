@@ -173,6 +173,14 @@ const knownCases: KnownCase[] = [
     placedCount: 2,
   },
   {
+    name: 'room for one of two jobs: whichever a backend keeps, its bound covers the cheaper plan',
+    // big alone: 4 cores, 12 g; small alone: 3 g. A plan keeping big must still report a bound <= 3.
+    input: () =>
+      input().regions('KR').horizon(1).capacity('KR', { cpu: 4 }).carbon('KR', 100).job(job('big').cpu(4).window(0, 0), job('small').window(0, 0)).obj(),
+    optimum: 3,
+    placedCount: 1,
+  },
+  {
     name: 'unplaceable jobs are reported while the rest is solved',
     input: () =>
       seedScenario()
@@ -367,6 +375,9 @@ describe.each(solverNames())('solver %s', (solver) => {
     expect(output.objective_gco2).toBeGreaterThanOrEqual(optimum - REL * Math.max(1, optimum));
     if (output.lower_bound_gco2 !== null) {
       expect(output.lower_bound_gco2).toBeLessThanOrEqual(optimum + REL * Math.max(1, optimum));
+      // The bound covers every plan placing at least as many jobs, whichever they are: the reference places
+      // at least as many, so its optimum is one of them.
+      expect(output.lower_bound_gco2).toBeLessThanOrEqual(reference.objective_gco2 + REL * Math.max(1, reference.objective_gco2));
     }
     if (output.solver_status === 'optimal') {
       expect(output.plans.length).toBe(reference.plans.length);

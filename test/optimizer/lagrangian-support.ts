@@ -1,6 +1,7 @@
 /**
  * Test support for the greedy and Lagrangian solvers: seeded random `PlacementModel`s small enough to
- * solve by enumeration, an independent capacity check and the exact optimum per set of placed jobs.
+ * solve by enumeration, an independent capacity check, the exact optimum per set of placed jobs and the
+ * cheapest plan placing at least a given number of jobs.
  */
 import { optionRuntime } from '../../src/optimizer/model.js';
 import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
@@ -136,4 +137,39 @@ export function enumerate(model: PlacementModel): { maxPlaced: number; optimum: 
   };
   visit(0, 0);
   return { maxPlaced, optimum };
+}
+
+/**
+ * The cheapest feasible plan placing at least `count` jobs, whichever they are (from `enumerate`'s optima): a
+ * backend's bound for a plan placing `count` jobs covers every such plan, so it must not exceed this.
+ */
+export function optimumPlacingAtLeast(optimum: Map<string, number>, count: number): number {
+  let best = Infinity;
+  for (const [set, cost] of optimum) {
+    if ([...set].filter((c) => c === '1').length >= count) best = Math.min(best, cost);
+  }
+  return best;
+}
+
+/**
+ * One cpu slot of 4 cores and two jobs that want it: `big` (4 cores, 12 g) and `small` (1 core, 3 g). Only
+ * one fits; a plan keeping `big` must still report a bound no higher than 3, the cost of keeping `small`.
+ */
+export function bigOrSmallModel(): PlacementModel {
+  const job = (jobId: string, cpu: number, cost: number): ModelJob => ({
+    jobId,
+    cpu,
+    memGb: 0,
+    gpu: 0,
+    siteRuntime: Int32Array.of(1),
+    optionRegion: Int32Array.of(0),
+    optionStart: Int32Array.of(0),
+    optionCost: Float64Array.of(cost),
+  });
+  return {
+    regions: ['R0'],
+    horizonSlots: 1,
+    jobs: [job('big', 4, 12), job('small', 1, 3)],
+    capacity: { cpu: Float64Array.of(4), memGb: Float64Array.of(0), gpu: Float64Array.of(0) },
+  };
 }

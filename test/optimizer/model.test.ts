@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { compileModel, parseOptimizeInput } from '../../src/optimizer/index.js';
-import { capacityRows, findOverflow } from '../../src/optimizer/model.js';
+import { capacityRows, findOverflow, leastSumOverAtLeast } from '../../src/optimizer/model.js';
 import type { ModelJob, OptimizeInput } from '../../src/optimizer/types.js';
 import { input, job, seedScenario } from '../support/optimizer-builders.js';
 
@@ -143,12 +143,47 @@ describe('compileModel unscheduled jobs', () => {
     expect(unscheduled[0]!.reason).toContain(`job "${spec.obj().job_id}"`);
   });
 
+  // ECO runs a job twice as long: 2 slots at full speed hold it for 4.
+  const ecoOnly = () => input().regions('KR').horizon(6).pools('KR', { name: 'ECO', speed: 2, power: 0.5, cap: { cpu: 2 } }).carbon('KR', 100);
+
+  test.each([
+    {
+      name: 'window fits the nominal runtime but not the stretched one',
+      spec: job('w').runtime(2).window(0, 2),
+      code: 'empty_window',
+      reason: /needs 4 slots on KR\/ECO, its fastest allowed pool \(2 at full speed\), but only slots 0..2 \(3\) lie/,
+    },
+    {
+      name: 'no room for the stretched run',
+      spec: job('c').cpu(3).runtime(2).window(0, 5),
+      code: 'no_capacity',
+      reason: /needs 3 cpu for 4 consecutive slots on KR\/ECO, its fastest allowed pool \(2 at full speed\), starting in slots 0..2/,
+    },
+  ])('only a slow pool allowed: $name -> $code, with the stretched runtime', ({ spec, code, reason }) => {
+    const { unscheduled } = compile(ecoOnly().job(spec).obj());
+    expect(unscheduled).toEqual([{ job_id: spec.obj().job_id, code, reason: expect.stringMatching(reason) }]);
+  });
+
   test('pinned by migration_allow false to a region outside its affinity -> no_region', () => {
     const raw = base().job(job('p').affinity('KR')).prev('p', 'JP').migrationAllow(false).obj();
     const { unscheduled } = compile(raw);
     expect(unscheduled).toEqual([
       { job_id: 'p', code: 'no_region', reason: expect.stringMatching(/previous region JP .* allow only KR/) },
     ]);
+  });
+});
+
+describe('leastSumOverAtLeast', () => {
+  test.each([
+    { perJob: [5, 1, 3], count: 0, least: 0 },
+    { perJob: [5, 1, 3], count: 2, least: 4 },
+    { perJob: [5, 1, 3], count: 3, least: 9 },
+    // Negative values beyond the count lower the sum further: taking more jobs is allowed.
+    { perJob: [4, -1, -3], count: 1, least: -4 },
+    { perJob: [4, -1, -3], count: 0, least: -4 },
+    { perJob: [4, -1, -3], count: 3, least: 0 },
+  ])('over $perJob, at least $count: $least', ({ perJob, count, least }) => {
+    expect(leastSumOverAtLeast(Float64Array.from(perJob), count)).toBe(least);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { optimizeCommand } from '../../src/cli/optimize-command.js';
-import { job, seedScenario } from '../support/optimizer-builders.js';
+import { input, job, seedScenario } from '../support/optimizer-builders.js';
 
 /** Runs the command against an in-memory file system and captures what it prints. */
 async function run(args: string[], files: Record<string, string> = {}) {
@@ -28,6 +28,21 @@ describe('caspian optimize', () => {
     const output = JSON.parse(stdout);
     expect(output).toMatchObject({ solver: 'highs', objective_gco2: 2, plans: [{ job_id: 'a', region: 'KR' }] });
     expect(output.unscheduled).toEqual([expect.objectContaining({ job_id: 'huge', code: 'no_capacity' })]);
+  });
+
+  test('exits 0 for a region called hasOwnProperty beside a region with pools', async () => {
+    const raw = input()
+      .regions('KR', 'hasOwnProperty')
+      .horizon(1)
+      .capacity('KR', { cpu: 1 })
+      .capacity('hasOwnProperty', { cpu: 1 })
+      .pools('KR', { name: 'FAST', speed: 1, power: 1 })
+      .job(job('a').window(0, 0))
+      .obj();
+    const { code, stdout, stderr } = await run(['in.json'], { 'in.json': JSON.stringify(raw) });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).plans).toHaveLength(1);
   });
 
   test('the solver defaults to auto', async () => {

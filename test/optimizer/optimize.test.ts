@@ -200,6 +200,26 @@ describe('fallback', () => {
     expect(output).toMatchObject({ solver: 'rescue', objective_gco2: 4.5, lower_bound_gco2: 4.5, gap: 0 });
   });
 
+  test('a fallback plan placing more jobs keeps the first bound: it covers every plan placing at least as many', async () => {
+    // One 1-core job fits in KR (3 g), two in JP (30 g each): the best plan placing two jobs costs 33 g.
+    const raw = input()
+      .regions('KR', 'JP')
+      .horizon(1)
+      .capacity('KR', { cpu: 1 })
+      .capacity('JP', { cpu: 2 })
+      .carbon('KR', 100)
+      .carbon('JP', 1000)
+      .job(job('a').window(0, 0), job('b').window(0, 0), job('c').window(0, 0))
+      .obj();
+    const timedOut = fake('slow', () => ({ status: 'timedout', choice: Int32Array.of(0, 1, -1), lowerBoundGco2: 33 }));
+    const rescuer = fake('rescue', () => ({ status: 'feasible', choice: Int32Array.of(0, 1, 1), lowerBoundGco2: null }));
+    const output = await optimizeWith(catalog(timedOut, rescuer), raw);
+    expect(output.solver).toBe('rescue');
+    expect(output.objective_gco2).toBeCloseTo(63, 9);
+    // Each job at its cheapest option would give only 9 g.
+    expect(output.lower_bound_gco2).toBeCloseTo(33, 9);
+  });
+
   test('without a fallback, a failed backend leaves the jobs out with a reason naming it', async () => {
     const broken = fake('broken', () => {
       throw new Error('boom');
@@ -218,6 +238,83 @@ describe('fallback', () => {
     expect(output.gap).toBeCloseTo(0.5 / 4.5, 12);
     const noisy = fake('noisy', (m) => ({ status: 'optimal', choice: cheapestChoice(m), lowerBoundGco2: 4 + 1e-9 }));
     expect((await optimizeWith(catalog(noisy), easy())).lower_bound_gco2).toBe(4);
+  });
+});
+
+describe('job and region names equal to built-in object keys', () => {
+  // Raw JSON as the hub and the command line read it: there `__proto__` is an ordinary own key.
+  const cases: { name: string; json: string; plan: { job_id: string; region: string; pool?: string }; migrations: number; objective: number }[] = [
+    {
+      name: 'a job called constructor, without a previous plan, is no migration',
+      json: `{"jobs":[{"job_id":"constructor","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0}],
+        "capacities":[{"region":"A","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[{"region":"A","slot":0,"ci_gco2_per_kwh":10}],"regions":["A"],"slot_seconds":3600,"horizon_slots":1}`,
+      plan: { job_id: 'constructor', region: 'A' },
+      migrations: 0,
+      objective: 0.3,
+    },
+    {
+      name: 'a move to a region called toString costs lambda plus a missing (zero) network cost',
+      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
+        "capacities":[{"region":"A","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"toString","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[],"regions":["A","toString"],"slot_seconds":3600,"horizon_slots":1,
+        "region_pools":{"A":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"A":{}},"prev_plan":{"a":{"region":"A"}}}`,
+      plan: { job_id: 'a', region: 'toString' },
+      migrations: 1,
+      objective: 100,
+    },
+    {
+      name: 'a region called hasOwnProperty beside a region with pools',
+      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
+        "capacities":[{"region":"A","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"hasOwnProperty","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[],"regions":["A","hasOwnProperty"],"slot_seconds":3600,"horizon_slots":1,
+        "region_pools":{"A":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"A":{}},"prev_plan":{"a":{"region":"A"}}}`,
+      plan: { job_id: 'a', region: 'hasOwnProperty' },
+      migrations: 1,
+      objective: 100,
+    },
+    {
+      name: 'a job called __proto__ keeps its previous plan: migration_allow false pins it to the dearer region',
+      json: `{"jobs":[{"job_id":"__proto__","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0}],
+        "capacities":[{"region":"A","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0},{"region":"B","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[{"region":"A","slot":0,"ci_gco2_per_kwh":10},{"region":"B","slot":0,"ci_gco2_per_kwh":500}],"regions":["A","B"],
+        "slot_seconds":3600,"horizon_slots":1,"migration_allow":false,"prev_plan":{"__proto__":{"region":"B"}}}`,
+      plan: { job_id: '__proto__', region: 'B' },
+      migrations: 0,
+      objective: 15,
+    },
+    {
+      name: 'a region called __proto__ keeps its pools and its network costs',
+      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
+        "capacities":[{"region":"__proto__","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"A","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[],"regions":["__proto__","A"],"slot_seconds":3600,"horizon_slots":1,
+        "region_pools":{"__proto__":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"__proto__":{"A":2}},"prev_plan":{"a":{"region":"__proto__"}}}`,
+      plan: { job_id: 'a', region: 'A' },
+      migrations: 1,
+      objective: 102,
+    },
+    {
+      name: 'a job runs on a pool of a region called __proto__',
+      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0}],
+        "capacities":[{"region":"__proto__","pool":"p","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[{"region":"__proto__","slot":0,"ci_gco2_per_kwh":100}],"regions":["__proto__"],"slot_seconds":3600,"horizon_slots":1,
+        "region_pools":{"__proto__":[{"name":"p","speed_factor":1,"power_factor":0.5}]}}`,
+      plan: { job_id: 'a', region: '__proto__', pool: 'p' },
+      migrations: 0,
+      objective: 1.5,
+    },
+  ];
+
+  test.each(cases)('$name', async ({ json, plan, migrations, objective }) => {
+    const raw: unknown = JSON.parse(json);
+    const output = await optimize(raw, { timeLimitSeconds: 10 });
+    expect(output.plans).toEqual([expect.objectContaining(plan)]);
+    expect(output.migrations).toBe(migrations);
+    expect(output.objective_gco2).toBeCloseTo(objective, 9);
+    // The independent check agrees, on the parsed input and on it as plain JSON objects alike.
+    const parsed = parseOptimizeInput(raw);
+    expect(validatePlan(parsed, output).violations).toEqual([]);
+    expect(validatePlan(JSON.parse(JSON.stringify(parsed)) as OptimizeInput, output).violations).toEqual([]);
   });
 });
 

@@ -88,6 +88,13 @@ describe('parseOptimizeInput', () => {
     { name: 'prev plan in unknown region', mutate: (r) => (r.prev_plan.a.region = 'XX'), path: 'prev_plan.a.region', message: /unknown region/ },
     { name: 'network cost from unknown region', mutate: (r) => (r.network_costs.XX = {}), path: 'network_costs.XX', message: /unknown region/ },
     { name: 'network cost to unknown region', mutate: (r) => (r.network_costs.KR.YY = 1), path: 'network_costs.KR.YY', message: /unknown region "YY"/ },
+    {
+      // As JSON.parse makes it: an own key, not the prototype.
+      name: 'network cost from an unknown region called __proto__',
+      mutate: (r) => Object.defineProperty(r.network_costs, '__proto__', { value: {}, enumerable: true }),
+      path: 'network_costs.__proto__',
+      message: /unknown region "__proto__"/,
+    },
     { name: 'zero slot length', mutate: (r) => (r.slot_seconds = 0), path: 'slot_seconds', message: /> 0/ },
     { name: 'zero horizon', mutate: (r) => (r.horizon_slots = 0), path: 'horizon_slots', message: /at least 1/ },
     { name: 'absurd horizon', mutate: (r) => (r.horizon_slots = 1e8), path: 'horizon_slots', message: /exceeds/ },

@@ -1,6 +1,6 @@
 import highsModule from 'highs';
 import type { Highs, InitOptions } from 'highs';
-import { capacityRows, cheapestOptionsBound, choiceCost, optionRuntime, unplacedPenalty } from '../model.js';
+import { capacityRows, cheapestOptionsBound, choiceCost, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -248,7 +248,7 @@ export async function solveMilp(model: PlacementModel, options: MilpOptions): Pr
     if (!hasPlan) {
       return { status: status === codes.timeLimit ? 'timedout' : 'error', choice, lowerBoundGco2: null, detail };
     }
-    const bound = placedSetBound(model, choice, dualBound, f);
+    const bound = placedCountBound(model, choice, dualBound, f);
     // HiGHS measures its gap on the penalised objective; with jobs left out that is looser than the same
     // gap on carbon alone, so "optimal" is only passed on when the carbon gap is within tolerance too.
     const cost = choiceCost(model, choice);
@@ -283,15 +283,14 @@ export const highsSolver: Solver = {
 };
 
 /**
- * HiGHS bounds the MILP objective, which charges `penalty` per job left out. Any plan leaving out u jobs
- * therefore costs at least `dualBound - penalty * u` (without "left out" columns u = 0 and the bound is for
- * plans placing every job); the cheapest-options bound holds regardless, so the
- * larger of the two is returned.
+ * A bound on every plan placing at least as many jobs as `choice`. HiGHS bounds the MILP objective, which
+ * charges `penalty` per job left out: a plan leaving out u jobs costs at least `dualBound - penalty * u`,
+ * and one leaving out fewer at least that too (without "left out" columns u = 0 and the bound is for plans
+ * placing every job). The cheapest-options bound for as many jobs holds as well, so the larger is returned.
  */
-function placedSetBound(model: PlacementModel, choice: Int32Array, dualBound: number, f: Formulation): number {
-  let unplaced = 0;
-  for (const k of choice) if (k < 0) unplaced++;
-  const relaxed = cheapestOptionsBound(model, choice);
+function placedCountBound(model: PlacementModel, choice: Int32Array, dualBound: number, f: Formulation): number {
+  const placed = placedCount(choice);
+  const relaxed = cheapestOptionsBound(model, placed);
   if (!Number.isFinite(dualBound)) return relaxed;
-  return Math.max(relaxed, dualBound - f.penalty * unplaced);
+  return Math.max(relaxed, dualBound - f.penalty * (choice.length - placed));
 }

@@ -8,13 +8,13 @@
  * 3. The MIP neighbourhood search re-packs dozens of jobs at a time with HiGHS for the rest of the limit,
  *    or until the plan is within the gap tolerance of the bound.
  * Beyond `maxExactOptions` there is no step 2, and the Lagrangian gets its share too.
- * The best plan is returned with the best bound proven for the jobs it places: bounds from different
- * methods are combined only when they cover the same set of placed jobs (for plans placing every job, they
- * always do).
+ * The best plan is returned with the best bound proven: each method's bound covers every plan placing at
+ * least as many jobs as the plan it came with, and the best plan places at least as many as any other, so
+ * every bound found holds for it.
  */
 import { better, deadlineAfter, Packing } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
-import { cheapestOptionsBound, choiceCost, optionCount } from '../model.js';
+import { cheapestOptionsBound, choiceCost, optionCount, placedCount } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 import { seededRandom } from '../../domain/random.js';
 import { solveMilp } from './highs.js';
@@ -48,7 +48,7 @@ export const DEFAULT_HYBRID_SETTINGS: Readonly<HybridSettings> = Object.freeze({
   now: () => performance.now(),
 });
 
-/** A plan with the best bound known for the set of jobs it places. */
+/** A plan with the best bound known for the plans placing at least as many jobs. */
 interface Bounded {
   choice: Int32Array;
   placed: number;
@@ -57,20 +57,16 @@ interface Bounded {
 }
 
 function bounded(model: PlacementModel, result: SolverResult): Bounded {
-  let placed = 0;
-  for (const k of result.choice) if (k >= 0) placed++;
-  return { choice: result.choice, placed, cost: choiceCost(model, result.choice), bound: result.lowerBoundGco2 };
+  return { choice: result.choice, placed: placedCount(result.choice), cost: choiceCost(model, result.choice), bound: result.lowerBoundGco2 };
 }
 
-function samePlacedSet(a: Int32Array, b: Int32Array): boolean {
-  for (let j = 0; j < a.length; j++) if (a[j]! < 0 !== b[j]! < 0) return false;
-  return true;
-}
-
-/** The better plan of the two, with the larger bound when both bounds cover its placed set. */
+/**
+ * The better plan of the two, with the larger bound: the other plan places no more jobs, so its bound, valid
+ * for every plan placing at least as many as it does, holds for the better plan too.
+ */
 export function combine(a: Bounded, b: Bounded): Bounded {
   const [best, other] = better(b, a) ? [b, a] : [a, b];
-  if (other.bound === null || !samePlacedSet(best.choice, other.choice)) return best;
+  if (other.bound === null) return best;
   return { ...best, bound: best.bound === null ? other.bound : Math.max(best.bound, other.bound) };
 }
 
@@ -96,7 +92,7 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
       const n = model.jobs.length;
       const details: string[] = [];
       const finish = (plan: Bounded): SolverResult => {
-        const bound = Math.max(plan.bound ?? -Infinity, cheapestOptionsBound(model, plan.choice));
+        const bound = Math.max(plan.bound ?? -Infinity, cheapestOptionsBound(model, plan.placed));
         const optimal = plan.placed === n && gapOf({ ...plan, bound }) <= options.gapTolerance;
         return { status: optimal ? 'optimal' : 'feasible', choice: plan.choice, lowerBoundGco2: bound, detail: `hybrid: ${details.join('; ')}` };
       };
@@ -124,7 +120,8 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
         if (best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
       }
 
-      // 3. Sub-MIPs for the rest of the limit. The bound stays valid while the plan places the same jobs.
+      // 3. Sub-MIPs for the rest of the limit. The bound stays valid: the plan only gets better, so it never
+      // places fewer jobs.
       const packing = new Packing(model);
       best.choice.forEach((k, j) => {
         if (k >= 0) packing.place(j, k);
@@ -134,10 +131,7 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
         stopBelow: best.bound === null || best.placed < n ? -Infinity : best.bound + options.gapTolerance * best.cost,
       });
       details.push(`${report.moves} sub-MIPs, ${report.improvements} improving`);
-      if (better(packing, best)) {
-        const choice = Int32Array.from(packing.choice);
-        best = { choice, placed: packing.placed, cost: packing.cost, bound: samePlacedSet(choice, best.choice) ? best.bound : null };
-      }
+      if (better(packing, best)) best = { ...best, choice: Int32Array.from(packing.choice), placed: packing.placed, cost: packing.cost };
       return finish(best);
     },
   };

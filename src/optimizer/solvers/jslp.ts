@@ -1,6 +1,6 @@
 import jsLpModule from 'javascript-lp-solver';
 import type { Model as JsLpModel, SolverAPI, SolveResult } from 'javascript-lp-solver';
-import { capacityRows, choiceCost, cheapestOptionsBound, optionRuntime, unplacedPenalty } from '../model.js';
+import { capacityRows, choiceCost, cheapestOptionsBound, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -87,7 +87,7 @@ export const jslpSolver: Solver = {
     return {
       status: 'timedout',
       choice,
-      lowerBoundGco2: cheapestOptionsBound(model, choice),
+      lowerBoundGco2: cheapestOptionsBound(model, placedCount(choice)),
       detail: 'jslp: time limit reached in branch-and-cut',
     };
   },

@@ -16,20 +16,9 @@
  * The dual phase stops at `dualShare` of the time limit or when the step has shrunk to nothing; the
  * whole solve stops at the gap tolerance or the time limit.
  */
-import {
-  better,
-  cheapestCosts,
-  constructBest,
-  deadlineAfter,
-  expired,
-  improve,
-  Packing,
-  placeGreedily,
-  sortOptionsByCost,
-  sumPlaced,
-} from '../heuristics.js';
+import { better, constructBest, deadlineAfter, expired, improve, Packing, placeGreedily, sortOptionsByCost } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
-import { optionRuntime, shortestRuntime, unplacedPenalty } from '../model.js';
+import { cheapestOptionsBound, leastSumOverAtLeast, optionRuntime, shortestRuntime, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 import { LagrangianDual } from './lagrangian-dual.js';
 import { seededRandom } from '../../domain/random.js';
@@ -208,7 +197,6 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
   const dualDeadline = deadlineAfter(options.timeLimitSeconds * settings.dualShare, now);
   const n = model.jobs.length;
   const byCost = sortOptionsByCost(model);
-  const cheapest = cheapestCosts(model);
   const search = { ejectionOptions: settings.ejectionOptions, exchangeOptions: settings.exchangeOptions };
   const best = constructBest(model, byCost, dualDeadline, { ejectionOptions: 0, exchangeOptions: 0 });
   const dual = new LagrangianDual(model);
@@ -314,21 +302,24 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
   else if (!budgetLeft()) stopReason = 'iterations';
   else if (expired(deadline)) stopReason = 'time';
 
-  // The bound: L(u) is valid for plans placing all jobs; for a plan that leaves some out, price only
-  // the placed jobs with the best multipliers (and never report less than the cheapest-options bound).
-  let finalBound = sumPlaced(best.choice, cheapest);
+  // The bound covers every plan placing at least as many jobs as this one; when that is every job, L(u)
+  // is such a bound. Otherwise, with the best multipliers u >= 0: job j on option k costs
+  // (c + u.a) - u.a >= minimum[j] - u.a, and a feasible plan's demands sum to at most the capacity, so the
+  // plan costs at least the sum of its jobs' minima minus u.cap, hence at least the least such sum over any
+  // as many jobs minus u.cap. Never less than the cheapest-options bound.
+  let finalBound = cheapestOptionsBound(model, best.placed);
   if (best.placed === n) {
     finalBound = Math.max(finalBound, bound);
   } else if (iterations > 0) {
     dual.restore(bestU);
     dual.priceJobs(relaxed, minimum);
-    finalBound = Math.max(finalBound, sumPlaced(best.choice, minimum) - dual.capacityCharge());
+    finalBound = Math.max(finalBound, leastSumOverAtLeast(minimum, best.placed) - dual.capacityCharge());
   }
   best.exactCost();
   const gap = relativeGap(best.cost, finalBound);
   return {
     // Running out of time is how this anytime method normally ends: the plan still comes with its bound.
-    // The bound only covers the cost of the jobs placed: leaving any out is never proven optimal.
+    // The bound does not prove that no plan places more jobs: leaving any out is never proven optimal.
     status: best.placed === n && gap <= options.gapTolerance ? 'optimal' : 'feasible',
     choice: best.choice,
     lowerBoundGco2: Math.min(finalBound, best.cost),
