@@ -181,7 +181,7 @@ describe('schedule cycle', () => {
     let region = 'JP';
     const steer: OptimizeFn = async (input) => ({
       plans: input.jobs.map((j) => ({ job_id: j.job_id, region, pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 150 })),
-      co2_estimate_kg: 0, solver_status: 'Optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
+      co2_estimate_kg: 0, solver_status: 'optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
     });
     const clock = new FakeClock();
     const spokes: Spoke[] = [
