@@ -15,6 +15,15 @@ import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 export const DB_FILE = 'caspian.db';
 
 /**
+ * File beside the database that the hub owning it holds an exclusive SQLite lock on, from before it reads
+ * the database until it closes the store: a second hub on the same data directory is refused at once.
+ * The lock is a POSIX lock, which the kernel releases when the process dies, so a killed hub restarts.
+ * It is a file of its own so that other programs (a backup, `sqlite3` for a look) can still read the
+ * database while the hub runs.
+ */
+export const LOCK_FILE = 'caspian.lock';
+
+/**
  * Version of the table layout (`PRAGMA user_version`) and of the documents in it. A file or a row of a
  * newer version was written by a newer CASPIAN: refused, since this one cannot know what it would lose.
  */
@@ -48,6 +57,9 @@ export interface StoreObserver {
   failed(error: Error): void;
 }
 
+/** The columns of the appwrappers table that this version reads and writes. */
+const APPWRAPPERS_COLUMNS = ['seq', 'job_id', 'schema_version', 'doc'] as const;
+
 interface Row {
   job_id: string;
   schema_version: number;
@@ -73,10 +85,11 @@ interface Batch {
  * update of the same id sees it) and added to the open batch. A batch goes to the writer thread as soon
  * as the previous one is on disk, and is committed there in one transaction with one fsync; its writes
  * resolve when the writer says so. The event loop never waits on the disk, and the busier the hub, the
- * more writes share an fsync. Reads wait for the batches before them, so no caller ever sees a value that
- * is not on disk. A failed commit (or a writer that dies) rejects the writes not yet on disk and closes
- * the store to further use: memory would be ahead of the disk, and only a restart (which reloads from the
- * disk) makes them agree again.
+ * more writes share an fsync. A read takes its value from memory at once and answers when the batches
+ * before it are on disk, so no caller ever sees a value that is not on disk. A failed commit (or a writer
+ * that dies) rejects the writes not yet on disk and closes the store to further use: memory would be
+ * ahead of the disk, and only a restart (which reloads from the disk) makes them agree again. One hub at
+ * a time owns a data directory (see LOCK_FILE).
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
@@ -97,6 +110,8 @@ export class SqliteStore implements Store {
     initial: AppWrapper[],
     synchronous: Synchronous,
     private readonly observer: StoreObserver | undefined,
+    /** The connection holding LOCK_FILE; closing it lets another hub open the store. */
+    private readonly lock: Database.Database,
   ) {
     this.memory = new MemoryStore({
       initial,
@@ -191,6 +206,16 @@ export class SqliteStore implements Store {
   }
 
   /**
+   * A read: `value` was taken from memory when the read was asked, and is answered once the writes made
+   * before it are on disk. Reading memory only after that wait could return a later write, still in a
+   * batch whose commit may fail (values are frozen snapshots, so taking them early is safe).
+   */
+  private async onceDurable<T>(value: Promise<T>): Promise<T> {
+    await this.durable();
+    return value;
+  }
+
+  /**
    * Opens (creating if absent) `caspian.db` in `dataDir` and loads every AppWrapper. Throws
    * StoreOpenError when the directory or file cannot be used, a row is not a valid AppWrapper, or the
    * file was written by a newer version; the file is then left exactly as it was.
@@ -202,22 +227,53 @@ export class SqliteStore implements Store {
     } catch (error) {
       throw new StoreOpenError(file, `cannot create the data directory: ${messageOf(error)}`, { cause: error });
     }
+    // Taken before the first read: between two hubs starting together, exactly one gets this far.
+    const lock = SqliteStore.lock(file, join(dataDir, LOCK_FILE));
+    let initial: AppWrapper[];
+    try {
+      initial = SqliteStore.loadFile(file);
+    } catch (error) {
+      lock.close();
+      throw error;
+    }
+    return new SqliteStore(file, initial, options.synchronous ?? 'full', options.observer, lock);
+  }
+
+  /** Holds an exclusive lock on `lockFile` until the returned connection closes; refuses at once if another holds it. */
+  private static lock(file: string, lockFile: string): Database.Database {
+    let lock: Database.Database | undefined;
+    try {
+      // No busy timeout: a lock that is held stays held, and waiting would only delay the refusal.
+      lock = new Database(lockFile, { timeout: 0 });
+      // Exclusive locking mode keeps the lock the first write takes until the connection closes.
+      lock.pragma('locking_mode = EXCLUSIVE');
+      lock.exec('BEGIN EXCLUSIVE; COMMIT');
+      return lock;
+    } catch (error) {
+      lock?.close();
+      const busy = error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY';
+      if (busy) {
+        throw new StoreOpenError(file, `another process holds it (it has the lock on ${lockFile}): is a second hub running on this data directory? Stop it, or give this one another data directory`, { cause: error });
+      }
+      throw new StoreOpenError(file, `cannot take the lock on ${lockFile}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  /** Checks and loads the database with a connection of its own, closed after: from then on only the writer thread touches the file. */
+  private static loadFile(file: string): AppWrapper[] {
     let db: Database.Database;
     try {
       db = new Database(file, { fileMustExist: false });
     } catch (error) {
       throw new StoreOpenError(file, messageOf(error), { cause: error });
     }
-    let initial: AppWrapper[];
     try {
-      initial = SqliteStore.load(db, file);
+      return SqliteStore.load(db, file);
     } catch (error) {
       throw error instanceof StoreOpenError ? error : new StoreOpenError(file, messageOf(error), { cause: error });
     } finally {
-      // Checked and loaded; from here on only the writer thread touches the file.
       db.close();
     }
-    return new SqliteStore(file, initial, options.synchronous ?? 'full', options.observer);
   }
 
   /** Checks the file and reads every row; nothing is written to a file that is not a CASPIAN database. */
@@ -227,9 +283,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new StoreOpenError(file, `schema version ${version} was written by a newer CASPIAN (this one reads up to ${SCHEMA_VERSION})`);
     }
-    if (version === 0 && db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table'").get()) {
-      throw new StoreOpenError(file, 'not a CASPIAN database: it holds tables but no CASPIAN schema version');
-    }
+    SqliteStore.checkIsCaspianDatabase(db, file, version);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     if (version === 0) {
@@ -245,6 +299,26 @@ export class SqliteStore implements Store {
     }
     const rows = db.prepare('SELECT job_id, schema_version, doc FROM appwrappers ORDER BY seq').all() as Row[];
     return rows.map((row) => SqliteStore.parseRow(row, file));
+  }
+
+  /**
+   * Reads only: a file without a schema version must be empty (a new store), and one with it must hold the
+   * appwrappers table as CASPIAN writes it. Another program's database can carry a user_version of 1 too,
+   * and even switching it to WAL would already rewrite its header.
+   */
+  private static checkIsCaspianDatabase(db: Database.Database, file: string, version: number): void {
+    if (version === 0) {
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table'").get()) {
+        throw new StoreOpenError(file, 'not a CASPIAN database: it holds tables but no CASPIAN schema version');
+      }
+      return;
+    }
+    const columns = new Set((db.pragma('table_info(appwrappers)') as { name: string }[]).map((c) => c.name));
+    const missing = APPWRAPPERS_COLUMNS.filter((c) => !columns.has(c));
+    if (missing.length > 0) {
+      const what = columns.size === 0 ? 'it has no appwrappers table' : `its appwrappers table lacks ${missing.join(', ')}`;
+      throw new StoreOpenError(file, `not a CASPIAN database: ${what} (schema version ${version})`);
+    }
   }
 
   private static parseRow(row: Row, file: string): AppWrapper {
@@ -271,14 +345,12 @@ export class SqliteStore implements Store {
     await this.durable();
   }
 
-  async get(jobId: string): Promise<AppWrapper | undefined> {
-    await this.durable();
-    return this.memory.get(jobId);
+  get(jobId: string): Promise<AppWrapper | undefined> {
+    return this.onceDurable(this.memory.get(jobId));
   }
 
-  async list(filter?: AppWrapperFilter): Promise<AppWrapper[]> {
-    await this.durable();
-    return this.memory.list(filter);
+  list(filter?: AppWrapperFilter): Promise<AppWrapper[]> {
+    return this.onceDurable(this.memory.list(filter));
   }
 
   async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
@@ -293,9 +365,8 @@ export class SqliteStore implements Store {
     return removed;
   }
 
-  async counts(): Promise<StoreCounts> {
-    await this.durable();
-    return this.memory.counts();
+  counts(): Promise<StoreCounts> {
+    return this.onceDurable(this.memory.counts());
   }
 
   fault(): string | undefined {
@@ -308,11 +379,13 @@ export class SqliteStore implements Store {
       await this.durable().catch(() => undefined);
       if (this.failure) {
         await this.writer.terminate();
-        return;
+      } else {
+        const closed = new Promise<void>((resolve) => this.writer.once('exit', () => resolve()));
+        this.writer.postMessage('close' satisfies WriterMessage);
+        await closed;
       }
-      const closed = new Promise<void>((resolve) => this.writer.once('exit', () => resolve()));
-      this.writer.postMessage('close' satisfies WriterMessage);
-      await closed;
+      // Only once the writer has let go of the database may another hub take it.
+      this.lock.close();
     })();
     return this.closing;
   }

@@ -56,6 +56,7 @@ describe('SQLite group commit', () => {
     const bumps = Array.from({ length: 5 }, () => store.update('a', (cur) => ({ ...cur, spec: { ...cur.spec, cpu: cur.spec.cpu + 1 } })));
     const results = await Promise.all(bumps);
     expect(results.map((r) => r.spec.cpu)).toEqual([2, 3, 4, 5, 6]);
+    await store.close();
     const reopened = SqliteStore.open(join(store.file, '..'));
     try {
       expect((await reopened.get('a'))?.spec.cpu).toBe(6);
@@ -69,6 +70,7 @@ describe('SQLite group commit', () => {
     for (const id of ['a', 'b', 'c']) await store.insert(appWrapper(id).obj());
     expect(await store.remove(['a', 'c'])).toBe(2);
     expect(rowsOnDisk(store)).toEqual(['b']);
+    await store.close();
     const reopened = SqliteStore.open(join(store.file, '..'));
     try {
       expect((await reopened.list()).map((aw) => aw.jobId)).toEqual(['b']);
@@ -85,6 +87,27 @@ describe('SQLite group commit', () => {
     expect(await read).toMatchObject({ jobId: 'a' });
     expect(rowsOnDisk(store)).toEqual(['a']);
     await write;
+  });
+
+  it('answers a read with what was on disk when it was asked, never with a later write whose commit may still fail', async () => {
+    open();
+    await store.insert(appWrapper('j').obj());
+    // A row the next batch will collide with: a stand-in for a commit that fails (disk full, I/O error).
+    const other = new Database(store.file);
+    other.prepare('INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, 1, ?)').run('k', JSON.stringify(appWrapper('k').obj()));
+    other.close();
+    const v1 = store.update('j', (current) => ({ ...current, reason: 'v1' }));
+    await new Promise((resolve) => setImmediate(resolve)); // v1's batch is at the writer
+    const read = store.get('j').then((aw) => aw?.reason, () => 'refused');
+    const v2 = store.update('j', (current) => ({ ...current, reason: 'v2' })).catch(() => 'rejected');
+    const collision = store.insert(appWrapper('k').obj()).catch(() => 'rejected');
+    expect(await v1).toMatchObject({ reason: 'v1' });
+    expect(await read).toMatch(/^(v1|refused)$/);
+    expect(await v2).toBe('rejected');
+    expect(await collision).toBe('rejected');
+    await store.close();
+    store = SqliteStore.open(join(store.file, '..'));
+    expect((await store.get('j'))?.reason).toBe('v1');
   });
 
   it('rejects the whole batch when its commit fails, then refuses further use', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +129,21 @@ describe('SqliteStore', () => {
     expect((await store.list()).map((aw) => aw.jobId)).toEqual(['a']);
   });
 
+  it('is held by one owner at a time: a second open of the directory is refused until the first closes', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.insert(appWrapper('a').obj());
+    const error = openError(dir);
+    expect(error.file).toBe(join(dir, DB_FILE));
+    expect(error.message).toContain(join(dir, DB_FILE));
+    expect(error.message).toMatch(/another process holds it/);
+    // The refused open changed nothing: the owner still writes.
+    await store.insert(appWrapper('b').obj());
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect((await store.list()).map((aw) => aw.jobId)).toEqual(['a', 'b']);
+  });
+
   describe('refuses to open, naming the file and the problem, and leaves the file untouched', () => {
     it('a file of garbage bytes', () => {
       const dir = tempDir();
@@ -141,9 +157,9 @@ describe('SqliteStore', () => {
       expect(readFileSync(file).equals(garbage)).toBe(true);
     });
 
-    it('a row that is not JSON, naming its job id', () => {
+    it('a row that is not JSON, naming its job id', async () => {
       const dir = tempDir();
-      SqliteStore.open(dir).close();
+      await SqliteStore.open(dir).close();
       writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'broken-1', 1, '{"jobId": "broken-1", ');
       const before = readFileSync(join(dir, DB_FILE));
       const error = openError(dir);
@@ -163,21 +179,21 @@ describe('SqliteStore', () => {
       expect(error.message).toMatch(/AppWrapper "bad-2": not a valid AppWrapper: phase: /);
     });
 
-    it('a row whose document names another job id', () => {
+    it('a row whose document names another job id', async () => {
       const dir = tempDir();
-      SqliteStore.open(dir).close();
+      await SqliteStore.open(dir).close();
       writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'x', 1, JSON.stringify(appWrapper('y').obj()));
       expect(openError(dir).message).toMatch(/AppWrapper "x": its document names job id "y"/);
     });
 
-    it('a file or a row of a newer schema version', () => {
+    it('a file or a row of a newer schema version', async () => {
       const newerFile = tempDir();
-      SqliteStore.open(newerFile).close();
+      await SqliteStore.open(newerFile).close();
       writeRaw(newerFile, `PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
       expect(openError(newerFile).message).toMatch(new RegExp(`schema version ${SCHEMA_VERSION + 1} was written by a newer CASPIAN`));
 
       const newerRow = tempDir();
-      SqliteStore.open(newerRow).close();
+      await SqliteStore.open(newerRow).close();
       writeRaw(newerRow, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'future', SCHEMA_VERSION + 1, '{}');
       expect(openError(newerRow).message).toMatch(/AppWrapper "future": schema version \d+ was written by a newer CASPIAN/);
     });
@@ -185,6 +201,28 @@ describe('SqliteStore', () => {
     it("another program's SQLite database", () => {
       const dir = tempDir();
       writeRaw(dir, 'CREATE TABLE other (x INTEGER)');
+      const before = readFileSync(join(dir, DB_FILE));
+      expect(openError(dir).message).toMatch(/not a CASPIAN database/);
+      expect(readFileSync(join(dir, DB_FILE)).equals(before)).toBe(true);
+    });
+
+    it("another program's SQLite database that happens to carry CASPIAN's schema version", () => {
+      const dir = tempDir();
+      const file = join(dir, DB_FILE);
+      const foreign = new Database(file);
+      foreign.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('precious')");
+      foreign.pragma(`user_version = ${SCHEMA_VERSION}`);
+      foreign.close();
+      const before = createHash('sha256').update(readFileSync(file)).digest('hex');
+      expect(openError(dir).message).toMatch(/not a CASPIAN database/);
+      expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(before);
+      expect(existsSync(`${file}-wal`)).toBe(false);
+    });
+
+    it('a table named appwrappers without the columns CASPIAN writes', () => {
+      const dir = tempDir();
+      writeRaw(dir, 'CREATE TABLE appwrappers (name TEXT)');
+      writeRaw(dir, `PRAGMA user_version = ${SCHEMA_VERSION}`);
       const before = readFileSync(join(dir, DB_FILE));
       expect(openError(dir).message).toMatch(/not a CASPIAN database/);
       expect(readFileSync(join(dir, DB_FILE)).equals(before)).toBe(true);
