@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HubDeps } from './deps.js';
 import { requireBearerToken } from './auth.js';
-import { registerErrorHandling } from './error-handler.js';
+import { answerFrameworkError, registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { hubRoutes } from './routes/hub.js';
@@ -21,6 +21,7 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     // Job ids are case-sensitive names: /hub/appwrappers/A is not /hub/appwrappers/a.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
+    frameworkErrors: answerFrameworkError,
   });
   // Latency is watched in the histogram; a log line per request would be a third of the hub's writes.
   // Rejections (info) and failures (error) have their own lines from the error handler.

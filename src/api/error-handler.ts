@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
 
 export interface ErrorBody {
@@ -31,6 +31,18 @@ function statusOf(error: unknown): number {
   if (error instanceof StoreUnavailableError) return 503;
   const code = (error as FastifyError).statusCode;
   return typeof code === 'number' && code >= 400 && code < 600 ? code : 500;
+}
+
+/**
+ * For Fastify's `frameworkErrors`: what its router refuses before any route or hook runs (a path with a
+ * bad percent-escape, a parameter over the length limit) gets the same body as every other 4xx; the
+ * error handler never sees these.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = statusOf(error);
+  const body: ErrorBody = { error: STATUS_TEXT[status] ?? 'Client Error', message: error.message, details: [] };
+  request.log.info({ url: request.url, method: request.method, status, code: error.code, message: body.message }, 'request rejected');
+  void reply.status(status).send(body);
 }
 
 /** One error handler: 4xx errors say what was wrong, 5xx errors are logged and say nothing of their cause. */

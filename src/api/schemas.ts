@@ -17,11 +17,11 @@ const jobIdSchema = z
   .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
   .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit');
 
-/** `jobIdDefault`: the id taken when the body names none (the what-if); absent = job_id is required. */
-export function submissionSchema(regions: readonly string[], jobIdDefault?: string) {
+/** A submission body whose `job_id` is checked by `jobId` (required, or optional for a what-if). */
+function jobBodySchema<Id extends z.ZodType>(regions: readonly string[], jobId: Id) {
   return z
     .strictObject({
-      job_id: jobIdDefault === undefined ? jobIdSchema : jobIdSchema.default(jobIdDefault),
+      job_id: jobId,
       cpu: boundedNumber(1024).positive(),
       mem_gb: boundedNumber(16384).nonnegative(),
       gpu: z.number().int().min(0).max(64).default(0),
@@ -49,22 +49,33 @@ export function submissionSchema(regions: readonly string[], jobIdDefault?: stri
     });
 }
 
+export function submissionSchema(regions: readonly string[]) {
+  return jobBodySchema(regions, jobIdSchema);
+}
+
 export type Submission = z.infer<ReturnType<typeof submissionSchema>>;
 
-/** The id of a what-if job whose body names none. */
+/** The id of a what-if job whose body names none (or the first of `whatif-2`, `whatif-3`... not stored). */
 export const WHATIF_JOB_ID = 'whatif';
 
 /** A what-if body: a submission whose job_id may be left out. */
 export function whatIfSchema(regions: readonly string[]) {
-  return submissionSchema(regions, WHATIF_JOB_ID);
+  return jobBodySchema(regions, jobIdSchema.optional());
 }
+
+/**
+ * The query or the body of a route that takes none: every key is refused by name, so that a parameter the
+ * route does not know (`POST /hub/dispatch?dry_run=true`) is an error instead of being ignored while the
+ * route does the real thing.
+ */
+export const noParametersSchema = z.strictObject({});
 
 export const scheduleQuerySchema = z.strictObject({
   /** `true`: work out the plan the next cycle would apply and return it without applying it. */
   dry_run: z.enum(['true', 'false']).optional(),
 });
 
-export function toJobSpec(body: Submission): JobSpec {
+export function toJobSpec(body: Omit<Submission, 'job_id'>): JobSpec {
   return {
     cpu: body.cpu,
     memGb: body.mem_gb,

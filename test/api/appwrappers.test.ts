@@ -138,6 +138,28 @@ describe('AppWrapper API', () => {
     expect((await page('')).count).toBe(5);
   });
 
+  it('pages on from a cursor whose job changed phase since it was handed out, and refuses one whose job was forgotten', async () => {
+    for (const id of ['p1', 'p2', 'p3', 'p4']) {
+      await post({ ...valid, job_id: id });
+      t.clock.advance(1000);
+    }
+    const page = async (query: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers?phase=Pending&limit=1${query}` })).json();
+    const ids = (p: { items: { job_id: string }[] }) => p.items.map((i) => i.job_id);
+    const first = await page('');
+    expect(first.next).toBe('p1');
+    // p1 is no longer Pending: the cursor still marks its place in submission order.
+    expect((await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/p1' })).statusCode).toBe(200);
+    const second = await page('&after=p1');
+    expect(ids(second)).toEqual(['p2']);
+    expect(second.next).toBe('p2');
+    expect(ids(await page('&after=p2'))).toEqual(['p3']);
+    // p3 is forgotten (as retention does): its place is gone, and the client is told to start again.
+    await t.hub.lifecycle.store.remove(['p3']);
+    const gone = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers?phase=Pending&limit=1&after=p3' });
+    expect(gone.statusCode).toBe(400);
+    expect(gone.json().details).toEqual([{ field: 'after', message: 'unknown cursor: start again without after' }]);
+  });
+
   it.each([
     ['a zero limit', '?limit=0', 'limit'],
     ['a limit that is not a number', '?limit=ten', 'limit'],
@@ -176,6 +198,12 @@ describe('AppWrapper API', () => {
 
     const again = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/my-job' });
     expect(again.statusCode).toBe(409);
+  });
+
+  it('answers 400 with the error body for a path with a bad percent-escape', async () => {
+    const res = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/%zz' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: 'Bad Request', message: expect.stringContaining('/hub/appwrappers/%zz'), details: [] });
   });
 
   it('answers 404 with a JSON body for an unknown route', async () => {

@@ -41,6 +41,16 @@ describe('hub API', () => {
     expect(res.json()).toMatchObject({ created: [{ job_id: 'a', cluster: planned.target_cluster, job_name: 'a', adopted: false }], deleted: [], failed: [] });
   });
 
+  it('POST /hub/whatif without a job_id answers even when a job named whatif is stored; naming a stored job is 409', async () => {
+    const job = { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240 };
+    await submit('whatif');
+    const unnamed = await t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: job });
+    expect(unnamed.statusCode).toBe(200);
+    expect(unnamed.json().job_id).not.toBe('whatif');
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { ...job, job_id: 'whatif' } })).statusCode).toBe(409);
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers' })).json().count).toBe(1);
+  });
+
   it('GET /hub/stats reports phases, clusters with capacity and carbon, and the last cycles', async () => {
     await submit('a');
     await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
@@ -100,5 +110,58 @@ describe('hub API', () => {
     expect(text).toContain('caspian_http_request_duration_seconds_count{method="GET",route="/hub/appwrappers/:id",status="200"} 1');
     expect(text).toContain('caspian_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1');
     expect(text).not.toContain('secret-job-id');
+  });
+});
+
+describe('parameters a route does not take', () => {
+  let t: TestHub;
+  beforeEach(async () => {
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+  });
+  afterEach(() => t.hub.stop());
+
+  const submit = (job_id: string) =>
+    t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id, cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240 } });
+  const phaseOf = async (id: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${id}` })).json().phase as string;
+
+  it('POST /hub/dispatch?dry_run=true is refused, naming dry_run, and creates no Job', async () => {
+    await submit('a');
+    await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    const planned = (await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/a' })).json();
+    t.clock.advance(Math.max(0, Date.parse(planned.planned_start) - t.clock.now()));
+    const res = await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch?dry_run=true' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: 'Bad Request', message: expect.stringContaining('dry_run'), details: [{ field: 'dry_run', message: 'unknown field' }] });
+    expect(await phaseOf('a')).toBe('Planned');
+  });
+
+  it('POST /hub/schedule with a body is refused and plans nothing; DELETE with a query cancels nothing', async () => {
+    await submit('a');
+    const schedule = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule', payload: { dry_run: true } });
+    expect(schedule.statusCode).toBe(400);
+    expect(schedule.json().details).toEqual([{ field: 'dry_run', message: 'unknown field' }]);
+    const cancel = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/a?x=1' });
+    expect(cancel.statusCode).toBe(400);
+    expect(cancel.json().details).toEqual([{ field: 'x', message: 'unknown field' }]);
+    expect(await phaseOf('a')).toBe('Pending');
+  });
+
+  it.each([
+    ['POST', '/hub/appwrappers?dry_run=true', 'dry_run', { job_id: 'q', cpu: 1, mem_gb: 1, runtime_minutes: 5, deadline_minutes: 60 }],
+    ['GET', '/hub/appwrappers/a?verbose=1', 'verbose', undefined],
+    ['DELETE', '/hub/appwrappers/a?force=true', 'force', undefined],
+    ['POST', '/hub/schedule?force=true', 'force', undefined],
+    ['POST', '/hub/schedule', 'dry_run', { dry_run: true }],
+    ['POST', '/hub/whatif?job_id=x', 'job_id', { cpu: 1, mem_gb: 1, runtime_minutes: 5, deadline_minutes: 60 }],
+    ['POST', '/hub/dispatch?dry_run=true', 'dry_run', undefined],
+    ['POST', '/hub/dispatch', 'cluster', { cluster: 'carbon-kr' }],
+    ['GET', '/hub/clusters?region=KR', 'region', undefined],
+    ['GET', '/hub/stats?verbose=1', 'verbose', undefined],
+  ] as const)('%s %s is refused with 400 naming %s', async (method, url, field, payload) => {
+    await submit('a');
+    const res = await t.hub.app.inject({ method, url, ...(payload && { payload }) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: 'Bad Request', message: expect.stringContaining(field), details: [{ field, message: 'unknown field' }] });
   });
 });

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { newAppWrapper } from '../../domain/app-wrapper.js';
 import { ConflictError } from '../../domain/errors.js';
+import type { Store } from '../../store/types.js';
 import type { HubDeps } from '../deps.js';
-import { parse, scheduleQuerySchema, toJobSpec, whatIfSchema } from '../schemas.js';
+import { noParametersSchema, parse, scheduleQuerySchema, toJobSpec, WHATIF_JOB_ID, whatIfSchema } from '../schemas.js';
 import { clusterView } from '../views.js';
 
 export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
@@ -13,22 +14,33 @@ export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
   return async (app) => {
     app.post('/schedule', async (request) => {
       const query = parse(scheduleQuerySchema, request.query, 'query');
+      parse(noParametersSchema, request.body, 'body');
       return query.dry_run === 'true' ? deps.dryRunSchedule() : deps.schedule();
     });
 
     app.post('/whatif', async (request) => {
+      parse(noParametersSchema, request.query, 'query');
       const body = parse(whatIf, request.body, 'what-if job');
-      if (await deps.lifecycle.store.get(body.job_id)) {
+      if (body.job_id !== undefined && (await deps.lifecycle.store.get(body.job_id))) {
         throw new ConflictError(`AppWrapper "${body.job_id}" exists; a what-if is for a job not yet submitted (leave job_id out)`);
       }
-      return deps.whatIf(newAppWrapper(body.job_id, toJobSpec(body), deps.clock.now()));
+      const jobId = body.job_id ?? (await unusedWhatIfId(deps.lifecycle.store));
+      return deps.whatIf(newAppWrapper(jobId, toJobSpec(body), deps.clock.now()));
     });
 
-    app.post('/dispatch', async () => deps.dispatch());
+    app.post('/dispatch', async (request) => {
+      parse(noParametersSchema, request.query, 'query');
+      parse(noParametersSchema, request.body, 'body');
+      return deps.dispatch();
+    });
 
-    app.get('/clusters', async () => ({ clusters: clusters() }));
+    app.get('/clusters', async (request) => {
+      parse(noParametersSchema, request.query, 'query');
+      return { clusters: clusters() };
+    });
 
-    app.get('/stats', async () => {
+    app.get('/stats', async (request) => {
+      parse(noParametersSchema, request.query, 'query');
       const counts = await deps.lifecycle.store.counts();
       const total = Object.values(counts.byPhase).reduce((a, b) => a + b, 0);
       const views = clusters();
@@ -43,4 +55,15 @@ export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
       };
     });
   };
+}
+
+/**
+ * The id of a what-if job whose body names none: `whatif`, or the first of `whatif-2`, `whatif-3`... that
+ * no stored job has, since the candidate is planned beside the stored jobs and ids must stay unique.
+ */
+async function unusedWhatIfId(store: Store): Promise<string> {
+  for (let n = 1; ; n++) {
+    const id = n === 1 ? WHATIF_JOB_ID : `${WHATIF_JOB_ID}-${n}`;
+    if (!(await store.get(id))) return id;
+  }
 }
