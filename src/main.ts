@@ -157,7 +157,10 @@ function storeFor(config: Config, { metrics, logger, onFailure }: { metrics: Met
       },
     });
   } catch (error) {
-    if (error instanceof StoreOpenError) throw new ConfigError(`invalid configuration:\n  store.data_dir: ${error.message}`);
+    if (error instanceof StoreOpenError) {
+      logger.fatal({ err: error, file: error.file }, 'cannot open the store: the hub does not start');
+      throw new ConfigError(`invalid configuration:\n  store.data_dir: ${error.message}`);
+    }
     throw error;
   }
 }
@@ -184,151 +187,167 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
   let storeFailed: (reason: string) => void = () => undefined;
   const storeFailure = new Promise<string>((resolve) => (storeFailed = resolve));
-  const store = storeFor(config, { metrics, logger, onFailure: (reason) => storeFailed(reason) });
+  let store: Store;
+  try {
+    store = storeFor(config, { metrics, logger, onFailure: (reason) => storeFailed(reason) });
+  } catch (error) {
+    // The process exits next; the refusal's log line must not stay in the buffer.
+    owned?.flushSync();
+    throw error;
+  }
   metrics.observeStore(store);
 
-  const spokes = overrides.spokes ?? spokesFor(config, { clock, metrics, logger });
-  const spokeTimeoutMs = spokeCallBoundMs(config);
-  const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
+  // From here on the store's writer thread keeps the process alive: whatever fails while the hub is being
+  // built (a kubeconfig without a configured context, a missing trace file) must close it, or `serve`
+  // would print its message and then never exit.
+  try {
+    const spokes = overrides.spokes ?? spokesFor(config, { clock, metrics, logger });
+    const spokeTimeoutMs = spokeCallBoundMs(config);
+    const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 
-  const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
-  const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
-    metrics,
-    logger,
-    clock,
-    horizonMs: horizonSlots(config) * config.slot_seconds * 1000,
-    timeoutMs: carbonRefreshBoundMs(config),
-    risk: config.carbon.risk,
-    maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
-  });
+    const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
+    const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
+      metrics,
+      logger,
+      clock,
+      horizonMs: horizonSlots(config) * config.slot_seconds * 1000,
+      timeoutMs: carbonRefreshBoundMs(config),
+      risk: config.carbon.risk,
+      maxStalenessMs: config.carbon.max_staleness_seconds * 1000,
+    });
 
-  // Every job that finishes after having run is accounted in the change that finishes it.
-  const accountant = new CarbonAccountant({
-    clusters: spokes.map((s) => s.info),
-    power: { wattCpu: config.energy.watt_cpu, wattGpu: config.energy.watt_gpu, wattMemGb: config.energy.watt_mem_gb },
-    emissions: (zone, powerW, fromMs, toMs) => carbon.emissions(zone, powerW, fromMs, toMs),
-    metrics,
-    logger,
-    now: () => clock.now(),
-  });
-  const lifecycle = new Lifecycle({ store, metrics, logger, clock, accounting: accountant });
+    // Every job that finishes after having run is accounted in the change that finishes it.
+    const accountant = new CarbonAccountant({
+      clusters: spokes.map((s) => s.info),
+      power: { wattCpu: config.energy.watt_cpu, wattGpu: config.energy.watt_gpu, wattMemGb: config.energy.watt_mem_gb },
+      emissions: (zone, powerW, fromMs, toMs) => carbon.emissions(zone, powerW, fromMs, toMs),
+      metrics,
+      logger,
+      now: () => clock.now(),
+    });
+    const lifecycle = new Lifecycle({ store, metrics, logger, clock, accounting: accountant });
 
-  // With the durable store the decisions are kept beside it; a memory-store hub keeps them in memory only.
-  const decisionsPath = config.decisions.path ?? (config.store.kind === 'sqlite' ? join(config.store.data_dir, 'decisions.csv') : undefined);
-  const decisions = new CsvDecisionLog({ path: decisionsPath, memoryLimit: config.decisions.memory_limit }, { logger, metrics });
+    // With the durable store the decisions are kept beside it; a memory-store hub keeps them in memory only.
+    const decisionsPath = config.decisions.path ?? (config.store.kind === 'sqlite' ? join(config.store.data_dir, 'decisions.csv') : undefined);
+    const decisions = new CsvDecisionLog({ path: decisionsPath, memoryLimit: config.decisions.memory_limit }, { logger, metrics });
 
-  const threaded = overrides.optimize ? undefined : new ThreadedOptimizer(config.optimizer.time_limit_seconds);
-  const scheduler = new ScheduleCycle({
-    lifecycle,
-    clusters,
-    carbon,
-    optimize: overrides.optimize ?? (threaded as ThreadedOptimizer).optimize,
-    // In-process and bounded: the fallback must not depend on the worker that just failed.
-    fallbackOptimize:
-      overrides.fallbackOptimize ??
-      ((input, options) => optimize(input, { ...options, solver: 'greedy', timeLimitSeconds: Math.min(FALLBACK_SOLVE_SECONDS, options.timeLimitSeconds ?? FALLBACK_SOLVE_SECONDS) })),
-    metrics,
-    logger,
-    clock,
-    settings: {
-      slotSeconds: config.slot_seconds,
-      horizonSlots: horizonSlots(config),
-      costs: { ...config.energy, lambda_plan_dev: config.migration.lambda_plan_dev },
-      networkCosts: config.migration.network_gco2_per_gb,
-      migrationAllow: config.migration.allow,
-      solver: config.optimizer.solver,
-      timeLimitSeconds: config.optimizer.time_limit_seconds,
-      gapTolerance: config.optimizer.gap_tolerance,
-      normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
-    },
-    decisions,
-  });
-  const dispatcher = new DispatchCycle({
-    lifecycle,
-    clusters,
-    metrics,
-    logger,
-    clock,
-    settings: {
-      defaultImage: config.jobs.default_image,
-      defaultCommand: config.jobs.default_command,
-      spokeTimeoutMs,
-      retentionMs: config.store.retention_hours * 3_600_000,
-    },
-  });
+    const threaded = overrides.optimize ? undefined : new ThreadedOptimizer(config.optimizer.time_limit_seconds);
+    const scheduler = new ScheduleCycle({
+      lifecycle,
+      clusters,
+      carbon,
+      optimize: overrides.optimize ?? (threaded as ThreadedOptimizer).optimize,
+      // In-process and bounded: the fallback must not depend on the worker that just failed.
+      fallbackOptimize:
+        overrides.fallbackOptimize ??
+        ((input, options) => optimize(input, { ...options, solver: 'greedy', timeLimitSeconds: Math.min(FALLBACK_SOLVE_SECONDS, options.timeLimitSeconds ?? FALLBACK_SOLVE_SECONDS) })),
+      metrics,
+      logger,
+      clock,
+      settings: {
+        slotSeconds: config.slot_seconds,
+        horizonSlots: horizonSlots(config),
+        costs: { ...config.energy, lambda_plan_dev: config.migration.lambda_plan_dev },
+        networkCosts: config.migration.network_gco2_per_gb,
+        migrationAllow: config.migration.allow,
+        solver: config.optimizer.solver,
+        timeLimitSeconds: config.optimizer.time_limit_seconds,
+        gapTolerance: config.optimizer.gap_tolerance,
+        normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
+      },
+      decisions,
+    });
+    const dispatcher = new DispatchCycle({
+      lifecycle,
+      clusters,
+      metrics,
+      logger,
+      clock,
+      settings: {
+        defaultImage: config.jobs.default_image,
+        defaultCommand: config.jobs.default_command,
+        spokeTimeoutMs,
+        retentionMs: config.store.retention_hours * 3_600_000,
+      },
+    });
 
-  const ticker = overrides.ticker ?? cronTicker;
-  const hooks = (loop: string) => ({
-    onSkippedTick: () => {
-      metrics.recordSkippedTick(loop);
-      logger.warn({ loop }, `${loop} tick skipped: the previous cycle is still running`);
-    },
-    // The cycle has logged and counted its own failure; the loop only carries on.
-    onError: () => undefined,
-  });
-  const loops = {
-    carbon: new PeriodicLoop('carbon', () => carbon.refresh(), ticker(config.periods.carbon_seconds, 'carbon'), hooks('carbon')),
-    schedule: new PeriodicLoop('schedule', () => scheduler.run(), ticker(config.periods.schedule_seconds, 'schedule'), hooks('schedule')),
-    dispatch: new PeriodicLoop('dispatch', () => dispatcher.run(), ticker(config.periods.dispatch_seconds, 'dispatch'), hooks('dispatch')),
-  };
+    const ticker = overrides.ticker ?? cronTicker;
+    const hooks = (loop: string) => ({
+      onSkippedTick: () => {
+        metrics.recordSkippedTick(loop);
+        logger.warn({ loop }, `${loop} tick skipped: the previous cycle is still running`);
+      },
+      // The cycle has logged and counted its own failure; the loop only carries on.
+      onError: () => undefined,
+    });
+    const loops = {
+      carbon: new PeriodicLoop('carbon', () => carbon.refresh(), ticker(config.periods.carbon_seconds, 'carbon'), hooks('carbon')),
+      schedule: new PeriodicLoop('schedule', () => scheduler.run(), ticker(config.periods.schedule_seconds, 'schedule'), hooks('schedule')),
+      dispatch: new PeriodicLoop('dispatch', () => dispatcher.run(), ticker(config.periods.dispatch_seconds, 'dispatch'), hooks('dispatch')),
+    };
 
-  const app = await buildApp({
-    lifecycle,
-    clusters,
-    carbon,
-    metrics,
-    logger,
-    clock,
-    schedule: () => loops.schedule.runOnce(),
-    dryRunSchedule: () => scheduler.dryRun(),
-    whatIf: (candidate) => scheduler.whatIf(candidate),
-    dispatch: () => loops.dispatch.runOnce(),
-    cancel: (jobId) => dispatcher.cancel(jobId),
-    lastSchedule: () => scheduler.lastSummary,
-    lastDispatch: () => dispatcher.lastSummary,
-    storeFault: () => store.fault(),
-    apiToken: config.api_token,
-    decisions,
-  });
+    const app = await buildApp({
+      lifecycle,
+      clusters,
+      carbon,
+      metrics,
+      logger,
+      clock,
+      schedule: () => loops.schedule.runOnce(),
+      dryRunSchedule: () => scheduler.dryRun(),
+      whatIf: (candidate) => scheduler.whatIf(candidate),
+      dispatch: () => loops.dispatch.runOnce(),
+      cancel: (jobId) => dispatcher.cancel(jobId),
+      lastSchedule: () => scheduler.lastSummary,
+      lastDispatch: () => dispatcher.lastSummary,
+      storeFault: () => store.fault(),
+      apiToken: config.api_token,
+      decisions,
+    });
 
-  return {
-    app,
-    config,
-    lifecycle,
-    metrics,
-    logger,
-    loops,
-    decisions,
-    storeFailure,
-    async start() {
-      await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
-      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
-      if (!config.api_token) {
-        logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
-      }
-      for (const loop of Object.values(loops)) loop.start();
-      const address = await app.listen({ port: config.port, host: config.host });
-      logger.info(
-        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
-        'CASPIAN hub listening',
-      );
-      // Whoever waits for the hub (a supervisor, a test) reads this line at once, not a second later.
-      owned?.flushSync();
-      return address;
-    },
-    flushLogs() {
-      owned?.flushSync();
-    },
-    async stop() {
-      await Promise.all(Object.values(loops).map((loop) => loop.stop()));
-      await app.close();
-      await threaded?.close();
-      await Promise.all(spokes.map((s) => s.client.close()));
-      await decisions.close();
-      await store.close();
-      logger.info('CASPIAN hub stopped');
-      if (owned) clearInterval(owned.flushTimer);
-      owned?.flushSync();
-    },
-  };
+    return {
+      app,
+      config,
+      lifecycle,
+      metrics,
+      logger,
+      loops,
+      decisions,
+      storeFailure,
+      async start() {
+        await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
+        await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
+        if (!config.api_token) {
+          logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
+        }
+        for (const loop of Object.values(loops)) loop.start();
+        const address = await app.listen({ port: config.port, host: config.host });
+        logger.info(
+          { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
+          'CASPIAN hub listening',
+        );
+        // Whoever waits for the hub (a supervisor, a test) reads this line at once, not a second later.
+        owned?.flushSync();
+        return address;
+      },
+      flushLogs() {
+        owned?.flushSync();
+      },
+      async stop() {
+        await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+        await app.close();
+        await threaded?.close();
+        await Promise.all(spokes.map((s) => s.client.close()));
+        await decisions.close();
+        await store.close();
+        logger.info('CASPIAN hub stopped');
+        if (owned) clearInterval(owned.flushTimer);
+        owned?.flushSync();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    owned?.flushSync();
+    throw error;
+  }
 }

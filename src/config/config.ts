@@ -173,8 +173,12 @@ export const configSchema = z
         namespace: name.default('default'),
         /** Retries of a failed pod before Kubernetes marks the Job Failed. */
         backoff_limit: z.number().int().min(0).max(100).default(2),
-        /** How long a finished Job stays on its cluster. */
-        ttl_seconds_after_finished: z.number().int().min(0).default(3600),
+        /**
+         * How long a finished Job stays on its cluster. The hub must read its outcome before it goes (else the
+         * job is Failed as disappeared), so this outlasts a long hub or network outage; a finished Job holds
+         * no resources.
+         */
+        ttl_seconds_after_finished: z.number().int().min(0).default(86_400),
         /** Per request to a cluster's API (a call retries transient failures up to three times). */
         request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
         /** Items per request when listing a cluster's nodes, pods and Jobs (the API server answers in chunks). */
@@ -330,12 +334,19 @@ function coerceEnv(variable: string, raw: string, type: EnvType): unknown {
   return value;
 }
 
+/**
+ * Sets `path` in `target`, creating the objects on the way. A value on the way that is not an object
+ * (a file's `"store": "x"` or `null`) is left as it is, and the variable unapplied: replacing it would hide the
+ * file's mistake, which the schema then reports.
+ */
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = target;
   for (const key of keys.slice(0, -1)) {
+    if (node[key] === undefined) node[key] = {};
     const next = node[key];
-    node = (typeof next === 'object' && next !== null ? next : (node[key] = {})) as Record<string, unknown>;
+    if (typeof next !== 'object' || next === null) return;
+    node = next as Record<string, unknown>;
   }
   node[keys[keys.length - 1] as string] = value;
 }

@@ -196,7 +196,8 @@ export class DispatchCycle {
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
       // Only the Job the AppWrapper currently points at speaks for it.
       if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
-      if (!job) return { ...cur, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster}`, finishedAt: now, migrating: false };
+      // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
+      if (!job) return { ...cur, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: now, migrating: false };
       switch (job.phase) {
         case 'Pending':
           return undefined;

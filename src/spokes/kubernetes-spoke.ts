@@ -52,7 +52,7 @@ export interface KubernetesSpokeDeps {
 export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Object.freeze({
   namespace: 'default',
   backoffLimit: 2,
-  ttlSecondsAfterFinished: 3600,
+  ttlSecondsAfterFinished: 86_400,
   requestTimeoutMs: 2500,
   listChunkSize: 500,
   retry: Object.freeze({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 }),

@@ -54,6 +54,29 @@ describe('caspian command line', () => {
     expect(stderr).toContain('periods.dispatch_seconds');
   });
 
+  describe('serve exits 2 promptly on a configuration error found after the store is open', () => {
+    const kubeconfigWithoutTheContexts = () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'caspian-kube-')), 'config');
+      writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+      return file;
+    };
+    it.each([
+      ['a kubeconfig lacking the configured contexts', () => ({ CASPIAN_SPOKES: 'kubernetes', CASPIAN_KUBECONFIG: kubeconfigWithoutTheContexts() }), 'spokes.kubeconfig'],
+      ['a missing carbon trace file', () => ({ CASPIAN_CARBON_PROVIDER: 'file', CASPIAN_CARBON_FILE: '/nonexistent.csv' }), 'carbon.file.path'],
+    ])('%s', async (_, env, key) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+      child = caspian(['serve'], { CASPIAN_DATA_DIR: dataDir, ...env() });
+      // The store's writer thread must not keep the process alive after the message.
+      const exited = finish(child);
+      const timeout = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 15_000).unref());
+      const outcome = await Promise.race([exited, timeout]);
+      expect(outcome).not.toBe('still running');
+      const { code, stderr } = outcome as Awaited<typeof exited>;
+      expect(stderr).toContain(key);
+      expect(code).toBe(2);
+    });
+  });
+
   it('serve listens on CASPIAN_PORT and stops gracefully on SIGTERM', async () => {
     // A fresh data directory: the default SQLite store would otherwise keep cli-job from the last run.
     const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
@@ -75,6 +98,24 @@ describe('caspian command line', () => {
     await stopped;
     const [code] = await exited;
     expect(code).toBe(0);
+  });
+
+  it('serve refuses a data directory another hub holds, with exit 2, and the first hub goes on', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+    const env = { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir };
+    child = caspian(['serve'], env);
+    const address = (await waitForLine(child, (l) => l.msg === 'CASPIAN hub listening')).address as string;
+    const second = caspian(['serve'], env);
+    try {
+      const { code, stdout, stderr } = await finish(second);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`cannot open the store ${join(dataDir, DB_FILE)}: another process holds it`);
+      const refusal = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.level === 60);
+      expect(refusal).toMatchObject({ msg: 'cannot open the store: the hub does not start', file: join(dataDir, DB_FILE) });
+      expect((await fetch(`${address}/ready`)).status).toBe(200);
+    } finally {
+      second.kill('SIGKILL');
+    }
   });
 
   describe('when the store fails under it', () => {

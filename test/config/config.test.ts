@@ -56,7 +56,7 @@ describe('defaults', () => {
       optimizer: { solver: 'auto', time_limit_seconds: 30, gap_tolerance: 0.005 },
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
-      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 3600, request_timeout_ms: 2500, list_chunk_size: 500 },
+      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 86_400, request_timeout_ms: 2500, list_chunk_size: 500 },
       store: { kind: 'sqlite', data_dir: './data', synchronous: 'full', exit_on_failure: true, retention_hours: 168 },
       decisions: { memory_limit: 10_000 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
@@ -324,6 +324,12 @@ describe('config file', () => {
     const config = loadConfig({ CASPIAN_CONFIG: file, CASPIAN_PORT: '9100', CASPIAN_SCHEDULE_PERIOD_SECONDS: '900' });
     expect(config.port).toBe(9100);
     expect(config.periods).toEqual({ carbon_seconds: 5, schedule_seconds: 900, dispatch_seconds: 30 });
+  });
+
+  it('reports a file value that is not an object even when a variable sets a key below it', () => {
+    const file = configFile(JSON.stringify({ store: 'x' }));
+    const error = configError(() => loadConfig({ CASPIAN_CONFIG: file, CASPIAN_DATA_DIR: '/var/lib/caspian' }));
+    expect(error.message).toMatch(/\n {2}store: /);
   });
 
   it('names the file and the key of an invalid value', () => {

@@ -98,7 +98,7 @@ describe('dispatch cycle', () => {
     const summary = await dispatch();
     expect(summary.synced).toEqual(expect.arrayContaining([{ job_id: 'short', phase: 'Failed' }, { job_id: 'vanishes', phase: 'Failed' }]));
     expect((await store().get('short'))?.reason).toBe('DeadlineExceeded');
-    expect((await store().get('vanishes'))?.reason).toBe('Job vanishes disappeared from cluster carbon-jp');
+    expect((await store().get('vanishes'))?.reason).toBe('Job vanishes disappeared from cluster carbon-jp before its outcome was read');
   });
 
   it('cancels while the spoke is down and deletes the Job once it answers', async () => {

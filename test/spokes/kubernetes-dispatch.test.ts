@@ -91,7 +91,7 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     expect(api('carbon-cn').job('cn-job')).toMatchObject({
       metadata: { labels: { 'caspian.io/job-id': 'cn-job', 'caspian.io/region': 'CN' }, annotations: { 'caspian.io/co2-estimate-g': '42', 'caspian.io/generation': '1' } },
       // The deadline counts from now: 180 minutes after submission, 10 of which have passed.
-      spec: { activeDeadlineSeconds: 170 * 60, backoffLimit: 2, ttlSecondsAfterFinished: 3600 },
+      spec: { activeDeadlineSeconds: 170 * 60, backoffLimit: 2, ttlSecondsAfterFinished: 86_400 },
     });
     expect(api('carbon-jp').jobNames()).toEqual([]);
     expect(await get('cn-job')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-cn', jobName: 'cn-job', generation: 1 } });

@@ -123,9 +123,9 @@ describe('Kubernetes spoke against the API server double', () => {
   });
 
   it('pins its defaults', () => {
-    expect(KUBERNETES_SPOKE_DEFAULTS).toEqual({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, listChunkSize: 500, retry: { maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 } });
+    expect(KUBERNETES_SPOKE_DEFAULTS).toEqual({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 86_400, requestTimeoutMs: 2500, listChunkSize: 500, retry: { maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 } });
     const parsed = kubernetesSpokesOptionsSchema.parse({ clusters: [{ name: 'carbon-kr', region: 'KR', zone: 'KR', context: 'kind-carbon-kr' }] });
-    expect(parsed).toMatchObject({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 3600, requestTimeoutMs: 2500, listChunkSize: 500 });
+    expect(parsed).toMatchObject({ namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 86_400, requestTimeoutMs: 2500, listChunkSize: 500 });
   });
 
   it('refuses options and kubeconfigs that cannot work, naming the problem', () => {
