@@ -164,7 +164,9 @@ export class CarbonFeed {
       });
       this.history.set(zone, history);
     }
-    history.record(now, current.gco2PerKwh);
+    // Dated by its fetch: a last-known value served again during an outage is the same observation, and
+    // must not stretch the measured history (past max_staleness it is no longer a measurement).
+    history.record(current.fetchedAt ?? now, current.gco2PerKwh);
   }
 
   /** The forecast's value at an instant, or undefined past the end of what the forecast covers. */
@@ -190,23 +192,33 @@ export class CarbonFeed {
   }
 
   /**
-   * Intensity for each of `slots` slots of `slotMs` starting at `fromMs`, read at each slot's midpoint
-   * from the forecast: a slot before the first forecast point takes the current value, a slot after the
-   * last point keeps the last one. With `risk` `pessimistic`, a point's high band value where it has one.
-   * Undefined when the zone has never been fetched.
+   * Intensity for each of `slots` slots of `slotMs` starting at `fromMs`: the forecast's time-average over
+   * the slot, as the accounting integrates it (the forecast is a step function: the current value before
+   * its first point, each point until the next, the last one from then on). A slot that straddles a step,
+   * or holds several finer steps, gets their weighted mean rather than the one value at its midpoint. With
+   * `risk` `pessimistic`, each point's high band value where it has one. Undefined when the zone has never
+   * been fetched.
    */
   slotIntensities(zone: string, fromMs: number, slotMs: number, slots: number, risk: CarbonRisk = this.deps.risk ?? 'expected'): number[] | undefined {
     const data = this.zones.get(zone);
     if (!data) return undefined;
     const points = data.forecast;
+    const valueOf = (reading: CarbonReading) => (risk === 'pessimistic' ? (reading.highGco2PerKwh ?? reading.gco2PerKwh) : reading.gco2PerKwh);
+    const stepAt = (k: number) => valueOf(k < 0 ? data.current : (points[k] as CarbonReading));
     const out = new Array<number>(slots);
-    let k = 0;
+    // The step in force at the current instant: -1 is the current value, before the first point.
+    let k = -1;
     for (let s = 0; s < slots; s++) {
-      const mid = fromMs + (s + 0.5) * slotMs;
-      while (k + 1 < points.length && (points[k + 1] as CarbonReading).at <= mid) k++;
-      const point = points[k];
-      const reading = point && point.at <= mid ? point : data.current;
-      out[s] = risk === 'pessimistic' ? (reading.highGco2PerKwh ?? reading.gco2PerKwh) : reading.gco2PerKwh;
+      const start = fromMs + s * slotMs;
+      const end = start + slotMs;
+      while (k + 1 < points.length && (points[k + 1] as CarbonReading).at <= start) k++;
+      let sum = 0;
+      for (let t = start, step = k; t < end; step++) {
+        const stepEnd = Math.min(end, step + 1 < points.length ? (points[step + 1] as CarbonReading).at : Infinity);
+        sum += (stepEnd - t) * stepAt(step);
+        t = stepEnd;
+      }
+      out[s] = sum / slotMs;
     }
     return out;
   }

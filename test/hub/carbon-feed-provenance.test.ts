@@ -71,6 +71,21 @@ describe('CarbonFeed provenance', () => {
     expect(await metricValue(metrics, 'caspian_carbon_stale', { zone: 'KR' })).toBe(1);
   });
 
+  it('counts a last-known value served again during an outage as measured only until max_staleness', async () => {
+    const carbon = feed({ maxStalenessMs: HOUR });
+    const t0 = clock.now();
+    provider.current_ = { at: t0, gco2PerKwh: 400, source: 'electricitymaps', kind: 'measured', fetchedAt: t0 };
+    await carbon.refresh();
+    // The provider is down: a fallback chain serves the same reading again (source last-known, same fetchedAt).
+    provider.current_ = { ...provider.current_, source: 'last-known' };
+    for (let i = 0; i < 240; i++) {
+      clock.advance(30_000);
+      await carbon.refresh();
+    }
+    const account = carbon.emissions('KR', 1_000, t0, t0 + 2 * HOUR);
+    expect(account).toMatchObject({ measuredMs: HOUR, basis: 'forecast' });
+  });
+
   it('flags a zone whose provider says its value is stale', async () => {
     const carbon = feed();
     provider.current_ = { at: clock.now(), gco2PerKwh: 550, source: 'constant', kind: 'filled', stale: true };

@@ -152,7 +152,8 @@ describe('refresh', () => {
 });
 
 describe('slotIntensities', () => {
-  // Forecast points at +10, +20 and +30 minutes; current 999. Slots of 5 minutes read at their midpoints.
+  // Forecast points at +10, +20 and +30 minutes; current 999 before the first. A slot gets the time-average
+  // of this step function over it, as the accounting integrates it.
   const forecast: [number, number][] = [
     [10, 100],
     [20, 200],
@@ -160,13 +161,15 @@ describe('slotIntensities', () => {
   ];
   const cases: { name: string; fromOffsetMinutes: number; slotMinutes: number; slots: number; points?: [number, number][]; want: number[] }[] = [
     { name: 'before the first point: the current value', fromOffsetMinutes: 0, slotMinutes: 5, slots: 2, want: [999, 999] },
-    { name: 'each slot takes the point in effect at its midpoint', fromOffsetMinutes: 0, slotMinutes: 5, slots: 8, want: [999, 999, 100, 100, 200, 200, 300, 300] },
-    { name: 'past the last point, the last value holds', fromOffsetMinutes: 25, slotMinutes: 10, slots: 4, want: [300, 300, 300, 300] },
-    { name: 'a point exactly at a midpoint counts', fromOffsetMinutes: 7.5, slotMinutes: 5, slots: 2, want: [100, 100] },
-    { name: 'a midpoint just before a point takes the earlier one', fromOffsetMinutes: 7.4, slotMinutes: 5, slots: 3, want: [999, 100, 100] },
-    { name: 'slots wider than the points skip the ones between midpoints', fromOffsetMinutes: 0, slotMinutes: 30, slots: 2, want: [100, 300] },
+    { name: 'slots inside one step take its value', fromOffsetMinutes: 0, slotMinutes: 5, slots: 8, want: [999, 999, 100, 100, 200, 200, 300, 300] },
+    { name: 'past the last point, the last value holds', fromOffsetMinutes: 30, slotMinutes: 10, slots: 3, want: [300, 300, 300] },
+    { name: 'a slot straddling a point weighs both sides by time', fromOffsetMinutes: 7.5, slotMinutes: 5, slots: 2, want: [(2.5 * 999 + 2.5 * 100) / 5, 100] },
+    { name: 'a slot straddling the last point', fromOffsetMinutes: 25, slotMinutes: 10, slots: 2, want: [250, 300] },
+    { name: 'slots wider than the steps average every step they hold', fromOffsetMinutes: 0, slotMinutes: 30, slots: 2, want: [(10 * 999 + 10 * 100 + 10 * 200) / 30, 300] },
     { name: 'no slots', fromOffsetMinutes: 0, slotMinutes: 5, slots: 0, want: [] },
     { name: 'an empty forecast: the current value everywhere', fromOffsetMinutes: 0, slotMinutes: 5, slots: 3, points: [], want: [999, 999, 999] },
+    // A 5-minute spike inside an hour counts for a twelfth of it, not for the whole hour.
+    { name: 'a short spike inside a slot', fromOffsetMinutes: 0, slotMinutes: 60, slots: 1, points: [[0, 200], [30, 900], [35, 200]], want: [(55 * 200 + 5 * 900) / 60] },
   ];
   for (const { name, fromOffsetMinutes, slotMinutes, slots, points, want } of cases) {
     it(name, async () => {

@@ -1,6 +1,7 @@
 import { horizonSlots } from '../../config/config.js';
 import { optimize, type OptimizeInput, type OptimizeJob, type OptimizeOutput } from '../../optimizer/index.js';
 import { PlanBuilder } from './plan-builder.js';
+import { HOUR_MS } from '../workload.js';
 import type { RunSetup, StrategyFactory } from './types.js';
 
 /** CASPIAN itself: the hub's optimizer with the hub's solver settings, re-planning every cycle with migration costs. */
@@ -54,8 +55,13 @@ export function offlineInput(run: RunSetup): OptimizeInput {
     capacities: config.regions.flatMap((r) =>
       Array.from({ length: slots }, (_, slot) => ({ region: r.name, slot, cpu_cap: r.capacity.cpu, mem_gb_cap: r.capacity.mem_gb, gpu_cap: r.capacity.gpu })),
     ),
-    // Read at each slot's midpoint, as the hub's carbon feed reads its forecast.
-    carbons: config.regions.flatMap((r) => Array.from({ length: slots }, (_, slot) => ({ region: r.name, slot, ci_gco2_per_kwh: trace.at(r.zone, startMs + (slot + 0.5) * slotMs) }))),
+    // Each slot's time-average, as the hub's carbon feed reads its forecast.
+    carbons: config.regions.flatMap((r) =>
+      Array.from({ length: slots }, (_, slot) => {
+        const from = startMs + slot * slotMs;
+        return { region: r.name, slot, ci_gco2_per_kwh: trace.integral(r.zone, from, from + slotMs) / (slotMs / HOUR_MS) };
+      }),
+    ),
     slot_seconds: config.slot_seconds,
     horizon_slots: slots,
     costs: { ...config.energy, lambda_plan_dev: config.migration.lambda_plan_dev },
