@@ -156,20 +156,27 @@ export function optimumPlacingAtLeast(optimum: Map<string, number>, count: numbe
  * one fits; a plan keeping `big` must still report a bound no higher than 3, the cost of keeping `small`.
  */
 export function bigOrSmallModel(): PlacementModel {
-  const job = (jobId: string, cpu: number, cost: number): ModelJob => ({
-    jobId,
-    cpu,
-    memGb: 0,
-    gpu: 0,
-    siteRuntime: Int32Array.of(1),
-    optionRegion: Int32Array.of(0),
-    optionStart: Int32Array.of(0),
-    optionCost: Float64Array.of(cost),
-  });
+  return oneSlotModel(4, [
+    ['big', 4, 12],
+    ['small', 1, 3],
+  ]);
+}
+
+/** One region, one slot of `cpu` cores, and jobs given as [id, cores, cost] with that single option each. */
+export function oneSlotModel(cpu: number, jobs: readonly [string, number, number][]): PlacementModel {
   return {
     regions: ['R0'],
     horizonSlots: 1,
-    jobs: [job('big', 4, 12), job('small', 1, 3)],
-    capacity: { cpu: Float64Array.of(4), memGb: Float64Array.of(0), gpu: Float64Array.of(0) },
+    jobs: jobs.map(([jobId, cores, cost]) => ({
+      jobId,
+      cpu: cores,
+      memGb: 0,
+      gpu: 0,
+      siteRuntime: Int32Array.of(1),
+      optionRegion: Int32Array.of(0),
+      optionStart: Int32Array.of(0),
+      optionCost: Float64Array.of(cost),
+    })),
+    capacity: { cpu: Float64Array.of(cpu), memGb: Float64Array.of(0), gpu: Float64Array.of(0) },
   };
 }

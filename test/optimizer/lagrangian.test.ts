@@ -4,7 +4,7 @@ import { LagrangianDual } from '../../src/optimizer/solvers/lagrangian-dual.js';
 import { createLagrangianSolver, DEFAULT_LAGRANGIAN_SETTINGS, lagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
 import type { PlacementModel } from '../../src/optimizer/types.js';
 import { seededRandom } from '../../src/domain/random.js';
-import { bigOrSmallModel, enumerate, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
+import { bigOrSmallModel, enumerate, oneSlotModel, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
 
 const SOLVE = { timeLimitSeconds: 10, gapTolerance: 1e-4 };
 
@@ -102,21 +102,11 @@ describe('lagrangianSolver', () => {
   it('bounds a plan that must leave jobs out by the plans placing as many, not by all of them', async () => {
     // One slot of one cpu and three jobs that want it: only one can run. A bound for placing all three
     // would exceed the cost of any plan the solver can return.
-    const model: PlacementModel = {
-      regions: ['R0'],
-      horizonSlots: 1,
-      jobs: [5, 7, 9].map((cost, j) => ({
-        jobId: `j${j}`,
-        cpu: 1,
-        memGb: 0,
-        gpu: 0,
-        siteRuntime: Int32Array.of(1),
-        optionRegion: Int32Array.of(0),
-        optionStart: Int32Array.of(0),
-        optionCost: Float64Array.of(cost),
-      })),
-      capacity: { cpu: Float64Array.of(1), memGb: Float64Array.of(0), gpu: Float64Array.of(0) },
-    };
+    const model = oneSlotModel(1, [
+      ['j0', 1, 5],
+      ['j1', 1, 7],
+      ['j2', 1, 9],
+    ]);
     const result = await createLagrangianSolver({ maxIterations: 200 }).solve(model, SOLVE);
     expect(result.choice.filter((k) => k >= 0).length).toBe(1);
     expect(result.lowerBoundGco2!).toBeLessThanOrEqual(5 + 1e-9);

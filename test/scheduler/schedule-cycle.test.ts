@@ -12,6 +12,20 @@ const submit = (t: TestHub, body: Record<string, unknown>) =>
   t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
 const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
 
+/** KR and JP, each a simulated cluster of `cpu` cores and `memGb`, on a fake clock. */
+function twoRegions(cpu: number, memGb: number): { clock: FakeClock; spokes: Spoke[]; regions: Record<string, unknown>[] } {
+  const clock = new FakeClock();
+  const spokes: Spoke[] = [
+    { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu, memGb, gpu: 0 }, clock) },
+    { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu, memGb, gpu: 0 }, clock) },
+  ];
+  const regions = [
+    { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu, mem_gb: memGb } },
+    { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu, mem_gb: memGb } },
+  ];
+  return { clock, spokes, regions };
+}
+
 describe('schedule cycle', () => {
   let t: TestHub;
   afterEach(() => t.hub.stop());
@@ -63,15 +77,8 @@ describe('schedule cycle', () => {
   });
 
   it('marks a job Unschedulable when every region it may use is down, and plans it when one returns', async () => {
-    const clock = new FakeClock();
-    const spokes: Spoke[] = [
-      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 8, memGb: 32, gpu: 0 }, clock) },
-      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 8, memGb: 32, gpu: 0 }, clock) },
-    ];
-    t = await testHub({ regions: [
-      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 8, mem_gb: 32 } },
-      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 8, mem_gb: 32 } },
-    ] }, { clock, spokes });
+    const { clock, spokes, regions } = twoRegions(8, 32);
+    t = await testHub({ regions }, { clock, spokes });
     await t.hub.loops.carbon.runOnce();
     (spokes[0]?.client as SimulatedSpoke).setReachable(false);
     await submit(t, { job_id: 'kr-only', affinity_regions: ['KR'] });
@@ -86,15 +93,8 @@ describe('schedule cycle', () => {
   });
 
   it('moves a planned job off a cluster that stopped answering, as a migration', async () => {
-    const clock = new FakeClock();
-    const spokes: Spoke[] = ['kr', 'jp'].map((r) => ({
-      info: { name: `carbon-${r}`, region: r.toUpperCase(), zone: r === 'kr' ? 'KR' : 'JP-TK' },
-      client: new SimulatedSpoke(`carbon-${r}`, { cpu: 8, memGb: 32, gpu: 0 }, clock),
-    }));
-    t = await testHub({ regions: [
-      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 8, mem_gb: 32 } },
-      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 8, mem_gb: 32 } },
-    ], carbon: { mock: { scenario: 'seed-migration' } } }, { clock, spokes });
+    const { clock, spokes, regions } = twoRegions(8, 32);
+    t = await testHub({ regions, carbon: { mock: { scenario: 'seed-migration' } } }, { clock, spokes });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'planned', deadline_minutes: 600 });
     expect((await schedule(t)).placed).toEqual([expect.objectContaining({ cluster: 'carbon-kr' })]);
@@ -183,15 +183,8 @@ describe('schedule cycle', () => {
       plans: input.jobs.map((j) => ({ job_id: j.job_id, region, pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 150 })),
       co2_estimate_kg: 0, solver_status: 'optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
     });
-    const clock = new FakeClock();
-    const spokes: Spoke[] = [
-      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
-      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
-    ];
-    t = await testHub({ regions: [
-      { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 4, mem_gb: 16 } },
-      { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 4, mem_gb: 16 } },
-    ], migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+    const { clock, spokes, regions } = twoRegions(4, 16);
+    t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
     await t.hub.loops.carbon.runOnce();
     region = 'KR';
     await submit(t, { job_id: 'mover', data_gb: 10 });
