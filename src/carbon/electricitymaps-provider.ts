@@ -38,6 +38,8 @@ const pastRangeSchema = z.object({
 });
 
 const HOUR_MS = 3_600_000;
+/** `past-range` at hourly granularity answers at most 10 days (app.electricitymaps.com/developer-hub/api/reference). */
+const MAX_RANGE_HOURS = 240;
 
 /** Electricity Maps API v3: `carbon-intensity/latest`, `/forecast` and `/past-range`, authenticated by `auth-token`. */
 export class ElectricityMapsProvider implements CarbonProvider {
@@ -76,14 +78,35 @@ export class ElectricityMapsProvider implements CarbonProvider {
     return clip(points, fromMs, toMs);
   }
 
+  /**
+   * `past-range` serves at most `MAX_RANGE_HOURS` hourly values per request, so a longer history (up to
+   * the 28 `history_days` allow) is asked for in consecutive ranges, newest first, and merged by time.
+   */
   async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
-    // Hour-aligned bounds keep the cache key stable across refreshes within the hour.
-    const start = new Date(Math.floor(fromMs / HOUR_MS) * HOUR_MS).toISOString();
-    const end = new Date(Math.floor(toMs / HOUR_MS) * HOUR_MS).toISOString();
-    const body = parseAnswer(this.name, pastRangeSchema, await this.get('past-range', { zone: this.zoneKey(zone), start, end }), 'past-range');
-    return body.data
-      .flatMap((p) => (p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'data.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'measured' as const, fetchedAt }]))
-      .sort((a, b) => a.at - b.at);
+    // Hour-aligned bounds keep the cache keys stable across refreshes within the hour.
+    const start = Math.floor(fromMs / HOUR_MS) * HOUR_MS;
+    const end = Math.floor(toMs / HOUR_MS) * HOUR_MS;
+    const ranges: [number, number][] = [];
+    let to = end;
+    do {
+      const from = Math.max(start, to - MAX_RANGE_HOURS * HOUR_MS);
+      ranges.push([from, to]);
+      to = from;
+    } while (to > start);
+    const bodies = await Promise.all(
+      ranges.map(async ([rangeStart, rangeEnd]) => {
+        const params = { zone: this.zoneKey(zone), start: new Date(rangeStart).toISOString(), end: new Date(rangeEnd).toISOString() };
+        return parseAnswer(this.name, pastRangeSchema, await this.get('past-range', params), 'past-range');
+      }),
+    );
+    // Ranges meet at their bounds, and the API may include the end hour: one value per hour.
+    const byTime = new Map<number, CarbonReading>();
+    for (const p of bodies.flatMap((b) => b.data)) {
+      if (p.carbonIntensity === null) continue;
+      const at = epochMs(this.name, 'data.datetime', p.datetime);
+      byTime.set(at, { zone, at, gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'measured', fetchedAt });
+    }
+    return [...byTime.values()].sort((a, b) => a.at - b.at);
   }
 }

@@ -31,11 +31,15 @@ interface TracePoint {
   gco2PerKwh: number;
 }
 
-/** Timestamps as ISO 8601, or the exports' `2024-01-01 00:00:00`, which is UTC. */
+/**
+ * Timestamps as ISO 8601, or the exports' `2024-01-01 00:00:00`. A date-time without `Z` or an offset is
+ * UTC, as the exports' is: `Date.parse` would read it in the host's time zone, shifting the trace by the
+ * host's offset and folding the hour a daylight-saving change skips onto its neighbour.
+ */
 function parseTime(text: string): number {
   const trimmed = text.trim();
-  const iso = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(trimmed) ? `${trimmed.replace(' ', 'T')}Z` : trimmed;
-  return Date.parse(iso);
+  const local = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$/i.exec(trimmed);
+  return Date.parse(local ? `${local[1]}T${local[2]}Z` : trimmed);
 }
 
 const rowSchema = z.object({

@@ -26,7 +26,8 @@ export const DEFAULT_HORIZON_OPTIONS: Readonly<HorizonProviderOptions> = Object.
 export class HorizonProvider implements CarbonProvider {
   readonly name: string;
   private readonly options: HorizonProviderOptions;
-  private readonly histories = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
+  /** Per zone, when history was last asked for and what it gave (never rejects: the last good one, or none). */
+  private readonly histories = new Map<string, { askedAt: number; points: Promise<CarbonReading[]> }>();
 
   constructor(
     private readonly inner: CarbonProvider,
@@ -45,17 +46,18 @@ export class HorizonProvider implements CarbonProvider {
     return this.inner.history ? this.inner.history(zone, fromMs, toMs) : Promise.resolve([]);
   }
 
-  /** The zone's recent history, fetched at most every `historyRefreshMs`; the last good one survives a failure. */
-  private async recentHistory(zone: string, now: number): Promise<CarbonReading[]> {
+  /**
+   * The zone's recent history, asked for at most once per `historyRefreshMs` whether the answer came or
+   * not: a plan without the history endpoint answers 403 every time, and asking on every refresh only
+   * multiplies the requests and the faults counted. After a failure the last good history is kept.
+   */
+  private recentHistory(zone: string, now: number): Promise<CarbonReading[]> {
     const kept = this.histories.get(zone);
-    if (kept && now - kept.fetchedAt < this.options.historyRefreshMs) return kept.points;
-    try {
-      const points = await this.history(zone, now - this.options.historyDays * 86_400_000, now);
-      this.histories.set(zone, { fetchedAt: now, points });
-      return points;
-    } catch {
-      return kept?.points ?? [];
-    }
+    if (kept && now - kept.askedAt < this.options.historyRefreshMs) return kept.points;
+    const previous = kept?.points ?? Promise.resolve([]);
+    const points = this.history(zone, now - this.options.historyDays * 86_400_000, now).catch(() => previous);
+    this.histories.set(zone, { askedAt: now, points });
+    return points;
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {

@@ -123,18 +123,26 @@ export function epochMs(provider: string, field: string, value: string): number 
 /**
  * Remembers answers for `ttlMs` so that the hub's 10 s refresh does not turn into 360 requests an hour per
  * zone: the sources publish hourly (Electricity Maps) or every five minutes (WattTime). A failed request
- * is not remembered.
+ * is not remembered. History URLs change key every hour, so expired answers are dropped, in one sweep at
+ * most once per `ttlMs`, instead of waiting for their key to be asked again (which it never is).
  */
 export class ResponseCache<T> {
   private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
+  private nextSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly clock: Clock,
     private readonly ttlMs: number,
   ) {}
 
+  /** Answers held, live or expired but not yet swept: at most those asked for in the last two `ttlMs`. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   get(key: string, load: () => Promise<T>): Promise<T> {
     const now = this.clock.now();
+    this.sweep(now);
     const hit = this.entries.get(key);
     if (hit && now - hit.at < this.ttlMs) return hit.value;
     const value = load();
@@ -143,5 +151,13 @@ export class ResponseCache<T> {
       if (this.entries.get(key)?.value === value) this.entries.delete(key);
     });
     return value;
+  }
+
+  private sweep(now: number): void {
+    if (now < this.nextSweepAt) return;
+    this.nextSweepAt = now + this.ttlMs;
+    for (const [key, entry] of this.entries) {
+      if (now - entry.at >= this.ttlMs) this.entries.delete(key);
+    }
   }
 }

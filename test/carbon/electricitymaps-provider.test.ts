@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ElectricityMapsProvider, type ElectricityMapsOptions } from '../../src/carbon/electricitymaps-provider.js';
 import { CarbonFetchError } from '../../src/carbon/http.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { Loopback } from './loopback.js';
+import { Loopback, type Answer, type Request } from './loopback.js';
 
 // Bodies as the v3 API documents them (static.electricitymaps.com/api/docs), field by field.
 const LATEST = {
@@ -32,6 +32,22 @@ const PAST_RANGE = {
     { ...LATEST, carbonIntensity: 433, datetime: '2026-01-04T21:00:00.000Z', isEstimated: false, estimationMethod: null },
   ],
 };
+
+const HOUR = 3_600_000;
+
+/**
+ * `past-range` as the API serves it: refuses more than 10 days (240 hours) at hourly granularity (the
+ * limit its reference documents; error body as the API's other 400s), else a value for every hour from
+ * start to end, both included.
+ */
+function pastRange({ query }: Request): Answer {
+  const start = Date.parse(query.start ?? '');
+  const end = Date.parse(query.end ?? '');
+  if (end - start > 240 * HOUR) return { status: 400, json: { status: 'error', message: 'The time range is limited to 10 days (240 hours) for an hourly granularity.' } };
+  const data = [];
+  for (let at = start; at <= end; at += HOUR) data.push({ ...LATEST, zone: query.zone, carbonIntensity: 300 + ((at / HOUR) % 200), datetime: new Date(at).toISOString(), isEstimated: false, estimationMethod: null });
+  return { json: { zone: query.zone, data } };
+}
 
 let server: Loopback;
 let clock: FakeClock;
@@ -95,6 +111,20 @@ describe('ElectricityMapsProvider', () => {
     expect(points.map((p) => p.gco2PerKwh)).toEqual([433, 430]);
     expect(server.requests[0]?.query).toMatchObject({ zone: 'KR', start: '2026-01-04T20:00:00.000Z', end: '2026-01-04T23:00:00.000Z' });
   });
+
+  for (const days of [14, 28]) {
+    it(`reads ${days} days of past-range in requests of at most 240 hours, one value per hour`, async () => {
+      server.on('/v3/carbon-intensity/past-range', pastRange);
+      const now = clock.now() + 20 * 60_000;
+      const points = await provider().history('KR', now - days * 24 * HOUR, now);
+      const from = clock.now() - days * 24 * HOUR;
+      expect(points.map((p) => p.at)).toEqual(Array.from({ length: days * 24 + 1 }, (_, h) => from + h * HOUR));
+      expect(points.every((p) => p.gco2PerKwh === 300 + ((p.at / HOUR) % 200) && p.kind === 'measured')).toBe(true);
+      const spans = server.requests.map((r) => (Date.parse(r.query.end as string) - Date.parse(r.query.start as string)) / HOUR);
+      expect(spans.every((h) => h <= 240)).toBe(true);
+      expect(spans.reduce((a, b) => a + b, 0)).toBe(days * 24);
+    });
+  }
 
   it('asks the API once per cache period, not on every refresh', async () => {
     server.on('/v3/carbon-intensity/latest', { json: LATEST });

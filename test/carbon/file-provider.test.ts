@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { FileTraceProvider, TraceFileError, type FileTraceOptions } from '../../src/carbon/file-provider.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -70,6 +72,38 @@ describe('FileTraceProvider', () => {
     await expect(provider.current('KR')).rejects.toMatchObject({ reason: 'stale' });
     clock.advance(HOUR);
     expect((await provider.current('KR')).gco2PerKwh).toBe(420);
+  });
+
+  describe('timestamps without an offset are UTC, whatever the host time zone', () => {
+    const forms = ['2025-03-03 00:00:00', '2025-03-03T00:00:00', '2025-03-03T00:00', '2025-03-03T00:00:00.000', '2025-03-03T00:00:00Z', '2025-03-03T09:00:00+09:00'];
+    // Hourly rows across the night Europe/Berlin skips 02:00 (2025-03-30): in UTC no hour is missing or doubled.
+    const files = {
+      'trace.csv': ['zone,datetime,gco2_per_kwh', ...forms.map((t, i) => `Z${i},${t},100`), ...[0, 1, 2, 3, 4].map((h) => `DE,2025-03-30T0${h}:00:00,${100 + h}`)].join('\n'),
+    };
+    const zones = [...forms.map((_, i) => `Z${i}`), 'DE'];
+    const expected = [...forms.map(() => [Date.UTC(2025, 2, 3)]), [0, 1, 2, 3, 4].map((h) => Date.UTC(2025, 2, 30, h))];
+    const [from, to] = [Date.UTC(2025, 2, 1), Date.UTC(2025, 3, 1)];
+
+    it('in this process', async () => {
+      const provider = trace(new FakeClock(), { paths: ['trace.csv'], loop: false }, files);
+      expect(await Promise.all(zones.map(async (z) => (await provider.history(z, from, to)).map((p) => p.at)))).toEqual(expected);
+    });
+
+    // The test process may well run in UTC, where reading local time cannot be told from reading UTC.
+    for (const tz of ['Asia/Seoul', 'Europe/Berlin']) {
+      it(`in a process with TZ=${tz}`, async () => {
+        const script = `
+          const { FileTraceProvider } = await import(process.argv[1]);
+          const { ManualClock } = await import(process.argv[2]);
+          const files = ${JSON.stringify(files)};
+          const provider = new FileTraceProvider({ paths: ['trace.csv'], loop: false, zones: {}, emissionFactor: 'lifecycle' }, new ManualClock(0), (p) => files[p]);
+          const zones = ${JSON.stringify(zones)};
+          console.log(JSON.stringify(await Promise.all(zones.map(async (z) => (await provider.history(z, ${from}, ${to})).map((p) => p.at)))));`;
+        const modules = ['../../src/carbon/file-provider.ts', '../../src/domain/clock.ts'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
+        const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...modules], { env: { ...process.env, TZ: tz } });
+        expect(JSON.parse(stdout)).toEqual(expected);
+      });
+    }
   });
 
   const bad: { name: string; text: string; error: string }[] = [

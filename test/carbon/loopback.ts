@@ -10,19 +10,21 @@ export interface Request {
   headers: IncomingHttpHeaders;
 }
 
+export type Scripted = Answer | ((request: Request) => Answer);
+
 /**
  * A real HTTP server on 127.0.0.1 (port 0) answering each path from a queue of scripted answers (the last
  * one repeats), recording every request. Providers talk to it through the global fetch, as in production.
  */
 export class Loopback {
   readonly requests: Request[] = [];
-  private readonly routes = new Map<string, Answer[]>();
+  private readonly routes = new Map<string, Scripted[]>();
   private readonly hanging = new Set<ServerResponse>();
   private server: Server | undefined;
   url = '';
 
-  /** Answers for `path`, in order; the last one repeats. */
-  on(path: string, ...answers: Answer[]): this {
+  /** Answers for `path`, in order; the last one repeats. A function answers from the request, as an API that checks its parameters. */
+  on(path: string, ...answers: Scripted[]): this {
     this.routes.set(path, answers);
     return this;
   }
@@ -34,9 +36,11 @@ export class Loopback {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      this.requests.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers });
+      const request = { path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers };
+      this.requests.push(request);
       const queue = this.routes.get(url.pathname);
-      const answer = queue && queue.length > 1 ? (queue.shift() as Answer) : queue?.[0];
+      const scripted = queue && queue.length > 1 ? (queue.shift() as Scripted) : queue?.[0];
+      const answer = typeof scripted === 'function' ? scripted(request) : scripted;
       if (answer === 'hang') {
         this.hanging.add(res);
         return;
