@@ -247,6 +247,8 @@ export class SqliteStore implements Store {
       lock = new Database(lockFile, { timeout: 0 });
       // Exclusive locking mode keeps the lock the first write takes until the connection closes.
       lock.pragma('locking_mode = EXCLUSIVE');
+      // The lock file holds no data: no journal file beside it.
+      lock.pragma('journal_mode = MEMORY');
       lock.exec('BEGIN EXCLUSIVE; COMMIT');
       return lock;
     } catch (error) {
