@@ -32,14 +32,17 @@ interface TracePoint {
 }
 
 /**
- * Timestamps as ISO 8601, or the exports' `2024-01-01 00:00:00`. A date-time without `Z` or an offset is
- * UTC, as the exports' is: `Date.parse` would read it in the host's time zone, shifting the trace by the
- * host's offset and folding the hour a daylight-saving change skips onto its neighbour.
+ * Timestamps as ISO 8601 (`2024-01-01T00:00:00Z`, `...+09:00`), the exports' `2024-01-01 00:00:00`, or a
+ * bare date. A date-time without `Z` or an offset is UTC, as the exports' is: `Date.parse` would read it in
+ * the host's time zone, shifting the trace by the host's offset and folding the hour a daylight-saving
+ * change skips onto its neighbour. Anything else (`3/3/2025 00:00`, which `Date.parse` would also read in
+ * local time) is not a timestamp.
  */
 function parseTime(text: string): number {
-  const trimmed = text.trim();
-  const local = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$/i.exec(trimmed);
-  return Date.parse(local ? `${local[1]}T${local[2]}Z` : trimmed);
+  const iso = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(text.trim());
+  if (!iso) return Number.NaN;
+  const [, date, time = '00:00', zone = 'Z'] = iso;
+  return Date.parse(`${date}T${time}${zone}`);
 }
 
 const rowSchema = z.object({

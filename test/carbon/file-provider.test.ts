@@ -75,7 +75,7 @@ describe('FileTraceProvider', () => {
   });
 
   describe('timestamps without an offset are UTC, whatever the host time zone', () => {
-    const forms = ['2025-03-03 00:00:00', '2025-03-03T00:00:00', '2025-03-03T00:00', '2025-03-03T00:00:00.000', '2025-03-03T00:00:00Z', '2025-03-03T09:00:00+09:00'];
+    const forms = ['2025-03-03', '2025-03-03 00:00:00', '2025-03-03T00:00:00', '2025-03-03T00:00', '2025-03-03T00:00:00.000', '2025-03-03T00:00:00Z', '2025-03-03T09:00:00+09:00'];
     // Hourly rows across the night Europe/Berlin skips 02:00 (2025-03-30): in UTC no hour is missing or doubled.
     const files = {
       'trace.csv': ['zone,datetime,gco2_per_kwh', ...forms.map((t, i) => `Z${i},${t},100`), ...[0, 1, 2, 3, 4].map((h) => `DE,2025-03-30T0${h}:00:00,${100 + h}`)].join('\n'),
@@ -110,6 +110,7 @@ describe('FileTraceProvider', () => {
     { name: 'a value that is not a number', text: `${HEADER}\n2025-03-03 00:00:00,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,\n2025-03-03 01:00:00,South Korea,South Korea,KR,372,n/a,31,14,src,false,`, error: 'bad.csv: line 3: Carbon intensity gCO₂eq/kWh (LCA) is not a number' },
     { name: 'a negative value', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,-4', error: 'bad.csv: line 2: gco2_per_kwh must not be negative' },
     { name: 'a bad timestamp', text: `${HEADER}\nyesterday,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,`, error: 'bad.csv: line 2: Datetime (UTC) is not a timestamp' },
+    { name: 'a timestamp that is not ISO 8601 (Date.parse would read it in local time)', text: 'zone,datetime,gco2_per_kwh\nKR,3/3/2025 00:00,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
     { name: 'an empty zone', text: 'zone,datetime,gco2_per_kwh\n,2026-01-01T00:00:00Z,400', error: 'bad.csv: line 2: zone is empty' },
     { name: 'an unknown header', text: 'time,value\n2026-01-01T00:00:00Z,400', error: 'bad.csv: line 1: unknown header' },
     { name: 'two values for one hour', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,400\nKR,2026-01-01 00:00:00,410', error: 'zone KR has two values for 2026-01-01T00:00:00.000Z' },
