@@ -1,7 +1,7 @@
 import { PHASES, type AppWrapper, type Phase } from '../domain/app-wrapper.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { deepFreeze, frozenCopy } from '../domain/frozen.js';
-import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
+import { matchesFilter, type AppWrapperFilter, type Store, type StoreCounts } from './types.js';
 
 
 export interface MemoryStoreOptions {
@@ -52,11 +52,7 @@ export class MemoryStore implements Store {
 
   async list(filter: AppWrapperFilter = {}): Promise<AppWrapper[]> {
     const out: AppWrapper[] = [];
-    for (const aw of this.byId.values()) {
-      if (filter.phase && aw.phase !== filter.phase) continue;
-      if (filter.cluster && aw.targetCluster !== filter.cluster) continue;
-      out.push(aw);
-    }
+    for (const aw of this.byId.values()) if (matchesFilter(aw, filter)) out.push(aw);
     return out;
   }
 

@@ -12,6 +12,11 @@ export interface AppWrapperFilter {
   cluster?: string;
 }
 
+/** Whether an AppWrapper passes `filter` (the one rule of `Store.list`). */
+export function matchesFilter(aw: AppWrapper, filter: AppWrapperFilter): boolean {
+  return (!filter.phase || aw.phase === filter.phase) && (!filter.cluster || aw.targetCluster === filter.cluster);
+}
+
 /**
  * Where AppWrappers live. The contract every backend honours (test/store/store-conformance.ts):
  * - `insert` rejects an existing id with `ConflictError`;

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppWrapper } from '../../domain/app-wrapper.js';
+import { matchesFilter, type AppWrapperFilter } from '../../store/types.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { HubDeps } from '../deps.js';
 import { jobIdParamSchema, listQuerySchema, noParametersSchema, parse, submissionSchema, toJobSpec } from '../schemas.js';
@@ -20,12 +21,8 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
 
     app.get('/', { schema: { response: { 200: appWrapperListSchema } } }, async (request) => {
       const { limit, after, ...filter } = parse(listQuery, request.query, 'query');
-      // Both read the same moment of the store: no write can land between two calls made in one turn.
-      const [all, matches] = await Promise.all([deps.lifecycle.store.list(), deps.lifecycle.store.list(filter)]);
-      const following = after === undefined ? matches : matches.filter(submittedAfter(all, after));
-      const page = following.slice(0, limit);
-      const next = page.length < following.length ? (page.at(-1)?.jobId ?? null) : null;
-      return { count: page.length, items: page.map(appWrapperView), next };
+      const { page, more } = after === undefined ? firstPage(await deps.lifecycle.store.list(filter), limit) : pageAfter(await deps.lifecycle.store.list(), after, filter, limit);
+      return { count: page.length, items: page.map(appWrapperView), next: more ? (page.at(-1)?.jobId ?? null) : null };
     });
 
     app.get('/:id', { schema: { response: { 200: appWrapperViewSchema } } }, async (request) => {
@@ -45,16 +42,28 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
   };
 }
 
+function firstPage(matches: readonly AppWrapper[], limit: number | undefined): { page: AppWrapper[]; more: boolean } {
+  const page = matches.slice(0, limit);
+  return { page, more: page.length < matches.length };
+}
+
 /**
- * Which AppWrappers come after the cursor `after` in submission order, whatever the filter: the cursor's
- * job may have changed phase or cluster since its page was served. A cursor whose job is no longer stored
+ * The matches that come after the cursor `after` in submission order, whatever the filter: the cursor's
+ * job may have changed phase or cluster since its page was served. One walk from the cursor, so a page
+ * costs its position in the store, not a pass over it per match. A cursor whose job is no longer stored
  * (forgotten after its retention) has no place left: the client starts again.
  */
-function submittedAfter(all: readonly AppWrapper[], after: string): (aw: AppWrapper) => boolean {
-  const order = new Map(all.map((aw, i) => [aw.jobId, i]));
-  const at = order.get(after);
-  if (at === undefined) {
+function pageAfter(all: readonly AppWrapper[], after: string, filter: AppWrapperFilter, limit: number | undefined): { page: AppWrapper[]; more: boolean } {
+  const at = all.findIndex((aw) => aw.jobId === after);
+  if (at < 0) {
     throw new ValidationError(`invalid query: after: "${after}" is not a stored job`, [{ field: 'after', message: 'unknown cursor: start again without after' }]);
   }
-  return (aw) => (order.get(aw.jobId) as number) > at;
+  const page: AppWrapper[] = [];
+  for (let i = at + 1; i < all.length; i++) {
+    const aw = all[i] as AppWrapper;
+    if (!matchesFilter(aw, filter)) continue;
+    if (page.length === limit) return { page, more: true };
+    page.push(aw);
+  }
+  return { page, more: false };
 }
