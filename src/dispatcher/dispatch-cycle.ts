@@ -33,6 +33,14 @@ export interface DispatchSummary {
 
 type CreateOutcome = 'created' | 'adopted' | { refused: string };
 
+/**
+ * Whether a Job of that name on that cluster is still to be deleted for this AppWrapper (one an earlier job
+ * with the same id left there): creating now would meet it and adopt it. The create waits for the delete.
+ */
+function nameTaken(aw: AppWrapper, cluster: string, jobName: string): boolean {
+  return aw.staleJobs.some((s) => s.cluster === cluster && s.jobName === jobName);
+}
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -130,7 +138,7 @@ export class DispatchCycle {
     for (const [cluster, jobs] of jobsByCluster) {
       for (const job of jobs.values()) {
         const aw = known.get(job.jobId);
-        if (aw) await this.claim(aw, cluster, job.jobName, summary);
+        if (aw) await this.claim(aw, cluster, job, summary);
       }
     }
 
@@ -176,8 +184,9 @@ export class DispatchCycle {
     this.deps.logger.info({ count: summary.pruned, retentionHours: retentionMs / 3_600_000 }, `forgot ${summary.pruned} finished AppWrappers past their retention`);
   }
 
-  private async claim(aw: AppWrapper, cluster: string, jobName: string, summary: DispatchSummary): Promise<void> {
-    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, jobName, 'Job found on the spoke');
+  private async claim(aw: AppWrapper, cluster: string, job: SpokeJobStatus, summary: DispatchSummary): Promise<void> {
+    const { jobName } = job;
+    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, job, 'Job found on the spoke');
     if (claim === 'adopted') {
       this.deps.metrics.recordDispatchAction(cluster, 'adopted');
       summary.created.push({ job_id: aw.jobId, cluster, job_name: jobName, adopted: true });
@@ -283,6 +292,7 @@ export class DispatchCycle {
     const cluster = aw.targetCluster;
     if (!cluster) return;
     const request = this.request(aw, cluster, 1, now);
+    if (nameTaken(aw, cluster, request.jobName)) return;
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
       // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline.
       const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
@@ -323,6 +333,7 @@ export class DispatchCycle {
     }
     const generation = from.generation + 1;
     const request = this.request(aw, to, generation, now);
+    if (nameTaken(aw, to, request.jobName)) return;
     const outcome = await this.create(aw, to, request, summary);
     if (!outcome) return;
     if (typeof outcome === 'object') {

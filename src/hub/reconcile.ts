@@ -55,21 +55,35 @@ function isMigrationJob(aw: AppWrapper, cluster: string, jobName: string): boole
 /** What a Job found on a spoke becomes for the AppWrapper it is labelled with. */
 export type Claim = 'adopted' | 'stale';
 
+/** How far the cluster's clock may be behind the hub's when a Job's creation is compared with a submission. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * A Job made before this AppWrapper was submitted: left by an earlier job with the same id, forgotten
+ * after its retention while its finished Job stayed on the cluster. It is never this one's Job.
+ */
+function predates(aw: AppWrapper, job: Pick<SpokeJobStatus, 'createdAt'>): boolean {
+  return job.createdAt !== undefined && job.createdAt < aw.submittedAt - CLOCK_SKEW_MS;
+}
+
 /**
  * Accounts for a Job of `aw` found on `cluster` that the AppWrapper does not point at: the gate Job of a
  * Planned AppWrapper becomes its Job (Dispatched: a create whose answer was lost, or a hub that died
- * before recording it), any other is queued for deletion (it is no longer wanted). Undefined when the
+ * before recording it), any other is queued for deletion: it is no longer wanted, or it was made before
+ * this AppWrapper was submitted (an earlier job with the same id left it). Undefined when the
  * AppWrapper already accounts for it, or it is the new Job of a migration under way (the dispatch cycle
  * adopts that one when it completes the migration).
  */
-export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrapper, cluster: string, jobName: string, why: string): Promise<Claim | undefined> {
-  if (knows(aw, cluster, jobName) || isMigrationJob(aw, cluster, jobName)) return undefined;
+export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'createdAt'>, why: string): Promise<Claim | undefined> {
+  const { jobName } = job;
+  const ours = (cur: AppWrapper) => !predates(cur, job);
+  if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, jobName))) return undefined;
   let claim: Claim | undefined;
   await lifecycle.change(
     aw.jobId,
     (cur) => {
-      if (knows(cur, cluster, jobName) || isMigrationJob(cur, cluster, jobName)) return undefined;
-      if (isGateJob(cur, cluster, jobName)) {
+      if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
+      if (ours(cur) && isGateJob(cur, cluster, jobName)) {
         claim = 'adopted';
         return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() } };
       }
@@ -124,7 +138,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         }
         continue;
       }
-      const claim = await claimJob(lifecycle, clock, aw, view.name, job.jobName, 'Job found on the spoke at start');
+      const claim = await claimJob(lifecycle, clock, aw, view.name, job, 'Job found on the spoke at start');
       if (claim) summary[claim].push(ref);
     }
   }

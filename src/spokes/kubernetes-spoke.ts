@@ -105,29 +105,54 @@ function epochMs(time: Date | undefined): number | undefined {
   return time ? new Date(time).getTime() : undefined;
 }
 
+/** The label the Job controller puts on a Job's pods (`job-name` on clusters before 1.27). */
+const POD_JOB_NAME_LABELS = ['batch.kubernetes.io/job-name', 'job-name'];
+
+/**
+ * When each Job's work began, from its pods: the earliest container start (running or since terminated),
+ * else the moment a running pod was taken up by its node. A Job's own `status.startTime` will not do: it
+ * is when the Job controller took the Job up, before its pod waited for room.
+ */
+function runStarts(pods: readonly V1Pod[]): Map<string, number> {
+  const starts = new Map<string, number>();
+  for (const pod of pods) {
+    const labels = pod.metadata?.labels ?? {};
+    const jobName = POD_JOB_NAME_LABELS.map((l) => labels[l]).find((v) => v !== undefined);
+    if (!jobName) continue;
+    const containers = (pod.status?.containerStatuses ?? []).flatMap((c) => {
+      const at = epochMs(c.state?.running?.startedAt ?? c.state?.terminated?.startedAt);
+      return at === undefined ? [] : [at];
+    });
+    const at = containers.length ? Math.min(...containers) : pod.status?.phase === 'Running' ? epochMs(pod.status.startTime) : undefined;
+    if (at !== undefined) starts.set(jobName, Math.min(starts.get(jobName) ?? Infinity, at));
+  }
+  return starts;
+}
+
 /** A Job's state as an AppWrapper phase, from its conditions first (they are final), then its pod counts. */
-function jobStatus(job: V1Job): SpokeJobStatus | undefined {
+function jobStatus(job: V1Job, runStartOf: ReadonlyMap<string, number>): SpokeJobStatus | undefined {
   const jobId = job.metadata?.labels?.[LABEL_JOB_ID];
   const jobName = job.metadata?.name;
   if (!jobId || !jobName) return undefined;
   const status = job.status ?? {};
   const condition = (...types: string[]) => status.conditions?.find((c) => types.includes(c.type) && c.status === 'True');
-  const startedAt = epochMs(status.startTime);
+  const createdAt = epochMs(job.metadata?.creationTimestamp);
+  const runStart = runStartOf.get(jobName);
+  // A finished Job's pods may be gone already: the controller's start is then the best figure left.
+  const startedAt = runStart ?? epochMs(status.startTime);
   // FailureTarget and SuccessCriteriaMet come first on newer clusters: the outcome is decided while pods still stop.
   const failed = condition('Failed', 'FailureTarget');
   if (failed) {
     const reason = failed.reason ?? 'Failed';
-    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason };
+    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason, createdAt };
   }
   const complete = condition('Complete', 'SuccessCriteriaMet');
-  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime) };
+  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime), createdAt };
   // `ready` counts pods that run; clusters too old to report it only say how many pods are `active`.
   const running = status.ready !== undefined ? status.ready > 0 : (status.active ?? 0) > 0;
   const phase: SpokeJobPhase = running ? 'Running' : 'Pending';
-  // No start time for a running Job: `status.startTime` is when the Job controller took the Job up, before
-  // its pod waited for room, so it would count queueing as work done. The hub takes the moment it first
-  // sees the Job running instead (late by at most one dispatch period).
-  return { jobId, jobName, phase };
+  // A running Job is dated by its pods only: without them the hub dates it when it first sees it running.
+  return { jobId, jobName, phase, ...(running && runStart !== undefined && { startedAt: runStart }), createdAt };
 }
 
 /**
@@ -257,8 +282,13 @@ export class KubernetesSpoke implements SpokeClient {
 
   /** Every Job CASPIAN created in the namespace, found by label, so that a restarted hub finds its Jobs again. */
   async listJobs(): Promise<SpokeJobStatus[]> {
-    const jobs = await this.listAll('jobs', 'list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace: this.settings.namespace, labelSelector: MANAGED_SELECTOR, ...chunk }));
-    return jobs.map(jobStatus).filter((s): s is SpokeJobStatus => s !== undefined);
+    const { namespace } = this.settings;
+    const [jobs, pods] = await Promise.all([
+      this.listAll('jobs', 'list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace, labelSelector: MANAGED_SELECTOR, ...chunk })),
+      this.listAll('pods', 'list pods of Jobs', (chunk) => this.core.listNamespacedPod({ namespace, labelSelector: MANAGED_SELECTOR, ...chunk })),
+    ]);
+    const starts = runStarts(pods);
+    return jobs.map((job) => jobStatus(job, starts)).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 
   /** Deletes the Job and, in the background, its pods; a Job already gone is fine. */

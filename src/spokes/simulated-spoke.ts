@@ -122,6 +122,7 @@ export class SimulatedSpoke implements SpokeClient {
       startedAt: job.startedAt,
       finishedAt: job.finishedAt,
       reason: job.failedReason,
+      createdAt: job.createdAt,
     }));
   }
 

@@ -37,6 +37,8 @@ export interface SpokeJobStatus {
    */
   startedAt?: number;
   finishedAt?: number;
+  /** When the cluster created the Job, where it says: tells a Job of this submission from one left by an earlier job with the same id. */
+  createdAt?: number;
   /** Why it failed, as the cluster says. */
   reason?: string;
 }

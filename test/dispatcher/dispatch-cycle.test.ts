@@ -297,6 +297,25 @@ describe('dispatch cycle', () => {
     expect(await sim(0).listJobs()).toEqual([]);
   });
 
+  it('does not take over the finished Job an earlier job with the same id left behind, and runs its own', async () => {
+    // An earlier 'x' ran and finished; its AppWrapper was forgotten (retention), its Job stayed.
+    await sim(0).createJob(spokeJob('x').cpu(1).runtimeSeconds(600).activeDeadlineSeconds(7200).obj());
+    clock.advanceMinutes(120);
+    expect((await sim(0).listJobs()).map((j) => j.phase)).toEqual(['Succeeded']);
+
+    await store().insert(planned('x', 0));
+    const first = await dispatch();
+    expect(first.created).toEqual([]);
+    expect(first.synced).toEqual([]);
+    expect(first.deleted).toEqual([{ job_id: 'x', cluster: 'carbon-kr', job_name: 'x' }]);
+    expect((await store().get('x'))?.phase).toBe('Planned');
+
+    const second = await dispatch();
+    expect(second.created).toEqual([{ job_id: 'x', cluster: 'carbon-kr', job_name: 'x', adopted: false }]);
+    expect(await store().get('x')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr', jobName: 'x' } });
+    expect((await sim(0).listJobs()).map((j) => [j.jobName, j.phase])).toEqual([['x', 'Running']]);
+  });
+
   it('drops a migration planned away and back before it happened', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();

@@ -249,13 +249,35 @@ describe('Kubernetes spoke against the API server double', () => {
     api().setJobStatus('crashing', jobStatuses.failed(t0, t0 + 60_000, 'BackoffLimitExceeded'));
 
     const byName = Object.fromEntries((await spoke().listJobs()).map((j) => [j.jobName, j]));
-    expect(byName.pending).toEqual({ jobId: 'pending', jobName: 'pending', phase: 'Pending' });
+    const createdAt = expect.any(Number);
+    expect(byName.pending).toEqual({ jobId: 'pending', jobName: 'pending', phase: 'Pending', createdAt });
     expect(byName.starting).toMatchObject({ phase: 'Pending' });
     // status.startTime dates the Job, not its pod's start (it may have queued): a running Job is not dated.
-    expect(byName.running).toEqual({ jobId: 'running', jobName: 'running', phase: 'Running' });
-    expect(byName.done).toEqual({ jobId: 'done', jobName: 'done', phase: 'Succeeded', startedAt: t0, finishedAt: t0 + 600_000 });
-    expect(byName.late).toEqual({ jobId: 'late', jobName: 'late', phase: 'Failed', startedAt: t0, finishedAt: t0 + 3_600_000, reason: 'DeadlineExceeded: Job was active longer than specified deadline' });
+    expect(byName.running).toEqual({ jobId: 'running', jobName: 'running', phase: 'Running', createdAt });
+    expect(byName.done).toEqual({ jobId: 'done', jobName: 'done', phase: 'Succeeded', startedAt: t0, finishedAt: t0 + 600_000, createdAt });
+    expect(byName.late).toEqual({ jobId: 'late', jobName: 'late', phase: 'Failed', startedAt: t0, finishedAt: t0 + 3_600_000, reason: 'DeadlineExceeded: Job was active longer than specified deadline', createdAt });
     expect(byName.crashing).toMatchObject({ phase: 'Failed', reason: 'BackoffLimitExceeded: Job has reached the specified backoff limit' });
+  });
+
+  it('dates a running Job by its pod, not by the Job controller, and a Job without pods not at all', async () => {
+    const t0 = Date.UTC(2026, 0, 5, 0, 0, 0);
+    for (const name of ['queued', 'podless']) {
+      await spoke().createJob(spokeJob(name).obj());
+      // The Job controller took both up at t0; 'queued' waited for room and its pod started later.
+      api().setJobStatus(name, jobStatuses.running(t0));
+    }
+    const podStartedAt = Date.now();
+    api().addPod({
+      namespace: 'default',
+      name: 'queued-x7k2p',
+      phase: 'Running',
+      labels: { 'batch.kubernetes.io/job-name': 'queued', 'caspian.io/job-id': 'queued', 'app.kubernetes.io/managed-by': 'caspian' },
+      containers: [{ cpu: '1' }],
+    });
+    const byName = Object.fromEntries((await spoke().listJobs()).map((j) => [j.jobName, j]));
+    expect(byName.queued?.startedAt).toBeGreaterThanOrEqual(Math.floor(podStartedAt / 1000) * 1000);
+    expect(byName.podless?.startedAt).toBeUndefined();
+    expect(api().requests.find((r) => r.path === '/api/v1/namespaces/default/pods')?.query.labelSelector).toBe('app.kubernetes.io/managed-by=caspian');
   });
 
   it('deletes with Background propagation, and a Job already gone is fine', async () => {
@@ -283,7 +305,8 @@ describe('Kubernetes spoke against the API server double', () => {
     const error = await spoke().listJobs().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AdapterError);
     expect(error).toMatchObject({ retryable: true, message: expect.stringMatching(/^list Jobs on cluster carbon-kr failed 3 times: /) });
-    expect(sleeps).toEqual([250, 500]);
+    // The Jobs and their pods are listed side by side, each retried.
+    expect(sleeps).toEqual([250, 250, 500, 500]);
     await expect(spoke().status()).rejects.toMatchObject({ retryable: true });
 
     api().up();
