@@ -4,9 +4,11 @@ import { LISTED_RESOURCES, type ListedResource } from '../spokes/types.js';
 import type { Store, StoreCounts } from '../store/types.js';
 
 export type CycleOutcome = 'ok' | 'error';
-export type DispatchAction = 'created' | 'deleted' | 'adopted' | 'failed';
+const DISPATCH_ACTIONS = ['created', 'deleted', 'adopted', 'failed'] as const;
+export type DispatchAction = (typeof DISPATCH_ACTIONS)[number];
 /** Why a decided migration was not carried out. */
-export type MigrationDropReason = 'refused' | 'cannot_resume' | 'replanned';
+const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned'] as const;
+export type MigrationDropReason = (typeof MIGRATION_DROP_REASONS)[number];
 
 /** Decimal gigabytes, as `data_gb` counts them. */
 const BYTES_PER_GB = 1e9;
@@ -38,7 +40,7 @@ export class Metrics {
   });
   private readonly carbonRefreshes = new Counter({
     name: 'caspian_carbon_refreshes_total',
-    help: 'Carbon-intensity refreshes of the hub\'s provider. Unit: refreshes. Labels: provider (carbon.provider, or the chain with its fallbacks, e.g. electricitymaps>file), outcome (ok|error).',
+    help: 'Carbon-intensity refreshes of the hub\'s provider, one per zone each time the carbon loop runs. Unit: zone refreshes. Labels: provider (carbon.provider, or the chain with its fallbacks, e.g. electricitymaps>file), outcome (ok|error).',
     labelNames: ['provider', 'outcome'],
     registers: [this.registry],
   });
@@ -208,7 +210,7 @@ export class Metrics {
   });
   private readonly scheduleGap = new Gauge({
     name: 'caspian_schedule_gap_ratio',
-    help: 'Relative gap between the last plan and its proven lower bound. Unit: ratio (0 = proven optimal). No labels.',
+    help: 'Relative gap between the last plan and its proven lower bound. Unit: ratio (0 = proven optimal; NaN when the last plan has no bound, e.g. from the greedy fallback). No labels.',
     registers: [this.registry],
   });
   private readonly solves = new Counter({
@@ -356,9 +358,20 @@ export class Metrics {
   // --- clusters -----------------------------------------------------------------------------
   registerClusters(clusters: readonly string[]): void {
     this.clustersRegistered.inc(clusters.length);
+    // Counters start at 0 for every label set known up front: a series born at 1 hides its first event
+    // from increase() and rate(), and a rare event (one migration) would never show on the dashboard.
     for (const cluster of clusters) {
       this.clusterReady.set({ cluster }, 0);
       for (const resource of LISTED_RESOURCES) this.spokeListRestarts.inc({ cluster, resource }, 0);
+      for (const action of DISPATCH_ACTIONS) this.dispatchActions.inc({ cluster, action }, 0);
+      for (const to of clusters) {
+        if (to === cluster) continue;
+        const route = { from_cluster: cluster, to_cluster: to };
+        this.migrations.inc(route, 0);
+        this.migrationData.inc(route, 0);
+        this.migrationCost.inc(route, 0);
+        for (const reason of MIGRATION_DROP_REASONS) this.migrationsDropped.inc({ ...route, reason }, 0);
+      }
     }
   }
 
@@ -438,7 +451,8 @@ export class Metrics {
     if (!solve) return;
     this.solves.inc({ solver: solve.solver, status: solve.status });
     this.scheduleObjective.set(solve.objectiveGco2);
-    if (solve.gap !== null) this.scheduleGap.set(solve.gap);
+    // No bound, no gap: NaN rather than the last plan's gap, which would read as proven for this one.
+    this.scheduleGap.set(solve.gap ?? Number.NaN);
     this.unschedulable.set(solve.unschedulable);
     this.co2Planned.reset();
     for (const [cluster, grams] of solve.co2ByCluster) this.co2Planned.set({ cluster }, grams);

@@ -90,7 +90,7 @@ describe('exposition', () => {
 });
 
 describe('labels', () => {
-  const ALLOWED_LABELS = new Set(['zone', 'provider', 'outcome', 'phase', 'from', 'to', 'cluster', 'resource', 'from_cluster', 'to_cluster', 'solver', 'status', 'action', 'loop', 'le']);
+  const ALLOWED_LABELS = new Set(['zone', 'provider', 'outcome', 'phase', 'from', 'to', 'cluster', 'resource', 'from_cluster', 'to_cluster', 'solver', 'status', 'action', 'loop', 'le', 'reason']);
 
   it('uses only bounded labels, never a job id', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
@@ -181,6 +181,12 @@ describe('recorders', () => {
     metrics.registerClusters(['carbon-kr', 'carbon-jp', 'carbon-cn']);
     expect(await metricValue(metrics, 'clusters_total')).toBe(3);
     expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(0);
+    // Counters of known label sets start at 0, so that increase() sees their first event.
+    const route = { from_cluster: 'carbon-kr', to_cluster: 'carbon-cn' };
+    expect(await metricValue(metrics, 'migrations_total', route)).toBe(0);
+    expect(await metricValue(metrics, 'caspian_migrations_dropped_total', { ...route, reason: 'replanned' })).toBe(0);
+    expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-cn', action: 'failed' })).toBe(0);
+    expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-kr' })).toBeUndefined();
     metrics.setClusterStatus('carbon-cn', true, { cpu: 8, memGb: 32, gpu: 1 });
     metrics.setClustersReady(1);
     expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(1);
@@ -252,8 +258,8 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_solves_total', { solver: 'highs', status: 'optimal' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_solves_total', { solver: 'jslp', status: 'feasible' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_schedule_objective_gco2')).toBe(900);
-    // A solve without a proven bound leaves the last known gap.
-    expect(await metricValue(metrics, 'caspian_schedule_gap_ratio')).toBe(0.01);
+    // A solve without a proven bound has no gap: not the last plan's, which would read as proven for it.
+    expect(await metricValue(metrics, 'caspian_schedule_gap_ratio')).toBeNaN();
     expect(await metricValue(metrics, 'caspian_unschedulable_jobs')).toBe(0);
     expect((await metricSamples(metrics, 'caspian_co2_planned_grams')).map((s) => [s.labels.cluster, s.value])).toEqual([['carbon-jp', 900]]);
   });
