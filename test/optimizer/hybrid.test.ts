@@ -7,7 +7,7 @@ import { DEFAULT_NEIGHBOURHOOD_SETTINGS, mipNeighbourhoodSearch } from '../../sr
 import type { NeighbourhoodMove } from '../../src/optimizer/solvers/mip-neighbourhood.js';
 import type { PlacementModel } from '../../src/optimizer/types.js';
 import { seededRandom } from '../../src/domain/random.js';
-import { enumerate, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
+import { enumerate, oneSlotModel, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
 
 const placedCount = (choice: Int32Array) => choice.filter((k) => k >= 0).length;
 
@@ -117,6 +117,20 @@ describe('hybridSolver', () => {
       expect(mixed.lowerBoundGco2!, `seed ${seed}`).toBeLessThanOrEqual(optimumPlacingAtLeast(exact.optimum, exact.maxPlaced) + 1e-6);
       if (mixed.status === 'optimal') expect(planCost(model, mixed.choice)).toBeCloseTo(optimum, 6);
     }
+  });
+
+  it('reports a plan that must leave a job out optimal once HiGHS proves it', async () => {
+    // One 4-core slot, three jobs of 2, 2 and 3 cores: at most two fit, and the two 2-core jobs are the
+    // only pair that does.
+    const model = oneSlotModel(4, [
+      ['a', 2, 10],
+      ['b', 2, 20],
+      ['c', 3, 1],
+    ]);
+    const result = await createHybridSolver({ lagrangian: { maxIterations: 30 } }).solve(model, { timeLimitSeconds: 30, gapTolerance: 1e-6 });
+    expect(Array.from(result.choice)).toEqual([0, 0, -1]);
+    expect(result.status).toBe('optimal');
+    expect(result.lowerBoundGco2).toBeCloseTo(30, 6);
   });
 
   it('has pinned defaults and a registry name', () => {

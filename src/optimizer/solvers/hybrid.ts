@@ -91,9 +91,11 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
       const deadline = deadlineAfter(limit, settings.now);
       const n = model.jobs.length;
       const details: string[] = [];
-      const finish = (plan: Bounded): SolverResult => {
+      // `mostPlacedProven`: HiGHS proved that no plan places more jobs (its objective charges every job left
+      // out), which the bounds alone prove only when every job is placed.
+      const finish = (plan: Bounded, mostPlacedProven = false): SolverResult => {
         const bound = Math.max(plan.bound ?? -Infinity, cheapestOptionsBound(model, plan.placed));
-        const optimal = plan.placed === n && gapOf({ ...plan, bound }) <= options.gapTolerance;
+        const optimal = (plan.placed === n || mostPlacedProven) && gapOf({ ...plan, bound }) <= options.gapTolerance;
         return { status: optimal ? 'optimal' : 'feasible', choice: plan.choice, lowerBoundGco2: bound, detail: `hybrid: ${details.join('; ')}` };
       };
 
@@ -117,6 +119,7 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
         });
         details.push(proof.detail ?? proof.status);
         if (proof.status !== 'error' && proof.choice.some((k) => k >= 0)) best = combine(best, bounded(model, proof));
+        if (proof.status === 'optimal') return finish(best, true);
         if (best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
       }
 
