@@ -91,6 +91,11 @@ describe('hub API', () => {
     expect(after.json()).toEqual({ ready: true, clusters_ready: ['carbon-kr', 'carbon-jp', 'carbon-cn'] });
   });
 
+  it.each(['/health?ts=1700000000', '/metrics?format=text', '/ready?probe=lb'])('GET %s answers as without the query: probes ignore it', async (url) => {
+    await t.hub.loops.dispatch.runOnce();
+    expect((await t.hub.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+  });
+
   it('GET /metrics serves the Prometheus exposition', async () => {
     await submit('a');
     const res = await t.hub.app.inject({ method: 'GET', url: '/metrics' });

@@ -1,6 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { HubDeps } from '../deps.js';
 
+/**
+ * Unlike the API routes, the probes and the scrape answer whatever query string they get: a probe that a
+ * 400 fails restarts (or unroutes) a healthy hub, and Prometheus appends a scrape config's `params:` and
+ * some load balancers a cache-buster. They read nothing from the request, so nothing there can be misread.
+ */
 export function probeRoutes(deps: HubDeps): FastifyPluginAsync {
   return async (app) => {
     /**
