@@ -36,6 +36,10 @@ export interface FallbackChainDeps {
   onError?: CarbonFaultHook;
 }
 
+/** The requests a link answers, each of which a provider may refuse on its own (403). */
+type RequestKind = 'current' | 'forecast' | 'history';
+type RestKeys = { account: string; zone: string; request: string };
+
 const LAST_KNOWN = 'last-known';
 const CONSTANT = 'constant';
 
@@ -58,7 +62,7 @@ export class FallbackChain implements CarbonProvider {
   readonly name: string;
   private readonly options: FallbackChainOptions;
   private readonly sleep: (ms: number) => Promise<void>;
-  /** Per link (and zone, for faults of one zone), when it may be asked again and how often it failed in a row. */
+  /** Per link (or zone, or zone and kind of request: see `restFor`), when it may be asked again and how often it failed in a row. */
   private readonly rest = new Map<string, { until: number; failures: number }>();
   private readonly lastCurrent = new Map<string, CarbonReading>();
   private readonly lastForecast = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
@@ -74,13 +78,22 @@ export class FallbackChain implements CarbonProvider {
     this.name = names.join('>');
   }
 
-  /** Rate limits and bad credentials concern the whole account; other faults only the zone asked for. */
-  private restKey(link: CarbonProvider, zone: string, reason?: CarbonFaultReason): string {
-    return reason === 'rate_limited' || reason === 'auth' ? link.name : `${link.name}|${zone}`;
+  /** The rests that keep a request of this kind for this zone from the link (see `restFor`). */
+  private restKeys(link: CarbonProvider, kind: RequestKind, zone: string): RestKeys {
+    return { account: link.name, zone: `${link.name}|${zone}`, request: `${link.name}|${zone}|${kind}` };
   }
 
-  private resting(link: CarbonProvider, zone: string, now: number): boolean {
-    return [this.restKey(link, zone, 'auth'), this.restKey(link, zone)].some((key) => (this.rest.get(key)?.until ?? 0) > now);
+  /**
+   * Which of them a fault sets. A rate limit (429) or a refused token (401) concerns the whole account; a
+   * 403 only the kind of request and the zone that got it: Electricity Maps refuses `past-range` to plans
+   * without it while `latest` and `forecast` still work, and WattTime refuses a region not in the plan;
+   * unless the provider says the refusal is account-wide (WattTime's 403 to a login). Other faults
+   * concern the zone.
+   */
+  private restFor(keys: RestKeys, error: unknown): string {
+    const reason = reasonOf(error);
+    if (reason === 'auth' && error instanceof CarbonFetchError && error.status === 403 && !error.accountWide) return keys.request;
+    return reason === 'rate_limited' || reason === 'auth' ? keys.account : keys.zone;
   }
 
   private backoff(failures: number): number {
@@ -88,21 +101,23 @@ export class FallbackChain implements CarbonProvider {
   }
 
   /** Asks the links in order; undefined when none answered. */
-  private async ask<T>(zone: string, call: (link: CarbonProvider) => Promise<T> | undefined): Promise<T | undefined> {
+  private async ask<T>(kind: RequestKind, zone: string, call: (link: CarbonProvider) => Promise<T> | undefined): Promise<T | undefined> {
     for (const link of this.options.links) {
-      if (this.resting(link, zone, this.deps.clock.now())) continue;
+      const keys = this.restKeys(link, kind, zone);
+      const now = this.deps.clock.now();
+      if (Object.values(keys).some((key) => (this.rest.get(key)?.until ?? 0) > now)) continue;
       for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
         try {
           const pending = call(link);
           if (!pending) break;
           const value = await pending;
-          this.rest.delete(this.restKey(link, zone));
-          this.rest.delete(this.restKey(link, zone, 'auth'));
+          // Lifts only the rests this request was subject to: another kind may still be refused.
+          for (const key of Object.values(keys)) this.rest.delete(key);
           return value;
         } catch (error) {
           const reason = reasonOf(error);
           this.deps.onError?.(link.name, reason, error);
-          const key = this.restKey(link, zone, reason);
+          const key = this.restFor(keys, error);
           const failures = (this.rest.get(key)?.failures ?? 0) + 1;
           const retryAfterMs = error instanceof CarbonFetchError ? error.retryAfterMs : undefined;
           const wait = Math.max(this.backoff(attempt), retryAfterMs ?? 0);
@@ -136,7 +151,7 @@ export class FallbackChain implements CarbonProvider {
   }
 
   private async walkCurrent(zone: string): Promise<CarbonReading> {
-    const answer = await this.ask(zone, (link) => link.current(zone));
+    const answer = await this.ask('current', zone, (link) => link.current(zone));
     if (answer) {
       const reading = { ...answer, fetchedAt: answer.fetchedAt ?? this.deps.clock.now() };
       this.lastCurrent.set(zone, reading);
@@ -156,7 +171,7 @@ export class FallbackChain implements CarbonProvider {
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const answer = await this.ask(zone, (link) => link.forecast(zone, fromMs, toMs));
+    const answer = await this.ask('forecast', zone, (link) => link.forecast(zone, fromMs, toMs));
     if (answer) {
       this.lastForecast.set(zone, { fetchedAt: this.deps.clock.now(), points: answer });
       return answer;
@@ -170,7 +185,7 @@ export class FallbackChain implements CarbonProvider {
   }
 
   async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const answer = await this.ask(zone, (link) => link.history?.(zone, fromMs, toMs));
+    const answer = await this.ask('history', zone, (link) => link.history?.(zone, fromMs, toMs));
     if (answer) return answer;
     if (this.options.links.some((l) => l.history)) throw new AdapterError(`no carbon history for zone ${zone}: every link of ${this.name} failed`, true);
     return [];

@@ -8,15 +8,18 @@ export class CarbonFetchError extends AdapterError {
   constructor(
     message: string,
     readonly reason: CarbonFaultReason,
-    options: { retryable?: boolean; retryAfterMs?: number; status?: number; cause?: unknown } = {},
+    options: { retryable?: boolean; retryAfterMs?: number; status?: number; accountWide?: boolean; cause?: unknown } = {},
   ) {
     super(message, options.retryable ?? RETRYABLE[reason], { cause: options.cause });
     this.retryAfterMs = options.retryAfterMs;
     this.status = options.status;
+    this.accountWide = options.accountWide ?? false;
   }
 
   readonly retryAfterMs: number | undefined;
   readonly status: number | undefined;
+  /** The refusal concerns every request of the account (refused credentials), whatever its status. */
+  readonly accountWide: boolean;
 }
 
 const RETRYABLE: Record<CarbonFaultReason, boolean> = {

@@ -3,14 +3,24 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ElectricityMapsProvider } from '../../src/carbon/electricitymaps-provider.js';
 import { FallbackChain, type FallbackChainOptions } from '../../src/carbon/fallback-chain.js';
 import { FileTraceProvider } from '../../src/carbon/file-provider.js';
+import { WattTimeProvider } from '../../src/carbon/watttime-provider.js';
 import type { CarbonFaultReason } from '../../src/carbon/types.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Loopback } from './loopback.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/carbon/kr-2025-03-hourly.csv', import.meta.url));
 const LATEST_PATH = '/v3/carbon-intensity/latest';
+const FORECAST_PATH = '/v3/carbon-intensity/forecast';
+const PAST_RANGE_PATH = '/v3/carbon-intensity/past-range';
 const HOUR = 3_600_000;
-const latest = (carbonIntensity: number) => ({ json: { zone: 'KR', carbonIntensity, datetime: '2025-03-05T10:00:00.000Z', updatedAt: '2025-03-05T10:05:00.000Z', isEstimated: false, estimationMethod: null } });
+const latestBody = (carbonIntensity: number, datetime = '2025-03-05T10:00:00.000Z', zone = 'KR') => ({ zone, carbonIntensity, datetime, updatedAt: '2025-03-05T10:05:00.000Z', isEstimated: false, estimationMethod: null });
+const latest = (carbonIntensity: number) => ({ json: latestBody(carbonIntensity) });
+const forecastAnswer = { json: { zone: 'KR', forecast: [{ carbonIntensity: 441, datetime: '2025-03-05T11:00:00.000Z' }], updatedAt: '2025-03-05T10:00:00.000Z' } };
+const pastRangeAnswer = { json: { zone: 'KR', data: [latestBody(430, '2025-03-05T09:00:00.000Z'), latestBody(436)] } };
+// The bodies Electricity Maps answers: a plan without the endpoint gets the gateway's plain text, a bad token its JSON.
+const FORBIDDEN = { status: 403, text: 'Access denied' };
+const BAD_TOKEN = { status: 401, json: { error: 'Invalid auth-token', message: 'The provided token is invalid. If this token used to work, please visit https://help.electricitymaps.com to get support' } };
+const RATE_LIMITED = { status: 429, json: { error: 'Too many requests' }, headers: { 'retry-after': '120' } };
 
 let server: Loopback;
 let clock: FakeClock;
@@ -141,6 +151,67 @@ describe('FallbackChain', () => {
       [9, 'file'],
       [10, 'file'],
     ]);
+  });
+});
+
+describe('FallbackChain rest after a refusal', () => {
+  type Kind = 'current' | 'forecast' | 'history';
+  const PATHS: Record<Kind, string> = { current: LATEST_PATH, forecast: FORECAST_PATH, history: PAST_RANGE_PATH };
+  const ask = async (c: FallbackChain, kind: Kind) => {
+    const now = clock.now();
+    if (kind === 'current') return (await c.current('KR')).source;
+    const points = kind === 'forecast' ? await c.forecast('KR', now, now + 2 * HOUR) : await c.history('KR', now - 2 * HOUR, now);
+    return points.at(-1)?.source;
+  };
+  const refusals: { name: string; kind: Kind; answer: Parameters<Loopback['on']>[1]; reason: CarbonFaultReason; rests: Kind[] }[] = [
+    { name: 'a 403 on past-range (the plan lacks it) rests history only', kind: 'history', answer: FORBIDDEN, reason: 'auth', rests: ['history'] },
+    { name: 'a 403 on latest rests current only', kind: 'current', answer: FORBIDDEN, reason: 'auth', rests: ['current'] },
+    { name: 'a 403 on forecast rests forecast only', kind: 'forecast', answer: FORBIDDEN, reason: 'auth', rests: ['forecast'] },
+    { name: 'a 401 on past-range (bad token) rests everything', kind: 'history', answer: BAD_TOKEN, reason: 'auth', rests: ['current', 'forecast', 'history'] },
+    { name: 'a 401 on latest rests everything', kind: 'current', answer: BAD_TOKEN, reason: 'auth', rests: ['current', 'forecast', 'history'] },
+    { name: 'a 429 on past-range rests everything', kind: 'history', answer: RATE_LIMITED, reason: 'rate_limited', rests: ['current', 'forecast', 'history'] },
+  ];
+  for (const { name, kind, answer, reason, rests } of refusals) {
+    it(`${name}, for the rest of the minute`, async () => {
+      server.on(LATEST_PATH, latest(436)).on(FORECAST_PATH, forecastAnswer).on(PAST_RANGE_PATH, pastRangeAnswer).on(PATHS[kind], answer);
+      const c = chain({ attempts: 1, backoffBaseMs: 60_000 });
+      expect(await ask(c, kind)).toBe('file');
+      expect(faults).toEqual([['electricitymaps', reason]]);
+
+      clock.advance(30_000);
+      // The refused kind last, so that the others' successes have had their chance to lift its rest.
+      for (const k of [...(['current', 'forecast', 'history'] as const).filter((k) => k !== kind), kind]) {
+        expect({ kind: k, source: await ask(c, k) }).toEqual({ kind: k, source: rests.includes(k) ? 'file' : 'electricitymaps' });
+      }
+      expect(server.count(PATHS[kind])).toBe(1);
+      expect(faults).toHaveLength(1);
+    });
+  }
+
+  it('rests every kind of request after WattTime refuses the login (a 403 there is bad credentials)', async () => {
+    server.on('/login', { status: 403, json: { error: 'Forbidden', message: 'invalid credentials' } });
+    const watttime = new WattTimeProvider(
+      { baseUrl: server.url, username: 'caspian', password: 'wrong', zones: {}, signalType: 'co2_moer', timeoutMs: 100, cacheSeconds: 0 },
+      { clock },
+    );
+    const file = new FileTraceProvider({ paths: [FIXTURE], loop: true, zones: {}, emissionFactor: 'lifecycle' }, clock);
+    const c = new FallbackChain({ links: [watttime, file], maxStalenessMs: HOUR, attempts: 1, backoffBaseMs: 60_000, constantGco2PerKwh: 500 }, { clock, onError: (provider, reason) => faults.push([provider, reason]) });
+    expect((await c.current('KR')).source).toBe('file');
+    clock.advance(30_000);
+    expect((await c.forecast('KR', clock.now(), clock.now() + 2 * HOUR)).at(-1)?.source).toBe('file');
+    expect((await c.history('KR', clock.now() - 2 * HOUR, clock.now())).at(-1)?.source).toBe('file');
+    expect((await c.current('JP-TK')).source).toBe('constant');
+    expect(server.count('/login')).toBe(1);
+    expect(faults.filter(([provider]) => provider === 'watttime')).toEqual([['watttime', 'auth']]);
+  });
+
+  it('rests a 403 for the zone that got it: another zone is still asked', async () => {
+    server.on(LATEST_PATH, (request) => (request.query.zone === 'JP-TK' ? FORBIDDEN : { json: latestBody(436, '2025-03-05T10:00:00.000Z', request.query.zone) }));
+    const c = chain({ attempts: 1, backoffBaseMs: 60_000, constantGco2PerKwh: 500 }, ['electricitymaps']);
+    expect((await c.current('JP-TK')).source).toBe('constant');
+    expect((await c.current('KR')).source).toBe('electricitymaps');
+    expect((await c.current('JP-TK')).source).toBe('constant');
+    expect(server.count(LATEST_PATH)).toBe(2);
   });
 });
 

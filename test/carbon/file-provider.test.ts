@@ -111,6 +111,15 @@ describe('FileTraceProvider', () => {
     { name: 'a negative value', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,-4', error: 'bad.csv: line 2: gco2_per_kwh must not be negative' },
     { name: 'a bad timestamp', text: `${HEADER}\nyesterday,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,`, error: 'bad.csv: line 2: Datetime (UTC) is not a timestamp' },
     { name: 'a timestamp that is not ISO 8601 (Date.parse would read it in local time)', text: 'zone,datetime,gco2_per_kwh\nKR,3/3/2025 00:00,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'a date that does not exist (Date.parse rolls 2025-02-30 over to March 2)', text: 'zone,datetime,gco2_per_kwh\nKR,2025-02-28T23:00:00Z,400\nKR,2025-02-30T00:00:00Z,410', error: 'bad.csv: line 3: datetime is not a timestamp' },
+    { name: 'a 29 February outside a leap year, in the export', text: `${HEADER}\n2025-02-29 00:00:00,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,`, error: 'bad.csv: line 2: Datetime (UTC) is not a timestamp' },
+    { name: 'a bare date that does not exist', text: 'zone,datetime,gco2_per_kwh\nKR,2025-04-31,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'hour 24 (Date.parse reads 24:00 as the next midnight)', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03 24:00:00,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'a time past the end of the day', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03T24:30Z,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'minute 60', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03T23:60:00Z,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'second 60', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03T23:59:60Z,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'month 13', text: 'zone,datetime,gco2_per_kwh\nKR,2025-13-01T00:00:00Z,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
+    { name: 'an offset that does not exist', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03T00:00:00+09:60,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
     { name: 'an empty zone', text: 'zone,datetime,gco2_per_kwh\n,2026-01-01T00:00:00Z,400', error: 'bad.csv: line 2: zone is empty' },
     { name: 'an unknown header', text: 'time,value\n2026-01-01T00:00:00Z,400', error: 'bad.csv: line 1: unknown header' },
     { name: 'two values for one hour', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,400\nKR,2026-01-01 00:00:00,410', error: 'zone KR has two values for 2026-01-01T00:00:00.000Z' },
@@ -126,6 +135,26 @@ describe('FileTraceProvider', () => {
   it('refuses a JSON file of the wrong shape, naming the entry', () => {
     const load = () => trace(new FakeClock(), { paths: ['bad.json'] }, { 'bad.json': JSON.stringify([{ zone: 'KR', datetime: '2026-01-01T00:00:00Z', gco2_per_kwh: '400' }]) });
     expect(load).toThrow('bad.json: [0]: gco2_per_kwh is not a number');
+  });
+
+  it('refuses a date that does not exist in a JSON file too, naming the entry', () => {
+    const rows = [
+      { zone: 'KR', datetime: '2024-02-29T00:00:00Z', gco2_per_kwh: 400 },
+      { zone: 'KR', datetime: '2025-02-29T00:00:00Z', gco2_per_kwh: 410 },
+    ];
+    expect(() => trace(new FakeClock(), { paths: ['bad.json'] }, { 'bad.json': JSON.stringify(rows) })).toThrow('bad.json: [1]: datetime is not a timestamp');
+  });
+
+  it('reads dates and times at the edges of what exists', async () => {
+    const text = ['zone,datetime,gco2_per_kwh', 'KR,2024-02-29,400', 'KR,2024-02-29T23:59:59.999Z,410', 'KR,2024-12-31T23:00:00+14:00,420', 'KR,2025-01-01T00:00:00-12:00,430'].join('\n');
+    const provider = trace(new FakeClock(), { paths: ['edges.csv'], loop: false }, { 'edges.csv': text });
+    const points = await provider.history('KR', Date.UTC(2024, 1, 29), Date.UTC(2025, 0, 2));
+    expect(points.map((p) => [new Date(p.at).toISOString(), p.gco2PerKwh])).toEqual([
+      ['2024-02-29T00:00:00.000Z', 400],
+      ['2024-02-29T23:59:59.999Z', 410],
+      ['2024-12-31T09:00:00.000Z', 420],
+      ['2025-01-01T12:00:00.000Z', 430],
+    ]);
   });
 
   it('refuses a file it cannot read', () => {
