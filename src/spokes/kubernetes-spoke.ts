@@ -105,26 +105,24 @@ function epochMs(time: Date | undefined): number | undefined {
   return time ? new Date(time).getTime() : undefined;
 }
 
-/** The label the Job controller puts on a Job's pods (`job-name` on clusters before 1.27). */
-const POD_JOB_NAME_LABELS = ['batch.kubernetes.io/job-name', 'job-name'];
-
 /**
- * When each Job's work began, from its pods: the earliest container start (running or since terminated),
- * else the moment a running pod was taken up by its node. A Job's own `status.startTime` will not do: it
- * is when the Job controller took the Job up, before its pod waited for room.
+ * When each Job's work began, by the Job's uid, from its pods: the earliest container start (running or
+ * since terminated), else the moment a running pod was taken up by its node. A Job's own
+ * `status.startTime` will not do: it is when the Job controller took the Job up, before its pod waited for
+ * room. Pods are matched by their controller's uid, not the Job's name: the pods of a deleted Job of the
+ * same name (an earlier job with the same id, or a move back) can outlive it for a while.
  */
 function runStarts(pods: readonly V1Pod[]): Map<string, number> {
   const starts = new Map<string, number>();
   for (const pod of pods) {
-    const labels = pod.metadata?.labels ?? {};
-    const jobName = POD_JOB_NAME_LABELS.map((l) => labels[l]).find((v) => v !== undefined);
-    if (!jobName) continue;
+    const jobUid = pod.metadata?.ownerReferences?.find((owner) => owner.controller && owner.kind === 'Job')?.uid;
+    if (!jobUid) continue;
     const containers = (pod.status?.containerStatuses ?? []).flatMap((c) => {
       const at = epochMs(c.state?.running?.startedAt ?? c.state?.terminated?.startedAt);
       return at === undefined ? [] : [at];
     });
     const at = containers.length ? Math.min(...containers) : pod.status?.phase === 'Running' ? epochMs(pod.status.startTime) : undefined;
-    if (at !== undefined) starts.set(jobName, Math.min(starts.get(jobName) ?? Infinity, at));
+    if (at !== undefined) starts.set(jobUid, Math.min(starts.get(jobUid) ?? Infinity, at));
   }
   return starts;
 }
@@ -137,7 +135,7 @@ function jobStatus(job: V1Job, runStartOf: ReadonlyMap<string, number>): SpokeJo
   const status = job.status ?? {};
   const condition = (...types: string[]) => status.conditions?.find((c) => types.includes(c.type) && c.status === 'True');
   const createdAt = epochMs(job.metadata?.creationTimestamp);
-  const runStart = runStartOf.get(jobName);
+  const runStart = job.metadata?.uid === undefined ? undefined : runStartOf.get(job.metadata.uid);
   // A finished Job's pods may be gone already: the controller's start is then the best figure left.
   const startedAt = runStart ?? epochMs(status.startTime);
   // FailureTarget and SuccessCriteriaMet come first on newer clusters: the outcome is decided while pods still stop.

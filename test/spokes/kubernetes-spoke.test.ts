@@ -111,8 +111,11 @@ describe('Kubernetes spoke against the API server double', () => {
       { sleep: async (ms) => void sleeps.push(ms), onListRestart: (cluster, resource) => void listRestarts.push(`${cluster} ${resource}`) },
     );
 
+  /** How far the API servers' clock is from this one, for objects made in the past. */
+  let apiClockShiftMs = 0;
   beforeEach(async () => {
-    doubles = await startDoubleClusters();
+    apiClockShiftMs = 0;
+    doubles = await startDoubleClusters({ now: () => Date.now() + apiClockShiftMs });
     sleeps = [];
     listRestarts = [];
     spokes = make();
@@ -267,17 +270,27 @@ describe('Kubernetes spoke against the API server double', () => {
       api().setJobStatus(name, jobStatuses.running(t0));
     }
     const podStartedAt = Date.now();
-    api().addPod({
-      namespace: 'default',
-      name: 'queued-x7k2p',
-      phase: 'Running',
-      labels: { 'batch.kubernetes.io/job-name': 'queued', 'caspian.io/job-id': 'queued', 'app.kubernetes.io/managed-by': 'caspian' },
-      containers: [{ cpu: '1' }],
-    });
+    api().addPod({ namespace: 'default', name: 'queued-x7k2p', phase: 'Running', job: 'queued', containers: [{ cpu: '1' }] });
     const byName = Object.fromEntries((await spoke().listJobs()).map((j) => [j.jobName, j]));
     expect(byName.queued?.startedAt).toBeGreaterThanOrEqual(Math.floor(podStartedAt / 1000) * 1000);
     expect(byName.podless?.startedAt).toBeUndefined();
     expect(api().requests.find((r) => r.path === '/api/v1/namespaces/default/pods')?.query.labelSelector).toBe('app.kubernetes.io/managed-by=caspian');
+  });
+
+  it('does not date a Job by the pod of a deleted Job of the same name that is still terminating', async () => {
+    apiClockShiftMs = -3 * 3_600_000;
+    await spoke().createJob(spokeJob('again').obj());
+    api().addPod({ namespace: 'default', name: 'again-old01', phase: 'Running', job: 'again', containers: [{ cpu: '1' }] });
+    await spoke().deleteJob('again');
+    // Background propagation: the Job is gone at once, its pod is removed later by the garbage collector.
+    apiClockShiftMs = 0;
+    const newPodStartedAt = Math.floor(Date.now() / 1000) * 1000;
+    await spoke().createJob(spokeJob('again').obj());
+    api().setJobStatus('again', jobStatuses.running(newPodStartedAt));
+    api().addPod({ namespace: 'default', name: 'again-new02', phase: 'Running', job: 'again', containers: [{ cpu: '1' }] });
+    const [again] = await spoke().listJobs();
+    expect(again).toMatchObject({ jobName: 'again', phase: 'Running' });
+    expect(again?.startedAt).toBeGreaterThanOrEqual(newPodStartedAt);
   });
 
   it('deletes with Background propagation, and a Job already gone is fine', async () => {

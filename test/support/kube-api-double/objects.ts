@@ -251,9 +251,24 @@ export interface PodSpec {
   /** One entry per container: its requests (limits are set equal). */
   containers: Record<string, string>[];
   initContainers?: Record<string, string>[];
+  /** The Job whose controller made the pod: the pod gets its template's labels and an owner reference. */
+  job?: string;
 }
 
-export function podObject(spec: PodSpec, meta: { uid: string; resourceVersion: string; now: number }): Json {
+/** What the Job controller gives the pods it makes, from the stored Job. */
+export interface PodOwner {
+  name: string;
+  uid: string;
+  templateLabels: Record<string, string>;
+}
+
+export function podOwner(job: Json): PodOwner {
+  const metadata = obj(job.metadata);
+  const templateLabels = obj(obj(obj(obj(job.spec).template).metadata).labels) as Record<string, string>;
+  return { name: String(metadata.name), uid: String(metadata.uid), templateLabels };
+}
+
+export function podObject(spec: PodSpec, meta: { uid: string; resourceVersion: string; now: number; owner?: PodOwner }): Json {
   const at = timestamp(meta.now);
   const container = (requests: Record<string, string>, i: number, prefix: string) => ({
     name: `${prefix}${i}`,
@@ -265,7 +280,15 @@ export function podObject(spec: PodSpec, meta: { uid: string; resourceVersion: s
   });
   const phase = spec.phase ?? 'Running';
   return {
-    metadata: { name: spec.name, namespace: spec.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion, creationTimestamp: at, labels: spec.labels ?? {} },
+    metadata: {
+      name: spec.name,
+      namespace: spec.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+      creationTimestamp: at,
+      labels: { ...meta.owner?.templateLabels, ...spec.labels },
+      ...(meta.owner ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: meta.owner.name, uid: meta.owner.uid, controller: true, blockOwnerDeletion: true }] } : {}),
+    },
     spec: {
       ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
       containers: spec.containers.map((r, i) => container(r, i, 'c')),

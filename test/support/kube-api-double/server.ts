@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { defaultJob, nodeObject, podObject, Refusal, validateJob, wireCopy, type Json, type NodeSpec, type PodSpec } from './objects.js';
+import { defaultJob, nodeObject, podObject, podOwner, Refusal, validateJob, wireCopy, type Json, type NodeSpec, type PodSpec } from './objects.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { servingCert } from './tls.js';
 import { API_GROUP_LIST, apiVersions, BATCH_V1_RESOURCES, CORE_V1_RESOURCES, SERVER_VERSION, statuses, type Status } from './wire.js';
@@ -170,7 +170,10 @@ export class KubeApiDouble {
   }
 
   addPod(spec: PodSpec): void {
-    this.pods.set(`${spec.namespace}/${spec.name}`, podObject(spec, { uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
+    const job = spec.job === undefined ? undefined : this.jobs.get(`${spec.namespace}/${spec.job}`);
+    if (spec.job !== undefined && !job) throw new Error(`no Job ${spec.namespace}/${spec.job} to own pod ${spec.name}`);
+    const owner = job && podOwner(job);
+    this.pods.set(`${spec.namespace}/${spec.name}`, podObject(spec, { uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now(), owner }));
   }
 
   /** A stored Job as the API would return it, or undefined. */
