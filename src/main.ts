@@ -16,7 +16,7 @@ import { ClusterMonitor, spokeListRestartHook, type Spoke } from './hub/cluster-
 import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { reconcile } from './hub/reconcile.js';
-import { Metrics } from './metrics/metrics.js';
+import { Metrics, type LoopName } from './metrics/metrics.js';
 import { optimize, solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
 import { ThreadedOptimizer } from './scheduler/threaded-optimize.js';
@@ -206,6 +206,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 
     const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
+    metrics.registerCarbonProvider(provider.name, [config.carbon.provider, ...config.carbon.fallback]);
     const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
       metrics,
       logger,
@@ -272,7 +273,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     });
 
     const ticker = overrides.ticker ?? cronTicker;
-    const hooks = (loop: string) => ({
+    const hooks = (loop: LoopName) => ({
       onSkippedTick: () => {
         metrics.recordSkippedTick(loop);
         logger.warn({ loop }, `${loop} tick skipped: the previous cycle is still running`);

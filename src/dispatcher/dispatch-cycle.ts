@@ -1,5 +1,18 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, CANNOT_FINISH, isTerminal, jobNameFor, LIVE_PHASES, workDoneMs, type AppWrapper, type JobRef, type Placement } from '../domain/app-wrapper.js';
+import {
+  boundToItsJob,
+  CANNOT_FINISH,
+  isTerminal,
+  jobNameFor,
+  LIVE_PHASES,
+  pendingMove,
+  withoutPendingMove,
+  workDoneMs,
+  type AppWrapper,
+  type JobRef,
+  type Move,
+  type Placement,
+} from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError } from '../domain/errors.js';
@@ -7,7 +20,7 @@ import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import { claimJob } from '../hub/reconcile.js';
 import { withTimeout } from '../hub/timeout.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Metrics, MigrationDropReason } from '../metrics/metrics.js';
 import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from '../spokes/types.js';
 
 export interface DispatchSettings {
@@ -90,21 +103,45 @@ export class DispatchCycle {
 
   /** Cancels an AppWrapper: Cancelled at once, its Job deleted now or, if the spoke does not answer, by a later cycle. */
   async cancel(jobId: string): Promise<AppWrapper> {
-    const cancelled = await this.deps.lifecycle.change(jobId, (cur) => {
-      if (isTerminal(cur)) throw new ConflictError(`AppWrapper "${jobId}" is already ${cur.phase}`);
-      return {
-        ...cur,
-        phase: 'Cancelled',
-        reason: 'cancelled by request',
-        finishedAt: this.deps.clock.now(),
-        migrating: false,
-        placement: undefined,
-        staleJobs: cur.placement ? [...cur.staleJobs, { cluster: cur.placement.cluster, jobName: cur.placement.jobName }] : cur.staleJobs,
-      };
-    });
+    const cancelled = await this.changeEndingMove(
+      jobId,
+      (cur) => {
+        if (isTerminal(cur)) throw new ConflictError(`AppWrapper "${jobId}" is already ${cur.phase}`);
+        return {
+          ...withoutPendingMove(cur),
+          phase: 'Cancelled',
+          reason: 'cancelled by request',
+          finishedAt: this.deps.clock.now(),
+          placement: undefined,
+          staleJobs: cur.placement ? [...cur.staleJobs, { cluster: cur.placement.cluster, jobName: cur.placement.jobName }] : cur.staleJobs,
+        };
+      },
+      'cancelled',
+      () => 'it was cancelled',
+    );
     const summary = this.emptySummary(this.deps.clock.now());
     await this.deleteStale(cancelled, summary);
     return (await this.deps.lifecycle.store.get(jobId)) ?? cancelled;
+  }
+
+  /**
+   * `lifecycle.change` for a change that may end the job's pending move without carrying it out (give it up,
+   * or finish the job): such a move is counted as dropped for `reason` and logged, `why` saying why.
+   */
+  private async changeEndingMove(
+    jobId: string,
+    next: (cur: AppWrapper) => AppWrapper | undefined,
+    reason: MigrationDropReason,
+    why: (move: Move, stored: AppWrapper) => string,
+  ): Promise<AppWrapper> {
+    let ended: Move | undefined;
+    const stored = await this.deps.lifecycle.change(jobId, (cur) => {
+      const changed = next(cur);
+      ended = changed && !changed.migrating ? pendingMove(cur) : undefined;
+      return changed;
+    });
+    if (ended) this.deps.lifecycle.moveDropped(jobId, ended, reason, why(ended, stored));
+    return stored;
   }
 
   private emptySummary(now: number): DispatchSummary {
@@ -202,22 +239,29 @@ export class DispatchCycle {
 
   private async sync(aw: AppWrapper, placement: Placement, job: SpokeJobStatus | undefined, summary: DispatchSummary): Promise<void> {
     const now = this.deps.clock.now();
-    const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
-      // Only the Job the AppWrapper currently points at speaks for it.
-      if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
-      // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
-      if (!job) return { ...cur, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: now, migrating: false };
-      switch (job.phase) {
-        case 'Pending':
-          return undefined;
-        case 'Running':
-          return cur.phase === 'Running' ? undefined : { ...cur, phase: 'Running', startedAt: job.startedAt ?? now };
-        case 'Succeeded':
-          return { ...cur, phase: 'Succeeded', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now, migrating: false };
-        case 'Failed':
-          return { ...cur, phase: 'Failed', reason: job.reason ?? 'Job failed', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now, migrating: false };
-      }
-    });
+    const stored = await this.changeEndingMove(
+      aw.jobId,
+      (cur) => {
+        // Only the Job the AppWrapper currently points at speaks for it.
+        if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
+        // A move not carried out yet ends with the job.
+        const finishing = withoutPendingMove(cur);
+        // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
+        if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: now };
+        switch (job.phase) {
+          case 'Pending':
+            return undefined;
+          case 'Running':
+            return cur.phase === 'Running' ? undefined : { ...cur, phase: 'Running', startedAt: job.startedAt ?? now };
+          case 'Succeeded':
+            return { ...finishing, phase: 'Succeeded', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
+          case 'Failed':
+            return { ...finishing, phase: 'Failed', reason: job.reason ?? 'Job failed', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
+        }
+      },
+      'finished',
+      (move, finished) => `it finished (${finished.phase}) on ${move.from} first`,
+    );
     if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
   }
 
@@ -227,8 +271,11 @@ export class DispatchCycle {
    */
   private async failUnconfigured(aw: AppWrapper, placement: Placement, summary: DispatchSummary): Promise<void> {
     const reason = `its Job ${placement.jobName} is on cluster ${placement.cluster}, which is no longer configured`;
-    const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
-      cur.placement?.cluster === placement.cluster && LIVE_PHASES.has(cur.phase) ? { ...cur, phase: 'Failed', reason, finishedAt: this.deps.clock.now(), migrating: false } : undefined,
+    const stored = await this.changeEndingMove(
+      aw.jobId,
+      (cur) => (cur.placement?.cluster === placement.cluster && LIVE_PHASES.has(cur.phase) ? { ...withoutPendingMove(cur), phase: 'Failed', reason, finishedAt: this.deps.clock.now() } : undefined),
+      'cluster_removed',
+      (move) => `${move.from} is no longer configured`,
     );
     if (stored.phase === aw.phase) return;
     summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
@@ -309,7 +356,7 @@ export class DispatchCycle {
         return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
-      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now } };
+      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now, metadata: cur.metadata } };
     });
   }
 
@@ -317,18 +364,26 @@ export class DispatchCycle {
     const from = aw.placement;
     const to = aw.targetCluster;
     if (!from || !to) return;
+    // Gives this move up, unless a plan has changed it meanwhile.
+    const giveUp = (cur: AppWrapper) => (cur.targetCluster === to ? withoutPendingMove(cur) : undefined);
     if (from.cluster === to) {
       // Planned away and back again before the move happened: nothing to move.
-      await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating ? { ...cur, migrating: false } : undefined));
+      await this.deps.lifecycle.change(aw.jobId, giveUp);
+      return;
+    }
+    if (!this.deps.clusters.info(to)) {
+      // Decided by a hub whose configuration still had the target: it can never be carried out.
+      await this.changeEndingMove(aw.jobId, giveUp, 'cluster_removed', () => `${to} is no longer configured`);
       return;
     }
     if (boundToItsJob(aw)) {
       // It started running after the plan moved it: moving it now would throw its work away.
-      const stays = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.migrating && boundToItsJob(cur) ? { ...cur, migrating: false, targetCluster: from.cluster } : undefined));
-      if (stays) {
-        this.deps.metrics.recordMigrationDropped(from.cluster, to, 'cannot_resume');
-        this.deps.logger.info({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to }, `not moving ${aw.jobId} to ${to}: it started running on ${from.cluster} and cannot resume elsewhere (checkpointing false)`);
-      }
+      await this.changeEndingMove(
+        aw.jobId,
+        (cur) => (boundToItsJob(cur) ? giveUp(cur) : undefined),
+        'cannot_resume',
+        (move) => `it started running on ${move.from} and cannot resume elsewhere (checkpointing false)`,
+      );
       return;
     }
     const generation = from.generation + 1;
@@ -337,10 +392,8 @@ export class DispatchCycle {
     const outcome = await this.create(aw, to, request, summary);
     if (!outcome) return;
     if (typeof outcome === 'object') {
-      // The new cluster refuses the Job; the old one keeps running it.
-      await this.deps.lifecycle.change(aw.jobId, (cur) => ({ ...cur, migrating: false, targetCluster: from.cluster }));
-      this.deps.metrics.recordMigrationDropped(from.cluster, to, 'refused');
-      this.deps.logger.warn({ jobId: aw.jobId, cluster: from.cluster, plannedCluster: to, reason: outcome.refused }, `not moving ${aw.jobId} to ${to}: the cluster refused its Job; it keeps running on ${from.cluster}`);
+      // The new cluster refuses the Job (create logged why); the old one keeps running it.
+      await this.changeEndingMove(aw.jobId, giveUp, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
       return;
     }
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
@@ -359,7 +412,7 @@ export class DispatchCycle {
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
         ...(leg.length > 0 && { pastRuns: [...(cur.pastRuns ?? []), ...leg] }),
-        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now },
+        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now, metadata: cur.metadata },
         staleJobs: [...cur.staleJobs, old],
       };
     });

@@ -108,6 +108,11 @@ export interface Placement extends JobRef {
   /** Worker pool the Job was sent to. */
   pool: PoolName;
   createdAt: number;
+  /**
+   * The AppWrapper's `metadata` when the Job was created (its `migrated_from` is the Job's annotation): what
+   * the AppWrapper shows again when a move decided after it is given up. Absent in documents written before.
+   */
+  metadata?: MigrationMetadata;
 }
 
 /**
@@ -201,6 +206,33 @@ export const CANNOT_FINISH = 'DeadlineExceeded: it can no longer finish before i
 /** Name of the Kubernetes Job for a given generation (1 = the first Job). */
 export function jobNameFor(jobId: string, generation: number): string {
   return generation <= 1 ? jobId : `${jobId}-g${generation}`;
+}
+
+/** A move between clusters: where the job's Job runs, and where it goes. */
+export interface Move {
+  from: string;
+  to: string;
+}
+
+/**
+ * The move decided for the job's live Job and not carried out yet (no new Job in `to` yet), or undefined.
+ * The Job still runs where `placement` says; `targetCluster` names where it is to go.
+ */
+export function pendingMove(aw: Pick<AppWrapper, 'migrating' | 'placement' | 'targetCluster'>): Move | undefined {
+  const from = aw.placement?.cluster;
+  const to = aw.targetCluster;
+  return aw.migrating && from !== undefined && to !== undefined && from !== to ? { from, to } : undefined;
+}
+
+/**
+ * The AppWrapper with its pending move given up: it stays with the Job it has, whose cluster, pool and
+ * metadata are its own again (the move's `migrated_from` would name a move that never happened).
+ */
+export function withoutPendingMove(aw: AppWrapper): AppWrapper {
+  if (!aw.migrating) return aw;
+  const job = aw.placement;
+  if (!job) return { ...aw, migrating: false };
+  return { ...aw, migrating: false, targetCluster: job.cluster, targetPool: job.pool, metadata: job.metadata ?? aw.metadata };
 }
 
 /** Whether moving the job would throw its work away: its Job has started and it cannot resume in a new one. */

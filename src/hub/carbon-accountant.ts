@@ -28,6 +28,13 @@ export interface FinishedRun {
   pool: PoolName;
 }
 
+/** The CO2 of one leg of a finished job's run, credited to the cluster and pool it ran on. */
+export interface LegEmissions {
+  cluster: string;
+  pool: PoolName;
+  grams: number;
+}
+
 /** Why a job could not be accounted; the job finishes without an account. */
 export class AccountingError extends Error {
   override readonly name = 'AccountingError';
@@ -70,17 +77,23 @@ function legsOf(finished: AppWrapper, run: FinishedRun, nowMs: number): RunLeg[]
 }
 
 /**
- * The carbon account of a job that finished after having run (see `CarbonAccount`). Each leg of its run (a
- * migrated job has several) counts in its own cluster's zone, at the job's FAST power times that pool's
- * power factor. The counterfactual runs the same work (the legs' length in FAST time, which is
- * `runtime_minutes` for a job that ran to completion as declared) from submission, in the job's first allowed
- * region (else the first configured cluster's) on its FAST pool. Throws `AccountingError` when a cluster or
- * the carbon data is unknown.
+ * The carbon account of a job that finished after having run (see `CarbonAccount`), where it finished, and
+ * the grams of each leg. Each leg of its run (a migrated job has several) counts in its own cluster's zone,
+ * at the job's FAST power times that pool's power factor. The counterfactual runs the same work (the legs'
+ * length in FAST time, which is `runtime_minutes` for a job that ran to completion as declared) from
+ * submission, in the job's first allowed region (else the first configured cluster's) on its FAST pool.
+ * Throws `AccountingError` when a cluster or the carbon data is unknown.
  */
-export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx: AccountingContext, nowMs: number): { account: CarbonAccount; run: FinishedRun } {
+export function carbonAccountOf(
+  previous: AppWrapper,
+  finished: AppWrapper,
+  ctx: AccountingContext,
+  nowMs: number,
+): { account: CarbonAccount; run: FinishedRun; legs: LegEmissions[] } {
   const run = finishedRun(previous, finished);
   if (!run) throw new AccountingError('it has no cluster');
   const basePowerW = fastPowerW(finished.spec, ctx.power);
+  const legs: LegEmissions[] = [];
   let actualGrams = 0;
   let energyWattMs = 0;
   let fastWorkMs = 0;
@@ -91,6 +104,7 @@ export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx:
     const pool = poolOf(cluster, leg.pool);
     const powerW = basePowerW * pool.powerFactor;
     const integral = emissionsOrThrow(ctx, cluster.zone, powerW, leg.startedAt, leg.endedAt);
+    legs.push({ cluster: leg.cluster, pool: leg.pool, grams: integral.grams });
     actualGrams += integral.grams;
     energyWattMs += powerW * (leg.endedAt - leg.startedAt);
     fastWorkMs += (leg.endedAt - leg.startedAt) / pool.speedFactor;
@@ -105,6 +119,8 @@ export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx:
 
   const actualG = round(actualGrams, 3);
   const counterfactualG = round(counterfactual.grams, 3);
+  // The legs, scaled to the rounded total, sum to `actualG`: the metrics count legs, the account shows the total.
+  const scale = actualGrams > 0 ? actualG / actualGrams : 0;
   return {
     account: {
       plannedG: round(finished.co2EstimateG ?? 0, 3),
@@ -115,6 +131,7 @@ export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx:
       basis: measured && counterfactual.basis === 'measured' ? 'measured' : 'forecast',
     },
     run,
+    legs: legs.map((leg) => ({ ...leg, grams: leg.grams * scale })),
   };
 }
 
@@ -122,16 +139,14 @@ export function carbonAccountOf(previous: AppWrapper, finished: AppWrapper, ctx:
 export class CarbonAccountant implements CarbonAccounting {
   constructor(private readonly deps: AccountingContext & { metrics: Metrics; logger: Logger; now: () => number }) {}
 
-  account(previous: AppWrapper, finished: AppWrapper): CarbonAccount {
-    return carbonAccountOf(previous, finished, this.deps, this.deps.now()).account;
+  account(previous: AppWrapper, finished: AppWrapper): { account: CarbonAccount; record(): void } {
+    const { account, run, legs } = carbonAccountOf(previous, finished, this.deps, this.deps.now());
+    return { account, record: () => this.record(finished, account, run, legs) };
   }
 
-  accounted(previous: AppWrapper, finished: AppWrapper): void {
-    const account = finished.carbonAccount;
-    const run = finishedRun(previous, finished);
-    if (!account || !run) return;
+  private record(finished: AppWrapper, account: CarbonAccount, run: FinishedRun, legs: readonly LegEmissions[]): void {
     const urgency = finished.spec.urgency;
-    this.deps.metrics.recordCarbonAccount(run.cluster, run.pool, urgency, account);
+    this.deps.metrics.recordCarbonAccount(urgency, run, account, legs);
     this.deps.logger.info(
       {
         jobId: finished.jobId,
@@ -144,6 +159,7 @@ export class CarbonAccountant implements CarbonAccounting {
         savedG: account.savedG,
         energyKwh: account.energyKwh,
         basis: account.basis,
+        legs: legs.map((leg) => ({ ...leg, grams: round(leg.grams, 3) })),
       },
       `carbon account of ${finished.jobId}: ${account.actualG} g actual, ${account.savedG} g saved (${account.basis})`,
     );

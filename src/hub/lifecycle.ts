@@ -1,20 +1,22 @@
 import type { Logger } from 'pino';
-import { canTransition, isTerminal, newAppWrapper, type AppWrapper, type CarbonAccount, type JobSpec } from '../domain/app-wrapper.js';
+import { canTransition, isTerminal, newAppWrapper, type AppWrapper, type CarbonAccount, type JobSpec, type Move } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Metrics, MigrationDropReason } from '../metrics/metrics.js';
 import type { Store } from '../store/types.js';
 
 /**
  * Works out the carbon account of a job that finishes after having run. `account` runs inside the change
  * that makes the job terminal, so that the account is stored with it (it may throw: the job then finishes
- * without one); `accounted` is told once that change is stored. `previous` is the AppWrapper before the
- * change (a cancel clears the placement in the same change).
+ * without one); its `record` (log and count it) is called once that change is stored. `previous` is the
+ * AppWrapper before the change (a cancel clears the placement in the same change).
  */
 export interface CarbonAccounting {
-  account(previous: AppWrapper, finished: AppWrapper): CarbonAccount;
-  accounted(previous: AppWrapper, finished: AppWrapper): void;
+  account(previous: AppWrapper, finished: AppWrapper): { account: CarbonAccount; record(): void };
 }
+
+/** Dropped moves an operator should look into (a cluster refused a Job, the configuration lost a cluster); the others are plans and jobs taking their course. */
+const WARNING_DROPS: ReadonlySet<MigrationDropReason> = new Set(['refused', 'cluster_removed']);
 
 /** A job that becomes terminal now, after having run, and has no account yet. */
 function needsAccount(current: AppWrapper, next: AppWrapper): boolean {
@@ -49,6 +51,7 @@ export class Lifecycle {
    */
   async change(jobId: string, next: (current: AppWrapper) => AppWrapper | undefined, reason?: string): Promise<AppWrapper> {
     let from: AppWrapper | undefined;
+    let recordAccount: (() => void) | undefined;
     const stored = await this.deps.store.update(jobId, (current) => {
       const candidate = next(current);
       // Handing back the current value means "no change": nothing to write, no updatedAt bump.
@@ -57,7 +60,9 @@ export class Lifecycle {
         throw new ConflictError(`AppWrapper "${jobId}" cannot move from ${current.phase} to ${candidate.phase}`);
       }
       from = current;
-      return { ...this.withAccount(current, candidate), updatedAt: this.deps.clock.now() };
+      const accounted = this.account(current, candidate);
+      recordAccount = accounted?.record;
+      return { ...candidate, ...(accounted && { carbonAccount: accounted.account }), updatedAt: this.deps.clock.now() };
     });
     if (from && from.phase !== stored.phase) {
       this.deps.metrics.recordTransition(from.phase, stored.phase);
@@ -67,19 +72,29 @@ export class Lifecycle {
       );
     }
     // After the transition's own line, so that the log reads in order.
-    if (from && !from.carbonAccount && stored.carbonAccount) this.deps.accounting?.accounted(from, stored);
+    recordAccount?.();
     return stored;
   }
 
-  /** The candidate with its carbon account when it finishes now after having run; a failure to account never blocks the change. */
-  private withAccount(current: AppWrapper, candidate: AppWrapper): AppWrapper {
+  /**
+   * Counts and logs a move decided (and counted in `migrations_total`) that ends without being carried out:
+   * given up, or ended with the job. `why` finishes the sentence "not moving <job> to <cluster>: ...".
+   */
+  moveDropped(jobId: string, move: Move, reason: MigrationDropReason, why: string): void {
+    this.deps.metrics.recordMigrationDropped(move.from, move.to, reason);
+    const level = WARNING_DROPS.has(reason) ? 'warn' : 'info';
+    this.deps.logger[level]({ jobId, cluster: move.from, plannedCluster: move.to, reason }, `not moving ${jobId} to ${move.to}: ${why}`);
+  }
+
+  /** The carbon account of a candidate that finishes now after having run; a failure to account never blocks the change. */
+  private account(current: AppWrapper, candidate: AppWrapper): ReturnType<CarbonAccounting['account']> | undefined {
     const accounting = this.deps.accounting;
-    if (!accounting || !needsAccount(current, candidate)) return candidate;
+    if (!accounting || !needsAccount(current, candidate)) return undefined;
     try {
-      return { ...candidate, carbonAccount: accounting.account(current, candidate) };
+      return accounting.account(current, candidate);
     } catch (error) {
       this.deps.logger.warn({ jobId: candidate.jobId, err: error }, `carbon accounting of ${candidate.jobId} failed; it finishes without an account`);
-      return candidate;
+      return undefined;
     }
   }
 }

@@ -1,14 +1,32 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
+import type { CarbonFaultReason } from '../carbon/types.js';
+import { canTransition, PHASES, POOLS, URGENCIES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
 import { LISTED_RESOURCES, type ListedResource } from '../spokes/types.js';
 import type { Store, StoreCounts } from '../store/types.js';
 
-export type CycleOutcome = 'ok' | 'error';
+const CYCLE_OUTCOMES = ['ok', 'error'] as const;
+export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
 const DISPATCH_ACTIONS = ['created', 'deleted', 'adopted', 'failed'] as const;
 export type DispatchAction = (typeof DISPATCH_ACTIONS)[number];
 /** Why a decided migration was not carried out. */
-const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned'] as const;
+const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned', 'finished', 'cancelled', 'cluster_removed'] as const;
 export type MigrationDropReason = (typeof MIGRATION_DROP_REASONS)[number];
+/** The hub's periodic loops, as `caspian_loop_skipped_ticks_total` names them. */
+const LOOPS = ['carbon', 'schedule', 'dispatch'] as const;
+export type LoopName = (typeof LOOPS)[number];
+const WHAT_IF_KINDS = ['dry_run', 'whatif'] as const;
+// A Record, so that a reason added to CarbonFaultReason and not here fails to compile.
+const CARBON_FAULT_REASONS = Object.keys({
+  timeout: 0,
+  auth: 0,
+  rate_limited: 0,
+  http_4xx: 0,
+  http_5xx: 0,
+  malformed: 0,
+  units: 0,
+  network: 0,
+  stale: 0,
+} satisfies Record<CarbonFaultReason, 0>) as CarbonFaultReason[];
 
 /** Decimal gigabytes, as `data_gb` counts them. */
 const BYTES_PER_GB = 1e9;
@@ -46,7 +64,7 @@ export class Metrics {
   });
   private readonly carbonFetchErrors = new Counter({
     name: 'caspian_carbon_fetch_errors_total',
-    help: 'Carbon provider faults, also those a fallback answered for. Unit: faults. Labels: provider (mock|electricitymaps|watttime|carbon-aware-sdk|file), reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale).',
+    help: 'Carbon provider faults, also those a fallback answered for. Unit: faults. Labels: provider (carbon.provider or one of carbon.fallback: mock|electricitymaps|watttime|carbon-aware-sdk|file; last-known when the last known value served is stale), reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale).',
     labelNames: ['provider', 'reason'],
     registers: [this.registry],
   });
@@ -146,7 +164,7 @@ export class Metrics {
   });
   private readonly migrationsDropped = new Counter({
     name: 'caspian_migrations_dropped_total',
-    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out).',
+    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out; finished: the job succeeded or failed in from_cluster first; cancelled: the job was cancelled first; cluster_removed: from_cluster or to_cluster is no longer in the configuration).',
     labelNames: ['from_cluster', 'to_cluster', 'reason'],
     registers: [this.registry],
   });
@@ -284,25 +302,25 @@ export class Metrics {
   });
   private readonly jobCo2 = new Counter({
     name: 'caspian_job_co2_grams_total',
-    help: "CO2 emitted by finished jobs while they ran, counted when each finishes: its power (cpu x energy.watt_cpu + gpu x watt_gpu + mem_gb x watt_mem_gb, times the pool's power_factor) times the grid intensity measured in its cluster's zone over its run. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).",
+    help: "CO2 emitted by finished jobs while they ran, counted when each finishes: its power (cpu x energy.watt_cpu + gpu x watt_gpu + mem_gb x watt_mem_gb, times the pool's power_factor) times the grid intensity measured in its cluster's zone over its run. A migrated job's run counts leg by leg on the cluster and pool of each leg; its legs sum to its carbon account's actual_g. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the leg ran, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).",
     labelNames: ['cluster', 'pool', 'urgency'],
     registers: [this.registry],
   });
   private readonly jobCo2Planned = new Counter({
     name: 'caspian_job_co2_planned_grams_total',
-    help: 'CO2 the last plan of each finished job expected it to emit (its co2_estimate_g), counted when it finishes: compare with caspian_job_co2_grams_total. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).',
+    help: 'CO2 the last plan of each finished job expected it to emit (its co2_estimate_g), counted when it finishes, on the cluster and pool where it finished (a job-level figure: for a migrated job, the last plan covers its run after the last move): compare with caspian_job_co2_grams_total. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job finished, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).',
     labelNames: ['cluster', 'pool', 'urgency'],
     registers: [this.registry],
   });
   private readonly co2Saved = new Counter({
     name: 'caspian_co2_saved_grams_total',
-    help: 'CO2 finished jobs saved against running at once in their first allowed region on FAST workers (counterfactual minus actual), for the jobs where that is positive. A counter cannot go down: jobs that emitted more than the counterfactual add the excess to caspian_co2_saved_negative_grams_total, and the net saving is this minus that. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job ran, e.g. carbon-kr), urgency (urgent|normal|flexible).',
+    help: 'CO2 finished jobs saved against running at once in their first allowed region on FAST workers (counterfactual minus actual), for the jobs where that is positive. A counter cannot go down: jobs that emitted more than the counterfactual add the excess to caspian_co2_saved_negative_grams_total, and the net saving is this minus that. A job-level figure, counted on the cluster where the job finished (also for a migrated job). Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job finished, e.g. carbon-kr), urgency (urgent|normal|flexible).',
     labelNames: ['cluster', 'urgency'],
     registers: [this.registry],
   });
   private readonly co2SavedNegative = new Counter({
     name: 'caspian_co2_saved_negative_grams_total',
-    help: 'CO2 finished jobs emitted beyond their counterfactual (running at once in their first allowed region on FAST workers): negative savings, as a positive amount. Net saving = caspian_co2_saved_grams_total minus this. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job ran, e.g. carbon-kr), urgency (urgent|normal|flexible).',
+    help: 'CO2 finished jobs emitted beyond their counterfactual (running at once in their first allowed region on FAST workers): negative savings, as a positive amount. Net saving = caspian_co2_saved_grams_total minus this. A job-level figure, counted on the cluster where the job finished (also for a migrated job). Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job finished, e.g. carbon-kr), urgency (urgent|normal|flexible).',
     labelNames: ['cluster', 'urgency'],
     registers: [this.registry],
   });
@@ -331,6 +349,17 @@ export class Metrics {
       // which promtool rejects; each is the sum of `nodejs_active_{handles,requests,resources}{type}`, which stay.
       for (const name of LINT_BREAKING_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     }
+    // Counters start at 0 for every label set known up front: a series born at 1 hides its first event
+    // from increase() and rate(), and a rare event (one migration) would never show on the dashboard. The
+    // label sets of the configuration start in registerClusters and registerCarbonProvider.
+    for (const outcome of CYCLE_OUTCOMES) {
+      this.scheduleCycles.inc({ outcome }, 0);
+      this.dispatchCycles.inc({ outcome }, 0);
+    }
+    for (const kind of WHAT_IF_KINDS) this.whatIfs.inc({ kind }, 0);
+    for (const loop of LOOPS) this.skippedTicks.inc({ loop }, 0);
+    this.transitions.inc({ from: 'new', to: 'Pending' }, 0);
+    for (const from of PHASES) for (const to of PHASES) if (from !== to && canTransition(from, to)) this.transitions.inc({ from, to }, 0);
   }
 
   /** Where the AppWrapper gauges read their values at scrape time. */
@@ -356,14 +385,22 @@ export class Metrics {
   }
 
   // --- clusters -----------------------------------------------------------------------------
+  /** The configured clusters: counted, and every counter labelled with them started at 0. */
   registerClusters(clusters: readonly string[]): void {
     this.clustersRegistered.inc(clusters.length);
-    // Counters start at 0 for every label set known up front: a series born at 1 hides its first event
-    // from increase() and rate(), and a rare event (one migration) would never show on the dashboard.
     for (const cluster of clusters) {
       this.clusterReady.set({ cluster }, 0);
+      this.placements.inc({ cluster }, 0);
       for (const resource of LISTED_RESOURCES) this.spokeListRestarts.inc({ cluster, resource }, 0);
       for (const action of DISPATCH_ACTIONS) this.dispatchActions.inc({ cluster, action }, 0);
+      for (const urgency of URGENCIES) {
+        this.co2Saved.inc({ cluster, urgency }, 0);
+        this.co2SavedNegative.inc({ cluster, urgency }, 0);
+        for (const pool of POOLS) {
+          this.jobCo2.inc({ cluster, pool, urgency }, 0);
+          this.jobCo2Planned.inc({ cluster, pool, urgency }, 0);
+        }
+      }
       for (const to of clusters) {
         if (to === cluster) continue;
         const route = { from_cluster: cluster, to_cluster: to };
@@ -399,7 +436,16 @@ export class Metrics {
     this.carbonRefreshes.inc({ provider, outcome });
   }
 
-  recordCarbonFetchError(provider: string, reason: string): void {
+  /**
+   * The hub's carbon provider: its refreshes (`name`, e.g. electricitymaps>file>last-known) by outcome, and the
+   * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, start at 0.
+   */
+  registerCarbonProvider(name: string, configured: readonly string[]): void {
+    for (const outcome of CYCLE_OUTCOMES) this.carbonRefreshes.inc({ provider: name, outcome }, 0);
+    for (const provider of configured) for (const reason of CARBON_FAULT_REASONS) this.carbonFetchErrors.inc({ provider, reason }, 0);
+  }
+
+  recordCarbonFetchError(provider: string, reason: CarbonFaultReason): void {
     this.carbonFetchErrors.inc({ provider, reason });
   }
 
@@ -486,11 +532,21 @@ export class Metrics {
   }
 
   // --- carbon accounting --------------------------------------------------------------------
-  /** A finished job's account: actual and planned grams, and its saving on the positive or (as a positive amount) the negative counter. */
-  recordCarbonAccount(cluster: string, pool: string, urgency: string, account: Pick<CarbonAccount, 'plannedG' | 'actualG' | 'savedG'>): void {
-    this.jobCo2.inc({ cluster, pool, urgency }, Math.max(0, account.actualG));
+  /**
+   * A finished job's account: the actual grams of each leg of its run on the cluster and pool it ran on; the
+   * job-level planned grams and saving (on the positive or, as a positive amount, the negative counter) on
+   * the cluster and pool where it finished.
+   */
+  recordCarbonAccount(
+    urgency: string,
+    finishedOn: { cluster: string; pool: string },
+    account: Pick<CarbonAccount, 'plannedG' | 'savedG'>,
+    legs: readonly { cluster: string; pool: string; grams: number }[],
+  ): void {
+    for (const leg of legs) this.jobCo2.inc({ cluster: leg.cluster, pool: leg.pool, urgency }, Math.max(0, leg.grams));
+    const { cluster, pool } = finishedOn;
     this.jobCo2Planned.inc({ cluster, pool, urgency }, Math.max(0, account.plannedG));
-    // Both series of the pair exist once either moves, so that `saved - negative` in PromQL finds its match.
+    // Both series of the pair move together, so that `saved - negative` in PromQL finds its match.
     this.co2Saved.inc({ cluster, urgency }, Math.max(0, account.savedG));
     this.co2SavedNegative.inc({ cluster, urgency }, Math.max(0, -account.savedG));
   }
@@ -505,7 +561,7 @@ export class Metrics {
     this.fastScaledDown.set({ cluster }, scaledDown ? 1 : 0);
   }
 
-  recordWhatIf(kind: 'dry_run' | 'whatif'): void {
+  recordWhatIf(kind: (typeof WHAT_IF_KINDS)[number]): void {
     this.whatIfs.inc({ kind });
   }
 
@@ -526,7 +582,7 @@ export class Metrics {
   }
 
   // --- loops --------------------------------------------------------------------------------
-  recordSkippedTick(loop: string): void {
+  recordSkippedTick(loop: LoopName): void {
     this.skippedTicks.inc({ loop });
   }
 }

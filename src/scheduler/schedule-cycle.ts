@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, CANNOT_FINISH, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
+import { boundToItsJob, CANNOT_FINISH, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
@@ -471,16 +471,19 @@ export class ScheduleCycle {
     const pool = poolOfPlan(item);
     const stored = await this.guarded(aw, (cur) =>
       pinned
-        ? { ...cur, targetCluster: cluster, targetPool: pool, migrating: cluster !== from, co2EstimateG: item.cost_gco2, metadata }
+        ? { ...(cluster === from ? withoutPendingMove(cur) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG: item.cost_gco2 }
         : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
     );
     if (!stored) return undefined;
-    if (pinned && from && aw.migrating && aw.targetCluster && aw.targetCluster !== cluster) {
-      // A move decided earlier and not carried out yet is given up for this plan.
-      this.deps.metrics.recordMigrationDropped(from, aw.targetCluster, 'replanned');
-      this.deps.logger.info(
-        { jobId: aw.jobId, cluster: from, plannedCluster: aw.targetCluster, newCluster: cluster },
-        `not moving ${aw.jobId} to ${aw.targetCluster}: re-planned to ${cluster} before the move was carried out`,
+    // A move decided earlier and not carried out yet is given up for this plan (`aw` is what was changed).
+    const givenUp = pinned ? pendingMove(aw) : undefined;
+    if (givenUp && givenUp.to !== cluster) {
+      const removed = !this.deps.clusters.info(givenUp.to);
+      this.deps.lifecycle.moveDropped(
+        aw.jobId,
+        givenUp,
+        removed ? 'cluster_removed' : 'replanned',
+        removed ? `${givenUp.to} is no longer configured` : `re-planned to ${cluster} before the move was carried out`,
       );
     }
     if (!from || migration) this.deps.metrics.recordPlacement(cluster);

@@ -11,6 +11,7 @@ const finite = z.number().finite();
 const text = z.string();
 
 const jobRefSchema = z.strictObject({ cluster: text, jobName: text });
+const metadataSchema = z.strictObject({ migrated_from: text.optional(), migration_time: text.optional() });
 
 const jobSpecSchema = z.strictObject({
   cpu: finite,
@@ -41,13 +42,15 @@ export const appWrapperSchema = z.strictObject({
   co2EstimateG: finite.optional(),
   targetPool: z.enum(POOLS).optional(),
   // Documents written before worker pools existed ran on the one (FAST) pool.
-  placement: z.strictObject({ cluster: text, jobName: text, generation: z.number().int(), pool: z.enum(POOLS).default('FAST'), createdAt: finite }).optional(),
+  placement: z
+    .strictObject({ cluster: text, jobName: text, generation: z.number().int(), pool: z.enum(POOLS).default('FAST'), createdAt: finite, metadata: metadataSchema.optional() })
+    .optional(),
   migrating: z.boolean(),
   staleJobs: z.array(jobRefSchema),
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
   pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite })).optional(),
-  metadata: z.strictObject({ migrated_from: text.optional(), migration_time: text.optional() }),
+  metadata: metadataSchema,
   carbonAccount: z
     .strictObject({
       plannedG: finite,

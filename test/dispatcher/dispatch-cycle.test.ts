@@ -6,6 +6,7 @@ import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { metricValue } from '../support/metric-value.js';
 
 describe('dispatch cycle', () => {
   let t: TestHub;
@@ -34,6 +35,9 @@ describe('dispatch cycle', () => {
 
   const store = () => t.hub.lifecycle.store;
   const dispatch = () => t.hub.loops.dispatch.runOnce();
+  /** What the schedule cycle writes when it moves a live job from carbon-kr to `to`. */
+  const decidedMove = (to: string) => ({ targetCluster: to, migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: (clock.now() / 1000).toFixed(3) } });
+  const dropped = (from: string, to: string, reason: string) => metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: from, to_cluster: to, reason });
   const planned = (id: string, startInMinutes: number, cluster = 'carbon-kr') => {
     const aw = appWrapper(id).cpu(2).phase('Planned').target(cluster).obj();
     return { ...aw, submittedAt: clock.now(), deadlineAt: clock.now() + 180 * 60_000, plannedStartAt: clock.now() + startInMinutes * 60_000, updatedAt: clock.now() };
@@ -191,16 +195,68 @@ describe('dispatch cycle', () => {
     await dispatch();
     await dispatch();
     // A request bigger than all of JP (4 cores): JP refuses the new Job for good.
-    await store().update('mover', (cur) => ({ ...cur, spec: { ...cur.spec, cpu: 8 }, targetCluster: 'carbon-jp', migrating: true }));
+    await store().update('mover', (cur) => ({ ...cur, spec: { ...cur.spec, cpu: 8 }, ...decidedMove('carbon-jp') }));
     const summary = await dispatch();
     expect(summary.created).toEqual([]);
     expect(summary.failed).toEqual([expect.objectContaining({ job_id: 'mover', cluster: 'carbon-jp' })]);
     expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+    // The move's metadata goes with it: the Job in place was never migrated.
+    expect((await store().get('mover'))?.metadata).toEqual({});
     expect((await sim(0).listJobs()).map((j) => j.jobName)).toEqual(['mover']);
     expect(t.log.messages()).toContain('not moving mover to carbon-jp: the cluster refused its Job; it keeps running on carbon-kr');
     expect((await t.hub.metrics.registry.getSingleMetricAsString('caspian_migrations_dropped_total')).split('\n')).toContain(
       'caspian_migrations_dropped_total{from_cluster="carbon-kr",to_cluster="carbon-jp",reason="refused"} 1',
     );
+  });
+
+  describe('a move decided and not carried out, ended otherwise', () => {
+    /** 'mover' runs in KR with a move to JP decided; JP does not answer, so the move waits. */
+    async function pendingMove(): Promise<void> {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert(planned('mover', 0));
+      await dispatch();
+      await dispatch();
+      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+      sim(1).setReachable(false);
+      expect((await dispatch()).created).toEqual([]);
+      expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: true, targetCluster: 'carbon-jp' });
+    }
+
+    it('is dropped as finished when the job finishes first, back with the cluster and metadata of its Job', async () => {
+      await pendingMove();
+      clock.advanceMinutes(30);
+      expect((await dispatch()).synced).toEqual([{ job_id: 'mover', phase: 'Succeeded' }]);
+      expect(await store().get('mover')).toMatchObject({ phase: 'Succeeded', migrating: false, targetCluster: 'carbon-kr' });
+      expect((await store().get('mover'))?.metadata).toEqual({});
+      expect(await dropped('carbon-kr', 'carbon-jp', 'finished')).toBe(1);
+      expect(t.log.messages()).toContain('not moving mover to carbon-jp: it finished (Succeeded) on carbon-kr first');
+    });
+
+    it('is dropped as cancelled when the job is cancelled, and the report counts the job where it ran', async () => {
+      await pendingMove();
+      clock.advanceMinutes(10);
+      const cancelled = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/mover' });
+      expect(cancelled.json()).toMatchObject({ phase: 'Cancelled', target_cluster: 'carbon-kr', migrating: false });
+      expect(cancelled.json().metadata).toEqual({});
+      expect(await dropped('carbon-kr', 'carbon-jp', 'cancelled')).toBe(1);
+      expect(t.log.messages()).toContain('not moving mover to carbon-jp: it was cancelled');
+      const report = (await t.hub.app.inject({ method: 'GET', url: '/hub/report' })).json();
+      expect(report.by_cluster.map((g: { cluster: string; jobs: number }) => [g.cluster, g.jobs])).toEqual([['carbon-kr', 1]]);
+    });
+
+    it('is dropped as cluster_removed when its target is no longer configured', async () => {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert(planned('mover', 0));
+      await dispatch();
+      await dispatch();
+      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-cn') }));
+      const summary = await dispatch();
+      expect(summary.created).toEqual([]);
+      expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+      expect((await store().get('mover'))?.metadata).toEqual({});
+      expect(await dropped('carbon-kr', 'carbon-cn', 'cluster_removed')).toBe(1);
+      expect(t.log.messages()).toContain('not moving mover to carbon-cn: carbon-cn is no longer configured');
+    });
   });
 
   it('waits with a move until the cluster of its Job answers, and then drops it if the job started and cannot resume', async () => {
@@ -281,6 +337,15 @@ describe('dispatch cycle', () => {
     expect((await dispatch()).synced).toEqual([{ job_id: 'orphan', phase: 'Failed' }]);
     expect(await store().get('orphan')).toMatchObject({ phase: 'Failed', reason: 'its Job orphan is on cluster carbon-cn, which is no longer configured' });
     expect(t.log.messages()).toContain('AppWrapper orphan failed: its Job orphan is on cluster carbon-cn, which is no longer configured');
+  });
+
+  it('drops the move of a job whose Job is on a cluster no longer configured as cluster_removed', async () => {
+    const running = appWrapper('orphan').cpu(1).phase('Running').target('carbon-jp').migrating().placement({ cluster: 'carbon-cn', jobName: 'orphan', generation: 1, pool: 'FAST' }).obj();
+    await store().insert({ ...running, startedAt: clock.now(), updatedAt: clock.now() });
+    expect((await dispatch()).synced).toEqual([{ job_id: 'orphan', phase: 'Failed' }]);
+    expect(await store().get('orphan')).toMatchObject({ phase: 'Failed', migrating: false, targetCluster: 'carbon-cn' });
+    expect(await dropped('carbon-cn', 'carbon-jp', 'cluster_removed')).toBe(1);
+    expect(t.log.messages()).toContain('not moving orphan to carbon-jp: carbon-cn is no longer configured');
   });
 
   it('fails a job whose gate would open too late to finish, instead of creating a Job that hits its deadline', async () => {

@@ -14,7 +14,7 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
-import { metricValue } from '../support/metric-value.js';
+import { metricSamples, metricValue } from '../support/metric-value.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -138,6 +138,29 @@ describe('the carbon account of a finished job', () => {
     expect(account).toEqual({ plannedG: 35, actualG: 41.25, counterfactualG: 60, savedG: 18.75, energyKwh: 0.11875, basis: 'measured' });
   });
 
+  it("gives each leg's grams, which sum to the account's rounded actual grams", async () => {
+    await runFeedUntil(carbon, T0 + 3 * HOUR);
+    // Legs of 22, 42 and 20 minutes, whose grams have more than three decimals: the account rounds their sum.
+    const running: AppWrapper = {
+      ...ranOnEco(),
+      pastRuns: [
+        { cluster: 'carbon-jp', pool: 'FAST', startedAt: T0 + 7 * MIN, endedAt: T0 + 29 * MIN },
+        { cluster: 'carbon-kr', pool: 'FAST', startedAt: T0 + 29 * MIN, endedAt: T0 + 71 * MIN },
+      ],
+      placement: { cluster: 'carbon-kr', jobName: 'eco-job-g3', generation: 3, pool: 'ECO', createdAt: T0 + 71 * MIN },
+      startedAt: T0 + 113 * MIN,
+    };
+    const finished: AppWrapper = { ...running, phase: 'Succeeded', finishedAt: T0 + 133 * MIN };
+    const { account, legs } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
+    expect(legs.map((l) => [l.cluster, l.pool])).toEqual([
+      ['carbon-jp', 'FAST'],
+      ['carbon-kr', 'FAST'],
+      ['carbon-kr', 'ECO'],
+    ]);
+    expect(legs[0]?.grams).toBeCloseTo((0.125 * 22 * 480) / 60, 2);
+    expect(legs.reduce((sum, l) => sum + l.grams, 0)).toBeCloseTo(account.actualG, 9);
+  });
+
   it('says forecast when the hub did not measure the whole run (a restart lost the history)', async () => {
     await runFeedUntil(carbon, T0 + 2.5 * HOUR);
     const restarted = newFeed();
@@ -219,6 +242,39 @@ describe('accounting through the Lifecycle', () => {
     expect(await metricValue(metrics, 'caspian_co2_saved_grams_total', { cluster: 'carbon-jp', urgency: 'normal' })).toBe(0);
     expect(await metricValue(metrics, 'caspian_co2_saved_negative_grams_total', { cluster: 'carbon-jp', urgency: 'normal' })).toBe(10);
     expect(await metricValue(metrics, 'caspian_job_co2_grams_total', { cluster: 'carbon-jp', pool: 'FAST', urgency: 'normal' })).toBe(60);
+  });
+
+  it("credits each leg's CO2 to the cluster and pool it ran on, and the job-level planned and saved grams to where it finished", async () => {
+    // The migrated job of 'counts every leg of a migrated job': JP FAST 00:30-01:00 (30 g), then KR ECO 02:00-02:45 (11.25 g).
+    await store.insert({
+      ...ranOnEco('moved'),
+      pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: T0 + 0.5 * HOUR, endedAt: T0 + HOUR }],
+      placement: { cluster: 'carbon-kr', jobName: 'moved-g2', generation: 2, pool: 'ECO', createdAt: T0 + HOUR },
+      startedAt: T0 + 2 * HOUR,
+    });
+    await runFeedUntil(carbon, T0 + 3 * HOUR);
+    const stored = await lifecycle.change('moved', (cur) => ({ ...cur, phase: 'Succeeded', finishedAt: T0 + 2.75 * HOUR }));
+    expect(stored.carbonAccount).toMatchObject({ plannedG: 35, actualG: 41.25, savedG: 18.75 });
+
+    const co2 = await metricSamples(metrics, 'caspian_job_co2_grams_total');
+    const nonZero = co2.filter((s) => s.value !== 0).map((s) => [s.labels.cluster, s.labels.pool, s.labels.urgency, s.value]);
+    expect(nonZero).toEqual([
+      ['carbon-jp', 'FAST', 'flexible', expect.closeTo(30, 9)],
+      ['carbon-kr', 'ECO', 'flexible', expect.closeTo(11.25, 9)],
+    ]);
+    expect(co2.reduce((sum, s) => sum + s.value, 0)).toBeCloseTo(stored.carbonAccount?.actualG as number, 9);
+    const planned = await metricSamples(metrics, 'caspian_job_co2_planned_grams_total');
+    expect(planned.filter((s) => s.value !== 0).map((s) => [s.labels.cluster, s.labels.pool, s.value])).toEqual([['carbon-kr', 'ECO', 35]]);
+    expect(await metricValue(metrics, 'caspian_co2_saved_grams_total', { cluster: 'carbon-kr', urgency: 'flexible' })).toBe(18.75);
+    expect(await metricValue(metrics, 'caspian_co2_saved_grams_total', { cluster: 'carbon-jp', urgency: 'flexible' })).toBeUndefined();
+    // The account's log line names each leg.
+    expect(log.lines.find((l) => String(l.msg).startsWith('carbon account of moved'))).toMatchObject({
+      cluster: 'carbon-kr',
+      legs: [
+        { cluster: 'carbon-jp', pool: 'FAST', grams: 30 },
+        { cluster: 'carbon-kr', pool: 'ECO', grams: 11.25 },
+      ],
+    });
   });
 
   it('accounts a running job that is cancelled, where it ran, although the cancel clears its placement', async () => {

@@ -90,7 +90,7 @@ describe('exposition', () => {
 });
 
 describe('labels', () => {
-  const ALLOWED_LABELS = new Set(['zone', 'provider', 'outcome', 'phase', 'from', 'to', 'cluster', 'resource', 'from_cluster', 'to_cluster', 'solver', 'status', 'action', 'loop', 'le', 'reason']);
+  const ALLOWED_LABELS = new Set(['zone', 'provider', 'outcome', 'phase', 'from', 'to', 'cluster', 'resource', 'from_cluster', 'to_cluster', 'solver', 'status', 'action', 'loop', 'le', 'reason', 'pool', 'urgency', 'kind']);
 
   it('uses only bounded labels, never a job id', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
@@ -187,6 +187,21 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_migrations_dropped_total', { ...route, reason: 'replanned' })).toBe(0);
     expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-cn', action: 'failed' })).toBe(0);
     expect(await metricValue(metrics, 'migrations_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-kr' })).toBeUndefined();
+    for (const reason of ['finished', 'cancelled', 'cluster_removed']) {
+      expect(await metricValue(metrics, 'caspian_migrations_dropped_total', { ...route, reason }), reason).toBe(0);
+    }
+    expect(await metricValue(metrics, 'caspian_placements_total', { cluster: 'carbon-cn' })).toBe(0);
+    for (const pool of ['FAST', 'ECO']) {
+      for (const urgency of ['urgent', 'normal', 'flexible']) {
+        const labels = { cluster: 'carbon-cn', pool, urgency };
+        expect(await metricValue(metrics, 'caspian_job_co2_grams_total', labels), JSON.stringify(labels)).toBe(0);
+        expect(await metricValue(metrics, 'caspian_job_co2_planned_grams_total', labels), JSON.stringify(labels)).toBe(0);
+      }
+    }
+    for (const urgency of ['urgent', 'normal', 'flexible']) {
+      expect(await metricValue(metrics, 'caspian_co2_saved_grams_total', { cluster: 'carbon-cn', urgency }), urgency).toBe(0);
+      expect(await metricValue(metrics, 'caspian_co2_saved_negative_grams_total', { cluster: 'carbon-cn', urgency }), urgency).toBe(0);
+    }
     metrics.setClusterStatus('carbon-cn', true, { cpu: 8, memGb: 32, gpu: 1 });
     metrics.setClustersReady(1);
     expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(1);
@@ -199,6 +214,34 @@ describe('recorders', () => {
     ]);
     metrics.setClusterStatus('carbon-cn', false, { cpu: 8, memGb: 32, gpu: 1 });
     expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(0);
+  });
+
+  it('start the counters of fixed label sets at 0, before any event', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    for (const loop of ['carbon', 'schedule', 'dispatch']) expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop }), loop).toBe(0);
+    for (const outcome of ['ok', 'error']) {
+      expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome }), outcome).toBe(0);
+      expect(await metricValue(metrics, 'caspian_dispatch_cycles_total', { outcome }), outcome).toBe(0);
+    }
+    for (const kind of ['dry_run', 'whatif']) expect(await metricValue(metrics, 'caspian_whatif_requests_total', { kind }), kind).toBe(0);
+    // Every transition the lifecycle allows, and only those.
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'new', to: 'Pending' })).toBe(0);
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Running', to: 'Dispatched' })).toBe(0);
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Succeeded', to: 'Running' })).toBeUndefined();
+    expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Planned', to: 'Planned' })).toBeUndefined();
+  });
+
+  it("start the carbon provider counters at 0: refreshes of the hub's provider, faults of each configured one for every reason", async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.registerCarbonProvider('electricitymaps>file>last-known', ['electricitymaps', 'file']);
+    for (const outcome of ['ok', 'error']) {
+      expect(await metricValue(metrics, 'caspian_carbon_refreshes_total', { provider: 'electricitymaps>file>last-known', outcome }), outcome).toBe(0);
+    }
+    const faults = await metricSamples(metrics, 'caspian_carbon_fetch_errors_total');
+    const reasons = ['timeout', 'auth', 'rate_limited', 'http_4xx', 'http_5xx', 'malformed', 'units', 'network', 'stale'];
+    expect(faults.map((s) => `${s.labels.provider} ${s.labels.reason} ${s.value}`).sort()).toEqual(
+      ['electricitymaps', 'file'].flatMap((provider) => reasons.map((reason) => `${provider} ${reason} 0`)).sort(),
+    );
   });
 
   it('record carbon intensity per zone and refreshes per provider and outcome', async () => {

@@ -243,6 +243,16 @@ describe.skipIf(!available && !inCi)('every PromQL expression of the Grafana das
     expect(answer.data?.result.length, promql).toBeGreaterThan(0);
   });
 
+  it.each(expressions.filter(({ expr }) => /\bby\s*\(/.test(expr)))('$panel ($refId): every series carries the labels it is grouped by', async ({ expr }) => {
+    const grouped = [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) => (m[1] as string).split(',').map((l) => l.trim())).filter((l) => l !== 'le');
+    const body = await query(expr.replaceAll('$__rate_interval', RATE_INTERVAL));
+    const series = (body.data?.result ?? []) as { metric: Record<string, string> }[];
+    expect(series.length, expr).toBeGreaterThan(0);
+    // A histogram quantile keeps only the labels besides `le`; a label-less series is a stray fallback.
+    const stray = series.filter((s) => grouped.some((l) => !(l in s.metric)));
+    expect(stray, expr).toEqual([]);
+  });
+
   it('promtool check config passes on the repository prometheus.yml', async () => {
     const { stdout } = await run(PROMTOOL, ['check', 'config', join(ROOT, 'prometheus.yml')]);
     expect(stdout).toContain('SUCCESS');

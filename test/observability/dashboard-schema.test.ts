@@ -11,7 +11,8 @@ import { parse as parseYaml } from 'yaml';
  * `Dashboard` type that `@grafana/schema` exports (the type Grafana's own frontend builds dashboards with,
  * so no committed copy can go stale), plus what that type cannot say: panel ids unique, panels on the
  * 24-column grid without overlapping, every panel on a datasource that grafana/provisioning defines, every
- * query with a refId and an expression. Broken copies of the dashboard prove each check can fail.
+ * query with a refId and an expression, and no bare `or vector(0)` fallback. Broken copies of the dashboard
+ * prove each check can fail.
  */
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -106,6 +107,8 @@ function layoutAndQueryProblems(dashboard: { panels?: Panel[]; title?: unknown; 
       else if (refIds.has(t.refId)) problems.push(`${name}: refId ${t.refId} twice`);
       refIds.add(t.refId);
       if (typeof t.expr !== 'string' || t.expr.trim() === '') problems.push(`${name}: query ${String(t.refId ?? i)} has no expr`);
+      // `or vector(0)` adds a label-less 0 series beside every grouped one; `or on() vector(0)` only fills an empty result.
+      else if (/\bor\s+vector\s*\(/.test(t.expr)) problems.push(`${name}: query ${String(t.refId ?? i)} falls back with "or vector(...)"; use "or on() vector(...)"`);
       const tds = t.datasource as { uid?: string } | undefined;
       if (tds?.uid !== undefined && tds.uid !== ds?.uid) problems.push(`${name}: query ${String(t.refId ?? i)} on datasource "${tds.uid}", the panel on "${String(ds?.uid)}"`);
     }
@@ -170,6 +173,7 @@ describe("Grafana dashboards against @grafana/schema's Dashboard type", () => {
     { what: 'a datasource nobody provisions', change: (p: Panel & Json) => (p.datasource = { type: 'prometheus', uid: 'elsewhere' }), finds: /not provisioned/ },
     { what: 'a query without expr', change: (p: Panel & Json) => delete (p.targets as Json[])[0]?.expr, finds: /has no expr/ },
     { what: 'a query without refId', change: (p: Panel & Json) => delete (p.targets as Json[])[0]?.refId, finds: /has no refId/ },
+    { what: 'a bare "or vector(0)" fallback', change: (p: Panel & Json) => ((p.targets as Json[])[0]!.expr = 'sum by (zone) (grid_carbon_intensity_gco2_per_kwh) or vector(0)'), finds: /use "or on\(\) vector/ },
     { what: 'a dashboard without schemaVersion', change: (_p: Panel & Json, d: Json) => delete d.schemaVersion, finds: /must have required property 'schemaVersion'/ },
   ])('rejects $what', ({ change, finds }) => {
     const problems = validate(broken(change));

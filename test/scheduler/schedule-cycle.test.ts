@@ -212,5 +212,70 @@ describe('schedule cycle', () => {
     expect(await metricValue(t.hub.metrics, 'migrations_total', { from_cluster: 'carbon-jp', to_cluster: 'carbon-kr' })).toBe(0);
     expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'replanned' })).toBe(1);
     expect(t.log.messages()).toContain('not moving mover to carbon-jp: re-planned to carbon-kr before the move was carried out');
+    // The metadata of the move given up goes with it: the Job in place never migrated.
+    expect((await t.hub.lifecycle.store.get('mover'))?.metadata).toEqual({});
+  });
+
+  describe('a move given up by a later plan', () => {
+    /** The optimizer sends every job to `target.region`; the test decides. */
+    const target = { region: 'KR' };
+    const steer: OptimizeFn = async (input) => ({
+      plans: input.jobs.map((j) => ({ job_id: j.job_id, region: target.region, pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 150 })),
+      co2_estimate_kg: 0, solver_status: 'optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
+    });
+
+    it('gives the job back the metadata of the move that brought its Job where it runs', async () => {
+      const { clock, spokes, regions } = twoRegions(4, 16);
+      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+      await t.hub.loops.carbon.runOnce();
+      target.region = 'KR';
+      await submit(t, { job_id: 'mover', data_gb: 10 });
+      await schedule(t);
+      await t.hub.loops.dispatch.runOnce();
+      await t.hub.loops.dispatch.runOnce();
+
+      // A real move KR -> JP, carried out.
+      clock.advanceMinutes(5);
+      target.region = 'JP';
+      await schedule(t);
+      await t.hub.loops.dispatch.runOnce();
+      const moved = await t.hub.lifecycle.store.get('mover');
+      expect(moved).toMatchObject({ migrating: false, placement: { cluster: 'carbon-jp', generation: 2 } });
+      const metadata = { migrated_from: 'carbon-kr', migration_time: (clock.now() / 1000).toFixed(3) };
+      expect(moved?.metadata).toEqual(metadata);
+
+      // A move back to KR decided while KR does not answer the dispatcher, then given up for JP.
+      clock.advanceMinutes(5);
+      target.region = 'KR';
+      await schedule(t);
+      (spokes[0]!.client as SimulatedSpoke).setReachable(false);
+      await t.hub.loops.dispatch.runOnce();
+      (spokes[0]!.client as SimulatedSpoke).setReachable(true);
+      expect(await t.hub.lifecycle.store.get('mover')).toMatchObject({ migrating: true, targetCluster: 'carbon-kr', metadata: { migrated_from: 'carbon-jp' } });
+      target.region = 'JP';
+      await schedule(t);
+      const back = await t.hub.lifecycle.store.get('mover');
+      expect(back).toMatchObject({ migrating: false, targetCluster: 'carbon-jp', placement: { cluster: 'carbon-jp', generation: 2 } });
+      expect(back?.metadata).toEqual(metadata);
+    });
+
+    it('counts a move to a cluster no longer configured as cluster_removed', async () => {
+      const { clock, spokes, regions } = twoRegions(4, 16);
+      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+      await t.hub.loops.carbon.runOnce();
+      target.region = 'KR';
+      await submit(t, { job_id: 'mover' });
+      await schedule(t);
+      await t.hub.loops.dispatch.runOnce();
+      await t.hub.loops.dispatch.runOnce();
+      // Decided by a hub whose configuration still had CN.
+      await t.hub.lifecycle.store.update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-cn', migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: '1' } }));
+      await schedule(t);
+      expect(await t.hub.lifecycle.store.get('mover')).toMatchObject({ migrating: false, targetCluster: 'carbon-kr' });
+      expect((await t.hub.lifecycle.store.get('mover'))?.metadata).toEqual({});
+      expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-cn', reason: 'cluster_removed' })).toBe(1);
+      expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-cn', reason: 'replanned' })).toBeUndefined();
+      expect(t.log.messages()).toContain('not moving mover to carbon-cn: carbon-cn is no longer configured');
+    });
   });
 });

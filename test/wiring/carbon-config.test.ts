@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { metricSamples } from '../support/metric-value.js';
 
 const TRACE = join(import.meta.dirname, '../fixtures/carbon/kr-2025-03-hourly.csv');
 const KR_ONLY = [{ name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64 } }];
@@ -29,6 +30,19 @@ describe('carbon configuration wired into the hub', () => {
     expect(summary.placed).toEqual([expect.objectContaining({ job_id: 'a', cluster: 'carbon-kr' })]);
     const source = await t.hub.metrics.registry.getSingleMetricAsString('caspian_carbon_source_info');
     expect(source).toMatch(/caspian_carbon_source_info\{zone="KR",source="[^"]*file[^"]*"\} 1/);
+  });
+
+  it('starts the fault counters of the configured providers, and the refresh counters of the chain, at 0', async () => {
+    t = await testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: TRACE }, fallback: ['mock'] } });
+    const faults = await metricSamples(t.hub.metrics, 'caspian_carbon_fetch_errors_total');
+    expect(new Set(faults.map((s) => s.labels.provider))).toEqual(new Set(['file', 'mock']));
+    expect(faults).toHaveLength(2 * 9);
+    expect(faults.every((s) => s.value === 0)).toBe(true);
+    const refreshes = await metricSamples(t.hub.metrics, 'caspian_carbon_refreshes_total');
+    expect(refreshes.map((s) => [s.labels.provider, s.labels.outcome, s.value])).toEqual([
+      ['file>mock>last-known', 'ok', 0],
+      ['file>mock>last-known', 'error', 0],
+    ]);
   });
 
   it('refuses to start on an unusable trace file, naming the key', async () => {
