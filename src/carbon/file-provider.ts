@@ -4,6 +4,7 @@ import type { Clock } from '../domain/clock.js';
 import { splitCsvLine } from '../domain/csv.js';
 import { CarbonFetchError } from './http.js';
 import { indexAt } from './series.js';
+import { parseTimestamp } from './timestamp.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
 export interface FileTraceOptions {
@@ -31,30 +32,9 @@ interface TracePoint {
   gco2PerKwh: number;
 }
 
-const ISO_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?:(:\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
-
-/**
- * Timestamps as ISO 8601 (`2024-01-01T00:00:00Z`, `...+09:00`), the exports' `2024-01-01 00:00:00`, or a
- * bare date. A date-time without `Z` or an offset is UTC, as the exports' is: `Date.parse` would read it in
- * the host's time zone, shifting the trace by the host's offset and folding the hour a daylight-saving
- * change skips onto its neighbour. Anything else (`3/3/2025 00:00`, which `Date.parse` would also read in
- * local time) is not a timestamp, nor is a date or time that does not exist: `Date.parse` rolls
- * `2025-02-30` over to March 2 and `24:00` to the next midnight, moving the row onto another one's time.
- */
-function parseTime(text: string): number {
-  const iso = ISO_TIMESTAMP.exec(text.trim());
-  if (!iso) return Number.NaN;
-  const [, date, time = '00:00', seconds = ':00', fraction = '', zone = 'Z'] = iso;
-  const wallClock = `${date}T${time}${seconds}`;
-  // A date and time that exist read back as written; one that does not was rolled over (or refused).
-  const asUtc = Date.parse(`${wallClock}Z`);
-  if (Number.isNaN(asUtc) || new Date(asUtc).toISOString().slice(0, 19) !== wallClock) return Number.NaN;
-  return Date.parse(`${wallClock}${fraction}${zone}`);
-}
-
 const rowSchema = z.object({
   zone: z.string().trim().min(1, 'is empty'),
-  datetime: z.string().refine((t) => !Number.isNaN(parseTime(t)), 'is not a timestamp'),
+  datetime: z.string().refine((t) => !Number.isNaN(parseTimestamp(t)), 'is not a timestamp'),
   gco2PerKwh: z.number({ error: 'is not a number' }).finite('is not a number').nonnegative('must not be negative'),
 });
 
@@ -102,7 +82,7 @@ function validated(row: unknown, where: string, fieldNames: Record<string, strin
     const field = String(issue.path[0] ?? '');
     throw new TraceFileError(`${where}: ${fieldNames[field] ?? field} ${issue.message}`);
   }
-  return { zone: result.data.zone, at: parseTime(result.data.datetime), gco2PerKwh: result.data.gco2PerKwh };
+  return { zone: result.data.zone, at: parseTimestamp(result.data.datetime), gco2PerKwh: result.data.gco2PerKwh };
 }
 
 const jsonSchema = z.array(z.object({ zone: z.unknown(), datetime: z.unknown(), gco2_per_kwh: z.unknown() }).loose(), 'must be an array of {zone, datetime, gco2_per_kwh}');

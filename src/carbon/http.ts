@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
 import { AdapterError } from '../domain/errors.js';
 import type { CarbonFaultReason } from './types.js';
+import { parseTimestamp } from './timestamp.js';
 
 /** A provider fault with the word the hub counts it under and, for 429, when to ask again. */
 export class CarbonFetchError extends AdapterError {
@@ -116,9 +117,9 @@ export function parseAnswer<T>(provider: string, schema: z.ZodType<T>, body: unk
   throw new CarbonFetchError(`${provider} ${path}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}`, 'malformed');
 }
 
-/** Parses an ISO 8601 timestamp to epoch ms, or throws a `malformed` fault naming the field. */
+/** Parses a provider's ISO 8601 timestamp to epoch ms (as trace files are read), or throws a `malformed` fault naming the field. */
 export function epochMs(provider: string, field: string, value: string): number {
-  const ms = Date.parse(value);
+  const ms = parseTimestamp(value);
   if (Number.isNaN(ms)) throw new CarbonFetchError(`${provider}: ${field} "${value}" is not a timestamp`, 'malformed');
   return ms;
 }

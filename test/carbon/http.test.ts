@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ResponseCache } from '../../src/carbon/http.js';
+import { epochMs, ResponseCache } from '../../src/carbon/http.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const HOUR = 3_600_000;
@@ -50,5 +50,22 @@ describe('ResponseCache', () => {
     await cache.get('other', () => Promise.resolve('other'));
     expect(cache.size).toBe(2);
     expect(await cache.get('live', () => Promise.resolve('second'))).toBe('first');
+  });
+});
+
+describe('epochMs', () => {
+  it.each([
+    ['2025-03-05T10:00:00.000Z', Date.UTC(2025, 2, 5, 10)],
+    ['2025-03-05T19:00:00+09:00', Date.UTC(2025, 2, 5, 10)],
+    // The Carbon Aware SDK (.NET) writes seven fraction digits.
+    ['2022-06-01T14:45:00.0000000+00:00', Date.UTC(2022, 5, 1, 14, 45)],
+    // Without an offset: UTC (the parser is the trace files', whose test runs it under TZ=Asia/Seoul too).
+    ['2025-03-05T10:00:00', Date.UTC(2025, 2, 5, 10)],
+  ])('reads %s', (value, expected) => {
+    expect(epochMs('electricitymaps', 'datetime', value)).toBe(expected);
+  });
+
+  it.each(['2025-02-30T00:00:00Z', '2025-03-05T24:00:00Z', '03/05/2025 10:00', ''])('refuses %j as malformed, naming the field', (value) => {
+    expect(() => epochMs('electricitymaps', 'forecast.datetime', value)).toThrow(expect.objectContaining({ reason: 'malformed', message: expect.stringContaining('forecast.datetime') }));
   });
 });
