@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { createCarbonProvider } from './carbon/factory.js';
+import { LAST_KNOWN } from './carbon/fallback-chain.js';
 import { TraceFileError } from './carbon/file-provider.js';
 import type { CarbonProvider } from './carbon/types.js';
 import { ConfigError, horizonSlots, type Config, type RegionConfig } from './config/config.js';
@@ -206,7 +207,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 
     const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
-    metrics.registerCarbonProvider(provider.name, [config.carbon.provider, ...config.carbon.fallback]);
+    metrics.registerCarbonProvider(provider.name, [config.carbon.provider, ...config.carbon.fallback], LAST_KNOWN);
     const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
       metrics,
       logger,

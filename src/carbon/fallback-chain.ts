@@ -40,7 +40,8 @@ export interface FallbackChainDeps {
 type RequestKind = 'current' | 'forecast' | 'history';
 type RestKeys = { account: string; zone: string; request: string };
 
-const LAST_KNOWN = 'last-known';
+/** The source name of the last known value the chain serves when no link answers. */
+export const LAST_KNOWN = 'last-known';
 const CONSTANT = 'constant';
 
 function reasonOf(error: unknown): CarbonFaultReason {

@@ -232,7 +232,15 @@ export function withoutPendingMove(aw: AppWrapper): AppWrapper {
   if (!aw.migrating) return aw;
   const job = aw.placement;
   if (!job) return { ...aw, migrating: false };
-  return { ...aw, migrating: false, targetCluster: job.cluster, targetPool: job.pool, metadata: job.metadata ?? aw.metadata };
+  return { ...aw, migrating: false, targetCluster: job.cluster, targetPool: job.pool, metadata: job.metadata ?? metadataBefore(aw.metadata, job.cluster) };
+}
+
+/**
+ * For a placement stored before placements kept their metadata: the move's `migrated_from` names the cluster
+ * the Job runs on, which is never where that Job came from, so it goes; an earlier origin is not known.
+ */
+function metadataBefore(metadata: MigrationMetadata, runsOn: string): MigrationMetadata {
+  return metadata.migrated_from === runsOn ? {} : metadata;
 }
 
 /** Whether moving the job would throw its work away: its Job has started and it cannot resume in a new one. */

@@ -437,12 +437,14 @@ export class Metrics {
   }
 
   /**
-   * The hub's carbon provider: its refreshes (`name`, e.g. electricitymaps>file>last-known) by outcome, and the
-   * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, start at 0.
+   * The hub's carbon provider: its refreshes (`name`, e.g. electricitymaps>file>last-known) by outcome, the
+   * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, and the
+   * stale faults of the chain's last known value (`lastKnown`, its source name), start at 0.
    */
-  registerCarbonProvider(name: string, configured: readonly string[]): void {
+  registerCarbonProvider(name: string, configured: readonly string[], lastKnown: string): void {
     for (const outcome of CYCLE_OUTCOMES) this.carbonRefreshes.inc({ provider: name, outcome }, 0);
     for (const provider of configured) for (const reason of CARBON_FAULT_REASONS) this.carbonFetchErrors.inc({ provider, reason }, 0);
+    this.carbonFetchErrors.inc({ provider: lastKnown, reason: 'stale' }, 0);
   }
 
   recordCarbonFetchError(provider: string, reason: CarbonFaultReason): void {

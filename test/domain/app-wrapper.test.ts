@@ -11,7 +11,9 @@ import {
   PHASES,
   subtractResources,
   TERMINAL_PHASES,
+  withoutPendingMove,
   workDoneMs,
+  type AppWrapper,
   type Phase,
 } from '../../src/domain/app-wrapper.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
@@ -91,6 +93,31 @@ describe('boundToItsJob', () => {
     [false, 0, true],
   ])('checkpointing %s, started at %s: %s', (checkpointing, startedAt, want) => {
     expect(boundToItsJob({ spec: { checkpointing }, startedAt })).toBe(want);
+  });
+});
+
+describe('withoutPendingMove', () => {
+  const moving = (metadata: AppWrapper['metadata'], placementMetadata?: AppWrapper['metadata']) => {
+    const aw = appWrapper('j').phase('Running').target('carbon-jp').migrating().placement({ cluster: 'carbon-kr', jobName: 'j-g2', generation: 2, pool: 'ECO' }).obj();
+    return { ...aw, targetPool: 'FAST' as const, metadata, placement: { ...aw.placement!, ...(placementMetadata && { metadata: placementMetadata }) } };
+  };
+  const move = { migrated_from: 'carbon-kr', migration_time: '2.000' };
+  const earlier = { migrated_from: 'carbon-cn', migration_time: '1.000' };
+
+  it('gives the job back the cluster, pool and metadata of the Job it runs', () => {
+    expect(withoutPendingMove(moving(move, earlier))).toMatchObject({ migrating: false, targetCluster: 'carbon-kr', targetPool: 'ECO', metadata: earlier });
+  });
+
+  it.each([
+    ["the move's origin, which is where its Job runs", move, {}],
+    ['an earlier origin', earlier, earlier],
+  ])('for a placement stored without its metadata, drops %s only', (_, metadata, want) => {
+    expect(withoutPendingMove(moving(metadata)).metadata).toEqual(want);
+  });
+
+  it('leaves a job without a pending move as it is', () => {
+    const settled = { ...moving(move), migrating: false };
+    expect(withoutPendingMove(settled)).toBe(settled);
   });
 });
 

@@ -231,16 +231,16 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Planned', to: 'Planned' })).toBeUndefined();
   });
 
-  it("start the carbon provider counters at 0: refreshes of the hub's provider, faults of each configured one for every reason", async () => {
+  it("start the carbon provider counters at 0: refreshes of the hub's provider, faults of each configured one for every reason, stale last known values", async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    metrics.registerCarbonProvider('electricitymaps>file>last-known', ['electricitymaps', 'file']);
+    metrics.registerCarbonProvider('electricitymaps>file>last-known', ['electricitymaps', 'file'], 'last-known');
     for (const outcome of ['ok', 'error']) {
       expect(await metricValue(metrics, 'caspian_carbon_refreshes_total', { provider: 'electricitymaps>file>last-known', outcome }), outcome).toBe(0);
     }
     const faults = await metricSamples(metrics, 'caspian_carbon_fetch_errors_total');
     const reasons = ['timeout', 'auth', 'rate_limited', 'http_4xx', 'http_5xx', 'malformed', 'units', 'network', 'stale'];
     expect(faults.map((s) => `${s.labels.provider} ${s.labels.reason} ${s.value}`).sort()).toEqual(
-      ['electricitymaps', 'file'].flatMap((provider) => reasons.map((reason) => `${provider} ${reason} 0`)).sort(),
+      [...['electricitymaps', 'file'].flatMap((provider) => reasons.map((reason) => `${provider} ${reason} 0`)), 'last-known stale 0'].sort(),
     );
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { constructBest, deadlineAfter, sortOptionsByCost } from '../../src/optimizer/heuristics.js';
 import { solveMilp } from '../../src/optimizer/solvers/highs.js';
+import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
 import { enumerate, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
 
 const SOLVE = { timeLimitSeconds: 20, gapTolerance: 1e-9 };
@@ -33,6 +34,32 @@ describe('solveMilp from a start plan', () => {
       expect(result.lowerBoundGco2!).toBeLessThanOrEqual(optimumPlacingAtLeast(exact.optimum, exact.maxPlaced) + 1e-6);
       expect(result.status).toBe('optimal');
     }
+  });
+
+  it('does not call a plan leaving a job out optimal when one more job placed is worth less than its gap', async () => {
+    // One region, slot 0 of 20 cores and slots 1-2 of 10. z (20 cores) fits only slot 0, at 100 g; six
+    // small jobs cost 0 there and 100 in slots 1-2, where they all fit. Placing all seven costs 700 g;
+    // leaving z out costs 0 g plus the penalty (sum of the dearest options + 1 = 701): within 0.5%.
+    const sizes = [5, 4, 4, 3, 2, 2];
+    const job = (jobId: string, cpu: number, options: [number, number][]): ModelJob => ({
+      jobId,
+      cpu,
+      memGb: 0,
+      gpu: 0,
+      siteRuntime: Int32Array.of(1),
+      optionRegion: Int32Array.from(options, () => 0),
+      optionStart: Int32Array.from(options, ([slot]) => slot),
+      optionCost: Float64Array.from(options, ([, cost]) => cost),
+    });
+    const model: PlacementModel = {
+      regions: ['R0'],
+      horizonSlots: 3,
+      jobs: [job('z', 20, [[0, 100]]), ...sizes.map((cpu, i) => job(`j${i}`, cpu, [[0, 0], [1, 100], [2, 100]]))],
+      capacity: { cpu: Float64Array.of(20, 10, 10), memGb: Float64Array.of(0, 0, 0), gpu: Float64Array.of(0, 0, 0) },
+    };
+    const result = await solveMilp(model, { timeLimitSeconds: 10, gapTolerance: 0.005, start: Int32Array.from([-1, ...sizes.map(() => 0)]), boundOnly: true });
+    if (placedCount(result.choice) < 7) expect(result.status).not.toBe('optimal');
+    expect(result.lowerBoundGco2!).toBeLessThanOrEqual(700 + 1e-6);
   });
 
   it('keeps the start when it has no time to improve it, and the bound still holds', async () => {

@@ -35,8 +35,10 @@ describe('carbon configuration wired into the hub', () => {
   it('starts the fault counters of the configured providers, and the refresh counters of the chain, at 0', async () => {
     t = await testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: TRACE }, fallback: ['mock'] } });
     const faults = await metricSamples(t.hub.metrics, 'caspian_carbon_fetch_errors_total');
-    expect(new Set(faults.map((s) => s.labels.provider))).toEqual(new Set(['file', 'mock']));
-    expect(faults).toHaveLength(2 * 9);
+    expect(new Set(faults.map((s) => s.labels.provider))).toEqual(new Set(['file', 'mock', 'last-known']));
+    // Every reason of each configured provider; the chain's last known value only goes stale.
+    expect(faults).toHaveLength(2 * 9 + 1);
+    expect(faults.find((s) => s.labels.provider === 'last-known')?.labels.reason).toBe('stale');
     expect(faults.every((s) => s.value === 0)).toBe(true);
     const refreshes = await metricSamples(t.hub.metrics, 'caspian_carbon_refreshes_total');
     expect(refreshes.map((s) => [s.labels.provider, s.labels.outcome, s.value])).toEqual([

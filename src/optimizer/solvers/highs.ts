@@ -250,12 +250,16 @@ export async function solveMilp(model: PlacementModel, options: MilpOptions): Pr
     }
     const bound = placedCountBound(model, choice, dualBound, f);
     // HiGHS measures its gap on the penalised objective; with jobs left out that is looser than the same
-    // gap on carbon alone, so "optimal" is only passed on when the carbon gap is within tolerance too.
+    // gap on carbon alone, so "optimal" is only passed on when the carbon gap is within tolerance too, and
+    // when the bound proves that no plan places more jobs: within HiGHS's relative gap, a plan placing one
+    // more job may be worth as little as 1 less (it saves the penalty and pays at most the penalty - 1).
     const cost = choiceCost(model, choice);
     const withinTolerance = cost - bound <= options.gapTolerance * Math.max(cost, 1e-9) + 1e-9;
+    const leftOut = choice.length - placedCount(choice);
+    const mostPlaced = leftOut === 0 || dualBound > f.penalty * leftOut - 1;
     return {
       status:
-        status === codes.optimal ? (withinTolerance ? 'optimal' : 'feasible') : status === codes.timeLimit ? 'timedout' : 'feasible',
+        status === codes.optimal ? (withinTolerance && mostPlaced ? 'optimal' : 'feasible') : status === codes.timeLimit ? 'timedout' : 'feasible',
       choice,
       lowerBoundGco2: bound,
       detail,
