@@ -62,7 +62,10 @@ export class Lifecycle {
       from = current;
       const accounted = this.account(current, candidate);
       recordAccount = accounted?.record;
-      return { ...candidate, ...(accounted && { carbonAccount: accounted.account }), updatedAt: this.deps.clock.now() };
+      // Strictly later than the value changed, even within one millisecond: the schedule cycle tells that a
+      // job changed since its snapshot by `updatedAt`, and a change it cannot see would be overwritten.
+      const updatedAt = Math.max(this.deps.clock.now(), current.updatedAt + 1);
+      return { ...candidate, ...(accounted && { carbonAccount: accounted.account }), updatedAt };
     });
     if (from && from.phase !== stored.phase) {
       this.deps.metrics.recordTransition(from.phase, stored.phase);

@@ -446,7 +446,7 @@ export class ScheduleCycle {
     }
   }
 
-  /** Changes an AppWrapper only if nothing else changed it since the cycle's snapshot; otherwise the next cycle re-plans it. */
+  /** Changes an AppWrapper only if nothing else changed it since the cycle's snapshot (every change moves `updatedAt` on); otherwise the next cycle re-plans it. */
   private async guarded(seen: AppWrapper, next: (cur: AppWrapper) => AppWrapper): Promise<AppWrapper | undefined> {
     let applied = false;
     const stored = await this.deps.lifecycle.change(seen.jobId, (cur) => {

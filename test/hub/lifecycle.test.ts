@@ -124,6 +124,15 @@ describe('change', () => {
     expect(await transitions('Planned', 'Planned')).toBeUndefined();
   });
 
+  it('moves updatedAt on with every change, also several within one millisecond (a cycle detects changes by it)', async () => {
+    await lifecycle.submit('a', spec);
+    const seen = [(await store.get('a'))!.updatedAt];
+    for (const cluster of ['carbon-kr', 'carbon-jp', 'carbon-cn']) seen.push((await lifecycle.change('a', moveTo('Planned', { targetCluster: cluster }))).updatedAt);
+    expect(seen).toEqual([clock.now(), clock.now() + 1, clock.now() + 2, clock.now() + 3]);
+    clock.advance(1_000);
+    expect((await lifecycle.change('a', moveTo('Planned', { targetCluster: 'carbon-kr' }))).updatedAt).toBe(clock.now());
+  });
+
   const noOps: { name: string; next: (cur: AppWrapper) => AppWrapper | undefined }[] = [
     { name: 'returning undefined', next: () => undefined },
     { name: 'returning the current value', next: (cur) => cur },
