@@ -13,6 +13,8 @@ export function carbonAccountView(account: CarbonAccount) {
     saved_g: account.savedG,
     energy_kwh: account.energyKwh,
     basis: account.basis,
+    // Accounts stored before legs were kept show none.
+    legs: (account.legs ?? []).map((leg) => ({ cluster: leg.cluster, pool: leg.pool, actual_g: leg.actualG })),
   };
 }
 
@@ -118,6 +120,10 @@ export const appWrapperViewSchema = {
         saved_g: { type: 'number' },
         energy_kwh: { type: 'number' },
         basis: { type: 'string' },
+        legs: {
+          type: 'array',
+          items: { type: 'object', properties: { cluster: { type: 'string' }, pool: { type: 'string' }, actual_g: { type: 'number' } } },
+        },
       },
     },
   },

@@ -128,6 +128,15 @@ export interface CarbonAccount {
   energyKwh: number;
   /** `measured` when every instant of both runs had a measured intensity; else the forecast filled the gaps. */
   basis: 'measured' | 'forecast';
+  /** Where `actualG` was emitted: one entry per leg of the run, in order, summing to it. Absent in accounts stored before. */
+  legs?: LegAccount[];
+}
+
+/** The CO2 one leg of a job's run emitted on its cluster and pool. */
+export interface LegAccount {
+  cluster: string;
+  pool: PoolName;
+  actualG: number;
 }
 
 /** A stretch of a migrated job's run on one cluster and pool, ended when the job moved on. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppWrapper, CarbonAccount, PoolName, Resources, RunLeg } from '../domain/app-wrapper.js';
+import type { AppWrapper, CarbonAccount, LegAccount, PoolName, Resources, RunLeg } from '../domain/app-wrapper.js';
 import type { CarbonIntegral } from '../domain/carbon-integral.js';
 import { poolOf, type ClusterInfo } from '../domain/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -29,12 +29,6 @@ export interface FinishedRun {
 }
 
 /** The CO2 of one leg of a finished job's run, credited to the cluster and pool it ran on. */
-export interface LegEmissions {
-  cluster: string;
-  pool: PoolName;
-  grams: number;
-}
-
 /** Why a job could not be accounted; the job finishes without an account. */
 export class AccountingError extends Error {
   override readonly name = 'AccountingError';
@@ -89,11 +83,11 @@ export function carbonAccountOf(
   finished: AppWrapper,
   ctx: AccountingContext,
   nowMs: number,
-): { account: CarbonAccount; run: FinishedRun; legs: LegEmissions[] } {
+): { account: CarbonAccount; run: FinishedRun } {
   const run = finishedRun(previous, finished);
   if (!run) throw new AccountingError('it has no cluster');
   const basePowerW = fastPowerW(finished.spec, ctx.power);
-  const legs: LegEmissions[] = [];
+  const legs: { cluster: string; pool: PoolName; grams: number }[] = [];
   let actualGrams = 0;
   let energyWattMs = 0;
   let fastWorkMs = 0;
@@ -119,8 +113,6 @@ export function carbonAccountOf(
 
   const actualG = round(actualGrams, 3);
   const counterfactualG = round(counterfactual.grams, 3);
-  // The legs, scaled to the rounded total, sum to `actualG`: the metrics count legs, the account shows the total.
-  const scale = actualGrams > 0 ? actualG / actualGrams : 0;
   return {
     account: {
       plannedG: round(finished.co2EstimateG ?? 0, 3),
@@ -129,10 +121,18 @@ export function carbonAccountOf(
       savedG: round(counterfactualG - actualG, 3),
       energyKwh: round(energyWattMs / 3_600_000 / 1000, 6),
       basis: measured && counterfactual.basis === 'measured' ? 'measured' : 'forecast',
+      legs: legAccounts(legs, actualG),
     },
     run,
-    legs: legs.map((leg) => ({ ...leg, grams: leg.grams * scale })),
   };
+}
+
+/** Each leg's grams rounded like the total, the rounding put on the last leg, so that they sum to `actualG`. */
+function legAccounts(legs: readonly { cluster: string; pool: PoolName; grams: number }[], actualG: number): LegAccount[] {
+  const rounded = legs.map((leg) => ({ cluster: leg.cluster, pool: leg.pool, actualG: round(leg.grams, 3) }));
+  const last = rounded.at(-1);
+  if (last) last.actualG = round(actualG - rounded.slice(0, -1).reduce((sum, leg) => sum + leg.actualG, 0), 3);
+  return rounded;
 }
 
 /** The Lifecycle's carbon accounting: the account of every job that finishes after having run, logged and counted. */
@@ -140,13 +140,13 @@ export class CarbonAccountant implements CarbonAccounting {
   constructor(private readonly deps: AccountingContext & { metrics: Metrics; logger: Logger; now: () => number }) {}
 
   account(previous: AppWrapper, finished: AppWrapper): { account: CarbonAccount; record(): void } {
-    const { account, run, legs } = carbonAccountOf(previous, finished, this.deps, this.deps.now());
-    return { account, record: () => this.record(finished, account, run, legs) };
+    const { account, run } = carbonAccountOf(previous, finished, this.deps, this.deps.now());
+    return { account, record: () => this.record(finished, account, run) };
   }
 
-  private record(finished: AppWrapper, account: CarbonAccount, run: FinishedRun, legs: readonly LegEmissions[]): void {
+  private record(finished: AppWrapper, account: CarbonAccount, run: FinishedRun): void {
     const urgency = finished.spec.urgency;
-    this.deps.metrics.recordCarbonAccount(urgency, run, account, legs);
+    this.deps.metrics.recordCarbonAccount(urgency, run, account);
     this.deps.logger.info(
       {
         jobId: finished.jobId,
@@ -159,7 +159,7 @@ export class CarbonAccountant implements CarbonAccounting {
         savedG: account.savedG,
         energyKwh: account.energyKwh,
         basis: account.basis,
-        legs: legs.map((leg) => ({ ...leg, grams: round(leg.grams, 3) })),
+        legs: account.legs,
       },
       `carbon account of ${finished.jobId}: ${account.actualG} g actual, ${account.savedG} g saved (${account.basis})`,
     );

@@ -542,10 +542,9 @@ export class Metrics {
   recordCarbonAccount(
     urgency: string,
     finishedOn: { cluster: string; pool: string },
-    account: Pick<CarbonAccount, 'plannedG' | 'savedG'>,
-    legs: readonly { cluster: string; pool: string; grams: number }[],
+    account: Pick<CarbonAccount, 'plannedG' | 'savedG' | 'legs'>,
   ): void {
-    for (const leg of legs) this.jobCo2.inc({ cluster: leg.cluster, pool: leg.pool, urgency }, Math.max(0, leg.grams));
+    for (const leg of account.legs ?? []) this.jobCo2.inc({ cluster: leg.cluster, pool: leg.pool, urgency }, Math.max(0, leg.actualG));
     const { cluster, pool } = finishedOn;
     this.jobCo2Planned.inc({ cluster, pool, urgency }, Math.max(0, account.plannedG));
     // Both series of the pair move together, so that `saved - negative` in PromQL finds its match.

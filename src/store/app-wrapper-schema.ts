@@ -59,6 +59,7 @@ export const appWrapperSchema = z.strictObject({
       savedG: finite,
       energyKwh: finite,
       basis: z.enum(['measured', 'forecast']),
+      legs: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), actualG: finite })).optional(),
     })
     .optional(),
   updatedAt: finite,

@@ -15,6 +15,7 @@ import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
 import { metricSamples, metricValue } from '../support/metric-value.js';
+import { appWrapperView } from '../../src/api/views.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -108,7 +109,7 @@ describe('the carbon account of a finished job', () => {
     // Every instant of both runs had a refresh within the hour before: measured.
     const { account, run } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
     expect(run).toEqual({ cluster: 'carbon-kr', pool: 'ECO' });
-    expect(account).toEqual({ plannedG: 35, actualG: 37.5, counterfactualG: 60, savedG: 22.5, energyKwh: 0.1125, basis: 'measured' });
+    expect(account).toEqual({ plannedG: 35, actualG: 37.5, counterfactualG: 60, savedG: 22.5, energyKwh: 0.1125, basis: 'measured', legs: [{ cluster: 'carbon-kr', pool: 'ECO', actualG: 37.5 }] });
   });
 
   it('without affinity, runs the counterfactual in the first configured cluster; FAST pools draw full power', async () => {
@@ -135,7 +136,18 @@ describe('the carbon account of a finished job', () => {
     // is JP FAST 00:00-01:00: 0.125 kW x 480 = 60 g. Saved 18.75 g.
     const { account, run } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
     expect(run).toEqual({ cluster: 'carbon-kr', pool: 'ECO' });
-    expect(account).toEqual({ plannedG: 35, actualG: 41.25, counterfactualG: 60, savedG: 18.75, energyKwh: 0.11875, basis: 'measured' });
+    expect(account).toEqual({
+      plannedG: 35,
+      actualG: 41.25,
+      counterfactualG: 60,
+      savedG: 18.75,
+      energyKwh: 0.11875,
+      basis: 'measured',
+      legs: [
+        { cluster: 'carbon-jp', pool: 'FAST', actualG: 30 },
+        { cluster: 'carbon-kr', pool: 'ECO', actualG: 11.25 },
+      ],
+    });
   });
 
   it("gives each leg's grams, which sum to the account's rounded actual grams", async () => {
@@ -151,14 +163,17 @@ describe('the carbon account of a finished job', () => {
       startedAt: T0 + 113 * MIN,
     };
     const finished: AppWrapper = { ...running, phase: 'Succeeded', finishedAt: T0 + 133 * MIN };
-    const { account, legs } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
+    const { account } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
+    const legs = account.legs ?? [];
     expect(legs.map((l) => [l.cluster, l.pool])).toEqual([
       ['carbon-jp', 'FAST'],
       ['carbon-kr', 'FAST'],
       ['carbon-kr', 'ECO'],
     ]);
-    expect(legs[0]?.grams).toBeCloseTo((0.125 * 22 * 480) / 60, 2);
-    expect(legs.reduce((sum, l) => sum + l.grams, 0)).toBeCloseTo(account.actualG, 9);
+    expect(legs[0]?.actualG).toBeCloseTo((0.125 * 22 * 480) / 60, 2);
+    // Each rounded to the milligram like the total, and summing to it.
+    for (const leg of legs) expect(Number(leg.actualG.toFixed(3))).toBe(leg.actualG);
+    expect(legs.reduce((sum, l) => sum + l.actualG, 0)).toBeCloseTo(account.actualG, 9);
   });
 
   it('says forecast when the hub did not measure the whole run (a restart lost the history)', async () => {
@@ -220,7 +235,7 @@ describe('accounting through the Lifecycle', () => {
     await store.insert(ranOnEco());
     await runFeedUntil(carbon, T0 + 2.5 * HOUR);
     const stored = await lifecycle.change('eco-job', (cur) => ({ ...cur, phase: 'Succeeded', finishedAt: T0 + 2.5 * HOUR }));
-    expect(stored.carbonAccount).toEqual({ plannedG: 35, actualG: 37.5, counterfactualG: 60, savedG: 22.5, energyKwh: 0.1125, basis: 'measured' });
+    expect(stored.carbonAccount).toEqual({ plannedG: 35, actualG: 37.5, counterfactualG: 60, savedG: 22.5, energyKwh: 0.1125, basis: 'measured', legs: [{ cluster: 'carbon-kr', pool: 'ECO', actualG: 37.5 }] });
     expect((await store.get('eco-job'))?.carbonAccount).toEqual(stored.carbonAccount);
 
     const line = log.lines.find((l) => String(l.msg).startsWith('carbon account of eco-job'));
@@ -271,10 +286,19 @@ describe('accounting through the Lifecycle', () => {
     expect(log.lines.find((l) => String(l.msg).startsWith('carbon account of moved'))).toMatchObject({
       cluster: 'carbon-kr',
       legs: [
-        { cluster: 'carbon-jp', pool: 'FAST', grams: 30 },
-        { cluster: 'carbon-kr', pool: 'ECO', grams: 11.25 },
+        { cluster: 'carbon-jp', pool: 'FAST', actualG: 30 },
+        { cluster: 'carbon-kr', pool: 'ECO', actualG: 11.25 },
       ],
     });
+    // Kept with the account, and shown by the API.
+    expect(stored.carbonAccount?.legs).toEqual([
+      { cluster: 'carbon-jp', pool: 'FAST', actualG: 30 },
+      { cluster: 'carbon-kr', pool: 'ECO', actualG: 11.25 },
+    ]);
+    expect(appWrapperView(stored).carbon?.legs).toEqual([
+      { cluster: 'carbon-jp', pool: 'FAST', actual_g: 30 },
+      { cluster: 'carbon-kr', pool: 'ECO', actual_g: 11.25 },
+    ]);
   });
 
   it('accounts a running job that is cancelled, where it ran, although the cancel clears its placement', async () => {

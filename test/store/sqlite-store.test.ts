@@ -8,6 +8,7 @@ import type { AppWrapper } from '../../src/domain/app-wrapper.js';
 import { DB_FILE, SCHEMA_VERSION, SqliteStore, StoreOpenError } from '../../src/store/sqlite-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { storeConformance } from './store-conformance.js';
+import { appWrapperView } from '../../src/api/views.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -103,6 +104,19 @@ describe('SqliteStore', () => {
     writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'old', SCHEMA_VERSION, JSON.stringify({ ...old, spec: olderSpec }));
     store = SqliteStore.open(dir);
     expect((await store.get('old'))?.spec).toEqual({ ...olderSpec, urgency: 'normal', checkpointing: true });
+  });
+
+  it('reads a carbon account written before accounts kept their legs; the API shows none', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.close();
+    const account = { plannedG: 35, actualG: 37.5, counterfactualG: 60, savedG: 22.5, energyKwh: 0.1125, basis: 'measured' as const };
+    const old = { ...appWrapper('old').phase('Succeeded').obj(), carbonAccount: account };
+    writeRaw(dir, 'INSERT INTO appwrappers (job_id, schema_version, doc) VALUES (?, ?, ?)', 'old', SCHEMA_VERSION, JSON.stringify(old));
+    store = SqliteStore.open(dir);
+    const read = await store.get('old');
+    expect(read?.carbonAccount).toEqual(account);
+    expect(appWrapperView(read!).carbon).toMatchObject({ actual_g: 37.5, legs: [] });
   });
 
   it('has committed a write when its promise resolves: a second, read-only connection sees it', async () => {
