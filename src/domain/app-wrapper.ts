@@ -55,8 +55,14 @@ export function subtractResources(a: Resources, b: Resources): Resources {
   return { cpu: a.cpu - b.cpu, memGb: a.memGb - b.memGb, gpu: a.gpu - b.gpu };
 }
 
+/**
+ * Absolute slack when comparing a demand with a capacity, so that 0.1 + 0.2 fits in 0.3: the planner and
+ * the clusters that carry out its plans must agree on what fits.
+ */
+export const CAPACITY_EPS = 1e-9;
+
 export function fits(request: Resources, free: Resources): boolean {
-  return request.cpu <= free.cpu && request.memGb <= free.memGb && request.gpu <= free.gpu;
+  return request.cpu <= free.cpu + CAPACITY_EPS && request.memGb <= free.memGb + CAPACITY_EPS && request.gpu <= free.gpu + CAPACITY_EPS;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { CAPACITY_EPS } from '../domain/app-wrapper.js';
 import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
 import type { CostWeights, ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
@@ -10,8 +11,8 @@ import type { CostWeights, ModelJob, OptimizeInput, OptimizeJob, PlacementModel,
  * backward run-length scan, because the largest inputs carry millions of options.
  */
 
-/** Absolute slack when comparing a demand with a capacity, so that 0.1 + 0.2 fits in 0.3. */
-export const CAPACITY_EPS = 1e-9;
+// The optimizer's backends import it from here, with the rest of the model.
+export { CAPACITY_EPS };
 
 export interface CompiledModel {
   model: PlacementModel;

@@ -82,6 +82,18 @@ describe('running Jobs', () => {
     expect(await statusOf(sim, 'b')).toEqual({ phase: 'Succeeded', start: 1, end: 6 });
   });
 
+  it('runs Jobs that fill it exactly side by side, whatever the rounding of their sum (0.9 + 0.1, 64.2 + 31.8)', async () => {
+    for (const [capacity, a, b] of [
+      [1, 0.9, 0.1],
+      [96, 64.2, 31.8],
+    ] as const) {
+      const sim = spoke(capacity, 4 * capacity);
+      await sim.createJob(spokeJob('a').cpu(a).runtimeSeconds(600).obj());
+      await sim.createJob(spokeJob('b').cpu(b).runtimeSeconds(600).obj());
+      expect(await statusOf(sim, 'b'), `${a} + ${b} in ${capacity}`).toEqual({ phase: 'Running', start: 0 });
+    }
+  });
+
   it('lists the Job id and name it was given', async () => {
     const sim = spoke();
     await sim.createJob(spokeJob('a').jobName('a-g2').obj());
