@@ -276,8 +276,12 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     const ticker = overrides.ticker ?? cronTicker;
     const hooks = (loop: LoopName) => ({
       onSkippedTick: () => {
-        metrics.recordSkippedTick(loop);
-        logger.warn({ loop }, `${loop} tick skipped: the previous cycle is still running`);
+        metrics.recordSkippedTick(loop, 'busy');
+        logger.warn({ loop, reason: 'busy' }, `${loop} tick skipped: the previous cycle is still running`);
+      },
+      onMissedTick: () => {
+        metrics.recordSkippedTick(loop, 'late');
+        logger.warn({ loop, reason: 'late' }, `${loop} tick missed: the event loop was blocked past it`);
       },
       // The cycle has logged and counted its own failure; the loop only carries on.
       onError: () => undefined,

@@ -14,6 +14,8 @@ export type MigrationDropReason = (typeof MIGRATION_DROP_REASONS)[number];
 /** The hub's periodic loops, as `caspian_loop_skipped_ticks_total` names them. */
 const LOOPS = ['carbon', 'schedule', 'dispatch'] as const;
 export type LoopName = (typeof LOOPS)[number];
+const SKIP_REASONS = ['busy', 'late'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 const WHAT_IF_KINDS = ['dry_run', 'whatif'] as const;
 // A Record, so that a reason added to CarbonFaultReason and not here fails to compile.
 const CARBON_FAULT_REASONS = Object.keys({
@@ -286,8 +288,8 @@ export class Metrics {
   });
   private readonly skippedTicks = new Counter({
     name: 'caspian_loop_skipped_ticks_total',
-    help: 'Loop ticks skipped because the previous cycle of the same loop was still running. Unit: ticks. Labels: loop (carbon|schedule|dispatch).',
-    labelNames: ['loop'],
+    help: 'Loop ticks that did not run a cycle. Unit: ticks. Labels: loop (carbon|schedule|dispatch), reason (busy: the previous cycle of the loop was still running; late: the tick came more than half a period late, the event loop blocked past it).',
+    labelNames: ['loop', 'reason'],
     registers: [this.registry],
   });
   private readonly decisions = new Counter({
@@ -357,7 +359,7 @@ export class Metrics {
       this.dispatchCycles.inc({ outcome }, 0);
     }
     for (const kind of WHAT_IF_KINDS) this.whatIfs.inc({ kind }, 0);
-    for (const loop of LOOPS) this.skippedTicks.inc({ loop }, 0);
+    for (const loop of LOOPS) for (const reason of SKIP_REASONS) this.skippedTicks.inc({ loop, reason }, 0);
     this.transitions.inc({ from: 'new', to: 'Pending' }, 0);
     for (const from of PHASES) for (const to of PHASES) if (from !== to && canTransition(from, to)) this.transitions.inc({ from, to }, 0);
   }
@@ -583,7 +585,7 @@ export class Metrics {
   }
 
   // --- loops --------------------------------------------------------------------------------
-  recordSkippedTick(loop: LoopName): void {
-    this.skippedTicks.inc({ loop });
+  recordSkippedTick(loop: LoopName, reason: SkipReason): void {
+    this.skippedTicks.inc({ loop, reason });
   }
 }

@@ -40,8 +40,26 @@ describe('cronExpressionFor', () => {
 
 describe('cronTicker', () => {
   it('returns a stop function for a scheduled task', () => {
-    const stop = cronTicker(3600, 'test-loop')(() => undefined);
+    const stop = cronTicker(3600, 'test-loop')(
+      () => undefined,
+      () => undefined,
+    );
     expect(typeof stop).toBe('function');
+    stop();
+  });
+
+  it('reports a tick the event loop was blocked past, rather than dropping it with a console warning', async () => {
+    const missed = deferred<void>();
+    const stop = cronTicker(1, 'late-loop')(
+      () => undefined,
+      () => missed.resolve(),
+    );
+    // Blocks the event loop over two 1-second ticks: node-cron sees them come late.
+    const until = Date.now() + 2_500;
+    while (Date.now() < until) {
+      // busy: the point is to block
+    }
+    await missed.promise;
     stop();
   });
 });
@@ -70,6 +88,7 @@ describe('PeriodicLoop', () => {
   let tickers: ManualTickers;
   let cycle: ScriptedCycle;
   let skipped: number;
+  let missed: number;
   let errors: unknown[];
   let loop: PeriodicLoop<number>;
 
@@ -77,9 +96,11 @@ describe('PeriodicLoop', () => {
     tickers = new ManualTickers();
     cycle = new ScriptedCycle();
     skipped = 0;
+    missed = 0;
     errors = [];
     loop = new PeriodicLoop('carbon', cycle.run, tickers.factory(10, 'carbon'), {
       onSkippedTick: () => skipped++,
+      onMissedTick: () => missed++,
       onError: (error) => errors.push(error),
     });
   });
@@ -115,6 +136,14 @@ describe('PeriodicLoop', () => {
     expect(cycle.calls).toBe(2);
     cycle.last().resolve(2);
     await loop.stop();
+  });
+
+  it('reports a tick that came too late, and runs no cycle for it', () => {
+    loop.start();
+    tickers.miss('carbon');
+    expect(missed).toBe(1);
+    expect(cycle.calls).toBe(0);
+    expect(skipped).toBe(0);
   });
 
   it('skips and counts a tick that comes while a cycle is running', async () => {

@@ -23,7 +23,7 @@ function exerciseAll(metrics: Metrics): void {
   metrics.recordMigration('carbon-kr', 'carbon-jp', 2, 110);
   metrics.recordDispatchCycle('ok', 0.01);
   metrics.recordDispatchAction('carbon-kr', 'created');
-  metrics.recordSkippedTick('schedule');
+  metrics.recordSkippedTick('schedule', 'busy');
   metrics.recordStoreBatch(3, 0.0004);
 }
 
@@ -218,7 +218,9 @@ describe('recorders', () => {
 
   it('start the counters of fixed label sets at 0, before any event', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    for (const loop of ['carbon', 'schedule', 'dispatch']) expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop }), loop).toBe(0);
+    for (const loop of ['carbon', 'schedule', 'dispatch']) {
+      for (const reason of ['busy', 'late']) expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop, reason }), `${loop} ${reason}`).toBe(0);
+    }
     for (const outcome of ['ok', 'error']) {
       expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome }), outcome).toBe(0);
       expect(await metricValue(metrics, 'caspian_dispatch_cycles_total', { outcome }), outcome).toBe(0);
@@ -315,12 +317,12 @@ describe('recorders', () => {
     metrics.recordDispatchAction('carbon-kr', 'created');
     metrics.recordDispatchAction('carbon-kr', 'created');
     metrics.recordDispatchAction('carbon-jp', 'failed');
-    metrics.recordSkippedTick('dispatch');
+    metrics.recordSkippedTick('dispatch', 'late');
     expect(await metricValue(metrics, 'caspian_placements_total', { cluster: 'carbon-kr' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_dispatch_cycles_total', { outcome: 'error' })).toBe(1);
     expect(await metricValue(metrics, 'caspian_dispatch_duration_seconds_count')).toBe(2);
     expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'created' })).toBe(2);
     expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-jp', action: 'failed' })).toBe(1);
-    expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop: 'dispatch' })).toBe(1);
+    expect(await metricValue(metrics, 'caspian_loop_skipped_ticks_total', { loop: 'dispatch', reason: 'late' })).toBe(1);
   });
 });

@@ -171,7 +171,7 @@ describe('schedule cycle', () => {
     t.tickers.tick('schedule');
     await expect.poll(() => calls).toBe(3);
     t.tickers.tick('schedule');
-    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_loop_skipped_ticks_total')).toContain('{loop="schedule"} 1');
+    expect(await t.hub.metrics.registry.getSingleMetricAsString('caspian_loop_skipped_ticks_total')).toContain('{loop="schedule",reason="busy"} 1');
     release();
     await expect.poll(async () => (await t.hub.lifecycle.store.get('a'))?.phase).toBe('Planned');
   });

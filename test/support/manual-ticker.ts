@@ -1,11 +1,11 @@
 import type { Ticker } from '../../src/hub/periodic-loop.js';
 
-/** Tickers that fire only when a test calls `tick(name)`. */
+/** Tickers that fire only when a test calls `tick(name)` (or report a late one on `miss(name)`). */
 export class ManualTickers {
-  private readonly handlers = new Map<string, () => void>();
+  private readonly handlers = new Map<string, { onTick: () => void; onMissed: () => void }>();
 
-  readonly factory = (_periodSeconds: number, name: string): Ticker => (onTick) => {
-    this.handlers.set(name, onTick);
+  readonly factory = (_periodSeconds: number, name: string): Ticker => (onTick, onMissed) => {
+    this.handlers.set(name, { onTick, onMissed });
     return () => this.handlers.delete(name);
   };
 
@@ -14,8 +14,16 @@ export class ManualTickers {
   }
 
   tick(name: string): void {
+    this.handler(name).onTick();
+  }
+
+  miss(name: string): void {
+    this.handler(name).onMissed();
+  }
+
+  private handler(name: string): { onTick: () => void; onMissed: () => void } {
     const handler = this.handlers.get(name);
     if (!handler) throw new Error(`ticker ${name} is not running`);
-    handler();
+    return handler;
   }
 }
