@@ -80,6 +80,16 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
+      if (rest.some((arg) => arg === '--help' || arg === '-h')) {
+        process.stdout.write(USAGE);
+        return 0;
+      }
+      // Configuration comes from CASPIAN_CONFIG and the environment only; a flag would otherwise be ignored
+      // and a hub started with settings its operator did not mean.
+      if (rest.length > 0) {
+        process.stderr.write(`caspian serve: unexpected argument "${rest[0]}": configure the hub with CASPIAN_CONFIG and CASPIAN_* variables\n\n${USAGE}`);
+        return 2;
+      }
       return serve();
     case 'optimize':
       return optimizeCommand(rest, {

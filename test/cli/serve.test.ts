@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,6 +42,18 @@ describe('caspian command line', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('unknown command "frobnicate"');
     expect(stderr).toContain('Usage: caspian');
+  });
+
+  it('serve takes no arguments: one is refused with exit 2 before any hub starts, --help shows the usage', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'caspian-')), 'data');
+    const refused = await finish(caspian(['serve', '--port=9999'], { CASPIAN_DATA_DIR: dataDir, CASPIAN_PORT: '0' }));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('caspian serve: unexpected argument "--port=9999"');
+    expect(existsSync(dataDir)).toBe(false);
+    const help = await finish(caspian(['serve', '--help'], { CASPIAN_DATA_DIR: dataDir, CASPIAN_PORT: '0' }));
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: caspian');
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('serve refuses a bad config file, naming the key, with exit 2', async () => {
