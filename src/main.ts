@@ -90,7 +90,8 @@ function createLogger(config: Config): { logger: Logger; flushSync: () => void; 
 }
 
 /** A configured region as the hub's cluster catalogue sees it. */
-function clusterInfo(r: RegionConfig): ClusterInfo {
+/** A configured region's cluster as the hub's catalogue holds it (the strategy benchmark's KPIs read it too). */
+export function clusterInfo(r: RegionConfig): ClusterInfo {
   return {
     name: r.cluster,
     region: r.name,

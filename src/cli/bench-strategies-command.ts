@@ -1,7 +1,10 @@
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { benchConfig, DEFAULT_BENCH_OPTIONS, runBench, type BenchOptions, type WorkloadSource } from '../simulation/bench.js';
 import { TraceImportError } from '../simulation/importers.js';
 import { writeReport, textTable } from '../simulation/report.js';
+import { RefusedJobError } from '../simulation/simulator.js';
 import { strategyNames } from '../simulation/strategies/registry.js';
 
 /** What the command needs from the outside world, so tests can run it without a terminal. */
@@ -13,6 +16,7 @@ export interface BenchCommandIo {
 }
 
 const EXIT_OK = 0;
+const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
 export function benchUsage(): string {
@@ -79,6 +83,23 @@ function parseOptions(args: string[]): { options: Omit<BenchOptions, 'onProgress
   };
 }
 
+/**
+ * Makes the `--out` directory (and its parents) and checks that files can be made in it, before the run: a
+ * directory that cannot take the report is a bad flag, found at once rather than after hours of runs.
+ */
+async function prepareOut(out: string): Promise<void> {
+  try {
+    // Fails with EEXIST when `out` is a file.
+    await mkdir(out, { recursive: true });
+    await access(out, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new UsageError(`--out: cannot write the report to ${out}: ${(error as Error).message}`);
+  }
+}
+
+/** An error of a file-system call (it names the call), as opposed to a bug. */
+const isFsError = (error: unknown): error is NodeJS.ErrnoException => error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+
 /** The progress bar on a terminal (redrawn in place), or a plain line per strategy and tenth of its run otherwise. */
 function progressReporter(io: BenchCommandIo): BenchOptions['onProgress'] {
   let lastTenth = -1;
@@ -106,13 +127,15 @@ function progressReporter(io: BenchCommandIo): BenchOptions['onProgress'] {
 /**
  * `caspian bench strategies ...`: runs every strategy over one workload and carbon trace in real hubs and
  * prints the table; with `--out DIR` also writes results.json, results.csv, the decision logs and the charts.
- * Exit 0 when it ran, 2 for a bad flag or an unreadable or malformed trace (the message names the flag, or
- * the file, line and field), 1 for anything else.
+ * Exit 0 when it ran, 2 for a bad flag (`--out` included: checked before the run) or an unreadable or
+ * malformed trace (the message names the flag, or the file, line and field), 1 for anything else (a job the
+ * hub refused and a report that could not be written say so in one line).
  */
 export async function benchStrategiesCommand(args: string[], io: BenchCommandIo): Promise<number> {
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(args);
+    if (parsed.out !== undefined) await prepareOut(parsed.out);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.stderr(`caspian bench strategies: ${error.message}\n${benchUsage()}\n`);
@@ -127,6 +150,11 @@ export async function benchStrategiesCommand(args: string[], io: BenchCommandIo)
     if (error instanceof TraceImportError) {
       io.stderr(`caspian bench strategies: --workload: ${error.message}\n`);
       return EXIT_USAGE;
+    }
+    if (error instanceof RefusedJobError) {
+      // Mid-run: a progress bar may be on the line.
+      io.stderr(`${io.stderrIsTty ? '\n' : ''}caspian bench strategies: ${error.message}\n`);
+      return EXIT_FAILED;
     }
     throw error;
   }
@@ -145,7 +173,14 @@ export async function benchStrategiesCommand(args: string[], io: BenchCommandIo)
   }
   if (hopeless) io.stdout(`${hopeless} jobs could not meet their deadline under any strategy and are not counted as misses\n`);
   if (out !== undefined) {
-    const files = await writeReport(out, bench);
+    let files: string[];
+    try {
+      files = await writeReport(out, bench);
+    } catch (error) {
+      if (!isFsError(error)) throw error;
+      io.stderr(`caspian bench strategies: --out: cannot write the report to ${out}: ${error.message}\n`);
+      return EXIT_FAILED;
+    }
     io.stdout(`\nwrote ${[...files, ...bench.runs.map((r) => `decisions-${r.strategy}.csv`)].length} files to ${out}\n`);
   }
   io.stdout(`done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

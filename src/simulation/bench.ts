@@ -1,4 +1,8 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseConfig, type Config } from '../config/config.js';
+import { csvLine } from '../domain/csv.js';
+import { DECISION_COLUMNS } from '../scheduler/decisions.js';
 import { builtinWeek, DEFAULT_RUN_START_MS, type CarbonTrace } from './carbon-trace.js';
 import { importAlibaba, importGoogle } from './importers.js';
 import { runDetail, withSavings, type RunDetail, type StrategyKpis } from './kpi.js';
@@ -19,7 +23,10 @@ export interface BenchOptions {
   seed: number;
   /** Strategy names, run in this order. */
   strategies: readonly string[];
-  /** Directory for the decision logs the hubs write (one file per strategy); none = memory only. */
+  /**
+   * Directory for the decision logs the hubs write (`decisions-<strategy>.csv`, one per strategy, each holding
+   * that run's decisions only: a file left by an earlier run is started anew); none = memory only.
+   */
   decisionsDir?: string;
   /** Called as the runs progress. */
   onProgress?: (progress: { strategy: string; index: number; total: number; fraction: number }) => void;
@@ -98,10 +105,18 @@ export async function runBench(options: BenchOptions, config: Config = benchConf
   return { results: { workload: workload.name, seed: options.seed, strategies }, setup, runs, details };
 }
 
-function runOne(setup: RunSetup, factory: StrategyFactory, options: BenchOptions, index: number, total: number): Promise<SimulationRun> {
+async function runOne(setup: RunSetup, factory: StrategyFactory, options: BenchOptions, index: number, total: number): Promise<SimulationRun> {
+  let decisionsPath: string | undefined;
+  if (options.decisionsDir !== undefined) {
+    decisionsPath = join(options.decisionsDir, `decisions-${factory.name}.csv`);
+    // The hub's log appends to what it finds: started as the header alone, the file holds this run's
+    // decisions and no earlier run's (the header is there even when the run decides nothing).
+    await mkdir(options.decisionsDir, { recursive: true });
+    await writeFile(decisionsPath, csvLine(DECISION_COLUMNS), 'utf8');
+  }
   return simulate(setup, factory, {
     seed: options.seed,
-    ...(options.decisionsDir !== undefined && { decisionsPath: `${options.decisionsDir}/decisions-${factory.name}.csv` }),
+    ...(decisionsPath !== undefined && { decisionsPath }),
     onProgress: (fraction) => options.onProgress?.({ strategy: factory.name, index, total, fraction }),
   });
 }

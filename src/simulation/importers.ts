@@ -1,15 +1,17 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { submissionSchema } from '../api/schemas.js';
 import { splitCsvLine } from '../domain/csv.js';
 import { seededRandom } from '../domain/random.js';
-import { DAY_MS, drawDeadlineMinutes, type Workload, type WorkloadJob } from './workload.js';
+import { DAY_MS, drawDeadlineMinutes, latestDeadlineMinutes, type Workload, type WorkloadJob } from './workload.js';
 
 /**
  * Importers of public cluster traces into benchmark workloads. Each reads its file line by line (the traces
  * run to gigabytes), validates every line with zod and stops at the first bad one with an error naming the
  * file, the line and the field. Rows that are valid but no batch job CASPIAN could run (a task that never
- * finished, an alloc set, a request larger than any cluster) are skipped and counted by reason.
+ * finished, an alloc set, no CPU, a request larger than any cluster, a run too long for a deadline the hub
+ * accepts) are skipped and counted by reason.
  *
  * The traces carry no deadlines: every job gets one drawn, seeded, from the synthetic workload's slack bands,
  * so that a trace workload and a synthetic one differ only in arrivals, sizes and runtimes.
@@ -48,6 +50,17 @@ export const ALIBABA_MACHINE_MEM_GB = 512;
  */
 export const GOOGLE_MACHINE_CORES = 64;
 export const GOOGLE_MACHINE_MEM_GB = 256;
+
+/**
+ * The longest deadline the hub's API accepts (`deadline_minutes` of `POST /hub/appwrappers`; it bounds the
+ * runtime too, which the deadline must cover): a job whose drawn deadline could pass it is skipped, since the
+ * hub would refuse it in the middle of a run.
+ */
+const HUB_MAX_DEADLINE_MINUTES = submissionSchema([]).shape.deadline_minutes.maxValue ?? Number.POSITIVE_INFINITY;
+const TOO_LONG = `too long for a deadline within ${HUB_MAX_DEADLINE_MINUTES} min`;
+
+/** Whether the hub takes a job of `runtimeMinutes` with any deadline the import may draw for it. */
+const fitsHubDeadline = (runtimeMinutes: number, options: ImportOptions) => latestDeadlineMinutes(runtimeMinutes, options.minSlackMinutes) <= HUB_MAX_DEADLINE_MINUTES;
 
 /** The earliest `limit` items by `key`, kept in a bounded max-heap so that a huge trace costs O(limit) memory. */
 class Earliest<T> {
@@ -103,7 +116,17 @@ async function eachLine(path: string, onLine: (line: string, lineNumber: number)
     throw new TraceImportError(`${path}: cannot read: ${(error as Error).message}`);
   }
   let n = 0;
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line, ++n);
+  try {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line, ++n);
+  } catch (error) {
+    // A read can fail once the file is open (a directory opens, then EISDIR): that is the file's fault,
+    // named like an open failure. What `onLine` throws (a malformed line, a bug) passes through unchanged.
+    if (error instanceof TraceImportError || stream.errored !== error) throw error;
+    throw new TraceImportError(`${path}: cannot read: ${(error as Error).message}`);
+  } finally {
+    // A malformed line stops the loop mid-file: close the file now rather than when it is collected.
+    stream.destroy();
+  }
 }
 
 /** The first issue of a failed parse as `field: message`. */
@@ -205,14 +228,18 @@ export async function importAlibaba(path: string, options: ImportOptions): Promi
     if (row.plan_cpu === undefined || row.plan_cpu === 0) return count(skipped, 'no plan_cpu');
     const cpu = Math.round(((row.instance_num * row.plan_cpu) / 100) * 100) / 100;
     const memGb = Math.round(((row.instance_num * (row.plan_mem ?? 0)) / 100) * ALIBABA_MACHINE_MEM_GB * 100) / 100;
+    // Cores are kept to hundredths: a request under half of one is no request the hub takes.
+    if (cpu <= 0) return count(skipped, 'cpu rounds to 0');
     if (cpu > options.maxCpu || memGb > options.maxMemGb) return count(skipped, 'larger than any cluster');
+    const runtimeMinutes = (row.end_time - row.start_time) / 60;
+    if (!fitsHubDeadline(runtimeMinutes, options)) return count(skipped, TOO_LONG);
     earliest.offer({
       arrivalS: row.start_time,
       job: {
         cpu,
         mem_gb: memGb,
         gpu: 0,
-        runtime_minutes: (row.end_time - row.start_time) / 60,
+        runtime_minutes: runtimeMinutes,
         data_gb: 0,
         affinity_regions: [],
         origin: `${row.job_name}/${row.task_name}`,
@@ -369,13 +396,18 @@ export async function importGoogle(path: string, options: ImportOptions): Promis
       count(skipped, 'larger than any cluster');
       continue;
     }
+    const runtimeMinutes = (t.finishUs - t.scheduleUs) / 60e6;
+    if (!fitsHubDeadline(runtimeMinutes, options)) {
+      count(skipped, TOO_LONG);
+      continue;
+    }
     earliest.offer({
       arrivalS: arrivalUs / 1e6,
       job: {
         cpu,
         mem_gb: memGb,
         gpu: 0,
-        runtime_minutes: (t.finishUs - t.scheduleUs) / 60e6,
+        runtime_minutes: runtimeMinutes,
         data_gb: 0,
         affinity_regions: [],
         origin: key,

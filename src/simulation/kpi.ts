@@ -1,4 +1,6 @@
 import type { Config } from '../config/config.js';
+import { poolOf, type ClusterInfo } from '../domain/cluster.js';
+import { clusterInfo } from '../main.js';
 import type { SimulationRun } from './simulator.js';
 import type { WorkloadJob } from './workload.js';
 
@@ -39,9 +41,14 @@ export interface RunDetail {
   slotMs: number;
 }
 
-/** Watts a job draws with the hub's energy model. */
+/** Watts a job draws on FAST workers with the hub's energy model (a pool's `power_factor` scales it). */
 export function powerW(job: Pick<WorkloadJob, 'cpu' | 'mem_gb' | 'gpu'>, config: Config): number {
   return job.cpu * config.energy.watt_cpu + job.gpu * config.energy.watt_gpu + job.mem_gb * config.energy.watt_mem_gb;
+}
+
+/** Each configured cluster as the hub's cluster catalogue holds it, for `poolOf`. */
+function poolsByCluster(config: Config): Map<string, ClusterInfo> {
+  return new Map(config.regions.map((r) => [r.cluster, clusterInfo(r)]));
 }
 
 /**
@@ -74,9 +81,10 @@ export function percentile(values: readonly number[], p: number): number {
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 /**
- * The KPIs of a run, from what happened: each job's runs (cluster, start, end) as the store and the spokes
- * recorded them, the hub's energy model, the carbon trace at those times and places, and the network carbon
- * of data carried by live migrations. Savings against FCFS are filled in by `withSavings`.
+ * The KPIs of a run, from what happened: each job's runs (cluster, pool, start, end) as the store and the
+ * spokes recorded them, the hub's energy model (a run draws the job's FAST power times its pool's power factor,
+ * as the hub's carbon accounting counts it), the carbon trace at those times and places, and the network
+ * carbon of data carried by live migrations. Savings against FCFS are filled in by `withSavings`.
  */
 export function runDetail(run: SimulationRun): RunDetail {
   const { config, trace, startMs } = run.setup;
@@ -91,10 +99,12 @@ export function runDetail(run: SimulationRun): RunDetail {
   let hopeless = 0;
   let failed = 0;
   const turnarounds: number[] = [];
+  const pools = poolsByCluster(config);
 
   for (const o of run.outcomes) {
-    const watts = powerW(o.job, config);
+    const fastWatts = powerW(o.job, config);
     for (const seg of o.segments) {
+      const watts = fastWatts * poolOf(pools.get(seg.cluster), seg.pool).powerFactor;
       energyKwh += (watts * ((seg.toMs - seg.fromMs) / 3_600_000)) / 1000;
       co2G += (watts / 1000) * trace.integral(seg.zone, seg.fromMs, seg.toMs);
       const load = regionLoad.get(seg.region);

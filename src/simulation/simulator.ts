@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { isTerminal, type AppWrapper, type Phase } from '../domain/app-wrapper.js';
+import { isTerminal, type AppWrapper, type Phase, type PoolName } from '../domain/app-wrapper.js';
 import { ManualClock } from '../domain/clock.js';
 import { createHub } from '../main.js';
 import type { OptimizeOutput } from '../optimizer/index.js';
@@ -12,10 +12,39 @@ import { DAY_MS, type WorkloadJob } from './workload.js';
 /** A stretch of a job's run on one cluster (a migrated job has several). */
 export interface Segment {
   cluster: string;
+  /** The worker pool it ran on: its power factor scales the job's power, as in the hub's carbon accounting. */
+  pool: PoolName;
   region: string;
   zone: string;
   fromMs: number;
   toMs: number;
+}
+
+/**
+ * The simulated hub refused a workload job at submission (`POST /hub/appwrappers` answered other than 201):
+ * the workload holds a job the API does not accept, and the run cannot stand for the workload without it.
+ */
+export class RefusedJobError extends Error {
+  override readonly name = 'RefusedJobError';
+  constructor(
+    readonly jobId: string,
+    /** The API's answer: its message, else its status and body. */
+    readonly reason: string,
+    origin: string,
+  ) {
+    super(`the hub refused job ${jobId} (${origin}): ${reason}`);
+  }
+}
+
+/** The message of an error answer of the API (`{error, message, details}`), else its status and body. */
+function refusalReason(statusCode: number, body: string): string {
+  try {
+    const message = (JSON.parse(body) as { message?: unknown }).message;
+    if (typeof message === 'string' && message) return message;
+  } catch {
+    // Not the API's error body: the raw answer says more than nothing.
+  }
+  return `${statusCode} ${body}`;
 }
 
 /** What happened to one job, as the hub's store and spokes recorded it. */
@@ -74,7 +103,7 @@ function cpuSecondsSince(before: NodeJS.CpuUsage): number {
  * refresh, dispatch (reads finished Jobs back), schedule, dispatch (opens the gates whose start is now).
  * Nothing happens between boundaries that would change a decision: plans start on boundaries, and the
  * simulated spokes record exact start and end instants. What each job did is read from the store and the
- * Jobs it ran as.
+ * Jobs it ran as. Rejects with `RefusedJobError` when the hub refuses a job of the workload.
  */
 export async function simulate(setup: RunSetup, factory: StrategyFactory, options: SimulateOptions): Promise<SimulationRun> {
   const wallStarted = performance.now();
@@ -119,7 +148,7 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
     }
     return legs.map((leg) => {
       const region = regionOf.get(leg.cluster);
-      return { cluster: leg.cluster, region: region?.name ?? '', zone: region?.zone ?? '', fromMs: leg.startedAt, toMs: leg.endedAt };
+      return { cluster: leg.cluster, pool: leg.pool, region: region?.name ?? '', zone: region?.zone ?? '', fromMs: leg.startedAt, toMs: leg.endedAt };
     });
   };
 
@@ -148,7 +177,7 @@ export async function simulate(setup: RunSetup, factory: StrategyFactory, option
             urgency: 'flexible',
           },
         });
-        if (res.statusCode !== 201) throw new Error(`the hub refused job ${job.job_id} (${job.origin}): ${res.statusCode} ${res.body}`);
+        if (res.statusCode !== 201) throw new RefusedJobError(job.job_id, refusalReason(res.statusCode, res.body), job.origin);
       }
       clock.advanceTo(b);
       await hub.loops.carbon.runOnce();

@@ -63,6 +63,14 @@ export function drawDeadlineMinutes(random: () => number, runtimeMinutes: number
   return Math.ceil(runtimeMinutes + slack);
 }
 
+/**
+ * The latest deadline `drawDeadlineMinutes` can draw for a job of `runtimeMinutes`: a day, or the runtime
+ * plus the least slack when that is longer.
+ */
+export function latestDeadlineMinutes(runtimeMinutes: number, minSlackMinutes: number): number {
+  return Math.max(MAX_DEADLINE_MINUTES, Math.ceil(runtimeMinutes + minSlackMinutes));
+}
+
 /** A seeded Fisher-Yates shuffle. */
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

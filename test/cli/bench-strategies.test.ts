@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,44 @@ describe('caspian bench strategies', () => {
     const missing = await run(['--workload', `google:${join(dir, 'absent.json')}`, '--strategies', 'fcfs']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`--workload: ${join(dir, 'absent.json')}: cannot read`);
+  });
+
+  it('exits 2 naming the directory when reading the trace fails after it opened', async () => {
+    const directory = join(dir, 'a-directory');
+    mkdirSync(directory, { recursive: true });
+    const { code, stdout, stderr } = await run(['--workload', `alibaba:${directory}`, '--strategies', 'fcfs']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`caspian bench strategies: --workload: ${directory}: cannot read: EISDIR: illegal operation on a directory, read\n`);
+  });
+
+  it('runs a trace whose rows the hub would refuse without them, counting them as skipped', async () => {
+    const trace = join(dir, 'refused_batch_task.csv');
+    writeFileSync(trace, 'M1,1,j_1,1,Terminated,100,700,50,0.5\nM1,1,j_2,1,Terminated,100,700,0.3,0.5\nM1,1,j_3,1,Terminated,100,700000,50,0.5\n');
+    const { code, stdout } = await run(['--workload', `alibaba:${trace}`, '--days', '1', '--strategies', 'fcfs']);
+    expect(code).toBe(0);
+    expect(stdout).toContain(': 1 jobs over 1 days, seed 1 (trace rows skipped: 1 cpu rounds to 0, 1 too long for a deadline within 10080 min)');
+  });
+
+  it('checks --out before the run: exits 2 naming it when it cannot be a directory', async () => {
+    const notADirectory = join(dir, 'a-file');
+    writeFileSync(notADirectory, 'x');
+    const { code, stdout, stderr } = await run(['--jobs', '3', '--days', '0.05', '--strategies', 'fcfs', '--out', notADirectory]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`caspian bench strategies: --out: cannot write the report to ${notADirectory}: EEXIST`);
+    expect(stderr).toContain('usage: caspian bench strategies');
+    expect(stderr).not.toContain('bench: strategy');
+  });
+
+  it('exits 1 naming --out when the report cannot be written there after the run', async () => {
+    const out = join(dir, 'blocked');
+    // A directory where results.json should go.
+    mkdirSync(join(out, 'results.json'), { recursive: true });
+    const { code, stdout, stderr } = await run(['--jobs', '3', '--days', '0.05', '--strategies', 'fcfs', '--out', out]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^fcfs\s+[\d.]+/m);
+    expect(stderr).toContain(`caspian bench strategies: --out: cannot write the report to ${out}: EISDIR`);
   });
 
   it('exits 2 through the real entry point, for a bad flag and an unknown benchmark', async () => {

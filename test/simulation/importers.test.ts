@@ -1,9 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALIBABA_MACHINE_MEM_GB, GOOGLE_MACHINE_CORES, GOOGLE_MACHINE_MEM_GB, importAlibaba, importGoogle, TraceImportError, type ImportOptions } from '../../src/simulation/importers.js';
-import { MAX_DEADLINE_MINUTES } from '../../src/simulation/workload.js';
+import { submissionSchema } from '../../src/api/schemas.js';
+import {
+  ALIBABA_MACHINE_MEM_GB,
+  GOOGLE_MACHINE_CORES,
+  GOOGLE_MACHINE_MEM_GB,
+  importAlibaba,
+  importGoogle,
+  TraceImportError,
+  type ImportOptions,
+} from '../../src/simulation/importers.js';
+import { MAX_DEADLINE_MINUTES, type Workload } from '../../src/simulation/workload.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'workloads');
 const options: ImportOptions = { days: 3, jobs: 1000, seed: 5, minSlackMinutes: 15, maxCpu: 96, maxMemGb: 384 };
@@ -17,6 +26,22 @@ function file(name: string, text: string): string {
 }
 
 const GOOD_ALIBABA = 'M1,1,j_1,1,Terminated,100,160,50.0,0.2\n';
+
+/** Every job of a workload as the simulator submits it, checked by the hub's own submission schema. */
+function expectHubTakes(workload: Workload): void {
+  const schema = submissionSchema(['KR', 'JP', 'CN']);
+  for (const j of workload.jobs) {
+    const body = { job_id: j.job_id, cpu: j.cpu, mem_gb: j.mem_gb, gpu: j.gpu, runtime_minutes: j.runtime_minutes, deadline_minutes: j.deadline_minutes, data_gb: j.data_gb, affinity_regions: j.affinity_regions, urgency: 'flexible' };
+    const parsed = schema.safeParse(body);
+    expect(parsed.success, `${j.job_id} (${j.origin}): ${parsed.error?.message}`).toBe(true);
+  }
+}
+
+/** The API's longest deadline (and runtime): a week. */
+const WEEK_MINUTES = 7 * 24 * 60;
+/** The longest run (seconds) whose drawn deadline the hub still takes with `options`' least slack. */
+const LONGEST_RUN_S = (WEEK_MINUTES - options.minSlackMinutes) * 60;
+const TOO_LONG = `too long for a deadline within ${WEEK_MINUTES} min`;
 
 describe('Alibaba 2018 batch_task importer', () => {
   it('makes one job per terminated task, its instances together, arriving at its start', async () => {
@@ -73,6 +98,31 @@ describe('Alibaba 2018 batch_task importer', () => {
     expect((await importAlibaba(path, options)).jobs).toHaveLength(1);
     await expect(importAlibaba(join(dir, 'absent.csv'), options)).rejects.toThrow(/absent\.csv: cannot read: ENOENT/);
   });
+
+  it('says so when reading fails after the file opened (a directory)', async () => {
+    const directory = join(dir, 'a-directory');
+    mkdirSync(directory, { recursive: true });
+    await expect(importAlibaba(directory, options)).rejects.toThrow(new TraceImportError(`${directory}: cannot read: EISDIR: illegal operation on a directory, read`));
+    await expect(importGoogle(directory, options)).rejects.toThrow(new TraceImportError(`${directory}: cannot read: EISDIR: illegal operation on a directory, read`));
+  });
+
+  it('skips and counts the rows the hub would refuse: a CPU request that rounds to 0, a run too long for a deadline within a week', async () => {
+    const path = file(
+      'refused.csv',
+      [
+        GOOD_ALIBABA.trim(),
+        // 0.3 % of a core: 0.003 cores, kept to hundredths is 0.
+        'M1,1,j_2,1,Terminated,100,700,0.3,0.5',
+        'M1,1,j_3,1,Terminated,100,700000,50,0.5',
+        `M1,1,j_4,1,Terminated,100,${100 + LONGEST_RUN_S + 1},50,0.5`,
+        `M1,1,j_5,1,Terminated,100,${100 + LONGEST_RUN_S},50,0.5`,
+      ].join('\n'),
+    );
+    const w = await importAlibaba(path, options);
+    expect(w.jobs.map((j) => j.origin)).toEqual(['j_1/M1', 'j_5/M1']);
+    expect(w.skipped).toEqual({ 'cpu rounds to 0': 1, [TOO_LONG]: 2 });
+    expectHubTakes(w);
+  });
 });
 
 describe('Google 2019 instance_events importer', () => {
@@ -111,6 +161,19 @@ describe('Google 2019 instance_events importer', () => {
         .join('\n'),
     );
     expect((await importGoogle(path, options)).jobs).toMatchObject([{ runtime_minutes: 10, arrival_ms: 0 }]);
+  });
+
+  it('skips and counts an instance that runs too long for a deadline within a week', async () => {
+    const instance = (id: number, runS: number) => [
+      { time: 0, type: 'SUBMIT', collection_id: id, instance_index: 0, resource_request: { cpus: 0.1, memory: 0.1 } },
+      { time: 60e6, type: 'SCHEDULE', collection_id: id, instance_index: 0 },
+      { time: 60e6 + runS * 1e6, type: 'FINISH', collection_id: id, instance_index: 0 },
+    ];
+    const path = file('long.json', [...instance(1, LONGEST_RUN_S), ...instance(2, LONGEST_RUN_S + 1), ...instance(3, 8 * 24 * 3600)].map((e) => JSON.stringify(e)).join('\n'));
+    const w = await importGoogle(path, options);
+    expect(w.jobs.map((j) => j.origin)).toEqual(['1:0']);
+    expect(w.skipped).toEqual({ [TOO_LONG]: 2 });
+    expectHubTakes(w);
   });
 
   it('names the file, line and field of a malformed event', async () => {

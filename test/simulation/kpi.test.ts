@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { benchConfig } from '../../src/simulation/bench.js';
-import { builtinWeek, CarbonTrace, DEFAULT_RUN_START_MS, WEEK_ZONES } from '../../src/simulation/carbon-trace.js';
+import { builtinWeek, CarbonTrace, DEFAULT_RUN_START_MS, flatTrace, WEEK_ZONES } from '../../src/simulation/carbon-trace.js';
 import { couldMeetDeadline, runDetail, withSavings, type StrategyKpis } from '../../src/simulation/kpi.js';
-import type { JobOutcome, SimulationRun } from '../../src/simulation/simulator.js';
+import { simulate, type JobOutcome, type SimulationRun } from '../../src/simulation/simulator.js';
+import { fcfs } from '../../src/simulation/strategies/heuristics.js';
 import { syntheticWorkload, HOUR_MS, type WorkloadJob } from '../../src/simulation/workload.js';
 
 const T0 = DEFAULT_RUN_START_MS;
@@ -51,8 +52,8 @@ describe('KPIs', () => {
       deadlineAt: T0 + 10 * HOUR_MS,
       finishedAt: T0 + 2 * HOUR_MS,
       segments: [
-        { cluster: 'carbon-kr', region: 'KR', zone: 'KR', fromMs: T0 + 0.5 * HOUR_MS, toMs: T0 + 1.5 * HOUR_MS },
-        { cluster: 'carbon-jp', region: 'JP', zone: 'JP-TK', fromMs: T0 + 1.5 * HOUR_MS, toMs: T0 + 2 * HOUR_MS },
+        { cluster: 'carbon-kr', pool: 'FAST', region: 'KR', zone: 'KR', fromMs: T0 + 0.5 * HOUR_MS, toMs: T0 + 1.5 * HOUR_MS },
+        { cluster: 'carbon-jp', pool: 'FAST', region: 'JP', zone: 'JP-TK', fromMs: T0 + 1.5 * HOUR_MS, toMs: T0 + 2 * HOUR_MS },
       ],
     };
     const never: JobOutcome = { job: job({ job_id: 'b', deadline_minutes: 120 }), phase: 'Failed', reason: 'DeadlineExceeded', submittedAt: T0, deadlineAt: T0 + 2 * HOUR_MS, segments: [] };
@@ -79,6 +80,20 @@ describe('KPIs', () => {
     expect(detail.cumulativeCo2Kg.at(-1)).toBeCloseTo(co2G / 1000, 4);
     // One job of 4 cores in KR for the whole of slots 2-5 (00:30-01:30).
     expect(detail.regionLoad.get('KR')?.slice(0, 7)).toEqual([0, 0, 4, 4, 4, 4, 0]);
+  });
+
+  it("count a run on an ECO pool at the pool's power factor, as the hub's carbon accounting does", async () => {
+    const pools = [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }];
+    const ecoConfig = benchConfig({ regions: [{ name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 96, mem_gb: 384, gpu: 8 }, pools }] });
+    // Two jobs of 40 cores: FAST (48 cores) takes one, the other runs on ECO, 1.5 times as long.
+    const jobs = ['j-1', 'j-2'].map((id) => job({ job_id: id, cpu: 40, mem_gb: 0, runtime_minutes: 60, deadline_minutes: 600, data_gb: 0 }));
+    const simulated = await simulate({ config: ecoConfig, workload: { name: 'eco', jobs, skipped: {} }, trace: flatTrace(['KR'], 500), startMs: T0 }, fcfs, { seed: 1 });
+    expect(simulated.outcomes.map((o) => o.segments.map((seg) => [seg.pool, (seg.toMs - seg.fromMs) / 60_000]))).toEqual([[['FAST', 60]], [['ECO', 90]]]);
+    // FAST: 40 x 30 W for 1 h = 1.2 kWh; ECO: 0.6 x 1200 W for 1.5 h = 1.08 kWh; at 500 g/kWh.
+    const { kpis } = runDetail(simulated);
+    expect(kpis.energy_kwh).toBeCloseTo(2.28, 9);
+    expect(kpis.co2_kg).toBeCloseTo(1.14, 9);
+    expect(kpis.avg_ci).toBeCloseTo(500, 9);
   });
 
   it('do not count as a miss a job no strategy could have finished in time', () => {

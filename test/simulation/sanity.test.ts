@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { benchConfig, runBench } from '../../src/simulation/bench.js';
 import { CarbonTrace, DEFAULT_RUN_START_MS, flatTrace } from '../../src/simulation/carbon-trace.js';
 import { runDetail } from '../../src/simulation/kpi.js';
-import { simulate } from '../../src/simulation/simulator.js';
+import { RefusedJobError, simulate } from '../../src/simulation/simulator.js';
 import { fcfs, waitBelowThreshold } from '../../src/simulation/strategies/heuristics.js';
 import { strategyNames } from '../../src/simulation/strategies/registry.js';
 import { DAY_MS, HOUR_MS, syntheticWorkload } from '../../src/simulation/workload.js';
@@ -88,4 +88,28 @@ describe('strategy benchmark sanity', () => {
     expect(csv.slice(1).every((line) => line.split(',')[5] === 'random')).toBe(true);
     expect(a.runs[0]!.endMs - a.setup.startMs).toBeLessThan(2 * DAY_MS);
   }, 60_000);
+
+  it("a run into the directory of an earlier one leaves each decision log with that run's decisions only", async () => {
+    const out = join(dir, 'rerun');
+    const options = { workload: { kind: 'synthetic' as const }, jobs: 4, days: 0.05, strategies: ['fcfs'], decisionsDir: out };
+    await runBench({ ...options, seed: 1 }, smallConfig);
+    const second = await runBench({ ...options, seed: 2 }, smallConfig);
+    const csv = readFileSync(join(out, 'decisions-fcfs.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe(DECISION_COLUMNS.join(','));
+    expect(second.runs[0]!.decisions.length).toBeGreaterThan(0);
+    expect(csv.slice(1).map((line) => line.split(',')[1])).toEqual(second.runs[0]!.decisions.map((d) => d.job_id));
+  }, 60_000);
+
+  it('a job the hub refuses stops the run with an error naming the job and the reason', async () => {
+    const workload = syntheticWorkload({ jobs: 2, days: 0.05, seed: 1, regions: ['KR'] });
+    const refused = { ...workload.jobs[1]!, cpu: 0, origin: 'trace/row-2' };
+    const setup = { config: smallConfig, workload: { ...workload, jobs: [workload.jobs[0]!, refused] }, trace: flatTrace(['KR', 'JP-TK', 'CN'], 400), startMs: DEFAULT_RUN_START_MS };
+    const failed = await simulate(setup, fcfs, { seed: 1 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(RefusedJobError);
+    expect(failed).toMatchObject({ jobId: refused.job_id, reason: 'invalid AppWrapper: cpu: Too small: expected number to be >0' });
+    expect((failed as Error).message).toBe(`the hub refused job ${refused.job_id} (trace/row-2): invalid AppWrapper: cpu: Too small: expected number to be >0`);
+  });
 });
