@@ -1,3 +1,4 @@
+import { CAPACITY_EPS } from '../../domain/app-wrapper.js';
 import { DEFAULT_COSTS, type OptimizeInput, type OptimizeJob, type OptimizeOutput, type PlanItem, type UnscheduledJob } from '../../optimizer/index.js';
 
 /** A start for a job: region and slot. */
@@ -5,9 +6,6 @@ export interface Choice {
   region: string;
   start: number;
 }
-
-/** Slack when comparing a demand with a capacity, so that 0.1 + 0.2 fits in 0.3 (the optimizer's own). */
-const EPS = 1e-9;
 
 /** A capacity site: a region, or one worker pool of it when the input gives the region pools. */
 interface Site {
@@ -103,7 +101,7 @@ export class PlanBuilder {
     if (start < job.release_slot || start > this.lastStart(job, site) || start < 0 || start + runtime > this.horizon) return false;
     const grid = site[capacity];
     for (let s = start; s < start + runtime; s++) {
-      if (job.cpu > (grid.cpu[s] as number) + EPS || job.mem_gb > (grid.mem[s] as number) + EPS || job.gpu > (grid.gpu[s] as number) + EPS) return false;
+      if (job.cpu > (grid.cpu[s] as number) + CAPACITY_EPS || job.mem_gb > (grid.mem[s] as number) + CAPACITY_EPS || job.gpu > (grid.gpu[s] as number) + CAPACITY_EPS) return false;
     }
     return true;
   }
