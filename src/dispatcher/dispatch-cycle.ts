@@ -15,7 +15,7 @@ import {
 } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
-import { AdapterError, ConflictError } from '../domain/errors.js';
+import { AdapterError, ConflictError, errorMessage } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import { claimJob } from '../hub/reconcile.js';
@@ -54,9 +54,6 @@ function nameTaken(aw: AppWrapper, cluster: string, jobName: string): boolean {
   return aw.staleJobs.some((s) => s.cluster === cluster && s.jobName === jobName);
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * The dispatch cycle: opens the gate of every planned AppWrapper whose start has come and creates its Job

@@ -40,3 +40,8 @@ export class AdapterError extends Error {
     this.name = new.target.name;
   }
 }
+
+/** The message of anything thrown: an Error's message, else the value as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import type { ClusterInfo } from '../domain/cluster.js';
+import { errorMessage } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ListedResource, SpokeClient } from '../spokes/types.js';
 import { withTimeout } from './timeout.js';
@@ -86,7 +87,7 @@ export class ClusterMonitor {
   markUnreachable(cluster: string, error: unknown): void {
     const previous = this.views.get(cluster);
     if (!previous) return;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     this.record(cluster, { ...previous, ready: false, message, checkedAt: this.deps.clock.now() });
   }
 

@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { AdapterError } from '../domain/errors.js';
+import { AdapterError, errorMessage } from '../domain/errors.js';
 
 /** How a call that met a transient failure (network, timeout, 5xx, 429) is repeated before it gives up. */
 export interface RetryPolicy {
@@ -58,7 +58,7 @@ function describe(error: unknown, requestTimeoutMs: number): Failure {
   }
   if (error instanceof Error && error.name === 'AbortError') return { transient: true, detail: `no answer within ${requestTimeoutMs} ms` };
   // Anything else is the network (refused, reset, DNS, TLS) or an answer that is not the API's: the cluster may answer later.
-  return { transient: true, detail: error instanceof Error ? error.message : String(error) };
+  return { transient: true, detail: errorMessage(error) };
 }
 
 export interface CallSettings {

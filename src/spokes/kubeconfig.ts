@@ -1,5 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { delimiter } from 'node:path';
+import { errorMessage } from '../domain/errors.js';
 
 /** The kubeconfig cannot serve the configured clusters: a start-up error, never retried. */
 export class KubeconfigError extends Error {
@@ -19,9 +20,6 @@ export interface KubeconfigSource {
   kubeconfigYaml?: string;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Loads the kubeconfig from the YAML, the file(s), or else where kubectl would look (`KUBECONFIG`, `~/.kube/config`). */
 export function loadKubeconfig(source: KubeconfigSource): KubeConfig {
@@ -37,7 +35,7 @@ export function loadKubeconfig(source: KubeconfigSource): KubeConfig {
     if (source.kubeconfigYaml !== undefined) config.loadFromString(source.kubeconfigYaml);
     else config.loadFromDefault();
   } catch (error) {
-    throw new KubeconfigError(`cannot load ${from}: ${messageOf(error)}`, { cause: error });
+    throw new KubeconfigError(`cannot load ${from}: ${errorMessage(error)}`, { cause: error });
   }
   return config;
 }
@@ -60,7 +58,7 @@ function loadFiles(files: readonly string[]): KubeConfig {
     try {
       one.loadFromFile(file);
     } catch (error) {
-      throw new KubeconfigError(`cannot load ${file}: ${messageOf(error)}`, { cause: error });
+      throw new KubeconfigError(`cannot load ${file}: ${errorMessage(error)}`, { cause: error });
     }
     merged.loadFromOptions({
       clusters: firstOfName(merged.clusters, one.clusters),

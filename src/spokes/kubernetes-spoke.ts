@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { addResources, NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
 import type { ClusterStatus } from '../domain/cluster.js';
-import { AdapterError } from '../domain/errors.js';
+import { AdapterError, errorMessage } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
@@ -248,7 +248,7 @@ export class KubernetesSpoke implements SpokeClient {
         .reduce((sum, pod) => addResources(sum, podRequests(pod)), NO_RESOURCES);
       return { ready: true, allocatable, foreignUsage };
     } catch (error) {
-      throw new AdapterError(`cluster ${this.cluster} reports resources CASPIAN cannot read: ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
+      throw new AdapterError(`cluster ${this.cluster} reports resources CASPIAN cannot read: ${errorMessage(error)}`, false, { cause: error });
     }
   }
 

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
 import type { z } from 'zod';
 import type { AppWrapper } from '../domain/app-wrapper.js';
-import { StoreUnavailableError } from '../domain/errors.js';
+import { errorMessage, StoreUnavailableError } from '../domain/errors.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
 import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
@@ -41,9 +41,6 @@ export class StoreOpenError extends Error {
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function issuesOf(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -225,7 +222,7 @@ export class SqliteStore implements Store {
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (error) {
-      throw new StoreOpenError(file, `cannot create the data directory: ${messageOf(error)}`, { cause: error });
+      throw new StoreOpenError(file, `cannot create the data directory: ${errorMessage(error)}`, { cause: error });
     }
     // Taken before the first read: between two hubs starting together, exactly one gets this far.
     const lock = SqliteStore.lock(file, join(dataDir, LOCK_FILE));
@@ -257,7 +254,7 @@ export class SqliteStore implements Store {
       if (busy) {
         throw new StoreOpenError(file, `another process holds it (it has the lock on ${lockFile}): is a second hub running on this data directory? Stop it, or give this one another data directory`, { cause: error });
       }
-      throw new StoreOpenError(file, `cannot take the lock on ${lockFile}: ${messageOf(error)}`, { cause: error });
+      throw new StoreOpenError(file, `cannot take the lock on ${lockFile}: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -267,12 +264,12 @@ export class SqliteStore implements Store {
     try {
       db = new Database(file, { fileMustExist: false });
     } catch (error) {
-      throw new StoreOpenError(file, messageOf(error), { cause: error });
+      throw new StoreOpenError(file, errorMessage(error), { cause: error });
     }
     try {
       return SqliteStore.load(db, file);
     } catch (error) {
-      throw error instanceof StoreOpenError ? error : new StoreOpenError(file, messageOf(error), { cause: error });
+      throw error instanceof StoreOpenError ? error : new StoreOpenError(file, errorMessage(error), { cause: error });
     } finally {
       db.close();
     }
@@ -332,7 +329,7 @@ export class SqliteStore implements Store {
     try {
       doc = JSON.parse(row.doc);
     } catch (error) {
-      throw problem(`not valid JSON (${messageOf(error)})`);
+      throw problem(`not valid JSON (${errorMessage(error)})`);
     }
     const parsed = appWrapperSchema.safeParse(doc);
     if (!parsed.success) {

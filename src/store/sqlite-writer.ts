@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorMessage } from '../domain/errors.js';
 
 /**
  * The SQLite writer thread: commits batches of AppWrapper documents, one transaction and one fsync each,
@@ -59,7 +60,7 @@ if (parentPort) {
       commit(message.writes);
       port.postMessage({ batch: message.batch } satisfies WriterReply);
     } catch (error) {
-      port.postMessage({ batch: message.batch, error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
+      port.postMessage({ batch: message.batch, error: errorMessage(error) } satisfies WriterReply);
     }
   });
 }
