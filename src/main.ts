@@ -89,7 +89,6 @@ function createLogger(config: Config): { logger: Logger; flushSync: () => void; 
   return { logger, flushSync, flushTimer };
 }
 
-/** A configured region as the hub's cluster catalogue sees it. */
 /** A configured region's cluster as the hub's catalogue holds it (the strategy benchmark's KPIs read it too). */
 export function clusterInfo(r: RegionConfig): ClusterInfo {
   return {

@@ -28,7 +28,6 @@ export interface FinishedRun {
   pool: PoolName;
 }
 
-/** The CO2 of one leg of a finished job's run, credited to the cluster and pool it ran on. */
 /** Why a job could not be accounted; the job finishes without an account. */
 export class AccountingError extends Error {
   override readonly name = 'AccountingError';
@@ -71,8 +70,8 @@ function legsOf(finished: AppWrapper, run: FinishedRun, nowMs: number): RunLeg[]
 }
 
 /**
- * The carbon account of a job that finished after having run (see `CarbonAccount`), where it finished, and
- * the grams of each leg. Each leg of its run (a migrated job has several) counts in its own cluster's zone,
+ * The carbon account of a job that finished after having run (see `CarbonAccount`, with the grams of each
+ * leg), and where it finished. Each leg of its run (a migrated job has several) counts in its own cluster's zone,
  * at the job's FAST power times that pool's power factor. The counterfactual runs the same work (the legs'
  * length in FAST time, which is `runtime_minutes` for a job that ran to completion as declared) from
  * submission, in the job's first allowed region (else the first configured cluster's) on its FAST pool.
