@@ -242,8 +242,20 @@ describe('fallback', () => {
 });
 
 describe('job and region names equal to built-in object keys', () => {
+  type Case = { name: string; json: string; plan: { job_id: string; region: string; pool?: string }; migrations: number; objective: number };
+  /** Job a leaves region A (which has pools, and no network costs) for the only room, in region `region`. */
+  const moveToRegionCalled = (region: string, name: string): Case => ({
+    name,
+    json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
+        "capacities":[{"region":"A","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"${region}","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
+        "carbons":[],"regions":["A","${region}"],"slot_seconds":3600,"horizon_slots":1,
+        "region_pools":{"A":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"A":{}},"prev_plan":{"a":{"region":"A"}}}`,
+    plan: { job_id: 'a', region },
+    migrations: 1,
+    objective: 100,
+  });
   // Raw JSON as the hub and the command line read it: there `__proto__` is an ordinary own key.
-  const cases: { name: string; json: string; plan: { job_id: string; region: string; pool?: string }; migrations: number; objective: number }[] = [
+  const cases: Case[] = [
     {
       name: 'a job called constructor, without a previous plan, is no migration',
       json: `{"jobs":[{"job_id":"constructor","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0}],
@@ -253,26 +265,8 @@ describe('job and region names equal to built-in object keys', () => {
       migrations: 0,
       objective: 0.3,
     },
-    {
-      name: 'a move to a region called toString costs lambda plus a missing (zero) network cost',
-      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
-        "capacities":[{"region":"A","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"toString","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
-        "carbons":[],"regions":["A","toString"],"slot_seconds":3600,"horizon_slots":1,
-        "region_pools":{"A":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"A":{}},"prev_plan":{"a":{"region":"A"}}}`,
-      plan: { job_id: 'a', region: 'toString' },
-      migrations: 1,
-      objective: 100,
-    },
-    {
-      name: 'a region called hasOwnProperty beside a region with pools',
-      json: `{"jobs":[{"job_id":"a","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0,"data_gb":1}],
-        "capacities":[{"region":"A","pool":"p","slot":0,"cpu_cap":0,"mem_gb_cap":0,"gpu_cap":0},{"region":"hasOwnProperty","slot":0,"cpu_cap":1,"mem_gb_cap":0,"gpu_cap":0}],
-        "carbons":[],"regions":["A","hasOwnProperty"],"slot_seconds":3600,"horizon_slots":1,
-        "region_pools":{"A":[{"name":"p","speed_factor":1,"power_factor":1}]},"network_costs":{"A":{}},"prev_plan":{"a":{"region":"A"}}}`,
-      plan: { job_id: 'a', region: 'hasOwnProperty' },
-      migrations: 1,
-      objective: 100,
-    },
+    moveToRegionCalled('toString', 'a move to a region called toString costs lambda plus a missing (zero) network cost'),
+    moveToRegionCalled('hasOwnProperty', 'a region called hasOwnProperty beside a region with pools'),
     {
       name: 'a job called __proto__ keeps its previous plan: migration_allow false pins it to the dearer region',
       json: `{"jobs":[{"job_id":"__proto__","cpu":1,"mem_gb":0,"runtime_slots":1,"release_slot":0,"deadline_slot":0}],
