@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { constructBest, deadlineAfter, sortOptionsByCost } from '../../src/optimizer/heuristics.js';
+import { placedCount } from '../../src/optimizer/model.js';
 import { solveMilp } from '../../src/optimizer/solvers/highs.js';
 import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
 import { enumerate, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
 
 const SOLVE = { timeLimitSeconds: 20, gapTolerance: 1e-9 };
-
-const placedCount = (choice: Int32Array) => choice.filter((k) => k >= 0).length;
 
 /** More jobs placed, or as many at no higher cost. */
 function expectNotWorse(model: Parameters<typeof planCost>[0], plan: Int32Array, start: Int32Array): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { constructBest, deadlineAfter, sortOptionsByCost } from '../../src/optimizer/heuristics.js';
 import type { Packing } from '../../src/optimizer/heuristics.js';
+import { placedCount } from '../../src/optimizer/model.js';
 import { combine, createHybridSolver, DEFAULT_HYBRID_SETTINGS, hybridSolver } from '../../src/optimizer/solvers/hybrid.js';
 import { createLagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
 import { DEFAULT_NEIGHBOURHOOD_SETTINGS, mipNeighbourhoodSearch } from '../../src/optimizer/solvers/mip-neighbourhood.js';
@@ -8,8 +9,6 @@ import type { NeighbourhoodMove } from '../../src/optimizer/solvers/mip-neighbou
 import type { PlacementModel } from '../../src/optimizer/types.js';
 import { seededRandom } from '../../src/domain/random.js';
 import { enumerate, oneSlotModel, optimumPlacingAtLeast, overflows, placedSet, planCost, randomModel } from './lagrangian-support.js';
-
-const placedCount = (choice: Int32Array) => choice.filter((k) => k >= 0).length;
 
 /** More jobs placed, or as many at no higher cost. */
 function expectNotWorse(model: PlacementModel, plan: Int32Array, reference: Int32Array, label: string): void {
