@@ -40,6 +40,10 @@ export function spokeListRestartHook(deps: { metrics: Metrics; logger: Logger })
 export class ClusterMonitor {
   private readonly views = new Map<string, ClusterView>();
   private readonly spokes = new Map<string, Spoke>();
+  /** Sequence number of the latest refresh started. */
+  private refreshSeq = 0;
+  /** Per cluster, the sequence number of the refresh whose answer the view holds. */
+  private readonly appliedSeq = new Map<string, number>();
 
   constructor(
     spokes: readonly Spoke[],
@@ -70,17 +74,33 @@ export class ClusterMonitor {
 
   /** Asks every spoke for its status, concurrently, and returns the new views. */
   async refresh(): Promise<ClusterView[]> {
+    // Refreshes overlap (the periodic one and an on-demand one): an older one that answers late must not
+    // overwrite what a newer one already recorded.
+    const seq = ++this.refreshSeq;
     await Promise.all(
       [...this.spokes.values()].map(async ({ info, client }) => {
         try {
           const status = await withTimeout(client.status(), this.deps.timeoutMs, `status of ${info.name}`);
+          if (!this.claim(info.name, seq)) return;
           this.record(info.name, { ...info, ...status, checkedAt: this.deps.clock.now() });
         } catch (error) {
+          if (!this.claim(info.name, seq)) return;
           this.markUnreachable(info.name, error);
         }
       }),
     );
     return this.snapshot();
+  }
+
+  /** False when a later-started refresh already recorded its answer for the cluster; else marks `seq` as recorded. */
+  private claim(cluster: string, seq: number): boolean {
+    const applied = this.appliedSeq.get(cluster) ?? 0;
+    if (applied > seq) {
+      this.deps.logger.debug({ cluster, refresh: seq, applied }, `cluster ${cluster}: dropping a late status answer, a newer refresh already answered`);
+      return false;
+    }
+    this.appliedSeq.set(cluster, seq);
+    return true;
   }
 
   /** Records that a call to the cluster failed in a way that says it is not answering. */

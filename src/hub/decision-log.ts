@@ -62,9 +62,10 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
           () => 0,
         );
         if (size === 0) text = csvLine(DECISION_COLUMNS) + text;
-        this.headerChecked = true;
       }
       await appendFile(path, text, 'utf8');
+      // Only once the append has landed: after a failed one, the next must check (and write) the header again.
+      this.headerChecked = true;
     } catch (error) {
       this.deps.metrics.recordDecisionLogFailure();
       this.deps.logger.error({ err: error, path }, `decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);

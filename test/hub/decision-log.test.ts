@@ -1,0 +1,59 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CsvDecisionLog } from '../../src/hub/decision-log.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { DECISION_COLUMNS, type CycleDecisions } from '../../src/scheduler/decisions.js';
+import { captureLogger, type CapturedLogger } from '../support/logger.js';
+import { metricValue } from '../support/metric-value.js';
+import { input, job } from '../support/optimizer-builders.js';
+
+const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
+
+/** A cycle that places `jobId` in KR at slot 0: one decision. */
+function cycle(jobId: string): CycleDecisions {
+  const raw = input().regions('KR').horizon(2).capacity('KR', { cpu: 4 }).carbon('KR', [100, 200]).job(job(jobId).runtime(1).window(0, 1)).obj();
+  return {
+    at: T0,
+    strategy: 'highs',
+    input: raw,
+    plans: [{ job_id: jobId, region: 'KR', pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 0 }],
+    placed: [{ job_id: jobId, cluster: 'carbon-kr', region: 'KR', planned_start: new Date(T0).toISOString(), co2_gco2: 1 }],
+    migrations: [],
+    previous: new Map(),
+  };
+}
+
+let dir: string;
+let metrics: Metrics;
+let log: CapturedLogger;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'caspian-decision-log-'));
+  metrics = new Metrics({ defaultMetrics: false });
+  log = captureLogger();
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('CsvDecisionLog file header', () => {
+  it('writes the header with the first append that succeeds, not with the first one tried', async () => {
+    const path = join(dir, 'decisions.csv');
+    // A directory where the file should be: the directory check passes, the append itself fails.
+    mkdirSync(path);
+    const decisions = new CsvDecisionLog({ path, memoryLimit: 10 }, { logger: log.logger, metrics });
+    decisions.record(cycle('a'));
+    await decisions.close();
+    expect(await metricValue(metrics, 'caspian_decision_log_failures_total')).toBe(1);
+
+    rmSync(path, { recursive: true });
+    decisions.record(cycle('b'));
+    await decisions.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe(DECISION_COLUMNS.join(','));
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^[^,]+,b,carbon-kr,/);
+  });
+});
