@@ -1,8 +1,9 @@
 import type { AppWrapper, CarbonAccount } from '../domain/app-wrapper.js';
 import type { ClusterView } from '../hub/cluster-monitor.js';
 import type { CarbonStatus, ZoneCarbon } from '../hub/carbon-feed.js';
+import { isoTime } from '../domain/iso-time.js';
 
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : isoTime(ms));
 
 /** A finished job's carbon account: grams of CO2, energy in kWh. */
 export function carbonAccountView(account: CarbonAccount) {
