@@ -353,7 +353,12 @@ export class DispatchCycle {
         return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
-      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now, metadata: cur.metadata } };
+      return {
+        ...cur,
+        phase: 'Dispatched',
+        gateOpen: true,
+        placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now, metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
+      };
     });
   }
 
@@ -409,7 +414,7 @@ export class DispatchCycle {
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
         ...(leg.length > 0 && { pastRuns: [...(cur.pastRuns ?? []), ...leg] }),
-        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now, metadata: cur.metadata },
+        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now, metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
         staleJobs: [...cur.staleJobs, old],
       };
     });

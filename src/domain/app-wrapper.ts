@@ -119,6 +119,11 @@ export interface Placement extends JobRef {
    * the AppWrapper shows again when a move decided after it is given up. Absent in documents written before.
    */
   metadata?: MigrationMetadata;
+  /**
+   * The AppWrapper's `co2EstimateG` when the Job was created: what it shows again when a move decided after it
+   * is given up (the move's estimate is of a run that never happens). Absent in documents written before.
+   */
+  co2EstimateG?: number;
 }
 
 /**
@@ -240,14 +245,22 @@ export function pendingMove(aw: Pick<AppWrapper, 'migrating' | 'placement' | 'ta
 }
 
 /**
- * The AppWrapper with its pending move given up: it stays with the Job it has, whose cluster, pool and
- * metadata are its own again (the move's `migrated_from` would name a move that never happened).
+ * The AppWrapper with its pending move given up: it stays with the Job it has, whose cluster, pool, metadata
+ * and CO2 estimate are its own again (the move's `migrated_from` would name a move that never happened, and
+ * its estimate a run that never happens). A placement stored without its estimate keeps the current one.
  */
 export function withoutPendingMove(aw: AppWrapper): AppWrapper {
   if (!aw.migrating) return aw;
   const job = aw.placement;
   if (!job) return { ...aw, migrating: false };
-  return { ...aw, migrating: false, targetCluster: job.cluster, targetPool: job.pool, metadata: job.metadata ?? metadataBefore(aw.metadata, job.cluster) };
+  return {
+    ...aw,
+    migrating: false,
+    targetCluster: job.cluster,
+    targetPool: job.pool,
+    metadata: job.metadata ?? metadataBefore(aw.metadata, job.cluster),
+    co2EstimateG: job.co2EstimateG ?? aw.co2EstimateG,
+  };
 }
 
 /**

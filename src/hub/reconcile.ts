@@ -85,7 +85,12 @@ export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrappe
       if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
       if (ours(cur) && isGateJob(cur, cluster, jobName)) {
         claim = 'adopted';
-        return { ...cur, phase: 'Dispatched', gateOpen: true, placement: { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now(), metadata: cur.metadata } };
+        return {
+          ...cur,
+          phase: 'Dispatched',
+          gateOpen: true,
+          placement: { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now(), metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
+        };
       }
       // As the dispatch cycle does when a Job it created is no longer wanted.
       claim = 'stale';

@@ -471,7 +471,7 @@ export class ScheduleCycle {
     const pool = poolOfPlan(item);
     const stored = await this.guarded(aw, (cur) =>
       pinned
-        ? { ...(cluster === from ? withoutPendingMove(cur) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG: item.cost_gco2 }
+        ? { ...(cluster === from ? inPlace(cur, item.cost_gco2) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG: item.cost_gco2 }
         : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
     );
     if (!stored) return undefined;
@@ -598,4 +598,13 @@ function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, output: Optimiz
     counterfactual_g: counterfactual,
     saved_g: counterfactual - placed.co2_gco2,
   };
+}
+
+/**
+ * A Job kept where it runs by a plan: any move pending is given up, and the plan's estimate becomes that
+ * Job's own, the one a move given up later restores.
+ */
+function inPlace(aw: AppWrapper, co2EstimateG: number): AppWrapper {
+  const kept = withoutPendingMove(aw);
+  return kept.placement ? { ...kept, placement: { ...kept.placement, co2EstimateG } } : kept;
 }

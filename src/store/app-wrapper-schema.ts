@@ -41,9 +41,18 @@ export const appWrapperSchema = z.strictObject({
   gateOpen: z.boolean(),
   co2EstimateG: finite.optional(),
   targetPool: z.enum(POOLS).optional(),
-  // Documents written before worker pools existed ran on the one (FAST) pool.
+  // Documents written before worker pools existed ran on the one (FAST) pool; before placements kept their
+  // metadata and CO2 estimate, they have neither.
   placement: z
-    .strictObject({ cluster: text, jobName: text, generation: z.number().int(), pool: z.enum(POOLS).default('FAST'), createdAt: finite, metadata: metadataSchema.optional() })
+    .strictObject({
+      cluster: text,
+      jobName: text,
+      generation: z.number().int(),
+      pool: z.enum(POOLS).default('FAST'),
+      createdAt: finite,
+      metadata: metadataSchema.optional(),
+      co2EstimateG: finite.optional(),
+    })
     .optional(),
   migrating: z.boolean(),
   staleJobs: z.array(jobRefSchema),

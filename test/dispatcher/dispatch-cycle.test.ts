@@ -124,7 +124,7 @@ describe('dispatch cycle', () => {
     await store().insert(planned('mover', 0));
     await dispatch();
     await dispatch();
-    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true }));
+    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true, co2EstimateG: 7 }));
 
     sim(1).setReachable(false);
     const blocked = await dispatch();
@@ -137,7 +137,8 @@ describe('dispatch cycle', () => {
     expect(moved.created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: false }]);
     expect(moved.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-kr', job_name: 'mover' }]);
     expect(await sim(0).listJobs()).toEqual([]);
-    expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2 } });
+    // The new Job keeps the estimate of the move that made it, for a later move given up to restore.
+    expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2, co2EstimateG: 7 } });
   });
 
   it('forgets finished AppWrappers after the retention period, never before, and never with a Job still to delete', async () => {
@@ -210,23 +211,24 @@ describe('dispatch cycle', () => {
   });
 
   describe('a move decided and not carried out, ended otherwise', () => {
-    /** 'mover' runs in KR with a move to JP decided; JP does not answer, so the move waits. */
+    /** 'mover' runs in KR (planned at 42 g) with a move to JP (7 g) decided; JP does not answer, so the move waits. */
     async function pendingMove(): Promise<void> {
       await t.hub.loops.carbon.runOnce();
-      await store().insert(planned('mover', 0));
+      await store().insert({ ...planned('mover', 0), co2EstimateG: 42 });
       await dispatch();
       await dispatch();
-      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), co2EstimateG: 7 }));
       sim(1).setReachable(false);
       expect((await dispatch()).created).toEqual([]);
       expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: true, targetCluster: 'carbon-jp' });
     }
 
-    it('is dropped as finished when the job finishes first, back with the cluster and metadata of its Job', async () => {
+    it('is dropped as finished when the job finishes first, back with the cluster, metadata and CO2 estimate of its Job', async () => {
       await pendingMove();
       clock.advanceMinutes(30);
       expect((await dispatch()).synced).toEqual([{ job_id: 'mover', phase: 'Succeeded' }]);
-      expect(await store().get('mover')).toMatchObject({ phase: 'Succeeded', migrating: false, targetCluster: 'carbon-kr' });
+      // The account plans with the estimate of the run that happened, not of the move that did not.
+      expect(await store().get('mover')).toMatchObject({ phase: 'Succeeded', migrating: false, targetCluster: 'carbon-kr', co2EstimateG: 42, carbonAccount: { plannedG: 42 } });
       expect((await store().get('mover'))?.metadata).toEqual({});
       expect(await dropped('carbon-kr', 'carbon-jp', 'finished')).toBe(1);
       expect(t.log.messages()).toContain('not moving mover to carbon-jp: it finished (Succeeded) on carbon-kr first');
@@ -236,7 +238,7 @@ describe('dispatch cycle', () => {
       await pendingMove();
       clock.advanceMinutes(10);
       const cancelled = await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/mover' });
-      expect(cancelled.json()).toMatchObject({ phase: 'Cancelled', target_cluster: 'carbon-kr', migrating: false });
+      expect(cancelled.json()).toMatchObject({ phase: 'Cancelled', target_cluster: 'carbon-kr', migrating: false, co2_estimate_g: 42 });
       expect(cancelled.json().metadata).toEqual({});
       expect(await dropped('carbon-kr', 'carbon-jp', 'cancelled')).toBe(1);
       expect(t.log.messages()).toContain('not moving mover to carbon-jp: it was cancelled');

@@ -115,6 +115,16 @@ describe('withoutPendingMove', () => {
     expect(withoutPendingMove(moving(metadata)).metadata).toEqual(want);
   });
 
+  it("gives the job back the CO2 estimate of the Job it runs, not the move's", () => {
+    const aw = moving(move, earlier);
+    const movingWithEstimates = { ...aw, co2EstimateG: 7, placement: { ...aw.placement!, co2EstimateG: 42 } };
+    expect(withoutPendingMove(movingWithEstimates).co2EstimateG).toBe(42);
+  });
+
+  it('for a placement stored without its CO2 estimate, keeps the current one', () => {
+    expect(withoutPendingMove({ ...moving(move, earlier), co2EstimateG: 7 }).co2EstimateG).toBe(7);
+  });
+
   it('leaves a job without a pending move as it is', () => {
     const settled = { ...moving(move), migrating: false };
     expect(withoutPendingMove(settled)).toBe(settled);

@@ -38,11 +38,15 @@ const planned = (id: string, cluster: string) => ({ ...appWrapper(id).phase('Pla
 
 describe('reconcile on start', () => {
   it('adopts the Job of an AppWrapper stored as Planned: the hub died between creating it and recording it', async () => {
-    const w = await world([planned('a', 'carbon-kr'), planned('b', 'carbon-kr')]);
+    const w = await world([{ ...planned('a', 'carbon-kr'), co2EstimateG: 42 }, planned('b', 'carbon-kr')]);
     await w.kr.createJob(spokeJob('a').obj());
     const summary = await w.run();
     expect(summary.adopted).toEqual([{ job_id: 'a', cluster: 'carbon-kr', job_name: 'a' }]);
-    expect(await w.store.get('a')).toMatchObject({ phase: 'Dispatched', gateOpen: true, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST', createdAt: w.clock.now() } });
+    expect(await w.store.get('a')).toMatchObject({
+      phase: 'Dispatched',
+      gateOpen: true,
+      placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST', createdAt: w.clock.now(), co2EstimateG: 42 },
+    });
     // No Job: still Planned, for the dispatch cycle to open its gate.
     expect((await w.store.get('b'))?.phase).toBe('Planned');
     expect(w.log.messages()).toContain('AppWrapper a: Planned -> Dispatched');

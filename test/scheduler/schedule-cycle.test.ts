@@ -218,9 +218,9 @@ describe('schedule cycle', () => {
 
   describe('a move given up by a later plan', () => {
     /** The optimizer sends every job to `target.region`; the test decides. */
-    const target = { region: 'KR' };
+    const target = { region: 'KR', costGco2: 1 };
     const steer: OptimizeFn = async (input) => ({
-      plans: input.jobs.map((j) => ({ job_id: j.job_id, region: target.region, pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 150 })),
+      plans: input.jobs.map((j) => ({ job_id: j.job_id, region: target.region, pool: 'FAST', start_slot: 0, cost_gco2: target.costGco2, migration_cost_gco2: 150 })),
       co2_estimate_kg: 0, solver_status: 'optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
     });
 
@@ -257,6 +257,34 @@ describe('schedule cycle', () => {
       const back = await t.hub.lifecycle.store.get('mover');
       expect(back).toMatchObject({ migrating: false, targetCluster: 'carbon-jp', placement: { cluster: 'carbon-jp', generation: 2 } });
       expect(back?.metadata).toEqual(metadata);
+    });
+
+    it('keeps the estimate of a Job re-planned where it runs with that Job, for a move given up later to restore', async () => {
+      const { clock, spokes, regions } = twoRegions(4, 16);
+      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+      await t.hub.loops.carbon.runOnce();
+      target.region = 'KR';
+      target.costGco2 = 1;
+      await submit(t, { job_id: 'stayer' });
+      await schedule(t);
+      await t.hub.loops.dispatch.runOnce();
+      expect(await t.hub.lifecycle.store.get('stayer')).toMatchObject({ co2EstimateG: 1, placement: { cluster: 'carbon-kr', co2EstimateG: 1 } });
+
+      clock.advanceMinutes(5);
+      target.costGco2 = 5;
+      await schedule(t);
+      expect(await t.hub.lifecycle.store.get('stayer')).toMatchObject({ co2EstimateG: 5, placement: { cluster: 'carbon-kr', co2EstimateG: 5 } });
+
+      // A move decided, then given up by the next plan: the estimate is the one of the Job in place again.
+      clock.advanceMinutes(5);
+      target.region = 'JP';
+      target.costGco2 = 9;
+      await schedule(t);
+      expect(await t.hub.lifecycle.store.get('stayer')).toMatchObject({ migrating: true, co2EstimateG: 9 });
+      target.region = 'KR';
+      target.costGco2 = 5;
+      await schedule(t);
+      expect(await t.hub.lifecycle.store.get('stayer')).toMatchObject({ migrating: false, co2EstimateG: 5, placement: { co2EstimateG: 5 } });
     });
 
     it('counts a move to a cluster no longer configured as cluster_removed', async () => {

@@ -95,6 +95,16 @@ describe('SqliteStore', () => {
     expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c', 'a', 'b', 'd']);
   });
 
+  it('keeps the CO2 estimate a placement was created with across a reopen', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.insert({ ...appWrapper('a').phase('Running').target('carbon-kr').obj(), co2EstimateG: 7 });
+    await store.update('a', (cur) => ({ ...cur, placement: { cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST', createdAt: cur.updatedAt, co2EstimateG: 42 } }));
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect((await store.get('a'))?.placement?.co2EstimateG).toBe(42);
+  });
+
   it('reads documents written before urgency classes and the checkpointing flag with their defaults', async () => {
     const dir = tempDir();
     store = SqliteStore.open(dir);
