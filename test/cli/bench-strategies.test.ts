@@ -52,6 +52,9 @@ describe('caspian bench strategies', () => {
   it.each([
     [['--jobs', '0'], '--jobs must be a whole number > 0, got "0"'],
     [['--jobs', '1.5'], '--jobs must be a whole number > 0, got "1.5"'],
+    // Refused before the run: a billion jobs would run the process out of memory instead.
+    [['--jobs', '1000000000'], '--jobs must be at most 100000, got "1000000000"'],
+    [['--jobs', '100001'], '--jobs must be at most 100000, got "100001"'],
     [['--days', 'many'], '--days must be a number of days in (0, 30], got "many"'],
     [['--seed', 'x'], '--seed must be a whole number, got "x"'],
     [['--strategies', 'fcfs,nope'], '--strategies: unknown strategy "nope"; known: fcfs, round-robin'],
