@@ -25,6 +25,12 @@ interface SimulatedJob {
 export class SimulatedSpoke implements SpokeClient {
   readonly kind = 'simulated';
   private readonly jobs = new Map<string, SimulatedJob>();
+  /**
+   * The Jobs not finished yet, in creation order (as `jobs` holds them): all that `advance` plays forward. A
+   * finished Job never changes again and the cluster keeps it until it is deleted, so scanning `jobs` at every
+   * event made a long run cost (finishes x every Job ever created).
+   */
+  private readonly unfinished = new Set<SimulatedJob>();
   private reachable = true;
   /** The instant the cluster has been played forward to: room freed then (by a delete) is room from then on. */
   private advancedTo = -Infinity;
@@ -72,7 +78,7 @@ export class SimulatedSpoke implements SpokeClient {
     let time = this.advancedTo;
     this.advancedTo = now;
     for (;;) {
-      const live = [...this.jobs.values()].filter((j) => j.finishedAt === undefined && j.createdAt <= now);
+      const live = [...this.unfinished].filter((j) => j.createdAt <= now);
       const used = new Map<string, Resources>();
       const take = (job: SimulatedJob) => used.set(job.request.pool, addResources(used.get(job.request.pool) ?? NO_RESOURCES, SimulatedSpoke.request(job)));
       for (const job of live) if (job.startedAt !== undefined) take(job);
@@ -88,6 +94,7 @@ export class SimulatedSpoke implements SpokeClient {
       if (!next || SimulatedSpoke.endOf(next) > now) return;
       time = SimulatedSpoke.endOf(next);
       next.finishedAt = time;
+      this.unfinished.delete(next);
       if (next.startedAt === undefined || time < next.startedAt + next.request.runtimeSeconds * 1000) next.failedReason = 'DeadlineExceeded';
     }
   }
@@ -107,7 +114,9 @@ export class SimulatedSpoke implements SpokeClient {
     }
     // Catch up first: room freed before now belongs to Jobs already queued, not to this one.
     this.advance(this.clock.now());
-    this.jobs.set(request.jobName, { request, createdAt: this.clock.now() });
+    const job: SimulatedJob = { request, createdAt: this.clock.now() };
+    this.jobs.set(request.jobName, job);
+    this.unfinished.add(job);
     this.advance(this.clock.now());
     return 'created';
   }
@@ -129,6 +138,8 @@ export class SimulatedSpoke implements SpokeClient {
   async deleteJob(jobName: string): Promise<void> {
     this.ensureReachable();
     this.advance(this.clock.now());
+    const job = this.jobs.get(jobName);
+    if (job) this.unfinished.delete(job);
     this.jobs.delete(jobName);
   }
 

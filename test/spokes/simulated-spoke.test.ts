@@ -153,6 +153,31 @@ describe('queueing when full', () => {
     }
   });
 
+  it('drains a long queue in creation order, each Job starting when the one before ends, when nobody looks in between', async () => {
+    const sim = spoke(4);
+    const names = Array.from({ length: 40 }, (_, i) => `j${i}`);
+    for (const name of names) await sim.createJob(spokeJob(name).cpu(4).runtimeSeconds(60).obj());
+    clock.advance(25 * MIN + 30_000);
+    const want = names.map((_, i) => (i < 25 ? { phase: 'Succeeded', start: i, end: i + 1 } : i === 25 ? { phase: 'Running', start: 25 } : { phase: 'Pending' }));
+    expect(await Promise.all(names.map((name) => statusOf(sim, name)))).toEqual(want);
+    clock.advance(20 * MIN);
+    expect(await statusOf(sim, 'j39')).toEqual({ phase: 'Succeeded', start: 39, end: 40 });
+  });
+
+  it('queues a Job created again under a deleted name behind the Jobs already waiting', async () => {
+    const sim = spoke(4);
+    await sim.createJob(spokeJob('a').cpu(4).runtimeSeconds(600).obj());
+    await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(300).obj());
+    await sim.createJob(spokeJob('c').cpu(4).runtimeSeconds(300).obj());
+    clock.advance(MIN);
+    await sim.deleteJob('b');
+    await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(300).obj());
+    clock.advance(30 * MIN);
+    expect(await statusOf(sim, 'c')).toEqual({ phase: 'Succeeded', start: 10, end: 15 });
+    expect(await statusOf(sim, 'b')).toEqual({ phase: 'Succeeded', start: 15, end: 20 });
+    expect((await sim.listJobs()).map((j) => j.jobName)).toEqual(['a', 'c', 'b']);
+  });
+
   it('gives room freed before a new Job arrives to the Job already waiting', async () => {
     const sim = spoke(4);
     await sim.createJob(spokeJob('a').cpu(3).runtimeSeconds(600).obj());
