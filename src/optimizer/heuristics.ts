@@ -152,6 +152,16 @@ export function better(a: { placed: number; cost: number }, b: { placed: number;
   return a.placed > b.placed || (a.placed === b.placed && a.cost < b.cost - 1e-9 * Math.max(1, Math.abs(b.cost)));
 }
 
+/**
+ * The larger of two lower bounds (null: none proven). Each solver's bound holds for every plan placing at
+ * least as many jobs as its own plan, so the better of two plans (which places at least as many as the
+ * other) may take the larger.
+ */
+export function largerBound(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  return b === null ? a : Math.max(a, b);
+}
+
 /** Per job, its option indices sorted by ascending cost. */
 export function sortOptionsByCost(model: PlacementModel): Int32Array[] {
   return model.jobs.map((job) => {

@@ -13,6 +13,7 @@ import {
   previousRegion,
   sitesOf,
 } from './model.js';
+import { better, largerBound } from './heuristics.js';
 import { parseOptimizeInput } from './schema.js';
 import { autoSolver, DEFAULT_CATALOG, getSolver, solverNames } from './solvers/registry.js';
 import type { SolverCatalog } from './solvers/registry.js';
@@ -55,7 +56,8 @@ interface Attempt {
   solver: Solver;
   result: SolverResult;
   placed: number;
-  costGco2: number;
+  /** gCO2 of the plan. */
+  cost: number;
 }
 
 /**
@@ -109,7 +111,7 @@ export async function optimizeWith(
 
   // 5. Prefer earlier starts among ties, and map.
   const shifted = preferEarlierStarts(model, chosen.result.choice);
-  chosen = { ...chosen, result: { ...chosen.result, choice: shifted }, costGco2: choiceCost(model, shifted) };
+  chosen = { ...chosen, result: { ...chosen.result, choice: shifted }, cost: choiceCost(model, shifted) };
   return toOutput(input, model, unscheduled, chosen, first.result.status, elapsedSeconds());
 }
 
@@ -137,7 +139,7 @@ async function attempt(solver: Solver, model: PlacementModel, seconds: number, g
     solver,
     result: { status: 'error', choice: none, lowerBoundGco2: null, detail },
     placed: 0,
-    costGco2: 0,
+    cost: 0,
   });
   let result: SolverResult;
   try {
@@ -150,11 +152,11 @@ async function attempt(solver: Solver, model: PlacementModel, seconds: number, g
   }
   const overflow = findOverflow(model, result.choice);
   if (overflow !== null) return failure(`${solver.name} returned a plan that overflows capacity: ${overflow}`);
-  return { solver, result, placed: placedCount(result.choice), costGco2: choiceCost(model, result.choice) };
+  return { solver, result, placed: placedCount(result.choice), cost: choiceCost(model, result.choice) };
 }
 
 function emptyAttempt(solver: Solver): Attempt {
-  return { solver, result: { status: 'optimal', choice: new Int32Array(0), lowerBoundGco2: 0 }, placed: 0, costGco2: 0 };
+  return { solver, result: { status: 'optimal', choice: new Int32Array(0), lowerBoundGco2: 0 }, placed: 0, cost: 0 };
 }
 
 /**
@@ -162,15 +164,7 @@ function emptyAttempt(solver: Solver): Attempt {
  * placing at least as many jobs as `other` does, holds for `best` too.
  */
 function withLargerBound(best: Attempt, other: Attempt): Attempt {
-  const own = best.result.lowerBoundGco2;
-  const borrowed = other.result.lowerBoundGco2;
-  if (borrowed === null || (own !== null && own >= borrowed)) return best;
-  return { ...best, result: { ...best.result, lowerBoundGco2: borrowed } };
-}
-
-/** More jobs placed wins; then less carbon. */
-function better(a: Attempt, b: Attempt): boolean {
-  return a.placed !== b.placed ? a.placed > b.placed : a.costGco2 < b.costGco2;
+  return { ...best, result: { ...best.result, lowerBoundGco2: largerBound(best.result.lowerBoundGco2, other.result.lowerBoundGco2) } };
 }
 
 function toOutput(
@@ -217,7 +211,7 @@ function toOutput(
       ...(wait > 0 && { wait_cost_gco2: wait }),
     });
   });
-  const objective = chosen.costGco2;
+  const objective = chosen.cost;
   let lowerBound: number | null = null;
   if (chosen.result.lowerBoundGco2 !== null) {
     // Any valid bound is <= the plan's own cost; above it is solver float noise.

@@ -12,7 +12,7 @@
  * least as many jobs as the plan it came with, and the best plan places at least as many as any other, so
  * every bound found holds for it.
  */
-import { better, deadlineAfter, Packing } from '../heuristics.js';
+import { better, deadlineAfter, largerBound, Packing } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
 import { cheapestOptionsBound, choiceCost, optionCount, placedCount } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
@@ -66,8 +66,7 @@ function bounded(model: PlacementModel, result: SolverResult): Bounded {
  */
 export function combine(a: Bounded, b: Bounded): Bounded {
   const [best, other] = better(b, a) ? [b, a] : [a, b];
-  if (other.bound === null) return best;
-  return { ...best, bound: best.bound === null ? other.bound : Math.max(best.bound, other.bound) };
+  return { ...best, bound: largerBound(best.bound, other.bound) };
 }
 
 function secondsLeft(deadline: Deadline): number {
