@@ -154,7 +154,7 @@ describe('FallbackChain', () => {
   });
 });
 
-describe('FallbackChain rest after a refusal', () => {
+describe('FallbackChain rest after a fault', () => {
   type Kind = 'current' | 'forecast' | 'history';
   const PATHS: Record<Kind, string> = { current: LATEST_PATH, forecast: FORECAST_PATH, history: PAST_RANGE_PATH };
   const ask = async (c: FallbackChain, kind: Kind) => {
@@ -170,6 +170,9 @@ describe('FallbackChain rest after a refusal', () => {
     { name: 'a 401 on past-range (bad token) rests everything', kind: 'history', answer: BAD_TOKEN, reason: 'auth', rests: ['current', 'forecast', 'history'] },
     { name: 'a 401 on latest rests everything', kind: 'current', answer: BAD_TOKEN, reason: 'auth', rests: ['current', 'forecast', 'history'] },
     { name: 'a 429 on past-range rests everything', kind: 'history', answer: RATE_LIMITED, reason: 'rate_limited', rests: ['current', 'forecast', 'history'] },
+    { name: 'a 503 on past-range rests history only', kind: 'history', answer: { status: 503, text: 'Service Unavailable' }, reason: 'http_5xx', rests: ['history'] },
+    { name: 'a 500 on forecast rests forecast only', kind: 'forecast', answer: { status: 500, json: { error: 'boom' } }, reason: 'http_5xx', rests: ['forecast'] },
+    { name: 'a malformed latest rests current only', kind: 'current', answer: { status: 200, text: 'not json' }, reason: 'malformed', rests: ['current'] },
   ];
   for (const { name, kind, answer, reason, rests } of refusals) {
     it(`${name}, for the rest of the minute`, async () => {
