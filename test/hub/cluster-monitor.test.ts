@@ -5,20 +5,30 @@ import { ClusterMonitor, spokeListRestartHook, type Spoke } from '../../src/hub/
 import { Metrics } from '../../src/metrics/metrics.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { SpokeClient } from '../../src/spokes/types.js';
+import { deferred, type Deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
 import { metricValue } from '../support/metric-value.js';
 
-/** A spoke client whose status answer the test sets: a status, an error to throw, or 'hang'. */
+/**
+ * A spoke client whose status answer the test sets: a status, an error to throw, 'hang', or 'hold' (each
+ * call stays open in `held` until the test settles it, in whatever order).
+ */
 class ScriptedClient implements SpokeClient {
   readonly kind = 'scripted';
-  answer: ClusterStatus | Error | string | 'hang' = { ready: true, allocatable: { cpu: 8, memGb: 32, gpu: 0 }, foreignUsage: { cpu: 1, memGb: 2, gpu: 0 } };
+  answer: ClusterStatus | Error | string | 'hang' | 'hold' = { ready: true, allocatable: { cpu: 8, memGb: 32, gpu: 0 }, foreignUsage: { cpu: 1, memGb: 2, gpu: 0 } };
+  readonly held: Deferred<ClusterStatus>[] = [];
 
   constructor(readonly cluster: string) {}
 
   async status(): Promise<ClusterStatus> {
     const answer = this.answer;
     if (answer === 'hang') return new Promise<never>(() => undefined);
+    if (answer === 'hold') {
+      const call = deferred<ClusterStatus>();
+      this.held.push(call);
+      return call.promise;
+    }
     if (answer instanceof Error || typeof answer === 'string') throw answer;
     return structuredClone(answer);
   }
@@ -240,5 +250,43 @@ describe('a spoke list read again after its continue token expired', () => {
       ['carbon-jp', 'jobs'],
     ]);
     expect(warnings[0]!.msg).toContain('continue token expired');
+  });
+});
+
+describe('overlapping refreshes', () => {
+  const status = (cpu: number, ready = true): ClusterStatus => ({ ready, allocatable: { cpu, memGb: 32, gpu: 0 }, foreignUsage: { cpu: 0, memGb: 0, gpu: 0 } });
+  const cnView = (clusters: ClusterMonitor) => clusters.snapshot().find((v) => v.name === 'carbon-cn');
+  const cases: { name: string; older: (call: Deferred<ClusterStatus>) => void }[] = [
+    { name: 'an older answer that arrives after a newer one does not overwrite it', older: (call) => call.resolve(status(4)) },
+    { name: 'an older failure that arrives after a newer answer does not mark the cluster unreachable', older: (call) => call.reject(new AdapterError('connection reset', true)) },
+  ];
+  for (const { name, older } of cases) {
+    it(name, async () => {
+      cn.answer = 'hold';
+      const clusters = monitor(60_000);
+      const first = clusters.refresh();
+      const second = clusters.refresh();
+      const [olderCall, newerCall] = cn.held;
+      newerCall!.resolve(status(16));
+      await second;
+      older(olderCall!);
+      await first;
+      expect(cnView(clusters)).toMatchObject({ ready: true, allocatable: { cpu: 16 } });
+      expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-cn', resource: 'cpu' })).toBe(16);
+    });
+  }
+
+  it('an older answer that arrives first is applied, then replaced by the newer one', async () => {
+    cn.answer = 'hold';
+    const clusters = monitor(60_000);
+    const first = clusters.refresh();
+    const second = clusters.refresh();
+    const [olderCall, newerCall] = cn.held;
+    olderCall!.resolve(status(4));
+    await first;
+    expect(cnView(clusters)).toMatchObject({ ready: true, allocatable: { cpu: 4 } });
+    newerCall!.resolve(status(16, false));
+    await second;
+    expect(cnView(clusters)).toMatchObject({ ready: false, allocatable: { cpu: 16 } });
   });
 });
