@@ -36,9 +36,9 @@ export interface FallbackChainDeps {
   onError?: CarbonFaultHook;
 }
 
-/** The requests a link answers, each of which a provider may refuse on its own (403). */
+/** The requests a link answers, each of which a provider may refuse or fail on its own. */
 type RequestKind = 'current' | 'forecast' | 'history';
-type RestKeys = { account: string; request: string };
+type RestKeys = { account: string; zone: string; request: string };
 
 /** The source name of the last known value the chain serves when no link answers. */
 export const LAST_KNOWN = 'last-known';
@@ -63,7 +63,7 @@ export class FallbackChain implements CarbonProvider {
   readonly name: string;
   private readonly options: FallbackChainOptions;
   private readonly sleep: (ms: number) => Promise<void>;
-  /** Per link (or zone and kind of request: see `restFor`), when it may be asked again and how often it failed in a row. */
+  /** Per link (or zone, or zone and kind of request: see `restFor`), when it may be asked again and how often it failed in a row. */
   private readonly rest = new Map<string, { until: number; failures: number }>();
   private readonly lastCurrent = new Map<string, CarbonReading>();
   private readonly lastForecast = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
@@ -81,20 +81,27 @@ export class FallbackChain implements CarbonProvider {
 
   /** The rests that keep a request of this kind for this zone from the link (see `restFor`). */
   private restKeys(link: CarbonProvider, kind: RequestKind, zone: string): RestKeys {
-    return { account: link.name, request: `${link.name}|${zone}|${kind}` };
+    return { account: link.name, zone: `${link.name}|${zone}`, request: `${link.name}|${zone}|${kind}` };
   }
 
   /**
-   * Which of them a fault sets. A rate limit (429), a refused token (401) or a refusal the provider says is
-   * account-wide (WattTime's 403 to a login) concerns the whole account. Every other fault concerns only the
-   * zone and the kind of request that got it: Electricity Maps refuses `past-range` to plans without it
-   * while `latest` and `forecast` still work, WattTime refuses a region not in the plan, and a 5xx or a
-   * timeout of one endpoint says nothing of the others (each that fails rests on its own).
+   * Which of them a fault sets:
+   * - the account: a rate limit (429), a refused token (401), or a refusal the provider says is account-wide
+   *   (WattTime's 403 to a login);
+   * - the zone: a connection that fails (refused, reset, no such host): every kind of request would meet it;
+   * - the zone and kind of request that got it: any other answer (another 403, a 5xx, a malformed body) and
+   *   a timeout. Electricity Maps refuses `past-range` to plans without it while `latest` and `forecast`
+   *   still work, WattTime refuses a region not in the plan, and one endpoint failing or slow says nothing
+   *   of the others.
    */
   private restFor(keys: RestKeys, error: unknown): string {
     const reason = reasonOf(error);
-    const accountWide = reason === 'rate_limited' || (reason === 'auth' && !(error instanceof CarbonFetchError && error.status === 403 && !error.accountWide));
-    return accountWide ? keys.account : keys.request;
+    if (reason === 'rate_limited') return keys.account;
+    if (reason === 'auth') {
+      const refusedRequest = error instanceof CarbonFetchError && error.status === 403 && !error.accountWide;
+      return refusedRequest ? keys.request : keys.account;
+    }
+    return reason === 'network' ? keys.zone : keys.request;
   }
 
   private backoff(failures: number): number {

@@ -28,8 +28,9 @@ export function benchUsage(): string {
 class UsageError extends Error {}
 
 /**
- * The most jobs a run takes. Every strategy's hub keeps each job (the load benchmark measured 100,000 stored
- * AppWrappers at 233 MB), and the generator holds every arrival first: far more runs out of memory.
+ * The most jobs a run takes: a guard against values no run could finish with. Every strategy's hub keeps
+ * each job (the load benchmark measured 100,000 stored AppWrappers at about 240 MB) and every run is kept
+ * until the report, so a billion ran the process out of memory instead of refusing the flag.
  */
 const MAX_JOBS = 100_000;
 

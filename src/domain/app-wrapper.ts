@@ -120,8 +120,10 @@ export interface Placement extends JobRef {
    */
   metadata?: MigrationMetadata;
   /**
-   * The AppWrapper's `co2EstimateG` when the Job was created: what it shows again when a move decided after it
-   * is given up (the move's estimate is of a run that never happens). Absent in documents written before.
+   * The estimate of the last plan this Job carries out: the AppWrapper's `co2EstimateG` when the Job was
+   * created, updated when a plan keeps it where it runs. What the AppWrapper shows again when a move decided
+   * after it is given up (the move's estimate is of a run that never happens). Absent in documents written
+   * before.
    */
   co2EstimateG?: number;
 }

@@ -105,14 +105,11 @@ export class CarbonFeed {
     await Promise.all(
       this.zoneIds.map(async (zone) => {
         try {
-          const [current, received] = await withTimeout(
+          const [current, forecast] = await withTimeout(
             Promise.all([this.provider.current(zone), this.provider.forecast(zone, now, now + this.deps.horizonMs)]),
             this.deps.timeoutMs,
             `carbon data for zone ${zone}`,
           );
-          // Not every provider (or forecast file) answers in time order, and everything below walks the
-          // series as ascending: sorted once here, on a copy, as the provider may hand out its own array.
-          const forecast = [...received].sort((a, b) => a.at - b.at);
           this.zones.set(zone, { current, forecast, fetchedAt: now });
           this.recordMeasured(zone, now, current);
           this.deps.metrics.setCarbonIntensity(zone, current.gco2PerKwh);

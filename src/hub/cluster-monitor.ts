@@ -42,7 +42,7 @@ export class ClusterMonitor {
   private readonly spokes = new Map<string, Spoke>();
   /** Sequence number of the latest refresh started. */
   private refreshSeq = 0;
-  /** Per cluster, the sequence number of the refresh whose answer the view holds. */
+  /** Per cluster, the sequence number of the latest refresh whose answer (or failure) was applied. */
   private readonly appliedSeq = new Map<string, number>();
 
   constructor(

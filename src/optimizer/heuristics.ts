@@ -147,7 +147,10 @@ export class Packing {
   }
 }
 
-/** True when plan `a` is better than plan `b`: more jobs placed first, then lower cost. */
+/**
+ * True when plan `a` is better than plan `b`: more jobs placed first, then lower cost by more than a
+ * billionth (float noise between two ways of summing the same plan is not an improvement).
+ */
 export function better(a: { placed: number; cost: number }, b: { placed: number; cost: number }): boolean {
   return a.placed > b.placed || (a.placed === b.placed && a.cost < b.cost - 1e-9 * Math.max(1, Math.abs(b.cost)));
 }

@@ -173,6 +173,8 @@ describe('FallbackChain rest after a fault', () => {
     { name: 'a 503 on past-range rests history only', kind: 'history', answer: { status: 503, text: 'Service Unavailable' }, reason: 'http_5xx', rests: ['history'] },
     { name: 'a 500 on forecast rests forecast only', kind: 'forecast', answer: { status: 500, json: { error: 'boom' } }, reason: 'http_5xx', rests: ['forecast'] },
     { name: 'a malformed latest rests current only', kind: 'current', answer: { status: 200, text: 'not json' }, reason: 'malformed', rests: ['current'] },
+    { name: 'a past-range that times out rests history only', kind: 'history', answer: 'hang', reason: 'timeout', rests: ['history'] },
+    { name: 'a connection dropped on past-range rests the zone', kind: 'history', answer: 'reset', reason: 'network', rests: ['current', 'forecast', 'history'] },
   ];
   for (const { name, kind, answer, reason, rests } of refusals) {
     it(`${name}, for the rest of the minute`, async () => {

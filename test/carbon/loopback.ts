@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 
 /** What a route answers: a status with a JSON (or raw text) body and headers, or nothing ever. */
-export type Answer = { status?: number; json?: unknown; text?: string; headers?: Record<string, string> } | 'hang';
+/** `hang`: never answers; `reset`: drops the connection without an answer. */
+export type Answer = { status?: number; json?: unknown; text?: string; headers?: Record<string, string> } | 'hang' | 'reset';
 
 export interface Request {
   path: string;
@@ -43,6 +44,10 @@ export class Loopback {
       const answer = typeof scripted === 'function' ? scripted(request) : scripted;
       if (answer === 'hang') {
         this.hanging.add(res);
+        return;
+      }
+      if (answer === 'reset') {
+        res.socket?.destroy();
         return;
       }
       if (!answer) {
