@@ -256,20 +256,25 @@ describe('a spoke list read again after its continue token expired', () => {
 describe('overlapping refreshes', () => {
   const status = (cpu: number, ready = true): ClusterStatus => ({ ready, allocatable: { cpu, memGb: 32, gpu: 0 }, foreignUsage: { cpu: 0, memGb: 0, gpu: 0 } });
   const cnView = (clusters: ClusterMonitor) => clusters.snapshot().find((v) => v.name === 'carbon-cn');
+  /** Two refreshes started one after the other, carbon-cn's status call of each held open. */
+  const twoRefreshes = () => {
+    cn.answer = 'hold';
+    const clusters = monitor(60_000);
+    const first = clusters.refresh();
+    const second = clusters.refresh();
+    const [olderCall, newerCall] = cn.held as [Deferred<ClusterStatus>, Deferred<ClusterStatus>];
+    return { clusters, first, second, olderCall, newerCall };
+  };
   const cases: { name: string; older: (call: Deferred<ClusterStatus>) => void }[] = [
     { name: 'an older answer that arrives after a newer one does not overwrite it', older: (call) => call.resolve(status(4)) },
     { name: 'an older failure that arrives after a newer answer does not mark the cluster unreachable', older: (call) => call.reject(new AdapterError('connection reset', true)) },
   ];
   for (const { name, older } of cases) {
     it(name, async () => {
-      cn.answer = 'hold';
-      const clusters = monitor(60_000);
-      const first = clusters.refresh();
-      const second = clusters.refresh();
-      const [olderCall, newerCall] = cn.held;
-      newerCall!.resolve(status(16));
+      const { clusters, first, second, olderCall, newerCall } = twoRefreshes();
+      newerCall.resolve(status(16));
       await second;
-      older(olderCall!);
+      older(olderCall);
       await first;
       expect(cnView(clusters)).toMatchObject({ ready: true, allocatable: { cpu: 16 } });
       expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-cn', resource: 'cpu' })).toBe(16);
@@ -277,15 +282,11 @@ describe('overlapping refreshes', () => {
   }
 
   it('an older answer that arrives first is applied, then replaced by the newer one', async () => {
-    cn.answer = 'hold';
-    const clusters = monitor(60_000);
-    const first = clusters.refresh();
-    const second = clusters.refresh();
-    const [olderCall, newerCall] = cn.held;
-    olderCall!.resolve(status(4));
+    const { clusters, first, second, olderCall, newerCall } = twoRefreshes();
+    olderCall.resolve(status(4));
     await first;
     expect(cnView(clusters)).toMatchObject({ ready: true, allocatable: { cpu: 4 } });
-    newerCall!.resolve(status(16, false));
+    newerCall.resolve(status(16, false));
     await second;
     expect(cnView(clusters)).toMatchObject({ ready: false, allocatable: { cpu: 16 } });
   });
