@@ -102,6 +102,8 @@ interface Snapshot {
   seen: Map<string, AppWrapper>;
   /** The AppWrappers handed to the optimizer. */
   byId: Map<string, AppWrapper>;
+  /** Per running job, the share of its work done (0-1): the plan prices only the rest. */
+  doneShare: Map<string, number>;
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
   considered: number;
@@ -246,7 +248,7 @@ export class ScheduleCycle {
     const placed: PlacedJob[] = [];
     const migrations: Migration[] = [];
     for (const { aw, item, cluster } of plansOf(snapshot, output)) {
-      const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now);
+      const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.doneShare.get(aw.jobId) ?? 0);
       if (!applied) continue;
       placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
       if (applied.migration) migrations.push(applied.migration);
@@ -319,6 +321,7 @@ export class ScheduleCycle {
     const jobs: OptimizeJob[] = [];
     const prevPlan: Record<string, { region: string }> = {};
     const byId = new Map<string, AppWrapper>();
+    const doneShare = new Map<string, number>();
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
       let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
@@ -332,7 +335,10 @@ export class ScheduleCycle {
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
-        if (doneMs > 0) runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
+        if (doneMs > 0) {
+          doneShare.set(aw.jobId, Math.min(1, doneMs / runtimeMs));
+          runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
+        }
         prevPlan[aw.jobId] = { region: here };
         // A running job that cannot resume elsewhere would start over: it stays.
         if (boundToItsJob(aw)) allowed = [here];
@@ -395,7 +401,7 @@ export class ScheduleCycle {
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    return { now, input, usable, seen, byId, unschedulable, failed, considered: jobs.length + failed.length + unschedulable.length };
+    return { now, input, usable, seen, byId, doneShare, unschedulable, failed, considered: jobs.length + failed.length + unschedulable.length };
   }
 
   /**
@@ -463,17 +469,18 @@ export class ScheduleCycle {
     cluster: string,
     plannedStartAt: number,
     now: number,
+    doneShare: number,
   ): Promise<{ plannedStartAt: number; migration?: Migration } | undefined> {
     const pinned = PINNED.has(aw.phase);
     const from = pinned ? runsOn(aw) : aw.targetCluster;
     const migration = migrationOf(aw, item, cluster);
     const metadata = migration ? { migrated_from: from, migration_time: (now / 1000).toFixed(3) } : aw.metadata;
     const pool = poolOfPlan(item);
-    const stored = await this.guarded(aw, (cur) =>
-      pinned
-        ? { ...(cluster === from ? inPlace(cur, item.cost_gco2) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG: item.cost_gco2 }
-        : { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata },
-    );
+    const stored = await this.guarded(aw, (cur) => {
+      if (!pinned) return { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata };
+      const co2EstimateG = wholeRunEstimateG(cur.co2EstimateG, doneShare, item.cost_gco2);
+      return { ...(cluster === from ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG };
+    });
     if (!stored) return undefined;
     // A move decided earlier and not carried out yet is given up for this plan (`aw` is what was changed).
     const givenUp = pinned ? pendingMove(aw) : undefined;
@@ -607,4 +614,13 @@ function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, output: Optimiz
 function inPlace(aw: AppWrapper, co2EstimateG: number): AppWrapper {
   const kept = withoutPendingMove(aw);
   return kept.placement ? { ...kept, placement: { ...kept.placement, co2EstimateG } } : kept;
+}
+
+/**
+ * A running job's estimate for its whole run, when the plan priced only the rest of it: the share of the
+ * previous estimate (itself for the whole run) that the work done stands for, plus the plan's. So
+ * `co2EstimateG`, and the `planned_g` a finished job's account takes from it, stay whole-run figures.
+ */
+function wholeRunEstimateG(previousG: number | undefined, doneShare: number, restG: number): number {
+  return (previousG ?? 0) * doneShare + restG;
 }

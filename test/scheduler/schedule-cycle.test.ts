@@ -285,6 +285,26 @@ describe('schedule cycle', () => {
       expect(cancelled.json()).toMatchObject({ phase: 'Cancelled', migrating: false, co2_estimate_g: 5 });
     });
 
+    it('estimates a job re-planned while it runs for its whole run: the done share of the old estimate plus the plan for the rest', async () => {
+      const { clock, spokes, regions } = twoRegions(4, 16);
+      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
+      await t.hub.loops.carbon.runOnce();
+      target.region = 'KR';
+      target.costGco2 = 8;
+      await submit(t, { job_id: 'runner', runtime_minutes: 60, deadline_minutes: 600 });
+      await schedule(t);
+      await t.hub.loops.dispatch.runOnce();
+      await t.hub.loops.dispatch.runOnce();
+      expect(await t.hub.lifecycle.store.get('runner')).toMatchObject({ phase: 'Running', co2EstimateG: 8 });
+
+      // Half of the work done; the optimizer prices the other half at 3.
+      clock.advanceMinutes(30);
+      await t.hub.loops.dispatch.runOnce();
+      target.costGco2 = 3;
+      await schedule(t);
+      expect(await t.hub.lifecycle.store.get('runner')).toMatchObject({ co2EstimateG: 8 * 0.5 + 3, placement: { co2EstimateG: 8 * 0.5 + 3 } });
+    });
+
     it('counts a move to a cluster no longer configured as cluster_removed', async () => {
       const { clock, spokes, regions } = twoRegions(4, 16);
       t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
