@@ -224,11 +224,18 @@ describe('schedule cycle', () => {
       co2_estimate_kg: 0, solver_status: 'optimal', migrations: 0, objective_gco2: 0, lower_bound_gco2: null, gap: null, unscheduled: [], solver: 'steered', solve_seconds: 0,
     });
 
-    it('gives the job back the metadata of the move that brought its Job where it runs', async () => {
+    /** A hub on two regions planned by `steer`, its carbon data in, every job sent to KR at `costGco2` until the test says otherwise. */
+    async function steeredHub(costGco2 = 1): Promise<{ clock: FakeClock; spokes: Spoke[] }> {
       const { clock, spokes, regions } = twoRegions(4, 16);
       t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
       await t.hub.loops.carbon.runOnce();
       target.region = 'KR';
+      target.costGco2 = costGco2;
+      return { clock, spokes };
+    }
+
+    it('gives the job back the metadata of the move that brought its Job where it runs', async () => {
+      const { clock, spokes } = await steeredHub();
       await submit(t, { job_id: 'mover', data_gb: 10 });
       await schedule(t);
       await t.hub.loops.dispatch.runOnce();
@@ -260,11 +267,7 @@ describe('schedule cycle', () => {
     });
 
     it('keeps the estimate of a Job re-planned where it runs with that Job, which a move given up restores', async () => {
-      const { clock, spokes, regions } = twoRegions(4, 16);
-      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
-      await t.hub.loops.carbon.runOnce();
-      target.region = 'KR';
-      target.costGco2 = 1;
+      const { clock } = await steeredHub(1);
       await submit(t, { job_id: 'stayer' });
       await schedule(t);
       await t.hub.loops.dispatch.runOnce();
@@ -286,11 +289,7 @@ describe('schedule cycle', () => {
     });
 
     it('estimates a job re-planned while it runs for its whole run: the done share of the old estimate plus the plan for the rest', async () => {
-      const { clock, spokes, regions } = twoRegions(4, 16);
-      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
-      await t.hub.loops.carbon.runOnce();
-      target.region = 'KR';
-      target.costGco2 = 8;
+      const { clock } = await steeredHub(8);
       await submit(t, { job_id: 'runner', runtime_minutes: 60, deadline_minutes: 600 });
       await schedule(t);
       await t.hub.loops.dispatch.runOnce();
@@ -306,10 +305,7 @@ describe('schedule cycle', () => {
     });
 
     it('counts a move to a cluster no longer configured as cluster_removed', async () => {
-      const { clock, spokes, regions } = twoRegions(4, 16);
-      t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, optimize: steer });
-      await t.hub.loops.carbon.runOnce();
-      target.region = 'KR';
+      await steeredHub();
       await submit(t, { job_id: 'mover' });
       await schedule(t);
       await t.hub.loops.dispatch.runOnce();
