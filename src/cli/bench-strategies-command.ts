@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../domain/errors.js';
 import { benchConfig, DEFAULT_BENCH_OPTIONS, runBench, type BenchOptions, type WorkloadSource } from '../simulation/bench.js';
 import { TraceImportError } from '../simulation/importers.js';
 import { writeReport, textTable } from '../simulation/report.js';
@@ -101,7 +102,7 @@ async function prepareOut(out: string): Promise<void> {
     await mkdir(out, { recursive: true });
     await access(out, constants.W_OK | constants.X_OK);
   } catch (error) {
-    throw new UsageError(`--out: cannot write the report to ${out}: ${(error as Error).message}`);
+    throw new UsageError(`--out: cannot write the report to ${out}: ${errorMessage(error)}`);
   }
 }
 

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { submissionSchema } from '../api/schemas.js';
 import { splitCsvLine } from '../domain/csv.js';
+import { errorMessage } from '../domain/errors.js';
 import { seededRandom } from '../domain/random.js';
 import { DAY_MS, drawDeadlineMinutes, latestDeadlineMinutes, type Workload, type WorkloadJob } from './workload.js';
 
@@ -113,7 +114,7 @@ async function eachLine(path: string, onLine: (line: string, lineNumber: number)
   try {
     await opened;
   } catch (error) {
-    throw new TraceImportError(`${path}: cannot read: ${(error as Error).message}`);
+    throw new TraceImportError(`${path}: cannot read: ${errorMessage(error)}`);
   }
   let n = 0;
   try {
@@ -122,7 +123,7 @@ async function eachLine(path: string, onLine: (line: string, lineNumber: number)
     // A read can fail once the file is open (a directory opens, then EISDIR): that is the file's fault,
     // named like an open failure. What `onLine` throws (a malformed line, a bug) passes through unchanged.
     if (error instanceof TraceImportError || stream.errored !== error) throw error;
-    throw new TraceImportError(`${path}: cannot read: ${(error as Error).message}`);
+    throw new TraceImportError(`${path}: cannot read: ${errorMessage(error)}`);
   } finally {
     // A malformed line stops the loop mid-file: close the file now rather than when it is collected.
     stream.destroy();
