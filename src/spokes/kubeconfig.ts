@@ -20,7 +20,6 @@ export interface KubeconfigSource {
   kubeconfigYaml?: string;
 }
 
-
 /** Loads the kubeconfig from the YAML, the file(s), or else where kubectl would look (`KUBECONFIG`, `~/.kube/config`). */
 export function loadKubeconfig(source: KubeconfigSource): KubeConfig {
   if (source.kubeconfigYaml === undefined && source.kubeconfigPath !== undefined) {

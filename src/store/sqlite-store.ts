@@ -41,7 +41,6 @@ export class StoreOpenError extends Error {
   }
 }
 
-
 function issuesOf(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
