@@ -6,6 +6,7 @@ import {
   jobNameFor,
   LIVE_PHASES,
   pendingMove,
+  placementFor,
   withoutPendingMove,
   workDoneMs,
   type AppWrapper,
@@ -53,7 +54,6 @@ type CreateOutcome = 'created' | 'adopted' | { refused: string };
 function nameTaken(aw: AppWrapper, cluster: string, jobName: string): boolean {
   return aw.staleJobs.some((s) => s.cluster === cluster && s.jobName === jobName);
 }
-
 
 /**
  * The dispatch cycle: opens the gate of every planned AppWrapper whose start has come and creates its Job
@@ -353,12 +353,7 @@ export class DispatchCycle {
         return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
-      return {
-        ...cur,
-        phase: 'Dispatched',
-        gateOpen: true,
-        placement: { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now, metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
-      };
+      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now }) };
     });
   }
 
@@ -414,7 +409,7 @@ export class DispatchCycle {
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
         ...(leg.length > 0 && { pastRuns: [...(cur.pastRuns ?? []), ...leg] }),
-        placement: { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now, metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
+        placement: placementFor(cur, { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now }),
         staleJobs: [...cur.staleJobs, old],
       };
     });

@@ -230,6 +230,14 @@ export function jobNameFor(jobId: string, generation: number): string {
   return generation <= 1 ? jobId : `${jobId}-g${generation}`;
 }
 
+/**
+ * The placement of a Job created (or adopted) now for `aw`: it keeps the AppWrapper's metadata and CO2
+ * estimate as they are, for a move decided later and given up to restore.
+ */
+export function placementFor(aw: Pick<AppWrapper, 'metadata' | 'co2EstimateG'>, job: Omit<Placement, 'metadata' | 'co2EstimateG'>): Placement {
+  return { ...job, metadata: aw.metadata, co2EstimateG: aw.co2EstimateG };
+}
+
 /** A move between clusters: where the job's Job runs, and where it goes. */
 export interface Move {
   from: string;

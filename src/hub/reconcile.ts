@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { jobNameFor, LIVE_PHASES, type AppWrapper } from '../domain/app-wrapper.js';
+import { jobNameFor, LIVE_PHASES, placementFor, type AppWrapper } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import type { SpokeJobStatus } from '../spokes/types.js';
 import type { ClusterMonitor } from './cluster-monitor.js';
@@ -85,12 +85,7 @@ export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrappe
       if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
       if (ours(cur) && isGateJob(cur, cluster, jobName)) {
         claim = 'adopted';
-        return {
-          ...cur,
-          phase: 'Dispatched',
-          gateOpen: true,
-          placement: { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now(), metadata: cur.metadata, co2EstimateG: cur.co2EstimateG },
-        };
+        return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() }) };
       }
       // As the dispatch cycle does when a Job it created is no longer wanted.
       claim = 'stale';
