@@ -310,7 +310,7 @@ export class Metrics {
   });
   private readonly jobCo2Planned = new Counter({
     name: 'caspian_job_co2_planned_grams_total',
-    help: 'CO2 the last plan of each finished job expected it to emit (its co2_estimate_g), counted when it finishes, on the cluster and pool where it finished (a job-level figure: for a migrated job, the last plan covers its run after the last move): compare with caspian_job_co2_grams_total. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job finished, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).',
+    help: 'CO2 the last plan of each finished job expected it to emit (its co2_estimate_g), counted when it finishes, on the cluster and pool where it finished (a job-level figure: the estimate of the whole run by the last plan, also for a migrated job): compare with caspian_job_co2_grams_total. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the job finished, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).',
     labelNames: ['cluster', 'pool', 'urgency'],
     registers: [this.registry],
   });
