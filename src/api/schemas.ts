@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PHASES, URGENCIES, type JobSpec } from '../domain/app-wrapper.js';
 import { ValidationError, type FieldIssue } from '../domain/errors.js';
+import { parseTimestamp } from '../domain/iso-time.js';
 
 /**
  * Job ids become Kubernetes Job names and `job-name` label values (at most 63 characters). A migrated
@@ -117,7 +118,7 @@ export const decisionsQuerySchema = z.strictObject({
 const utcDay = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD')
-  .refine((day) => !Number.isNaN(Date.parse(`${day}T00:00:00Z`)) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day), 'must be a day that exists');
+  .refine((day) => !Number.isNaN(parseTimestamp(day)), 'must be a day that exists');
 
 export const reportQuerySchema = z
   .strictObject({

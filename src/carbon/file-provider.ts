@@ -4,7 +4,7 @@ import type { Clock } from '../domain/clock.js';
 import { splitCsvLine } from '../domain/csv.js';
 import { CarbonFetchError } from './http.js';
 import { indexAt } from './series.js';
-import { parseTimestamp } from './timestamp.js';
+import { parseTimestamp } from '../domain/iso-time.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
 export interface FileTraceOptions {

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
 import { AdapterError } from '../domain/errors.js';
 import type { CarbonFaultReason } from './types.js';
-import { parseTimestamp } from './timestamp.js';
+import { parseTimestamp } from '../domain/iso-time.js';
 
 /** A provider fault with the word the hub counts it under and, for 429, when to ask again. */
 export class CarbonFetchError extends AdapterError {
