@@ -26,7 +26,6 @@ export const FAMILIES: readonly Family[] = [
   { name: 'huge-6000x288', jobs: 6000, slots: 288, slotSeconds: 300, gpuShare: 0.05, seed: 16 },
 ];
 
-
 function pick<T>(random: () => number, items: readonly T[], weights: readonly number[]): T {
   let x = random() * weights.reduce((a, b) => a + b, 0);
   for (let i = 0; i < items.length; i++) {

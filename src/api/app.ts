@@ -11,7 +11,6 @@ import { reportRoutes } from './routes/report.js';
 /** Largest request body accepted; a submission is a few hundred bytes. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
-
 export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Fastify types its logger against the pino it bundles; ours is the same pino API, one major newer.

@@ -3,7 +3,6 @@ import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { deepFreeze, frozenCopy } from '../domain/frozen.js';
 import { matchesFilter, type AppWrapperFilter, type Store, type StoreCounts } from './types.js';
 
-
 export interface MemoryStoreOptions {
   /** Values the store starts with, in submission order (a durable store's contents on open). */
   initial?: Iterable<AppWrapper>;

@@ -7,7 +7,6 @@ import { optionRuntime } from '../../src/optimizer/model.js';
 import type { ModelJob, PlacementModel } from '../../src/optimizer/types.js';
 import { seededRandom } from '../../src/domain/random.js';
 
-
 export interface RandomModelShape {
   jobs: number;
   regions: number;

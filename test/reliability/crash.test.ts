@@ -19,7 +19,6 @@ const ROUNDS = Number(process.env.CASPIAN_CRASH_ROUNDS ?? 8);
 /** Requests in flight at once, so that the kill lands in the middle of some of them. */
 const WORKERS = 4;
 
-
 /**
  * How far along its life an AppWrapper is; a restart may move it forward, never back. Dispatched and
  * Running share a rank: a migration moves a Running AppWrapper back to Dispatched, with its new Job.

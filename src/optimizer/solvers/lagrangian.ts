@@ -87,7 +87,6 @@ function relativeGap(cost: number, bound: number): number {
   return Math.max(0, (cost - bound) / Math.max(cost, 1e-9));
 }
 
-
 /** Jobs by descending size relative to typical capacity, times runtime: big jobs are placed first. */
 function bigFirst(model: PlacementModel, dual: LagrangianDual): Int32Array {
   const size = new Float64Array(model.jobs.length);
