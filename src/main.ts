@@ -256,6 +256,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         timeLimitSeconds: config.optimizer.time_limit_seconds,
         gapTolerance: config.optimizer.gap_tolerance,
         normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
+        gateLatencyMs: config.periods.dispatch_seconds * 1000,
       },
       decisions,
     });

@@ -6,7 +6,7 @@ import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { powerWatts } from '../optimizer/index.js';
+import { powerWatts, runtimeOnSite } from '../optimizer/index.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
 
@@ -23,6 +23,11 @@ export interface ScheduleSettings {
   gapTolerance: number;
   /** What an hour of waiting costs a `normal` job, gCO2 per kWh of its energy (config `urgency`). */
   normalWaitGco2PerKwhPerHour: number;
+  /**
+   * How late after its planned start a gate may open: the dispatch loop's period, since the gate opens at
+   * the first dispatch tick at or after the start. A job's latest start keeps this much before its deadline.
+   */
+  gateLatencyMs: number;
 }
 
 export interface PlacedJob {
@@ -327,6 +332,7 @@ export class ScheduleCycle {
       let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
       // Work is measured at FAST speed; a pool's speed factor stretches it (the optimizer does that per pool).
       let runtimeMs = aw.spec.runtimeMinutes * 60_000;
+      let runtimeSlots: number;
       let deadlineSlot: number;
       let pools: PoolName[] | undefined;
       if (pinned) {
@@ -348,7 +354,10 @@ export class ScheduleCycle {
         // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
         // waiting charge keeps the start at slot 0 wherever the pool is faster.
         const slowest = Math.max(...[...usable.values()].map((u) => poolOf(u.view, pool).speedFactor));
-        deadlineSlot = Math.min(H, Math.ceil((runtimeMs * slowest) / slotMs)) - 1;
+        // The optimizer stretches whole slots (ceil(slots x speed)): the window is cut from the same figure,
+        // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
+        runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
+        deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
           failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
@@ -358,16 +367,18 @@ export class ScheduleCycle {
           unschedulable.push({ job_id: aw.jobId, reason: `no ready cluster with carbon data among its regions (${aw.spec.affinityRegions.join(', ') || 'any'})` });
           continue;
         }
-        // The latest start that still finishes by the deadline at full speed; the job then holds ceil(runtime) slots.
-        const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
-        deadlineSlot = Math.min(H - 1, latestStart + Math.ceil(runtimeMs / slotMs) - 1);
+        // The latest start that still finishes by the deadline at full speed, with room for the gate to open at
+        // the next dispatch tick after it (at worst, slot 0: the gate check fails the job if even that is late);
+        // the job then holds ceil(runtime) slots.
+        const latestStart = Math.max(0, Math.floor((aw.deadlineAt - now - runtimeMs - settings.gateLatencyMs) / slotMs));
+        runtimeSlots = Math.min(H, Math.ceil(runtimeMs / slotMs));
+        deadlineSlot = Math.min(H - 1, latestStart + runtimeSlots - 1);
         // A plan on a cluster that is not offered now must move anyway: leaving it is not charged.
         const previousRegion = aw.targetCluster && regionOfCluster.get(aw.targetCluster);
         if (previousRegion && usable.has(previousRegion)) prevPlan[aw.jobId] = { region: previousRegion };
         if (aw.spec.urgency === 'urgent') pools = ['FAST'];
       }
       byId.set(aw.jobId, aw);
-      const runtimeSlots = Math.min(H, Math.ceil(runtimeMs / slotMs));
       const energyKwh = (powerWatts(settings.costs, { cpu: aw.spec.cpu, gpu: aw.spec.gpu, mem_gb: aw.spec.memGb }) * runtimeSlots * slotHours) / 1000;
       const migrationCeiling = settings.costs.lambda_plan_dev + maxNetworkGco2PerGb * aw.spec.dataGb;
       jobs.push({

@@ -118,6 +118,26 @@ describe('FAST and ECO worker pools', () => {
     expect((done!.finishedAt! - done!.startedAt!) / MIN).toBe(45);
   });
 
+  it('re-plans a job running on ECO with the rest of its run stretched as the optimizer stretches it, holding its cores', async () => {
+    t = await testHub({ regions: [{ ...KR, pools: FAST_AND_ECO }], ...FLAT_KR });
+    await t.hub.loops.carbon.runOnce();
+    // ECO has 8 of KR's 16 cores: 'eco' takes 6 of them.
+    await submit(t, { job_id: 'eco', cpu: 6, runtime_minutes: 30 });
+    expect(placedOf(await schedule(t), 'eco').pool).toBe('ECO');
+    await t.hub.loops.dispatch.runOnce();
+    await t.hub.loops.dispatch.runOnce();
+    expect(await t.hub.lifecycle.store.get('eco')).toMatchObject({ phase: 'Running', placement: { pool: 'ECO' } });
+    // 7 minutes on ECO are 4.67 FAST minutes done, 25.33 left: 6 FAST slots, which ECO stretches to 9 (not 8).
+    t.clock.advanceMinutes(7);
+    await submit(t, { job_id: 'second', cpu: 4, runtime_minutes: 30 });
+    const summary = await schedule(t);
+    expect(placedOf(summary, 'eco')).toMatchObject({ cluster: 'carbon-kr', pool: 'ECO' });
+    expect(t.log.messages()).not.toContain('running job eco could not be re-planned; it keeps running where it is');
+    // 'eco' holds 6 ECO cores for about 38 more minutes: 'second' (4 cores) cannot start on ECO before that.
+    const second = placedOf(summary, 'second');
+    if (second.pool === 'ECO') expect(Date.parse(second.planned_start)).toBeGreaterThanOrEqual(t.clock.now() + 35 * MIN);
+  });
+
   it('scales FAST down while the grid is dirtier than the threshold, visible in metrics and the log', async () => {
     const regions = [{ ...KR, pools: FAST_AND_ECO, fast_scale_down: { threshold_gco2_per_kwh: 300, capacity_factor: 0.25 } }];
     t = await testHub({ regions, ...FLAT_KR });
