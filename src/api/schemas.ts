@@ -9,6 +9,8 @@ import { parseTimestamp } from '../domain/iso-time.js';
  */
 const JOB_ID_MAX_LENGTH = 50;
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** The suffix of a migrated job's Job name (`train-g2`): an id ending so would name another job's Job. */
+const GENERATION_SUFFIX = /-g\d+$/;
 const WEEK_MINUTES = 7 * 24 * 60;
 
 const boundedNumber = (max: number) => z.number().finite().max(max);
@@ -16,7 +18,8 @@ const boundedNumber = (max: number) => z.number().finite().max(max);
 const jobIdSchema = z
   .string()
   .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
-  .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit');
+  .regex(DNS_1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit')
+  .refine((id) => !GENERATION_SUFFIX.test(id), 'must not end in "-g" and a number: that names the Job of a migrated job');
 
 /** A submission body whose `job_id` is checked by `jobId` (required, or optional for a what-if). */
 function jobBodySchema<Id extends z.ZodType>(regions: readonly string[], jobId: Id) {

@@ -106,7 +106,12 @@ export class SimulatedSpoke implements SpokeClient {
 
   async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
     this.ensureReachable();
-    if (this.jobs.has(request.jobName)) return 'adopted';
+    const existing = this.jobs.get(request.jobName);
+    if (existing) {
+      // As a Kubernetes spoke does with its job-id label: only the same job's Job is adopted.
+      if (existing.request.jobId === request.jobId) return 'adopted';
+      throw new AdapterError(`Job ${request.jobName} already exists on cluster ${this.cluster} and belongs to CASPIAN job "${existing.request.jobId}", not to "${request.jobId}"`, false);
+    }
     const pool = this.poolCapacity.get(request.pool);
     if (!pool) throw new AdapterError(`cluster ${this.cluster} has no ${request.pool} pool`, false);
     if (!fits(request, pool)) {

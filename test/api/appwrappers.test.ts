@@ -57,6 +57,7 @@ describe('AppWrapper API', () => {
     ['id with underscore', { job_id: 'my_job' }, ['job_id']],
     ['id ending in a dash', { job_id: 'job-' }, ['job_id']],
     ['id too long', { job_id: 'a'.repeat(51) }, ['job_id']],
+    ['id naming a migrated job\'s Job', { job_id: 'train-g2' }, ['job_id']],
     ['empty command', { command: [] }, ['command']],
     ['checkpointing as a string', { checkpointing: 'no' }, ['checkpointing']],
     ['unknown field', { priority: 5 }, ['priority']],

@@ -242,6 +242,13 @@ describe('createJob', () => {
     expect(await sim.createJob(spokeJob('a').obj())).toBe('adopted');
   });
 
+  it('refuses, for good, a Job whose name another job\'s Job holds, and leaves that Job alone', async () => {
+    const sim = spoke();
+    await sim.createJob(spokeJob('x').jobName('x-g2').obj());
+    await expectAdapterError(sim.createJob(spokeJob('x-g2').obj()), false, /Job x-g2 already exists on cluster carbon-kr and belongs to CASPIAN job "x", not to "x-g2"/);
+    expect((await sim.listJobs()).map((j) => [j.jobId, j.jobName])).toEqual([['x', 'x-g2']]);
+  });
+
   it('refuses, for good, a Job larger than the whole cluster', async () => {
     const sim = spoke(4, 16, 1);
     for (const request of [spokeJob('cpu').cpu(5).obj(), spokeJob('mem').memGb(17).obj(), spokeJob('gpu').gpu(2).obj()]) {
