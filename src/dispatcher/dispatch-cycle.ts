@@ -339,8 +339,9 @@ export class DispatchCycle {
     if (nameTaken(aw, cluster, request.jobName)) return;
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
       // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline.
+      // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.
       const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
-        cur.phase === 'Planned' && !cur.gateOpen ? { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now } : undefined,
+        cur.updatedAt === aw.updatedAt ? { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now } : undefined,
       );
       if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
       return;
@@ -348,8 +349,9 @@ export class DispatchCycle {
     const outcome = await this.create(aw, cluster, request, summary);
     if (!outcome) return;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
-      if (cur.phase !== 'Planned' || cur.targetCluster !== cluster) {
-        // Cancelled or re-planned while the Job was being created: the Job is not wanted.
+      const replannedLater = cur.plannedStartAt !== undefined && cur.plannedStartAt > now;
+      if (cur.phase !== 'Planned' || cur.targetCluster !== cluster || cur.targetPool !== aw.targetPool || replannedLater) {
+        // Cancelled or re-planned (elsewhere, to another pool, to a later start) while the Job was being created: the Job is not wanted.
         return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };

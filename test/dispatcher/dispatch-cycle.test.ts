@@ -364,6 +364,38 @@ describe('dispatch cycle', () => {
     expect(await sim(0).listJobs()).toEqual([]);
   });
 
+  it('deletes a gate Job whose AppWrapper was re-planned to a later start while the create was in flight, and opens the gate then', async () => {
+    await store().insert(planned('job', 0));
+    const later = clock.now() + 120 * 60_000;
+    const create = sim(0).createJob.bind(sim(0));
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      // The schedule cycle applies a new plan meanwhile: same cluster and pool, two hours later.
+      await t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: later }));
+      return create(request);
+    });
+    const summary = await dispatch();
+    expect(summary.deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
+    expect(await store().get('job')).toMatchObject({ phase: 'Planned', plannedStartAt: later, gateOpen: false, staleJobs: [] });
+    expect(await sim(0).listJobs()).toEqual([]);
+    clock.advanceTo(later);
+    expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: false }]);
+  });
+
+  it('does not fail a job at its gate for lateness on a listing that a plan applied meanwhile made stale', async () => {
+    // 'late' has 30 minutes of work and a deadline in 20: as listed, its gate opens too late.
+    await store().insert(planned('first', 0));
+    await store().insert({ ...planned('late', 0), deadlineAt: clock.now() + 20 * 60_000 });
+    const create = sim(0).createJob.bind(sim(0));
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      // While 'first' is being created, a plan moves 'late' to carbon-jp (the next cycle judges it there).
+      await t.hub.lifecycle.change('late', (cur) => ({ ...cur, targetCluster: 'carbon-jp' }));
+      return create(request);
+    });
+    const summary = await dispatch();
+    expect(summary.synced).toEqual([]);
+    expect(await store().get('late')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp' });
+  });
+
   it('does not take over the finished Job an earlier job with the same id left behind, and runs its own', async () => {
     // An earlier 'x' ran and finished; its AppWrapper was forgotten (retention), its Job stayed.
     await sim(0).createJob(spokeJob('x').cpu(1).runtimeSeconds(600).activeDeadlineSeconds(7200).obj());
