@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { boundToItsJob, CANNOT_FINISH, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import { ConflictError } from '../domain/errors.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
@@ -227,6 +228,11 @@ export class ScheduleCycle {
    */
   whatIf(candidate: AppWrapper): Promise<WhatIfAnswer> {
     return this.exclusive(async () => {
+      // The caller checked the id before this waited its turn; a job submitted meanwhile under that id would
+      // be planned twice beside itself (and the optimizer refuses repeated ids).
+      if (await this.deps.lifecycle.store.get(candidate.jobId)) {
+        throw new ConflictError(`AppWrapper "${candidate.jobId}" was submitted while the what-if waited for the running cycle; ask again under another id`);
+      }
       const started = performance.now();
       const snapshot = await this.collect(candidate);
       const output = await this.solve(snapshot.input);

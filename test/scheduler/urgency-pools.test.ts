@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { diurnalIntensity } from '../../src/carbon/mock-provider.js';
+import { optimize } from '../../src/optimizer/index.js';
+import { deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { metricValue } from '../support/metric-value.js';
@@ -226,5 +228,28 @@ describe('what-if', () => {
     const bad = await t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { cpu: -1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 60 } });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().details).toEqual([expect.objectContaining({ field: 'cpu' })]);
+  });
+
+  it('answers 409, not 500, when its job id was submitted while it waited behind a running cycle', async () => {
+    const hold = deferred();
+    let calls = 0;
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        if (calls++ === 0) await hold.promise;
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'queued' });
+    const cycle = schedule(t);
+    // The what-if finds no stored 'y' and waits for the running cycle; then 'y' is submitted.
+    const whatIf = t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { job_id: 'y', cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 120 } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await submit(t, { job_id: 'y' })).statusCode).toBe(201);
+    hold.resolve();
+    await cycle;
+    const response = await whatIf;
+    expect(response.statusCode).toBe(409);
+    expect(response.json().message).toContain('"y" was submitted while the what-if waited');
   });
 });
