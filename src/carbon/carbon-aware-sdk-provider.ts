@@ -13,7 +13,7 @@ export interface CarbonAwareSdkOptions {
 }
 
 // The SDK reports every value in gCO2/kWh (its EmissionsData `rating`, its forecast `value`).
-const dataPointSchema = z.object({ location: z.string(), timestamp: z.string(), duration: z.number(), value: z.number() });
+const dataPointSchema = z.object({ location: z.string(), timestamp: z.string(), duration: z.number(), value: z.number().nonnegative() });
 const forecastsSchema = z.array(
   z.object({
     location: z.string(),
@@ -25,7 +25,7 @@ const forecastsSchema = z.array(
     forecastData: z.array(dataPointSchema),
   }),
 );
-const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(), rating: z.number(), duration: z.union([z.string(), z.number()]).optional() }));
+const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(), rating: z.number().nonnegative(), duration: z.union([z.string(), z.number()]).optional() }));
 
 const HOUR_MS = 3_600_000;
 /** How far back `current()` looks for the latest observed value. */
@@ -43,9 +43,10 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
     this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
   }
 
-  private get(path: string, params: Record<string, string>): Promise<unknown> {
+  /** The answer, checked by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
+  private get<T>(path: string, params: Record<string, string>, read: (body: unknown) => T): Promise<T> {
     const url = apiUrl(this.options.baseUrl, path, params);
-    return this.cache.get(url.href, () => getJson(this.name, url, {}, this.options.timeoutMs, this.deps));
+    return this.cache.get(url.href, async () => read(await getJson(this.name, url, {}, this.options.timeoutMs, this.deps))) as Promise<T>;
   }
 
   private location(zone: string): string {
@@ -55,8 +56,9 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   private async observed(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
     const path = '/emissions/bylocations';
-    const answer = await this.get(path, { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() });
-    const body = parseAnswer(this.name, emissionsSchema, answer, path);
+    const params = { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() };
+    // 204 No Content: the SDK's answer when nothing was observed in the window.
+    const body = await this.get(path, params, (answer) => (answer === null ? [] : parseAnswer(this.name, emissionsSchema, answer, path)));
     return body.map((e) => ({ zone, at: epochMs(this.name, 'time', e.time), gco2PerKwh: e.rating, source: this.name, kind: 'measured' as const, fetchedAt })).sort((a, b) => a.at - b.at);
   }
 
@@ -73,7 +75,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
     const path = '/emissions/forecasts/current';
-    const body = parseAnswer(this.name, forecastsSchema, await this.get(path, { location: this.location(zone) }), path);
+    const body = await this.get(path, { location: this.location(zone) }, (answer) => parseAnswer(this.name, forecastsSchema, answer, path));
     const forecast = body.find((f) => f.location === this.location(zone)) ?? body[0];
     if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${this.location(zone)}`, 'malformed');
     const points = forecast.forecastData.map((p) => ({ zone, at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value, source: this.name, kind: 'forecast' as const, fetchedAt }));

@@ -21,7 +21,7 @@ export interface ElectricityMapsOptions {
 // the rest (createdAt, emissionFactorType, ...) pass through unread.
 const latestSchema = z.object({
   zone: z.string(),
-  carbonIntensity: z.number().nullable(),
+  carbonIntensity: z.number().nonnegative().nullable(),
   datetime: z.string(),
   updatedAt: z.string(),
   isEstimated: z.boolean().nullable().optional(),
@@ -29,7 +29,7 @@ const latestSchema = z.object({
 });
 const forecastSchema = z.object({
   zone: z.string(),
-  forecast: z.array(z.object({ carbonIntensity: z.number().nullable(), datetime: z.string() })),
+  forecast: z.array(z.object({ carbonIntensity: z.number().nonnegative().nullable(), datetime: z.string() })),
   updatedAt: z.string(),
 });
 const pastRangeSchema = z.object({
@@ -53,9 +53,11 @@ export class ElectricityMapsProvider implements CarbonProvider {
     this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
   }
 
-  private get(path: string, params: Record<string, string>): Promise<unknown> {
+  /** The answer, checked by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
+  private get<T>(path: string, params: Record<string, string>, read: (body: unknown) => T): Promise<T> {
     const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { ...params, emissionFactorType: this.options.emissionFactorType });
-    return this.cache.get(url.href, () => getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
+    const load = async () => read(await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
+    return this.cache.get(url.href, load) as Promise<T>;
   }
 
   private zoneKey(zone: string): string {
@@ -64,14 +66,17 @@ export class ElectricityMapsProvider implements CarbonProvider {
 
   async current(zone: string): Promise<CarbonReading> {
     const fetchedAt = this.deps.clock.now();
-    const body = parseAnswer(this.name, latestSchema, await this.get('latest', { zone: this.zoneKey(zone) }), 'latest');
-    if (body.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${body.zone}`, 'malformed');
+    const body = await this.get('latest', { zone: this.zoneKey(zone) }, (answer) => {
+      const latest = parseAnswer(this.name, latestSchema, answer, 'latest');
+      if (latest.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${latest.zone}`, 'malformed');
+      return { ...latest, carbonIntensity: latest.carbonIntensity };
+    });
     return { zone, at: epochMs(this.name, 'datetime', body.datetime), gco2PerKwh: body.carbonIntensity, source: this.name, kind: 'measured', fetchedAt };
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
     const fetchedAt = this.deps.clock.now();
-    const body = parseAnswer(this.name, forecastSchema, await this.get('forecast', { zone: this.zoneKey(zone) }), 'forecast');
+    const body = await this.get('forecast', { zone: this.zoneKey(zone) }, (answer) => parseAnswer(this.name, forecastSchema, answer, 'forecast'));
     const points = body.forecast.flatMap((p) =>
       p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'forecast.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'forecast' as const, fetchedAt }],
     );
@@ -97,7 +102,7 @@ export class ElectricityMapsProvider implements CarbonProvider {
     const bodies = await Promise.all(
       ranges.map(async ([rangeStart, rangeEnd]) => {
         const params = { zone: this.zoneKey(zone), start: new Date(rangeStart).toISOString(), end: new Date(rangeEnd).toISOString() };
-        return parseAnswer(this.name, pastRangeSchema, await this.get('past-range', params), 'past-range');
+        return this.get('past-range', params, (answer) => parseAnswer(this.name, pastRangeSchema, answer, 'past-range'));
       }),
     );
     // Ranges meet at their bounds, and the API may include the end hour: one value per hour.

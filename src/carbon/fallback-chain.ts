@@ -64,7 +64,9 @@ export class FallbackChain implements CarbonProvider {
   private readonly options: FallbackChainOptions;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Per link (or zone, or zone and kind of request: see `restFor`), when it may be asked again and how often it failed in a row. */
-  private readonly rest = new Map<string, { until: number; failures: number }>();
+  private readonly rest = new Map<string, { until: number; failures: number; seq: number }>();
+  /** Numbers the rests in the order they were set, so that an answer lifts only those set before it was asked for. */
+  private restSeq = 0;
   private readonly lastCurrent = new Map<string, CarbonReading>();
   private readonly lastForecast = new Map<string, { fetchedAt: number; points: CarbonReading[] }>();
   private readonly inflight = new Map<string, Promise<CarbonReading>>();
@@ -115,12 +117,14 @@ export class FallbackChain implements CarbonProvider {
       const now = this.deps.clock.now();
       if (Object.values(keys).some((key) => (this.rest.get(key)?.until ?? 0) > now)) continue;
       for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
+        const askedAfter = this.restSeq;
         try {
           const pending = call(link);
           if (!pending) break;
           const value = await pending;
-          // Lifts only the rests this request was subject to: another kind may still be refused.
-          for (const key of Object.values(keys)) this.rest.delete(key);
+          // Lifts only the rests this request was subject to (another kind may still be refused), and only
+          // those set before it was sent: a 429 another zone met meanwhile still holds for the account.
+          for (const key of Object.values(keys)) if ((this.rest.get(key)?.seq ?? Infinity) <= askedAfter) this.rest.delete(key);
           return value;
         } catch (error) {
           const reason = reasonOf(error);
@@ -134,7 +138,7 @@ export class FallbackChain implements CarbonProvider {
             await this.sleep(wait);
             continue;
           }
-          this.rest.set(key, { until: this.deps.clock.now() + Math.max(this.backoff(failures), retryAfterMs ?? 0), failures });
+          this.rest.set(key, { until: this.deps.clock.now() + Math.max(this.backoff(failures), retryAfterMs ?? 0), failures, seq: ++this.restSeq });
           break;
         }
       }

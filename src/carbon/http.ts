@@ -95,6 +95,8 @@ export async function getJson(provider: string, url: URL, headers: Record<string
     }
     throw new CarbonFetchError(message, status >= 500 ? 'http_5xx' : 'http_4xx', { status });
   }
+  // No Content: an answer with nothing in it (the Carbon Aware SDK's for a window without observations).
+  if (response.status === 204) return null;
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

@@ -27,7 +27,7 @@ const TO_GCO2_PER_KWH: Readonly<Record<string, number>> = {
 
 // `/v3/forecast` and `/v3/historical` answer `{data: [{point_time, value}], meta: {units, data_point_period_seconds, ...}}`.
 const dataSchema = z.object({
-  data: z.array(z.object({ point_time: z.string(), value: z.number() })),
+  data: z.array(z.object({ point_time: z.string(), value: z.number().nonnegative() })),
   meta: z.object({
     units: z.string(),
     region: z.string().optional(),

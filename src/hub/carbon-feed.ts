@@ -173,8 +173,8 @@ export class CarbonFeed {
   private forecastAt(forecast: readonly CarbonReading[], atMs: number): number | undefined {
     const last = forecast[forecast.length - 1];
     const previous = forecast[forecast.length - 2];
-    // The last point holds for one of the forecast's own steps, not forever.
-    if (!last || atMs > last.at + (previous ? last.at - previous.at : 0)) return undefined;
+    // The last point holds for one of the forecast's own steps (end excluded), not forever.
+    if (!last || (previous ? atMs >= last.at + (last.at - previous.at) : atMs > last.at)) return undefined;
     return valueAt(forecast, atMs)?.gco2PerKwh;
   }
 

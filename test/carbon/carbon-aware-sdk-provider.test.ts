@@ -73,6 +73,12 @@ describe('CarbonAwareSdkProvider', () => {
     await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed' });
   });
 
+  it('reads 204 No Content from bylocations (its answer when nothing was observed) as no history, and no current value', async () => {
+    server.on('/emissions/bylocations', { status: 204, text: '' });
+    await expect(provider().history('KR', clock.now() - 24 * 3_600_000, clock.now())).resolves.toEqual([]);
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed', message: expect.stringContaining('no value for location koreacentral') });
+  });
+
   it('turns a ValidationProblemDetails 400 into an http_4xx fault carrying its detail', async () => {
     server.on('/emissions/forecasts/current', { status: 400, json: PROBLEM });
     await expect(provider().forecast('KR', clock.now(), clock.now() + 3_600_000)).rejects.toMatchObject({ reason: 'http_4xx', message: expect.stringContaining('Unknown location: mars') });

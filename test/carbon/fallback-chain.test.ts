@@ -4,7 +4,9 @@ import { ElectricityMapsProvider } from '../../src/carbon/electricitymaps-provid
 import { FallbackChain, type FallbackChainOptions } from '../../src/carbon/fallback-chain.js';
 import { FileTraceProvider } from '../../src/carbon/file-provider.js';
 import { WattTimeProvider } from '../../src/carbon/watttime-provider.js';
-import type { CarbonFaultReason } from '../../src/carbon/types.js';
+import { CarbonFetchError } from '../../src/carbon/http.js';
+import type { CarbonFaultReason, CarbonProvider, CarbonReading } from '../../src/carbon/types.js';
+import { deferred, flushPromises, type Deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { Loopback } from './loopback.js';
 
@@ -220,7 +222,44 @@ describe('FallbackChain rest after a fault', () => {
   });
 });
 
+/** A link whose current() calls the test settles by hand, or, once `answerAtOnce` is set, that answer at once with it. */
+class HeldProvider implements CarbonProvider {
+  readonly name = 'electricitymaps';
+  readonly calls: { zone: string; answer: Deferred<CarbonReading> }[] = [];
+  answerAtOnce: number | undefined;
+  current(zone: string): Promise<CarbonReading> {
+    const answer = deferred<CarbonReading>();
+    this.calls.push({ zone, answer });
+    if (this.answerAtOnce !== undefined) answer.resolve({ zone, at: 0, gco2PerKwh: this.answerAtOnce, source: this.name, kind: 'measured' });
+    return answer.promise;
+  }
+  async forecast(): Promise<CarbonReading[]> {
+    return [];
+  }
+}
+
 describe('FallbackChain under concurrent callers', () => {
+  it('keeps the account-wide rest of a 429 when a request sent before it succeeds after it', async () => {
+    const held = new HeldProvider();
+    const file = new FileTraceProvider({ paths: [FIXTURE], loop: true, zones: {}, emissionFactor: 'lifecycle' }, clock);
+    const c = new FallbackChain({ links: [held, file], maxStalenessMs: HOUR }, { clock, sleep: async () => undefined });
+    // The hub refreshes every zone at once: both requests are in flight together.
+    const jp = c.current('JP-TK');
+    const kr = c.current('KR');
+    await flushPromises();
+    // KR is refused first: 429, ask again in 120 s (the whole account is rate limited).
+    held.calls[1]?.answer.reject(new CarbonFetchError('electricitymaps answered 429', 'rate_limited', { status: 429, retryAfterMs: 120_000 }));
+    expect((await kr).source).toBe('file');
+    // JP-TK's request, sent before the 429, answers afterwards.
+    held.calls[0]?.answer.resolve({ zone: 'JP-TK', at: clock.now(), gco2PerKwh: 450, source: 'electricitymaps', kind: 'measured' });
+    expect((await jp).source).toBe('electricitymaps');
+    // 10 s later, well inside Retry-After, the account is not asked again.
+    clock.advance(10_000);
+    held.answerAtOnce = 999;
+    expect((await c.current('KR')).source).toBe('file');
+    expect(held.calls).toHaveLength(2);
+  });
+
   it('walks the chain once for simultaneous current() calls of a zone, so a fault is counted once', async () => {
     server.on(LATEST_PATH, { status: 401, json: { error: 'Invalid authentication token' } });
     const c = chain();

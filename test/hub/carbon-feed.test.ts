@@ -5,9 +5,10 @@ import { CarbonFeed } from '../../src/hub/carbon-feed.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
-import { metricValue } from '../support/metric-value.js';
+import { metricSamples, metricValue } from '../support/metric-value.js';
 
 const MIN = 60_000;
+const HOUR = 60 * MIN;
 const HORIZON_MS = 60 * MIN;
 
 type Behaviour = { current: number; forecast: [offsetMinutes: number, gco2PerKwh: number][] } | 'fail' | 'hang';
@@ -148,6 +149,22 @@ describe('refresh', () => {
     expect(await refreshes('error')).toBe(1);
     const warning = log.lines.find((l) => l.level === 40);
     expect(warning).toMatchObject({ zone: 'KR', err: { type: 'AdapterError', message: 'carbon data for zone KR timed out after 20 ms', retryable: true } });
+  });
+});
+
+describe('forecast gauge', () => {
+  it('leaves out a lead time the forecast stops at (its last point holds for one step, end excluded)', async () => {
+    const now = clock.now();
+    const hourly: CarbonProvider = {
+      name: 'chain',
+      current: async (zone) => ({ zone, at: now, gco2PerKwh: 430, source: 'file' }),
+      // Hourly points at 0, 1 h and 2 h: the forecast covers [now, now + 3 h).
+      forecast: async (zone) => [0, 1, 2].map((h) => ({ zone, at: now + h * HOUR, gco2PerKwh: 400 + h, source: 'file' })),
+    };
+    const hub = new CarbonFeed(hourly, ['KR'], { metrics, logger: log.logger, clock, horizonMs: 3 * HOUR, timeoutMs: 1_000 });
+    await hub.refresh();
+    const samples = await metricSamples(metrics, 'caspian_carbon_forecast_gco2_per_kwh');
+    expect(samples.map((s) => [s.labels.horizon, s.value])).toEqual([['1h', 401]]);
   });
 });
 
