@@ -59,9 +59,15 @@ export interface Hub {
   loops: { carbon: PeriodicLoop<string[]>; schedule: PeriodicLoop<ScheduleSummary>; dispatch: PeriodicLoop<DispatchSummary> };
   /** The schedule decisions kept in memory (the latest `decisions.memory_limit`). */
   decisions: CsvDecisionLog;
-  /** Fetches carbon data and cluster status once, then starts the loops and listens. Resolves with the address. */
+  /**
+   * Fetches carbon data and cluster status once, then starts the loops and listens. Resolves with the
+   * address; rejects if `stop()` was called before the loops started.
+   */
   start(): Promise<string>;
-  /** Stops the loops (letting a running cycle finish), closes the server and the adapters. */
+  /**
+   * Stops the loops (letting a running cycle finish), closes the server and the adapters; during `start()`,
+   * once it has settled. Calling it again returns the same promise.
+   */
   stop(): Promise<void>;
   /**
    * Resolves with the reason once the store has failed (a failed commit: it then refuses every change
@@ -312,6 +318,39 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       decisions,
     });
 
+    let starting: Promise<string> | undefined;
+    let stopping: Promise<void> | undefined;
+    const start = async (): Promise<string> => {
+      await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
+      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
+      // Stopped (a SIGTERM) while the hub got ready: no loop and no listener may outlive that stop.
+      if (stopping) throw new Error('the hub was stopped while it started');
+      if (!config.api_token) {
+        logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
+      }
+      for (const loop of Object.values(loops)) loop.start();
+      const address = await app.listen({ port: config.port, host: config.host });
+      logger.info(
+        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
+        'CASPIAN hub listening',
+      );
+      // Whoever waits for the hub (a supervisor, a test) reads this line at once, not a second later.
+      owned?.flushSync();
+      return address;
+    };
+    const stop = async (): Promise<void> => {
+      await starting?.catch(() => undefined);
+      await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+      await app.close();
+      await threaded?.close();
+      await Promise.all(spokes.map((s) => s.client.close()));
+      await decisions.close();
+      await store.close();
+      logger.info('CASPIAN hub stopped');
+      if (owned) clearInterval(owned.flushTimer);
+      owned?.flushSync();
+    };
+
     return {
       app,
       config,
@@ -321,35 +360,16 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       loops,
       decisions,
       storeFailure,
-      async start() {
-        await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
-        await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
-        if (!config.api_token) {
-          logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
-        }
-        for (const loop of Object.values(loops)) loop.start();
-        const address = await app.listen({ port: config.port, host: config.host });
-        logger.info(
-          { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
-          'CASPIAN hub listening',
-        );
-        // Whoever waits for the hub (a supervisor, a test) reads this line at once, not a second later.
-        owned?.flushSync();
-        return address;
+      start() {
+        starting ??= start();
+        return starting;
       },
       flushLogs() {
         owned?.flushSync();
       },
-      async stop() {
-        await Promise.all(Object.values(loops).map((loop) => loop.stop()));
-        await app.close();
-        await threaded?.close();
-        await Promise.all(spokes.map((s) => s.client.close()));
-        await decisions.close();
-        await store.close();
-        logger.info('CASPIAN hub stopped');
-        if (owned) clearInterval(owned.flushTimer);
-        owned?.flushSync();
+      stop() {
+        stopping ??= stop();
+        return stopping;
       },
     };
   } catch (error) {

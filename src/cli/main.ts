@@ -68,6 +68,8 @@ async function serve(): Promise<number> {
   try {
     await hub.start();
   } catch (error) {
+    // A signal during start-up: the shutdown under way exits.
+    if (stopping) return -1;
     hub.logger.fatal({ err: error }, 'hub failed to start');
     await hub.stop().catch(() => undefined);
     hub.flushLogs();

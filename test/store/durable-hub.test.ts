@@ -1,13 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config/config.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import Database from 'better-sqlite3';
 import { appWrapper } from '../support/app-wrapper-builder.js';
+import { deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
@@ -108,5 +109,37 @@ describe('the hub on the SQLite store', () => {
     expect(await t.hub.lifecycle.store.get('lost-ack')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr', jobName: 'lost-ack' } });
     expect(t.log.messages()).toContain('reconciled with the spokes: loaded 2 AppWrappers, adopted 1 Jobs');
     expect(t.log.lines.find((l) => l.msg === 'CASPIAN hub listening')).toMatchObject({ store: 'sqlite' });
+  });
+
+  it('stopped while it starts (a SIGTERM during reconcile), it neither ticks nor listens once both settle', async () => {
+    const clock = new FakeClock();
+    const held = deferred();
+    const kr = new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 2 }, clock);
+    const list = kr.listJobs.bind(kr);
+    // The Job list that reconcile asks for at start waits until the stop is under way.
+    vi.spyOn(kr, 'listJobs').mockImplementationOnce(async () => {
+      await held.promise;
+      return list();
+    });
+    const spokes: Spoke[] = [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: kr },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 16, memGb: 64, gpu: 2 }, clock) },
+      { info: { name: 'carbon-cn', region: 'CN', zone: 'CN' }, client: new SimulatedSpoke('carbon-cn', { cpu: 16, memGb: 64, gpu: 2 }, clock) },
+    ];
+    t = await testHub(sqlite(tempDir()), { clock, spokes });
+    const hub = t.hub;
+    const starting = hub.start().then(
+      () => 'started',
+      (error: unknown) => (error as Error).message,
+    );
+    await vi.waitFor(() => expect(kr.listJobs).toHaveBeenCalled());
+    const stopping = hub.stop();
+    held.resolve();
+    expect(await starting).toBe('the hub was stopped while it started');
+    await stopping;
+    expect(['carbon', 'schedule', 'dispatch'].filter((name) => t!.tickers.isRunning(name))).toEqual([]);
+    expect(hub.app.server.listening).toBe(false);
+    expect(t.log.messages()).toContain('CASPIAN hub stopped');
+    expect(t.log.messages()).not.toContain('CASPIAN hub listening');
   });
 });
