@@ -356,6 +356,12 @@ export class ScheduleCycle {
         if (boundToItsJob(aw)) allowed = [here];
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
+        if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {
+          // Its pool was taken out of the configuration: the plan cannot price it (and the optimizer would
+          // refuse the whole input), so it runs on as it is, outside the plan.
+          this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool }, `running job ${aw.jobId} is in pool ${pool}, which no cluster offers any more; it keeps running where it is, outside the plan`);
+          continue;
+        }
         pools = [pool];
         // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
         // waiting charge keeps the start at slot 0 wherever the pool is faster.

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { diurnalIntensity } from '../../src/carbon/mock-provider.js';
 import { optimize } from '../../src/optimizer/index.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
 import { deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
@@ -138,6 +139,20 @@ describe('FAST and ECO worker pools', () => {
     // 'eco' holds 6 ECO cores for about 38 more minutes: 'second' (4 cores) cannot start on ECO before that.
     const second = placedOf(summary, 'second');
     if (second.pool === 'ECO') expect(Date.parse(second.planned_start)).toBeGreaterThanOrEqual(t.clock.now() + 35 * MIN);
+  });
+
+  it('plans the other jobs when one runs in a pool the configuration no longer has (it runs on outside the plan)', async () => {
+    // A hub restarted without ECO pools, with a job still running on ECO from before.
+    t = await testHub({ regions: [KR], ...FLAT_KR });
+    await t.hub.loops.carbon.runOnce();
+    const running = appWrapper('eco').cpu(1).phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'eco', generation: 1, pool: 'ECO' }).obj();
+    await t.hub.lifecycle.store.insert({ ...running, targetPool: 'ECO', startedAt: t.clock.now(), deadlineAt: t.clock.now() + 600 * MIN });
+    await submit(t, { job_id: 'other' });
+    const response = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().placed.map((p: Placed) => p.job_id)).toEqual(['other']);
+    expect(t.log.messages()).toContain('running job eco is in pool ECO, which no cluster offers any more; it keeps running where it is, outside the plan');
+    expect(await t.hub.lifecycle.store.get('eco')).toMatchObject({ phase: 'Running', placement: { pool: 'ECO' } });
   });
 
   it('scales FAST down while the grid is dirtier than the threshold, visible in metrics and the log', async () => {
