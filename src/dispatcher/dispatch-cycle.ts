@@ -16,7 +16,7 @@ import {
 } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { poolOf } from '../domain/cluster.js';
-import { AdapterError, ConflictError, errorMessage } from '../domain/errors.js';
+import { AdapterError, ConflictError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import { claimJob } from '../hub/reconcile.js';
@@ -327,7 +327,8 @@ export class DispatchCycle {
       const retryable = !(error instanceof AdapterError) || error.retryable;
       this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName, retryable, err: error }, `creating Job ${request.jobName} on ${cluster} failed`);
       if (!retryable) return { refused: message };
-      this.deps.clusters.markUnreachable(cluster, error);
+      // A quota used up is the cluster answering: the Job waits for room there, and the plan may move it.
+      if (!(error instanceof QuotaExceededError)) this.deps.clusters.markUnreachable(cluster, error);
       return undefined;
     }
   }

@@ -41,6 +41,17 @@ export class AdapterError extends Error {
   }
 }
 
+/**
+ * The cluster answered and refuses the call for now: its namespace's quota is used up (a ResourceQuota on
+ * the number of Jobs). Retryable, but the cluster itself is up: the call waits for room, the cluster is
+ * not taken out of the plan.
+ */
+export class QuotaExceededError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, true, options);
+  }
+}
+
 /** The message of anything thrown: an Error's message, else the value as text. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

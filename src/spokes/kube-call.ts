@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { AdapterError, errorMessage } from '../domain/errors.js';
+import { AdapterError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 
 /** How a call that met a transient failure (network, timeout, 5xx, 429) is repeated before it gives up. */
 export interface RetryPolicy {
@@ -24,6 +24,8 @@ interface KubeStatus {
 
 interface Failure {
   transient: boolean;
+  /** A 403 from the ResourceQuota admission plugin: the namespace has no room left for now. */
+  quota?: boolean;
   /** HTTP status code when the API server answered. */
   code?: number;
   detail: string;
@@ -54,7 +56,8 @@ function describe(error: unknown, requestTimeoutMs: number): Failure {
     // client-node drops the body of a 401; the status line says all there is.
     const label = [code, status?.reason ?? (code === 401 ? 'Unauthorized' : undefined)].filter((part) => part !== undefined).join(' ');
     const detail = status?.message ? `${status.message} (${label})` : label;
-    return { transient: code === 429 || code >= 500, code, detail, retryAfterMs: retryAfterMs(error.headers) };
+    const quota = code === 403 && /\bexceeded quota\b/.test(status?.message ?? '');
+    return { transient: code === 429 || code >= 500, quota, code, detail, retryAfterMs: retryAfterMs(error.headers) };
   }
   if (error instanceof Error && error.name === 'AbortError') return { transient: true, detail: `no answer within ${requestTimeoutMs} ms` };
   // Anything else is the network (refused, reset, DNS, TLS) or an answer that is not the API's: the cluster may answer later.
@@ -73,8 +76,9 @@ export interface CallSettings {
 /**
  * Runs one API call with retries. Resolves with its result, or with undefined when the API answered with
  * the `tolerated` status code (404 for "already gone", 409 for "already exists"). Transient failures are
- * retried with capped exponential backoff, then reported as a retryable AdapterError; refusals (other
- * 4xx) at once as a non-retryable one carrying the API's message.
+ * retried with capped exponential backoff, then reported as a retryable AdapterError; a namespace quota
+ * used up at once as a QuotaExceededError (retryable); refusals (other 4xx) at once as a non-retryable one
+ * carrying the API's message.
  */
 export function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings): Promise<T>;
 export function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings, tolerated: number): Promise<T | undefined>;
@@ -87,6 +91,8 @@ export async function callKube<T>(what: string, send: () => Promise<T>, settings
     } catch (error) {
       failure = describe(error, settings.requestTimeoutMs);
       if (failure.code !== undefined && failure.code === tolerated) return undefined;
+      // Room comes back when Jobs finish, not within a few retries' backoff: the caller asks again later.
+      if (failure.quota) throw new QuotaExceededError(`${what}: ${failure.detail}`, { cause: error });
       if (!failure.transient) throw new AdapterError(`${what}: ${failure.detail}`, false, { cause: error });
       if (attempt >= retry.maxAttempts || settings.isClosed()) {
         throw new AdapterError(`${what} failed ${attempt} time${attempt === 1 ? '' : 's'}: ${failure.detail}`, true, { cause: error });

@@ -232,4 +232,29 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     });
     expect(await metricValue(metrics, 'clusters_ready')).toBe(3);
   });
+
+  it('a namespace quota used up keeps the job Planned and the cluster Ready; its Job is created once a Job is gone', async () => {
+    api('carbon-kr').setJobCountQuota('job-count', 1);
+    await store.insert(planned('first', 'carbon-kr'));
+    await store.insert(planned('second', 'carbon-kr'));
+    const summary = await dispatch();
+    expect(summary.created.map((c) => c.job_id)).toEqual(['first']);
+    expect(summary.failed).toEqual([
+      {
+        job_id: 'second',
+        cluster: 'carbon-kr',
+        error: 'create Job second on cluster carbon-kr: jobs.batch "second" is forbidden: exceeded quota: job-count, requested: count/jobs.batch=1, used: count/jobs.batch=1, limited: count/jobs.batch=1 (403 Forbidden)',
+      },
+    ]);
+    expect(await get('second')).toMatchObject({ phase: 'Planned', gateOpen: false });
+    expect(await metricValue(metrics, 'clusters_ready')).toBe(3);
+
+    // 'first' finishes and its Job is removed (ttlSecondsAfterFinished): room for 'second'.
+    api('carbon-kr').setJobStatus('first', jobStatuses.succeeded(clock.now() - 60_000, clock.now()));
+    await dispatch();
+    expect((await get('first')).phase).toBe('Succeeded');
+    api('carbon-kr').removeJob('first');
+    expect((await dispatch()).created.map((c) => c.job_id)).toEqual(['second']);
+    expect(await get('second')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr' } });
+  });
 });

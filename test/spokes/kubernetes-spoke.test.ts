@@ -1,6 +1,6 @@
 import { Job } from 'kubernetes-models/batch/v1';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AdapterError } from '../../src/domain/errors.js';
+import { AdapterError, QuotaExceededError } from '../../src/domain/errors.js';
 import { jobManifest } from '../../src/spokes/job-manifest.js';
 import { KubeconfigError } from '../../src/spokes/kubeconfig.js';
 import { KUBERNETES_SPOKE_DEFAULTS, type KubernetesSpoke } from '../../src/spokes/kubernetes-spoke.js';
@@ -367,6 +367,15 @@ describe('Kubernetes spoke against the API server double', () => {
     await expect(spoke().status()).rejects.toMatchObject({ retryable: false });
     expect(sleeps).toEqual([]);
     expect(api().requests.at(-1)?.status).toBe(401);
+  });
+
+  it('a 403 of a used-up namespace quota is retryable (room comes back), without retries inside the call', async () => {
+    api().setJobCountQuota('job-count', 0);
+    const error = await spoke().createJob(spokeJob('job-a').obj()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect(error).toMatchObject({ retryable: true, message: expect.stringContaining('exceeded quota: job-count, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0') });
+    expect(sleeps).toEqual([]);
+    expect(api().requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 
   it('403 and 400 are refusals with the API message too', async () => {

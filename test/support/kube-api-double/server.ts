@@ -62,6 +62,8 @@ export class KubeApiDouble {
   private readonly nodes = new Map<string, Json>();
   private readonly pods = new Map<string, Json>();
   private readonly namespaces = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+  /** Per namespace, a ResourceQuota on `count/jobs.batch`: its name and hard limit. */
+  private readonly jobQuotas = new Map<string, { name: string; limited: number }>();
   private faults: FaultRule[] = [];
   private revision = 1000;
   /** Continue tokens of lists begun before this revision are expired (see `compact`). */
@@ -165,6 +167,11 @@ export class KubeApiDouble {
     this.namespaces.add(name);
   }
 
+  /** A ResourceQuota `name` with `hard: {count/jobs.batch: limited}` in the namespace. */
+  setJobCountQuota(name: string, limited: number, namespace = 'default'): void {
+    this.jobQuotas.set(namespace, { name, limited });
+  }
+
   addNode(spec: NodeSpec): void {
     this.nodes.set(spec.name, nodeObject(spec, { uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
   }
@@ -192,6 +199,11 @@ export class KubeApiDouble {
     const stored = wireCopy(defaultJob(job, { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
     this.jobs.set(`${namespace}/${name}`, stored);
     return stored;
+  }
+
+  /** Removes a Job, as the TTL-after-finished controller does once `ttlSecondsAfterFinished` has passed. */
+  removeJob(name: string, namespace = 'default'): void {
+    if (!this.jobs.delete(`${namespace}/${name}`)) throw new Error(`no Job ${namespace}/${name} on ${this.options.name}`);
   }
 
   /** Replaces a Job's status, as the job controller's status updates do. */
@@ -388,6 +400,10 @@ export class KubeApiDouble {
     if (!this.namespaces.has(namespace)) throw new Refusal({ ...statuses.notFound('namespaces', '', namespace) });
     if (this.jobs.has(`${namespace}/${name}`)) throw new Refusal(statuses.alreadyExists('jobs', 'batch', name));
     validateJob(job, name);
+    // Admission (ResourceQuota among it) comes before storage, so a full quota answers before a taken name.
+    const quota = this.jobQuotas.get(namespace);
+    const used = this.jobNames(namespace).length;
+    if (quota && used + 1 > quota.limited) throw new Refusal(statuses.exceededQuota('jobs', 'batch', name, { name: quota.name, key: 'count/jobs.batch', used, limited: quota.limited }));
     const stored = wireCopy(defaultJob(job, { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
     if (record.query.dryRun !== 'All') this.jobs.set(`${namespace}/${name}`, stored);
     this.sendObject(res, 201, stored, record);

@@ -106,6 +106,14 @@ export const statuses = {
   /** The double decodes JSON only; kube-apiserver would also take YAML and protobuf. */
   unsupportedMediaType: (contentType: string | undefined) => failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json (got ${contentType ?? 'none'})`),
   unauthorized: () => failure(401, 'Unauthorized', 'Unauthorized'),
+  /** The ResourceQuota admission plugin's refusal of an object its namespace has no room left for. */
+  exceededQuota: (resource: string, group: string, name: string, quota: { name: string; key: string; used: number; limited: number }) =>
+    failure(
+      403,
+      'Forbidden',
+      `${qualified(resource, group)} "${name}" is forbidden: exceeded quota: ${quota.name}, requested: ${quota.key}=1, used: ${quota.key}=${quota.used}, limited: ${quota.key}=${quota.limited}`,
+      { name, group, kind: resource },
+    ),
   methodNotAllowed: () => failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
   notFoundPath: () => failure(404, 'NotFound', 'the server could not find the requested resource'),
   /** The generic error for an injected fault of a given code. */
