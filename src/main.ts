@@ -277,6 +277,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         defaultCommand: config.jobs.default_command,
         spokeTimeoutMs,
         retentionMs: config.store.retention_hours * 3_600_000,
+        clusterLostAfterMs: config.spokes.lost_after_seconds * 1000,
       },
     });
 

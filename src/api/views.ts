@@ -50,8 +50,8 @@ export function appWrapperView(aw: AppWrapper) {
     deadline_at: iso(aw.deadlineAt),
     started_at: iso(aw.startedAt),
     finished_at: iso(aw.finishedAt),
-    /** The legs run before each migration; the current one is `job` from `started_at`. */
-    past_runs: (aw.pastRuns ?? []).map((leg) => ({ cluster: leg.cluster, pool: leg.pool, started_at: iso(leg.startedAt), ended_at: iso(leg.endedAt) })),
+    /** The legs run before each migration or requeue (`lost`: its cluster stopped answering); the current one is `job` from `started_at`. */
+    past_runs: (aw.pastRuns ?? []).map((leg) => ({ cluster: leg.cluster, pool: leg.pool, started_at: iso(leg.startedAt), ended_at: iso(leg.endedAt), lost: leg.lost === true })),
     updated_at: iso(aw.updatedAt),
     metadata: aw.metadata,
     carbon: aw.carbonAccount ? carbonAccountView(aw.carbonAccount) : null,
@@ -107,7 +107,7 @@ export const appWrapperViewSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { cluster: { type: 'string' }, pool: { type: 'string' }, started_at: nullable('string'), ended_at: nullable('string') },
+        properties: { cluster: { type: 'string' }, pool: { type: 'string' }, started_at: nullable('string'), ended_at: nullable('string'), lost: { type: 'boolean' } },
       },
     },
     updated_at: nullable('string'),
@@ -146,6 +146,7 @@ export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined, s
     allocatable: { cpu: view.allocatable.cpu, mem_gb: view.allocatable.memGb, gpu: view.allocatable.gpu },
     foreign_usage: { cpu: view.foreignUsage.cpu, mem_gb: view.foreignUsage.memGb, gpu: view.foreignUsage.gpu },
     checked_at: iso(view.checkedAt),
+    unready_since: iso(view.unreadySince),
     carbon: carbon
       ? {
           gco2_per_kwh: carbon.current.gco2PerKwh,

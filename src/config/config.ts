@@ -183,6 +183,12 @@ export const configSchema = z
         request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
         /** Items per request when listing a cluster's nodes, pods and Jobs (the API server answers in chunks). */
         list_chunk_size: z.number().int().min(1).max(10_000).default(500),
+        /**
+         * A cluster that has not answered for this long is lost: its Dispatched and Running jobs go back to
+         * Pending and run again, from the start, where the next plan puts them (Kueue's MultiKueue waits 15
+         * minutes for a lost worker cluster, too). 0: never; they wait for their cluster.
+         */
+        lost_after_seconds: z.number().int().min(0).default(900),
       })
       .prefault({}),
     store: z
@@ -289,6 +295,7 @@ export const ENV_KEYS = {
   KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_NAMESPACE: ['spokes.namespace', 'string'],
+  CASPIAN_CLUSTER_LOST_AFTER_SECONDS: ['spokes.lost_after_seconds', 'int'],
   CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
   CASPIAN_STORE: ['store.kind', 'string'],
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],

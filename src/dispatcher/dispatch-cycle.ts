@@ -7,6 +7,7 @@ import {
   LIVE_PHASES,
   pendingMove,
   placementFor,
+  requeuedOffLostCluster,
   withoutPendingMove,
   workDoneMs,
   type AppWrapper,
@@ -15,6 +16,7 @@ import {
   type Placement,
 } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import { isoTime } from '../domain/iso-time.js';
 import { poolOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
@@ -31,6 +33,8 @@ export interface DispatchSettings {
   spokeTimeoutMs: number;
   /** How long a finished AppWrapper is kept after it finished; 0 keeps it forever. */
   retentionMs: number;
+  /** How long a cluster may not answer before its live jobs are requeued to run elsewhere; 0: never. */
+  clusterLostAfterMs: number;
 }
 
 export interface DispatchSummary {
@@ -41,6 +45,8 @@ export interface DispatchSummary {
   failed: { job_id: string; cluster: string; error: string }[];
   /** Phase changes read back from the spokes. */
   synced: { job_id: string; phase: string }[];
+  /** Live jobs taken off a lost cluster, Pending again. */
+  requeued: { job_id: string; cluster: string }[];
   /** Finished AppWrappers forgotten after their retention period. */
   pruned: number;
 }
@@ -84,9 +90,16 @@ export class DispatchCycle {
       const summary = await this.dispatch(started);
       this.last = summary;
       this.deps.metrics.recordDispatchCycle('ok', summary.duration_seconds);
-      if (summary.created.length || summary.deleted.length || summary.failed.length || summary.synced.length) {
+      if (summary.created.length || summary.deleted.length || summary.failed.length || summary.synced.length || summary.requeued.length) {
         this.deps.logger.info(
-          { created: summary.created.length, deleted: summary.deleted.length, failed: summary.failed.length, synced: summary.synced.length, durationSeconds: summary.duration_seconds },
+          {
+            created: summary.created.length,
+            deleted: summary.deleted.length,
+            failed: summary.failed.length,
+            synced: summary.synced.length,
+            requeued: summary.requeued.length,
+            durationSeconds: summary.duration_seconds,
+          },
           'dispatch cycle done',
         );
       }
@@ -142,7 +155,7 @@ export class DispatchCycle {
   }
 
   private emptySummary(now: number): DispatchSummary {
-    return { started_at: new Date(now).toISOString(), duration_seconds: 0, created: [], deleted: [], failed: [], synced: [], pruned: 0 };
+    return { started_at: new Date(now).toISOString(), duration_seconds: 0, created: [], deleted: [], failed: [], synced: [], requeued: [], pruned: 0 };
   }
 
   private async dispatch(startedPerf: number): Promise<DispatchSummary> {
@@ -165,9 +178,13 @@ export class DispatchCycle {
       }
     }
 
-    // 3. Account for Jobs no AppWrapper points at: a create whose answer was lost (a time-out, a connection
+    // 3. Requeue the live jobs of clusters that have not answered for `clusterLostAfterMs`: Pending again,
+    // for the next plan to place on a cluster that answers.
+    await this.requeueOffLostClusters(now, summary);
+
+    // 4. Account for Jobs no AppWrapper points at: a create whose answer was lost (a time-out, a connection
     // cut) may have made one. The gate Job of a job still Planned there is adopted; any other is deleted
-    // in step 5, before it runs the job a second time beside the one planned elsewhere.
+    // in step 7, before it runs the job a second time beside the one planned elsewhere.
     const known = new Map((await this.deps.lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
     for (const [cluster, jobs] of jobsByCluster) {
       for (const job of jobs.values()) {
@@ -176,7 +193,7 @@ export class DispatchCycle {
       }
     }
 
-    // 4. Sync the phase of every live AppWrapper from its Job.
+    // 5. Sync the phase of every live AppWrapper from its Job.
     const all = await this.deps.lifecycle.store.list();
     for (const aw of all) {
       if (!LIVE_PHASES.has(aw.phase) || !aw.placement) continue;
@@ -185,7 +202,7 @@ export class DispatchCycle {
       if (jobs) await this.sync(aw, aw.placement, jobs.get(aw.placement.jobName), summary);
     }
 
-    // 5. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
+    // 6. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
     // waits until its Job's cluster has been read this cycle: only then is it known whether the Job started
     // (a job that cannot resume stays) and can the old Job be deleted once the new one exists.
     for (const aw of await this.deps.lifecycle.store.list()) {
@@ -194,16 +211,46 @@ export class DispatchCycle {
       } else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
     }
 
-    // 6. Delete the Jobs left behind by migrations and cancels.
+    // 7. Delete the Jobs left behind by migrations and cancels.
     for (const aw of await this.deps.lifecycle.store.list()) {
       if (aw.staleJobs.length) await this.deleteStale(aw, summary);
     }
 
-    // 7. Forget finished AppWrappers past their retention (once no Job of theirs is left to delete).
+    // 8. Forget finished AppWrappers past their retention (once no Job of theirs is left to delete).
     await this.prune(now, summary);
 
     summary.duration_seconds = (performance.now() - startedPerf) / 1000;
     return summary;
+  }
+
+  private async requeueOffLostClusters(now: number, summary: DispatchSummary): Promise<void> {
+    const lostAfterMs = this.deps.settings.clusterLostAfterMs;
+    if (lostAfterMs <= 0) return;
+    const lostSince = new Map<string, number>();
+    for (const view of this.deps.clusters.snapshot()) {
+      if (!view.ready && view.unreadySince !== undefined && now - view.unreadySince >= lostAfterMs) lostSince.set(view.name, view.unreadySince);
+    }
+    if (lostSince.size === 0) return;
+    for (const aw of await this.deps.lifecycle.store.list()) {
+      const cluster = aw.placement?.cluster;
+      const since = cluster === undefined ? undefined : lostSince.get(cluster);
+      if (!LIVE_PHASES.has(aw.phase) || cluster === undefined || since === undefined) continue;
+      const minutes = Math.round((now - since) / 60_000);
+      const reason = `requeued: its cluster ${cluster} has not answered for ${minutes} min (since ${isoTime(since)})`;
+      const stored = await this.changeEndingMove(
+        aw.jobId,
+        (cur) => (LIVE_PHASES.has(cur.phase) && cur.placement?.cluster === cluster ? requeuedOffLostCluster(cur, since, reason) : undefined),
+        'cluster_lost',
+        (move) => `${move.from} stopped answering and the job was requeued`,
+      );
+      if (stored.phase !== 'Pending') continue;
+      summary.requeued.push({ job_id: aw.jobId, cluster });
+      this.deps.metrics.recordRequeue(cluster);
+      this.deps.logger.warn(
+        { jobId: aw.jobId, cluster, jobName: aw.placement?.jobName, unreadySince: isoTime(since) },
+        `AppWrapper ${aw.jobId} requeued: cluster ${cluster} has not answered for ${minutes} min; it runs again, from the start, where the next plan puts it`,
+      );
+    }
   }
 
   private async prune(now: number, summary: DispatchSummary): Promise<void> {

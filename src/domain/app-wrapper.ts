@@ -22,14 +22,15 @@ export const LIVE_PHASES: ReadonlySet<Phase> = new Set(['Dispatched', 'Running']
 
 /**
  * Allowed moves. `Running -> Dispatched` is a migration (a new Job is created in the target cluster);
- * `Planned -> Pending` never happens: a plan is only replaced by another plan.
+ * `Dispatched | Running -> Pending` is a requeue off a cluster that stopped answering; `Planned -> Pending`
+ * never happens: a plan is only replaced by another plan.
  */
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   Pending: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
   Unschedulable: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
   Planned: ['Planned', 'Dispatched', 'Unschedulable', 'Failed', 'Cancelled'],
-  Dispatched: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
-  Running: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Dispatched: ['Pending', 'Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Running: ['Pending', 'Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
   Succeeded: [],
   Failed: [],
   Cancelled: [],
@@ -158,6 +159,11 @@ export interface RunLeg {
   pool: PoolName;
   startedAt: number;
   endedAt: number;
+  /**
+   * The leg ended with its cluster lost (it stopped answering and the job was requeued): the job's checkpoint
+   * went with it, so no work done up to here carries over. Its carbon still counts.
+   */
+  lost?: true;
 }
 
 export interface MigrationMetadata {
@@ -194,7 +200,7 @@ export interface AppWrapper {
   /** When the current Job started running (a migration clears it: the next Job starts over). */
   startedAt?: number;
   finishedAt?: number;
-  /** The legs run before each migration, oldest first; absent for a job that never moved while running. */
+  /** The legs run before each migration or requeue, oldest first; absent for a job that never moved while running. */
   pastRuns?: RunLeg[];
   metadata: MigrationMetadata;
   /** Set when the job finishes after having run. */
@@ -300,7 +306,37 @@ export function workDoneMs(
 ): number {
   if (!aw.spec.checkpointing && next === 'new-job') return 0;
   let done = 0;
-  if (aw.spec.checkpointing) for (const leg of aw.pastRuns ?? []) done += (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
+  // A lost leg took the checkpoint with it: the work starts over after it.
+  if (aw.spec.checkpointing) for (const leg of aw.pastRuns ?? []) done = leg.lost ? 0 : done + (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
   if (aw.startedAt !== undefined && aw.placement) done += Math.max(0, now - aw.startedAt) / speedOf(aw.placement.cluster, aw.placement.pool);
   return done;
+}
+
+/**
+ * The AppWrapper taken off its Job's cluster, which stopped answering at `lostSince`: Pending again, so that
+ * the next plan places it on a cluster that answers. Its Job is queued for deletion (when the cluster answers
+ * again), a pending move is given up, and its run there stays a leg (its carbon counts) marked lost: the job's
+ * checkpoint is on that cluster, so the next Job starts from the beginning.
+ */
+export function requeuedOffLostCluster(aw: AppWrapper, lostSince: number, reason: string): AppWrapper {
+  const job = aw.placement;
+  if (!job) return aw;
+  const ran = aw.startedAt !== undefined && lostSince > aw.startedAt;
+  // A job that had not started there still loses the checkpoint it carried there; a leg of no length says so.
+  const carried = (aw.pastRuns?.length ?? 0) > 0;
+  const leg: RunLeg[] = ran || carried ? [{ cluster: job.cluster, pool: job.pool, startedAt: ran ? aw.startedAt! : lostSince, endedAt: lostSince, lost: true }] : [];
+  return {
+    ...aw,
+    phase: 'Pending',
+    reason,
+    targetCluster: undefined,
+    targetPool: undefined,
+    plannedStartAt: undefined,
+    gateOpen: false,
+    placement: undefined,
+    migrating: false,
+    startedAt: undefined,
+    ...(leg.length > 0 && { pastRuns: [...(aw.pastRuns ?? []), ...leg] }),
+    staleJobs: [...aw.staleJobs, { cluster: job.cluster, jobName: job.jobName }],
+  };
 }

@@ -73,7 +73,8 @@ function legsOf(finished: AppWrapper, run: FinishedRun, nowMs: number): RunLeg[]
  * The carbon account of a job that finished after having run (see `CarbonAccount`, with the grams of each
  * leg), and where it finished. Each leg of its run (a migrated job has several) counts in its own cluster's zone,
  * at the job's FAST power times that pool's power factor. The counterfactual runs the same work (the legs'
- * length in FAST time, which is `runtime_minutes` for a job that ran to completion as declared) from
+ * length in FAST time after the last leg lost with its cluster, which is `runtime_minutes` for a job that
+ * ran to completion as declared) from
  * submission, in the job's first allowed region (else the first configured cluster's) on its FAST pool.
  * Throws `AccountingError` when a cluster or the carbon data is unknown.
  */
@@ -100,7 +101,8 @@ export function carbonAccountOf(
     legs.push({ cluster: leg.cluster, pool: leg.pool, grams: integral.grams });
     actualGrams += integral.grams;
     energyWattMs += powerW * (leg.endedAt - leg.startedAt);
-    fastWorkMs += (leg.endedAt - leg.startedAt) / pool.speedFactor;
+    // A lost leg's work was lost with its cluster: its carbon counts, its work is done again after it.
+    fastWorkMs = leg.lost ? 0 : fastWorkMs + (leg.endedAt - leg.startedAt) / pool.speedFactor;
     measured &&= integral.basis === 'measured';
   }
 

@@ -20,6 +20,8 @@ export interface ClusterView extends ClusterInfo {
   foreignUsage: Resources;
   /** Epoch ms of the last status check; undefined before the first. */
   checkedAt?: number;
+  /** Epoch ms of the first check of the current stretch of not answering (or not ready); undefined while ready. */
+  unreadySince?: number;
 }
 
 /** Logs and counts a Kubernetes spoke's list read again in one request after its continue token expired. */
@@ -111,8 +113,10 @@ export class ClusterMonitor {
     this.record(cluster, { ...previous, ready: false, message, checkedAt: this.deps.clock.now() });
   }
 
-  private record(cluster: string, view: ClusterView): void {
+  private record(cluster: string, next: ClusterView): void {
     const previous = this.views.get(cluster);
+    const unreadySince = next.ready ? undefined : (previous?.unreadySince ?? next.checkedAt);
+    const view: ClusterView = { ...next, unreadySince };
     this.views.set(cluster, view);
     // The first answer is always worth a line, then only changes.
     if (previous?.checkedAt === undefined || previous.ready !== view.ready) {

@@ -9,7 +9,7 @@ export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
 const DISPATCH_ACTIONS = ['created', 'deleted', 'adopted', 'failed'] as const;
 export type DispatchAction = (typeof DISPATCH_ACTIONS)[number];
 /** Why a decided migration was not carried out. */
-const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned', 'finished', 'cancelled', 'cluster_removed'] as const;
+const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned', 'finished', 'cancelled', 'cluster_removed', 'cluster_lost'] as const;
 export type MigrationDropReason = (typeof MIGRATION_DROP_REASONS)[number];
 /** The hub's periodic loops, as `caspian_loop_skipped_ticks_total` names them. */
 const LOOPS = ['carbon', 'schedule', 'dispatch'] as const;
@@ -158,6 +158,12 @@ export class Metrics {
     labelNames: ['cluster', 'resource'],
     registers: [this.registry],
   });
+  private readonly requeued = new Counter({
+    name: 'caspian_jobs_requeued_total',
+    help: 'Live jobs (Dispatched or Running) taken off a cluster that did not answer for longer than spokes.lost_after_seconds, and put back to Pending to run again, from the start, on a cluster that answers; their Job there is deleted once it answers again. Unit: jobs. Labels: cluster (the lost one, a regions[].cluster of the configuration, e.g. carbon-kr).',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
   private readonly migrations = new Counter({
     name: 'migrations_total',
     help: 'Jobs whose target cluster changed. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
@@ -166,7 +172,7 @@ export class Metrics {
   });
   private readonly migrationsDropped = new Counter({
     name: 'caspian_migrations_dropped_total',
-    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster. Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out; finished: the job succeeded or failed in from_cluster first; cancelled: the job was cancelled first; cluster_removed: from_cluster or to_cluster is no longer in the configuration).',
+    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster (unless from_cluster was lost). Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out; finished: the job succeeded or failed in from_cluster first; cancelled: the job was cancelled first; cluster_removed: from_cluster or to_cluster is no longer in the configuration; cluster_lost: from_cluster stopped answering for longer than spokes.lost_after_seconds and the job was requeued).',
     labelNames: ['from_cluster', 'to_cluster', 'reason'],
     registers: [this.registry],
   });
@@ -394,6 +400,7 @@ export class Metrics {
       this.clusterReady.set({ cluster }, 0);
       this.placements.inc({ cluster }, 0);
       for (const resource of LISTED_RESOURCES) this.spokeListRestarts.inc({ cluster, resource }, 0);
+      this.requeued.inc({ cluster }, 0);
       for (const action of DISPATCH_ACTIONS) this.dispatchActions.inc({ cluster, action }, 0);
       for (const urgency of URGENCIES) {
         this.co2Saved.inc({ cluster, urgency }, 0);
@@ -412,6 +419,10 @@ export class Metrics {
         for (const reason of MIGRATION_DROP_REASONS) this.migrationsDropped.inc({ ...route, reason }, 0);
       }
     }
+  }
+
+  recordRequeue(cluster: string): void {
+    this.requeued.inc({ cluster });
   }
 
   recordSpokeListRestart(cluster: string, resource: ListedResource): void {

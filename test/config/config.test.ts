@@ -56,7 +56,7 @@ describe('defaults', () => {
       optimizer: { solver: 'auto', time_limit_seconds: 30, gap_tolerance: 0.005 },
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
-      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 86_400, request_timeout_ms: 2500, list_chunk_size: 500 },
+      spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 86_400, request_timeout_ms: 2500, list_chunk_size: 500, lost_after_seconds: 900 },
       store: { kind: 'sqlite', data_dir: './data', synchronous: 'full', exit_on_failure: true, retention_hours: 168 },
       decisions: { memory_limit: 10_000 },
       jobs: { default_image: 'busybox:1.36', default_command: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'] },
@@ -249,6 +249,7 @@ describe('environment', () => {
     KUBECONFIG: { raw: '/home/u/.kube/config', want: '/home/u/.kube/config' },
     CASPIAN_KUBECONFIG: { raw: '/etc/caspian/kubeconfig', want: '/etc/caspian/kubeconfig' },
     CASPIAN_NAMESPACE: { raw: 'batch', want: 'batch' },
+    CASPIAN_CLUSTER_LOST_AFTER_SECONDS: { raw: '600', want: 600 },
     CASPIAN_JOB_IMAGE: { raw: 'alpine:3.20', want: 'alpine:3.20' },
     CASPIAN_STORE: { raw: 'memory', want: 'memory' },
     CASPIAN_DATA_DIR: { raw: '/var/lib/caspian', want: '/var/lib/caspian' },

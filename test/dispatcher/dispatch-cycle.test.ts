@@ -120,6 +120,74 @@ describe('dispatch cycle', () => {
     expect((await store().get('job'))?.staleJobs).toEqual([]);
   });
 
+  describe('a cluster that stops answering', () => {
+    const requeued = (cluster: string) => metricValue(t.hub.metrics, 'caspian_jobs_requeued_total', { cluster });
+
+    it('keeps its jobs for spokes.lost_after_seconds, then requeues them to run again, from the start, where the next plan puts them', async () => {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert(planned('job', 0));
+      await dispatch();
+      clock.advanceMinutes(10);
+      await dispatch();
+      expect((await store().get('job'))?.phase).toBe('Running');
+      const startedAt = (await store().get('job'))!.startedAt!;
+
+      sim(0).setReachable(false);
+      await dispatch();
+      const lostSince = clock.now();
+      clock.advanceMinutes(14);
+      expect((await dispatch()).requeued).toEqual([]);
+      expect((await store().get('job'))?.phase).toBe('Running');
+
+      // 15 minutes (the default) without an answer: carbon-kr is lost.
+      clock.advanceMinutes(1);
+      const summary = await dispatch();
+      expect(summary.requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+      expect(await store().get('job')).toMatchObject({
+        phase: 'Pending',
+        reason: `requeued: its cluster carbon-kr has not answered for 15 min (since ${new Date(lostSince).toISOString()})`,
+        placement: undefined,
+        staleJobs: [{ cluster: 'carbon-kr', jobName: 'job' }],
+        pastRuns: [{ cluster: 'carbon-kr', pool: 'FAST', startedAt, endedAt: lostSince, lost: true }],
+      });
+      expect(await requeued('carbon-kr')).toBe(1);
+      expect(t.log.messages()).toContain('AppWrapper job requeued: cluster carbon-kr has not answered for 15 min; it runs again, from the start, where the next plan puts it');
+
+      // The next plan puts it on carbon-jp, which answers; its new Job runs the whole 30 minutes again.
+      const plan = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+      const placed = plan.placed.find((p: { job_id: string }) => p.job_id === 'job');
+      expect(placed.cluster).toBe('carbon-jp');
+      clock.advanceTo(Date.parse(placed.planned_start));
+      expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-jp', job_name: 'job', adopted: false }]);
+
+      // carbon-kr answers again: the Job it still has is deleted, not adopted.
+      sim(0).setReachable(true);
+      expect((await dispatch()).deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
+      expect(await store().get('job')).toMatchObject({ phase: 'Running', placement: { cluster: 'carbon-jp' }, staleJobs: [] });
+      clock.advanceMinutes(30);
+      await dispatch();
+      const done = (await store().get('job'))!;
+      expect(done.phase).toBe('Succeeded');
+      expect((done.finishedAt! - done.startedAt!) / 60_000).toBe(30);
+    });
+
+    it('requeues nothing from a cluster that answered again in time: its lost clock starts over', async () => {
+      await store().insert(planned('job', 0));
+      await dispatch();
+      sim(0).setReachable(false);
+      await dispatch();
+      clock.advanceMinutes(10);
+      sim(0).setReachable(true);
+      await dispatch();
+      sim(0).setReachable(false);
+      await dispatch();
+      // Ten more minutes down: the clock of the lost timeout started again when it answered.
+      clock.advanceMinutes(10);
+      expect((await dispatch()).requeued).toEqual([]);
+      expect(await requeued('carbon-kr')).toBe(0);
+    });
+  });
+
   it('migrates a live job: new Job in the target first, old one deleted after', async () => {
     await store().insert(planned('mover', 0));
     await dispatch();

@@ -9,6 +9,7 @@ import {
   LIVE_PHASES,
   NO_RESOURCES,
   PHASES,
+  requeuedOffLostCluster,
   subtractResources,
   TERMINAL_PHASES,
   withoutPendingMove,
@@ -23,8 +24,8 @@ const ALLOWED: Record<Phase, Phase[]> = {
   Pending: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
   Unschedulable: ['Planned', 'Unschedulable', 'Failed', 'Cancelled'],
   Planned: ['Planned', 'Dispatched', 'Unschedulable', 'Failed', 'Cancelled'],
-  Dispatched: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
-  Running: ['Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Dispatched: ['Pending', 'Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
+  Running: ['Pending', 'Dispatched', 'Running', 'Succeeded', 'Failed', 'Cancelled'],
   Succeeded: [],
   Failed: [],
   Cancelled: [],
@@ -40,8 +41,9 @@ describe('phase transitions', () => {
     }
   }
 
-  it('lets a running job migrate (Running -> Dispatched) but never re-queues a plan (Planned -> Pending)', () => {
+  it('lets a running job migrate (Running -> Dispatched) or be requeued off a lost cluster, but never re-queues a plan (Planned -> Pending)', () => {
     expect(canTransition('Running', 'Dispatched')).toBe(true);
+    expect(canTransition('Running', 'Pending')).toBe(true);
     expect(canTransition('Planned', 'Pending')).toBe(false);
   });
 
@@ -146,6 +148,18 @@ describe('workDoneMs', () => {
       aw: { pastRuns: [{ cluster: 'kr', pool: 'ECO' as const, startedAt: 0, endedAt: 3 * MIN }], startedAt: 5 * MIN, placement: { ...kr, pool: 'FAST' as const } },
       want: 2 + 5,
     },
+    {
+      name: 'a leg, then a lost leg (its checkpoint lost with it), then a FAST leg',
+      aw: {
+        pastRuns: [
+          { cluster: 'jp', pool: 'FAST' as const, startedAt: 0, endedAt: 2 * MIN },
+          { cluster: 'kr', pool: 'FAST' as const, startedAt: 2 * MIN, endedAt: 5 * MIN, lost: true as const },
+          { cluster: 'jp', pool: 'FAST' as const, startedAt: 6 * MIN, endedAt: 7 * MIN },
+        ],
+        placement: kr,
+      },
+      want: 1,
+    },
   ];
   const resumes = { checkpointing: true };
   for (const { name, aw, want } of cases) {
@@ -157,12 +171,59 @@ describe('workDoneMs', () => {
 
   // A job that cannot resume keeps only the run of the Job that goes on; a new Job starts over.
   const startsOver = { checkpointing: false };
-  const inPlace = [0, 10, 6, 0, 5];
+  const inPlace = [0, 10, 6, 0, 5, 0];
   cases.forEach(({ name, aw }, i) => {
     it(`${name}, without checkpoints: ${inPlace[i]} FAST minutes in place, none in a new Job`, () => {
       expect(workDoneMs({ ...aw, spec: startsOver }, 10 * MIN, speedOf) / MIN).toBeCloseTo(inPlace[i]!, 12);
       expect(workDoneMs({ ...aw, spec: startsOver }, 10 * MIN, speedOf, 'new-job')).toBe(0);
     });
+  });
+});
+
+describe('requeuedOffLostCluster', () => {
+  const MIN = 60_000;
+  const job = { cluster: 'carbon-kr', jobName: 'j-g2', generation: 2, pool: 'ECO' as const, createdAt: 0 };
+  const running = (): AppWrapper => ({
+    ...appWrapper('j').phase('Running').target('carbon-jp').migrating().obj(),
+    placement: job,
+    startedAt: 10 * MIN,
+    pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: 0, endedAt: 5 * MIN }],
+    staleJobs: [{ cluster: 'carbon-cn', jobName: 'j' }],
+    plannedStartAt: 10 * MIN,
+    gateOpen: true,
+  });
+
+  it('makes a running job Pending, its Job stale, its run there a lost leg ended when the cluster was last seen', () => {
+    expect(requeuedOffLostCluster(running(), 30 * MIN, 'lost')).toMatchObject({
+      phase: 'Pending',
+      reason: 'lost',
+      targetCluster: undefined,
+      targetPool: undefined,
+      plannedStartAt: undefined,
+      gateOpen: false,
+      placement: undefined,
+      migrating: false,
+      startedAt: undefined,
+      pastRuns: [
+        { cluster: 'carbon-jp', pool: 'FAST', startedAt: 0, endedAt: 5 * MIN },
+        { cluster: 'carbon-kr', pool: 'ECO', startedAt: 10 * MIN, endedAt: 30 * MIN, lost: true },
+      ],
+      staleJobs: [
+        { cluster: 'carbon-cn', jobName: 'j' },
+        { cluster: 'carbon-kr', jobName: 'j-g2' },
+      ],
+    });
+  });
+
+  it('marks the checkpoint a job carried there as lost even if it had not started; a job with no legs gets none', () => {
+    const notStarted = { ...running(), phase: 'Dispatched' as const, startedAt: undefined };
+    expect(requeuedOffLostCluster(notStarted, 30 * MIN, 'lost').pastRuns?.at(-1)).toEqual({ cluster: 'carbon-kr', pool: 'ECO', startedAt: 30 * MIN, endedAt: 30 * MIN, lost: true });
+    expect(requeuedOffLostCluster({ ...notStarted, pastRuns: undefined }, 30 * MIN, 'lost').pastRuns).toBeUndefined();
+  });
+
+  it('leaves an AppWrapper without a Job as it is', () => {
+    const pending = appWrapper('p').obj();
+    expect(requeuedOffLostCluster(pending, 30 * MIN, 'lost')).toBe(pending);
   });
 });
 

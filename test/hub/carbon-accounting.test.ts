@@ -150,6 +150,22 @@ describe('the carbon account of a finished job', () => {
     });
   });
 
+  it('counts the carbon of a leg lost with its cluster, but not its work: the counterfactual runs the work once', async () => {
+    await runFeedUntil(carbon, T0 + 3 * HOUR);
+    // Ran on JP FAST 00:30-01:00, then JP was lost and the job requeued; it ran again, whole, on KR ECO 01:30-03:00.
+    const running: AppWrapper = {
+      ...ranOnEco(),
+      pastRuns: [{ cluster: 'carbon-jp', pool: 'FAST', startedAt: T0 + 0.5 * HOUR, endedAt: T0 + HOUR, lost: true }],
+      placement: { cluster: 'carbon-kr', jobName: 'eco-job', generation: 1, pool: 'ECO', createdAt: T0 + 1.5 * HOUR },
+      startedAt: T0 + 1.5 * HOUR,
+    };
+    const finished: AppWrapper = { ...running, phase: 'Succeeded', finishedAt: T0 + 3 * HOUR };
+    // JP FAST: 0.125 kW x 0.5 h x 480 = 30 g; KR ECO 01:30-02:00 at 400 and 02:00-03:00 at 200: 0.075 x (0.5 x 400 + 200) = 30 g.
+    // Work in FAST time after the lost leg: 90 / 1.5 = 60 min, so the counterfactual is JP FAST 00:00-01:00, 60 g.
+    const { account } = carbonAccountOf(running, finished, { clusters: CLUSTERS, power: POWER, emissions: (...a) => carbon.emissions(...a) }, clock.now());
+    expect(account).toMatchObject({ actualG: 60, counterfactualG: 60, savedG: 0, legs: [{ cluster: 'carbon-jp', pool: 'FAST', actualG: 30 }, { cluster: 'carbon-kr', pool: 'ECO', actualG: 30 }] });
+  });
+
   it("gives each leg's grams, which sum to the account's rounded actual grams", async () => {
     await runFeedUntil(carbon, T0 + 3 * HOUR);
     // Legs of 22, 42 and 20 minutes, whose grams have more than three decimals: the account rounds their sum.

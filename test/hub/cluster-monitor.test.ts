@@ -179,6 +179,27 @@ describe('refresh', () => {
     expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-kr', resource: 'cpu' })).toBe(16);
   });
 
+  it('dates the current stretch of not answering from its first failed check, and forgets it once the cluster answers', async () => {
+    const clusters = monitor();
+    const krView = () => clusters.snapshot().find((v) => v.name === 'carbon-kr');
+    await clusters.refresh();
+    expect(krView()?.unreadySince).toBeUndefined();
+    kr.setReachable(false);
+    clock.advance(5_000);
+    const since = clock.now();
+    await clusters.refresh();
+    clock.advance(60_000);
+    await clusters.refresh();
+    expect(krView()).toMatchObject({ ready: false, unreadySince: since, checkedAt: since + 60_000 });
+    kr.setReachable(true);
+    await clusters.refresh();
+    expect(krView()?.unreadySince).toBeUndefined();
+    kr.setReachable(false);
+    clock.advance(1_000);
+    clusters.markUnreachable('carbon-kr', new Error('connection refused'));
+    expect(krView()?.unreadySince).toBe(clock.now());
+  });
+
   it('marks a spoke that never answers not ready after timeoutMs', async () => {
     cn.answer = 'hang';
     // 20 ms bounds a call that never ends; it is not a speed requirement.

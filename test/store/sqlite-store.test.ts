@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { AppWrapper } from '../../src/domain/app-wrapper.js';
+import { requeuedOffLostCluster, type AppWrapper } from '../../src/domain/app-wrapper.js';
 import { DB_FILE, SCHEMA_VERSION, SqliteStore, StoreOpenError } from '../../src/store/sqlite-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { storeConformance } from './store-conformance.js';
@@ -103,6 +103,22 @@ describe('SqliteStore', () => {
     await store.close();
     store = SqliteStore.open(dir);
     expect((await store.get('a'))?.placement?.co2EstimateG).toBe(42);
+  });
+
+  it('keeps a requeued job across a reopen: Pending, its Job stale, its run on the lost cluster a lost leg', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    const running = { ...appWrapper('a').phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'a', generation: 1, pool: 'FAST' }).obj(), startedAt: 1_000 };
+    await store.insert(running);
+    const requeued = requeuedOffLostCluster(running, 5_000, 'requeued: its cluster carbon-kr has not answered for 15 min');
+    await store.update('a', () => requeued);
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect(await store.get('a')).toMatchObject({
+      phase: 'Pending',
+      pastRuns: [{ cluster: 'carbon-kr', pool: 'FAST', startedAt: 1_000, endedAt: 5_000, lost: true }],
+      staleJobs: [{ cluster: 'carbon-kr', jobName: 'a' }],
+    });
   });
 
   it('reads documents written before urgency classes and the checkpointing flag with their defaults', async () => {
