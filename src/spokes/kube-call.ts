@@ -56,7 +56,9 @@ function describe(error: unknown, requestTimeoutMs: number): Failure {
     // client-node drops the body of a 401; the status line says all there is.
     const label = [code, status?.reason ?? (code === 401 ? 'Unauthorized' : undefined)].filter((part) => part !== undefined).join(' ');
     const detail = status?.message ? `${status.message} (${label})` : label;
-    const quota = code === 403 && /\bexceeded quota\b/.test(status?.message ?? '');
+    // ResourceQuota admission: `exceeded quota`, or `status unknown for quota` while its controller has not
+    // counted a new or changed quota yet; both clear without anyone's help.
+    const quota = code === 403 && /\b(exceeded quota|status unknown for quota)\b/.test(status?.message ?? '');
     return { transient: code === 429 || code >= 500, quota, code, detail, retryAfterMs: retryAfterMs(error.headers) };
   }
   if (error instanceof Error && error.name === 'AbortError') return { transient: true, detail: `no answer within ${requestTimeoutMs} ms` };

@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { addResources, NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
 import type { ClusterStatus } from '../domain/cluster.js';
-import { AdapterError, errorMessage } from '../domain/errors.js';
+import { AdapterError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
@@ -255,15 +255,27 @@ export class KubernetesSpoke implements SpokeClient {
   /**
    * Creates the Job; on 409 adopts the existing one when its job-id label says it is this AppWrapper's
    * (a hub restart, or an earlier try whose answer was lost), and refuses when it belongs to someone else.
+   * A full namespace quota answers before a taken name does (admission runs before storage), so on a
+   * QuotaExceededError the Job holding the last slot may be this one's own: it is adopted then too.
    */
   async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
     const { namespace } = this.settings;
     const name = request.jobName;
     const body = jobManifest(request, this.settings);
+    const read = () => this.callTolerating(`read Job ${name}`, () => this.batch.readNamespacedJob({ name, namespace }), 404);
     // Two rounds: a Job deleted between our create and our read is simply created again.
     for (let round = 1; round <= 2; round++) {
-      if (await this.callTolerating(`create Job ${name}`, () => this.batch.createNamespacedJob({ namespace, body }), 409)) return 'created';
-      const existing = await this.callTolerating(`read Job ${name}`, () => this.batch.readNamespacedJob({ name, namespace }), 404);
+      let created: V1Job | undefined;
+      try {
+        created = await this.callTolerating(`create Job ${name}`, () => this.batch.createNamespacedJob({ namespace, body }), 409);
+      } catch (error) {
+        if (!(error instanceof QuotaExceededError)) throw error;
+        const existing = await read();
+        if (existing?.metadata?.labels?.[LABEL_JOB_ID] === request.jobId && !existing.metadata?.deletionTimestamp) return 'adopted';
+        throw error;
+      }
+      if (created) return 'created';
+      const existing = await read();
       if (!existing) continue;
       const owner = existing.metadata?.labels?.[LABEL_JOB_ID];
       if (owner !== request.jobId) {

@@ -378,6 +378,24 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(api().requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 
+  it('a 403 of a quota its controller has not counted yet is a QuotaExceededError too', async () => {
+    api().setJobCountQuota('job-count', 5, 'default', { counted: false });
+    const error = await spoke().createJob(spokeJob('job-a').obj()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect((error as Error).message).toContain('status unknown for quota: job-count, resources: count/jobs.batch');
+  });
+
+  it('adopts its own Job when a retried create meets the quota that Job filled (admission answers before the taken name)', async () => {
+    const request = spokeJob('job-a').obj();
+    expect(await spoke().createJob(request)).toBe('created');
+    api().setJobCountQuota('job-count', 1);
+    // Its first answer lost, the create is tried again: 403 exceeded quota, not 409, and the Job is ours.
+    expect(await spoke().createJob(request)).toBe('adopted');
+    expect(api().requests.filter((r) => r.method === 'POST').map((r) => r.status)).toEqual([201, 403]);
+    // Someone else's Job in that slot is no reason to adopt: the quota error stands.
+    await expect(spoke().createJob({ ...spokeJob('other').obj(), jobName: 'job-a' })).rejects.toBeInstanceOf(QuotaExceededError);
+  });
+
   it('403 and 400 are refusals with the API message too', async () => {
     api().fail(403, { method: 'POST' });
     await expect(spoke().createJob(spokeJob('job-a').obj())).rejects.toMatchObject({ retryable: false, message: expect.stringContaining('cannot create resource "jobs" in API group "batch"') });

@@ -62,8 +62,8 @@ export class KubeApiDouble {
   private readonly nodes = new Map<string, Json>();
   private readonly pods = new Map<string, Json>();
   private readonly namespaces = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
-  /** Per namespace, a ResourceQuota on `count/jobs.batch`: its name and hard limit. */
-  private readonly jobQuotas = new Map<string, { name: string; limited: number }>();
+  /** Per namespace, a ResourceQuota on `count/jobs.batch`: its name, hard limit, and whether its controller counted it yet. */
+  private readonly jobQuotas = new Map<string, { name: string; limited: number; counted: boolean }>();
   private faults: FaultRule[] = [];
   private revision = 1000;
   /** Continue tokens of lists begun before this revision are expired (see `compact`). */
@@ -167,9 +167,13 @@ export class KubeApiDouble {
     this.namespaces.add(name);
   }
 
-  /** A ResourceQuota `name` with `hard: {count/jobs.batch: limited}` in the namespace. */
-  setJobCountQuota(name: string, limited: number, namespace = 'default'): void {
-    this.jobQuotas.set(namespace, { name, limited });
+  /**
+   * A ResourceQuota `name` with `hard: {count/jobs.batch: limited}` in the namespace. `counted: false`: the
+   * quota controller has not written its `status.used` yet (a new or changed quota), and admission refuses
+   * every create until it has.
+   */
+  setJobCountQuota(name: string, limited: number, namespace = 'default', { counted = true } = {}): void {
+    this.jobQuotas.set(namespace, { name, limited, counted });
   }
 
   addNode(spec: NodeSpec): void {
@@ -398,12 +402,14 @@ export class KubeApiDouble {
     const name = typeof metadata.name === 'string' && metadata.name ? metadata.name : generateName ? `${generateName}${randomUUID().slice(0, 5)}` : '';
     if (!name) throw new Refusal(statuses.invalid('Job', 'batch', '', [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }]));
     if (!this.namespaces.has(namespace)) throw new Refusal({ ...statuses.notFound('namespaces', '', namespace) });
-    if (this.jobs.has(`${namespace}/${name}`)) throw new Refusal(statuses.alreadyExists('jobs', 'batch', name));
+    // As kube-apiserver's Store.create: validation (422), then admission with ResourceQuota (403), then
+    // storage, which is what finds the name taken (409).
     validateJob(job, name);
-    // Admission (ResourceQuota among it) comes before storage, so a full quota answers before a taken name.
     const quota = this.jobQuotas.get(namespace);
     const used = this.jobNames(namespace).length;
+    if (quota && !quota.counted) throw new Refusal(statuses.quotaNotCounted('jobs', 'batch', name, { name: quota.name, key: 'count/jobs.batch' }));
     if (quota && used + 1 > quota.limited) throw new Refusal(statuses.exceededQuota('jobs', 'batch', name, { name: quota.name, key: 'count/jobs.batch', used, limited: quota.limited }));
+    if (this.jobs.has(`${namespace}/${name}`)) throw new Refusal(statuses.alreadyExists('jobs', 'batch', name));
     const stored = wireCopy(defaultJob(job, { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion(), now: this.now() }));
     if (record.query.dryRun !== 'All') this.jobs.set(`${namespace}/${name}`, stored);
     this.sendObject(res, 201, stored, record);

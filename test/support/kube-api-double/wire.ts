@@ -106,6 +106,9 @@ export const statuses = {
   /** The double decodes JSON only; kube-apiserver would also take YAML and protobuf. */
   unsupportedMediaType: (contentType: string | undefined) => failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json (got ${contentType ?? 'none'})`),
   unauthorized: () => failure(401, 'Unauthorized', 'Unauthorized'),
+  /** The ResourceQuota admission plugin's refusal while the quota controller has not counted a quota yet. */
+  quotaNotCounted: (resource: string, group: string, name: string, quota: { name: string; key: string }) =>
+    failure(403, 'Forbidden', `${qualified(resource, group)} "${name}" is forbidden: status unknown for quota: ${quota.name}, resources: ${quota.key}`, { name, group, kind: resource }),
   /** The ResourceQuota admission plugin's refusal of an object its namespace has no room left for. */
   exceededQuota: (resource: string, group: string, name: string, quota: { name: string; key: string; used: number; limited: number }) =>
     failure(
