@@ -42,9 +42,12 @@ function knows(aw: AppWrapper, cluster: string, jobName: string): boolean {
   return aw.staleJobs.some((s) => s.cluster === cluster && s.jobName === jobName);
 }
 
-/** The Job a Planned AppWrapper's open gate creates, on the cluster its plan names. */
-function isGateJob(aw: AppWrapper, cluster: string, jobName: string): boolean {
-  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1);
+/**
+ * The Job a Planned AppWrapper's open gate creates, on the cluster its plan names, once its start has come:
+ * a Job found before that was made for an earlier plan (re-planned later while the create was under way).
+ */
+function isGateJob(aw: AppWrapper, cluster: string, jobName: string, now: number): boolean {
+  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1) && (aw.plannedStartAt ?? now) <= now;
 }
 
 /** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
@@ -83,7 +86,7 @@ export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrappe
     aw.jobId,
     (cur) => {
       if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
-      if (ours(cur) && isGateJob(cur, cluster, jobName)) {
+      if (ours(cur) && isGateJob(cur, cluster, jobName, clock.now())) {
         claim = 'adopted';
         return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() }) };
       }

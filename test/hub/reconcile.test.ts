@@ -61,18 +61,23 @@ describe('reconcile on start', () => {
     expect(line).toMatchObject({ loaded: 3, adopted: 1, stale: 0, deleted: 0, unknown: 0, unreachable: [] });
   });
 
-  it('queues for deletion a Job its AppWrapper no longer wants: cancelled, or planned elsewhere meanwhile', async () => {
+  it('queues for deletion a Job its AppWrapper no longer wants: cancelled, or planned elsewhere or later meanwhile', async () => {
     const cancelled = { ...appWrapper('c').phase('Cancelled').obj(), reason: 'cancelled by request' };
-    const w = await world([cancelled, planned('m', 'carbon-jp')]);
+    const later = { ...planned('l', 'carbon-kr'), plannedStartAt: Date.UTC(2026, 0, 5, 3) };
+    const w = await world([cancelled, planned('m', 'carbon-jp'), later]);
     await w.kr.createJob(spokeJob('c').obj());
     await w.kr.createJob(spokeJob('m').obj());
+    // The gate of 'l' opened and its Job was made; before that was recorded, a plan moved its start 3 hours on.
+    await w.kr.createJob(spokeJob('l').obj());
     const summary = await w.run();
     expect(summary.stale).toEqual([
       { job_id: 'c', cluster: 'carbon-kr', job_name: 'c' },
       { job_id: 'm', cluster: 'carbon-kr', job_name: 'm' },
+      { job_id: 'l', cluster: 'carbon-kr', job_name: 'l' },
     ]);
     expect(await w.store.get('c')).toMatchObject({ phase: 'Cancelled', staleJobs: [{ cluster: 'carbon-kr', jobName: 'c' }] });
     expect(await w.store.get('m')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp', staleJobs: [{ cluster: 'carbon-kr', jobName: 'm' }] });
+    expect(await w.store.get('l')).toMatchObject({ phase: 'Planned', gateOpen: false, staleJobs: [{ cluster: 'carbon-kr', jobName: 'l' }] });
   });
 
   it('leaves alone the Jobs the store already accounts for, a migration under way, and a live AppWrapper whose Job is gone', async () => {
