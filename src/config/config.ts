@@ -48,7 +48,8 @@ const fastScaleDownSchema = z.strictObject({
 
 const regionSchema = z.strictObject({
   /** Grid region name, e.g. `KR`. */
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"'),
+  // It is the value of the Jobs' `caspian.io/region` label, which must start and end with a letter or digit.
+  name: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9_-]{0,30}[A-Za-z0-9])?$/, 'must be 1-32 letters, digits, "_" or "-", starting and ending with a letter or digit'),
   /** Spoke cluster of the region. */
   cluster: name,
   /** kubeconfig context of the cluster. */

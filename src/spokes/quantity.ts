@@ -34,7 +34,8 @@ export function parseQuantity(quantity: string): number {
   const match = QUANTITY.exec(quantity.trim());
   if (!match) throw new RangeError(`"${quantity}" is not a Kubernetes quantity`);
   const [, digits = '', suffix = ''] = match;
-  const factor = /^[eE]/.test(suffix) ? 10 ** Number(suffix.slice(1)) : (SUFFIX_FACTORS[suffix] ?? 1);
+  // A bare `E` is exa (10^18), as apimachinery reads the SI table first; only `E<n>` or `e<n>` is an exponent.
+  const factor = /^[eE][+-]?\d+$/.test(suffix) ? 10 ** Number(suffix.slice(1)) : (SUFFIX_FACTORS[suffix] ?? 1);
   return Number(digits) * factor;
 }
 
