@@ -234,11 +234,15 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const regionNames = new Set<string>();
     const clusterNames = new Set<string>();
+    const contexts = new Set<string>();
     cfg.regions.forEach((r, i) => {
       if (regionNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: `duplicate region "${r.name}"` });
       if (clusterNames.has(r.cluster)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'cluster'], message: `duplicate cluster "${r.cluster}"` });
+      // Each spoke takes every CASPIAN Job in its namespace for its own: two on one cluster would delete each other's.
+      if (contexts.has(r.context)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'context'], message: `duplicate context "${r.context}": one cluster cannot be two regions` });
       regionNames.add(r.name);
       clusterNames.add(r.cluster);
+      contexts.add(r.context);
     });
     for (const [from, row] of Object.entries(cfg.migration.network_gco2_per_gb ?? {})) {
       for (const to of [from, ...Object.keys(row)]) {

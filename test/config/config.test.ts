@@ -131,6 +131,7 @@ describe('validation', () => {
     { name: 'no regions', raw: { regions: [] }, key: 'regions' },
     { name: 'cluster not a DNS label', raw: { regions: [region('KR', 'Carbon_KR')] }, key: 'regions.0.cluster', message: /DNS-1123/ },
     { name: 'bad region name', raw: { regions: [region('K R', 'carbon-kr')] }, key: 'regions.0.name' },
+    { name: 'two regions on one context', raw: { regions: [region('KR', 'carbon-kr'), { ...region('JP', 'carbon-jp'), context: 'kind-carbon-kr' }] }, key: 'regions.1.context', message: /one cluster cannot be two regions/ },
     { name: 'region name that is no label value (it labels the Jobs)', raw: { regions: [region('KR_', 'carbon-kr')] }, key: 'regions.0.name', message: /starting and ending with a letter or digit/ },
     { name: 'negative capacity', raw: { regions: [region('KR', 'carbon-kr', { capacity: { cpu: -1, mem_gb: 1 } })] }, key: 'regions.0.capacity.cpu' },
     { name: 'unknown pool', raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'SLOW', share: 1 }] })] }, key: 'regions.0.pools.0.name' },
