@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
@@ -13,7 +14,7 @@ export interface CarbonAwareSdkOptions {
 }
 
 // The SDK reports every value in gCO2/kWh (its EmissionsData `rating`, its forecast `value`).
-const dataPointSchema = z.object({ location: z.string(), timestamp: z.string(), duration: z.number(), value: z.number().nonnegative() });
+const dataPointSchema = z.object({ location: z.string(), timestamp: z.string(), duration: z.number(), value: z.number().nonnegative().max(MAX_GCO2_PER_KWH) });
 const forecastsSchema = z.array(
   z.object({
     location: z.string(),
@@ -25,7 +26,7 @@ const forecastsSchema = z.array(
     forecastData: z.array(dataPointSchema),
   }),
 );
-const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(), rating: z.number().nonnegative(), duration: z.union([z.string(), z.number()]).optional() }));
+const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(), rating: z.number().nonnegative().max(MAX_GCO2_PER_KWH), duration: z.union([z.string(), z.number()]).optional() }));
 
 const HOUR_MS = 3_600_000;
 /** How far back `current()` looks for the latest observed value. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
@@ -21,7 +22,7 @@ export interface ElectricityMapsOptions {
 // the rest (createdAt, emissionFactorType, ...) pass through unread.
 const latestSchema = z.object({
   zone: z.string(),
-  carbonIntensity: z.number().nonnegative().nullable(),
+  carbonIntensity: z.number().nonnegative().max(MAX_GCO2_PER_KWH).nullable(),
   datetime: z.string(),
   updatedAt: z.string(),
   isEstimated: z.boolean().nullable().optional(),
@@ -29,7 +30,7 @@ const latestSchema = z.object({
 });
 const forecastSchema = z.object({
   zone: z.string(),
-  forecast: z.array(z.object({ carbonIntensity: z.number().nonnegative().nullable(), datetime: z.string() })),
+  forecast: z.array(z.object({ carbonIntensity: z.number().nonnegative().max(MAX_GCO2_PER_KWH).nullable(), datetime: z.string() })),
   updatedAt: z.string(),
 });
 const pastRangeSchema = z.object({

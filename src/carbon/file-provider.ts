@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 import type { Clock } from '../domain/clock.js';
 import { splitCsvLine } from '../domain/csv.js';
 import { CarbonFetchError } from './http.js';
@@ -35,7 +36,7 @@ interface TracePoint {
 const rowSchema = z.object({
   zone: z.string().trim().min(1, 'is empty'),
   datetime: z.string().refine((t) => !Number.isNaN(parseTimestamp(t)), 'is not a timestamp'),
-  gco2PerKwh: z.number({ error: 'is not a number' }).finite('is not a number').nonnegative('must not be negative'),
+  gco2PerKwh: z.number({ error: 'is not a number' }).finite('is not a number').nonnegative('must not be negative').max(MAX_GCO2_PER_KWH, `must be at most ${MAX_GCO2_PER_KWH}`),
 });
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 
 /**
  * The `carbon` block of the hub configuration: which provider, how to reach it, what to fall back to.
@@ -22,7 +23,7 @@ export const carbonOptionsSchema = z
     /** How old the last known value may be before the zone is flagged stale. */
     max_staleness_seconds: positive.default(3600),
     /** Served (flagged stale) when nothing answers and nothing recent is known. */
-    constant_gco2_per_kwh: z.number().finite().nonnegative().optional(),
+    constant_gco2_per_kwh: z.number().finite().nonnegative().max(MAX_GCO2_PER_KWH).optional(),
     /** Plan against the central value (`expected`) or the high end of its band (`pessimistic`). */
     risk: z.enum(['expected', 'pessimistic']).default('expected'),
     /** Per HTTP request. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
@@ -93,9 +94,10 @@ export class WattTimeProvider implements CarbonProvider {
     const factor = TO_GCO2_PER_KWH[body.meta.units];
     if (factor === undefined) throw new CarbonFetchError(`${this.name} ${path}: unknown units "${body.meta.units}"`, 'units');
     const fetchedAt = this.deps.clock.now();
-    return body.data
-      .map((p) => ({ zone, at: epochMs(this.name, 'point_time', p.point_time), gco2PerKwh: Math.round(p.value * factor * 100) / 100, source: this.name, kind, fetchedAt }))
-      .sort((a, b) => a.at - b.at);
+    const readings = body.data.map((p) => ({ zone, at: epochMs(this.name, 'point_time', p.point_time), gco2PerKwh: Math.round(p.value * factor * 100) / 100, source: this.name, kind, fetchedAt }));
+    const wild = readings.find((r) => r.gco2PerKwh > MAX_GCO2_PER_KWH);
+    if (wild) throw new CarbonFetchError(`${this.name} ${path}: ${wild.gco2PerKwh} gCO2/kWh is beyond any grid (at most ${MAX_GCO2_PER_KWH})`, 'malformed');
+    return readings.sort((a, b) => a.at - b.at);
   }
 
   private region(zone: string): string {

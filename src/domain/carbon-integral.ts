@@ -3,6 +3,13 @@
  * spans of measured values, with a forecast step function filling what they do not cover.
  */
 
+/**
+ * The largest grid intensity CASPIAN takes, gCO2/kWh: far above any grid (the dirtiest are near 1,200), and
+ * small enough that the planner's sums of intensities over a horizon stay exact. A provider's larger value is a
+ * malformed answer; the optimizer refuses one in its input.
+ */
+export const MAX_GCO2_PER_KWH = 100_000;
+
 /** A stretch of time over which the intensity was measured to be `gco2PerKwh`: [fromMs, toMs). */
 export interface IntensitySpan {
   fromMs: number;

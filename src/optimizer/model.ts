@@ -1,4 +1,5 @@
 import { CAPACITY_EPS } from '../domain/app-wrapper.js';
+import { OptimizeInputError } from './errors.js';
 import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
 import type { CostWeights, ModelJob, OptimizeInput, OptimizeJob, PlacementModel, UnscheduledJob } from './types.js';
@@ -276,7 +277,29 @@ export function compileModel(input: OptimizeInput): CompiledModel {
       optionCost: buffer.cost.slice(0, buffer.length),
     });
   }
-  return { model: { regions: grid.sites.map((site) => site.label), horizonSlots: H, jobs, capacity: grid.capacity }, unscheduled };
+  const model: PlacementModel = { regions: grid.sites.map((site) => site.label), horizonSlots: H, jobs, capacity: grid.capacity };
+  checkCostMagnitude(input, model);
+  return { model, unscheduled };
+}
+
+/** Costs the solvers sum exactly: the "left out" penalty (every job's dearest option, plus 1) stays below it. */
+const MAX_EXACT_COST_GCO2 = 2 ** 50;
+
+/**
+ * Refuses costs too large to add up exactly in a double (beyond 2^53 adding 1 changes nothing, and "left out"
+ * would cost as much as a placement), naming the dearest job: finite inputs can still multiply into them.
+ */
+function checkCostMagnitude(input: OptimizeInput, model: PlacementModel): void {
+  if (unplacedPenalty(model) < MAX_EXACT_COST_GCO2) return;
+  let dearest = { job: model.jobs[0]!, cost: -Infinity };
+  for (const job of model.jobs) for (const cost of job.optionCost) if (!(cost <= dearest.cost)) dearest = { job, cost };
+  const index = input.jobs.findIndex((j) => j.job_id === dearest.job.jobId);
+  throw new OptimizeInputError([
+    {
+      path: `jobs[${index}] (job "${dearest.job.jobId}")`,
+      message: `a placement of it costs ${dearest.cost} gCO2: the costs of all jobs must stay below 2^50 g to add up exactly (check ci_gco2_per_kwh, the watt costs, data_gb and network_costs)`,
+    },
+  ]);
 }
 
 /** The shortest run a job has on the sites it may use, and the pool that stretches it, if one does. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
 import { OptimizeInputError } from './errors.js';
 import type { InputIssue } from './errors.js';
 import type { OptimizeInput } from './types.js';
@@ -51,7 +52,8 @@ const capacitySchema = z.strictObject({
 const carbonSchema = z.strictObject({
   region: name(),
   slot: slot(),
-  ci_gco2_per_kwh: quantity(),
+  // A larger value would swamp the slots after it in the summed intensities the costs are taken from.
+  ci_gco2_per_kwh: quantity().max(MAX_GCO2_PER_KWH, { error: `must be <= ${MAX_GCO2_PER_KWH} gCO2/kWh` }),
 });
 
 const costsSchema = z.strictObject({

@@ -189,13 +189,14 @@ describe('ElectricityMapsProvider', () => {
     expect((await em.current('KR')).gco2PerKwh).toBe(436);
   });
 
-  it('does not remember an answer it refuses (no value), and refuses a negative intensity', async () => {
-    server.on('/v3/carbon-intensity/latest', { json: { ...LATEST, carbonIntensity: null } }, { json: LATEST }, { json: { ...LATEST, carbonIntensity: -120 } });
+  it('does not remember an answer it refuses (no value), and refuses a negative intensity or one beyond any grid', async () => {
+    server.on('/v3/carbon-intensity/latest', { json: { ...LATEST, carbonIntensity: null } }, { json: LATEST }, { json: { ...LATEST, carbonIntensity: -120 } }, { json: { ...LATEST, carbonIntensity: 2e5 } });
     const em = provider({ cacheSeconds: 300 });
     expect((await fault(em.current('KR'))).message).toMatch(/no carbonIntensity/);
     // The API has a value now: the refused answer was not kept for cache_seconds.
     expect((await em.current('KR')).gco2PerKwh).toBe(436);
     expect(server.count('/v3/carbon-intensity/latest')).toBe(2);
+    expect((await fault(provider({ cacheSeconds: 0 }).current('KR'))).reason).toBe('malformed');
     expect((await fault(provider({ cacheSeconds: 0 }).current('KR'))).reason).toBe('malformed');
   });
 

@@ -109,6 +109,7 @@ describe('FileTraceProvider', () => {
   const bad: { name: string; text: string; error: string }[] = [
     { name: 'a value that is not a number', text: `${HEADER}\n2025-03-03 00:00:00,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,\n2025-03-03 01:00:00,South Korea,South Korea,KR,372,n/a,31,14,src,false,`, error: 'bad.csv: line 3: Carbon intensity gCO₂eq/kWh (LCA) is not a number' },
     { name: 'a negative value', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,-4', error: 'bad.csv: line 2: gco2_per_kwh must not be negative' },
+    { name: 'a value beyond any grid', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,4e5', error: 'bad.csv: line 2: gco2_per_kwh must be at most 100000' },
     { name: 'a bad timestamp', text: `${HEADER}\nyesterday,South Korea,South Korea,KR,365.1,419.66,32,13,src,false,`, error: 'bad.csv: line 2: Datetime (UTC) is not a timestamp' },
     { name: 'a timestamp that is not ISO 8601 (Date.parse would read it in local time)', text: 'zone,datetime,gco2_per_kwh\nKR,3/3/2025 00:00,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
     { name: 'a date that does not exist (Date.parse rolls 2025-02-30 over to March 2)', text: 'zone,datetime,gco2_per_kwh\nKR,2025-02-28T23:00:00Z,400\nKR,2025-02-30T00:00:00Z,410', error: 'bad.csv: line 3: datetime is not a timestamp' },

@@ -108,6 +108,13 @@ describe('WattTimeProvider', () => {
     expect(error).toMatchObject({ reason: 'units', retryable: false, message: expect.stringContaining('unknown units "percentile"') });
   });
 
+  it('refuses a value beyond any grid (past 100000 gCO2/kWh once converted) as a malformed answer', async () => {
+    const body = forecastBody('kg_co2_per_mwh');
+    body.data[1]!.value = 250_000;
+    server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { json: body });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed', message: expect.stringContaining('250000 gCO2/kWh is beyond any grid') });
+  });
+
   it('passes a 429 on with its Retry-After', async () => {
     server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { status: 429, json: { error: 'Too Many Requests' }, headers: { 'retry-after': '60' } });
     await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'rate_limited', retryAfterMs: 60_000 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { compileModel, parseOptimizeInput } from '../../src/optimizer/index.js';
+import { compileModel, OptimizeInputError, parseOptimizeInput } from '../../src/optimizer/index.js';
 import { capacityRows, findOverflow, leastSumOverAtLeast } from '../../src/optimizer/model.js';
 import type { ModelJob, OptimizeInput } from '../../src/optimizer/types.js';
 import { input, job, seedScenario } from '../support/optimizer-builders.js';
@@ -74,6 +74,23 @@ describe('compileModel costs', () => {
     ]);
     const cheapMove = compile({ ...raw, costs: { lambda_plan_dev: 1 } });
     expect(cheapMove.model.jobs[0]!.optionCost[1]).toBeCloseTo(1.5 + 1 + 5, 12);
+  });
+});
+
+describe('compileModel cost magnitude', () => {
+  test('refuses costs too large to add up exactly, naming the dearest job: finite inputs can multiply into them', () => {
+    // 1e12 cores x 30 W x 1e5 g/kWh for an hour: 3e15 g, past 2^50 (1.1e15), near where adding the "left out" penalty's 1 changes nothing.
+    const raw = input().regions('KR').horizon(1).capacity('KR', { cpu: 1e12 }).carbon('KR', 1e5).job(job('small').window(0, 0), job('huge').cpu(1e12).window(0, 0)).obj();
+    let error: unknown;
+    try {
+      compile(raw);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(OptimizeInputError);
+    expect((error as OptimizeInputError).issues).toEqual([{ path: 'jobs[1] (job "huge")', message: expect.stringMatching(/^a placement of it costs 3000000000000000 gCO2: the costs of all jobs must stay below 2\^50 g/) }]);
+    // The same job at a sane size compiles.
+    expect(compile({ ...raw, jobs: raw.jobs.map((j) => ({ ...j, cpu: 2 })) }).model.jobs).toHaveLength(2);
   });
 });
 

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   DEFAULT_COSTS,
   DEFAULT_OPTIMIZE_OPTIONS,
@@ -320,4 +320,66 @@ test('auto picks by model size over the catalog', async () => {
   const raw = input().regions('KR', 'JP', 'CN').horizon(12).capacity('KR', { cpu: 1 }).capacity('JP', { cpu: 1 }).capacity('CN', { cpu: 1 }).job(job('a').window(0, 11)).obj();
   expect((await optimizeWith(both, raw)).solver).toBe('large');
   expect((await optimizeWith(both, seedScenario().horizon(1).job(job('a').window(0, 0)).obj())).solver).toBe('small');
+});
+
+/** A contended 5-job, 2-region, 5-slot instance (found by random search): branch-and-cut takes several nodes. */
+function contended(): OptimizeInput {
+  return parseOptimizeInput({
+    jobs: [
+      { job_id: 'j0', cpu: 1, mem_gb: 1, gpu: 0, runtime_slots: 1, release_slot: 1, deadline_slot: 4, data_gb: 5, affinity_regions: [] },
+      { job_id: 'j1', cpu: 3, mem_gb: 4, gpu: 1, runtime_slots: 3, release_slot: 2, deadline_slot: 6, data_gb: 0, affinity_regions: [] },
+      { job_id: 'j2', cpu: 1, mem_gb: 1, gpu: 0, runtime_slots: 3, release_slot: 2, deadline_slot: 6, data_gb: 10, affinity_regions: [] },
+      { job_id: 'j3', cpu: 3, mem_gb: 1, gpu: 0, runtime_slots: 1, release_slot: 2, deadline_slot: 4, data_gb: 5, affinity_regions: [] },
+      { job_id: 'j4', cpu: 1, mem_gb: 2, gpu: 0, runtime_slots: 1, release_slot: 2, deadline_slot: 4, data_gb: 10, affinity_regions: [] },
+    ],
+    capacities: [
+      { region: 'KR', slot: 0, cpu_cap: 2, mem_gb_cap: 8, gpu_cap: 0 },
+      { region: 'KR', slot: 1, cpu_cap: 3, mem_gb_cap: 2, gpu_cap: 2 },
+      { region: 'KR', slot: 2, cpu_cap: 3, mem_gb_cap: 4, gpu_cap: 1 },
+      { region: 'KR', slot: 3, cpu_cap: 2, mem_gb_cap: 8, gpu_cap: 0 },
+      { region: 'KR', slot: 4, cpu_cap: 2, mem_gb_cap: 4, gpu_cap: 2 },
+      { region: 'JP', slot: 0, cpu_cap: 2, mem_gb_cap: 8, gpu_cap: 2 },
+      { region: 'JP', slot: 1, cpu_cap: 3, mem_gb_cap: 4, gpu_cap: 1 },
+      { region: 'JP', slot: 2, cpu_cap: 1, mem_gb_cap: 4, gpu_cap: 2 },
+    ],
+    carbons: [
+      { region: 'KR', slot: 0, ci_gco2_per_kwh: 300 },
+      { region: 'KR', slot: 1, ci_gco2_per_kwh: 150 },
+      { region: 'KR', slot: 2, ci_gco2_per_kwh: 100 },
+      { region: 'KR', slot: 3, ci_gco2_per_kwh: 400 },
+      { region: 'KR', slot: 4, ci_gco2_per_kwh: 350 },
+      { region: 'JP', slot: 0, ci_gco2_per_kwh: 200 },
+      { region: 'JP', slot: 1, ci_gco2_per_kwh: 100 },
+      { region: 'JP', slot: 2, ci_gco2_per_kwh: 100 },
+      { region: 'JP', slot: 3, ci_gco2_per_kwh: 450 },
+      { region: 'JP', slot: 4, ci_gco2_per_kwh: 350 },
+    ],
+    regions: ['KR', 'JP'],
+    slot_seconds: 300,
+    horizon_slots: 5,
+    costs: { watt_gpu: 200, watt_mem_gb: 3, lambda_plan_dev: 100 },
+    network_costs: {},
+    migration_allow: true,
+    prev_plan: { j4: { region: 'KR' } },
+  });
+}
+
+describe('jslp and the wall clock', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  test('a wall clock stepped forward during branch-and-cut reads as timed out, never as a proven optimum', async () => {
+    const exact = await optimize(contended(), { solver: 'jslp', timeLimitSeconds: 2, gapTolerance: 1e-9 });
+    expect(exact).toMatchObject({ solver: 'jslp', solver_status: 'optimal' });
+    const realNow = Date.now.bind(Date);
+    // The library times its search with Date.now(): an NTP step or a resumed VM stops it after a few nodes.
+    for (let stepAfter = 2; stepAfter <= 8; stepAfter++) {
+      let calls = 0;
+      vi.spyOn(Date, 'now').mockImplementation(() => realNow() + (++calls > stepAfter ? 1e9 : 0));
+      const out = await optimize(contended(), { solver: 'jslp', timeLimitSeconds: 2, gapTolerance: 1e-9 });
+      vi.restoreAllMocks();
+      if (out.solver !== 'jslp' || out.solver_status !== 'optimal') continue;
+      expect(out.plans.length, `step after ${stepAfter} calls`).toBe(exact.plans.length);
+      expect(out.objective_gco2, `step after ${stepAfter} calls`).toBeCloseTo(exact.objective_gco2, 9);
+    }
+  });
 });

@@ -85,6 +85,8 @@ describe('parseOptimizeInput', () => {
     { name: 'negative capacity', mutate: (r) => (r.capacities[0].gpu_cap = -2), path: 'capacities[0].gpu_cap', message: />= 0/ },
     { name: 'carbon in unknown region', mutate: (r) => (r.carbons[3].region = 'US'), path: 'carbons[3].region', message: /unknown region "US"/ },
     { name: 'negative slot', mutate: (r) => (r.carbons[0].slot = -1), path: 'carbons[0].slot', message: />= 0/ },
+    // A value this large swamps the slots after it in the summed intensities the costs are taken from.
+    { name: 'intensity beyond any grid', mutate: (r) => (r.carbons[0].ci_gco2_per_kwh = 1e17), path: 'carbons[0].ci_gco2_per_kwh', message: /<= 100000 gCO2\/kWh/ },
     { name: 'prev plan in unknown region', mutate: (r) => (r.prev_plan.a.region = 'XX'), path: 'prev_plan.a.region', message: /unknown region/ },
     { name: 'network cost from unknown region', mutate: (r) => (r.network_costs.XX = {}), path: 'network_costs.XX', message: /unknown region/ },
     { name: 'network cost to unknown region', mutate: (r) => (r.network_costs.KR.YY = 1), path: 'network_costs.KR.YY', message: /unknown region "YY"/ },

@@ -52,6 +52,17 @@ describe('validatePlan', () => {
     expect(kinds).toContain(kind);
   });
 
+  test('compares capacity with the slack the planner uses (1e-9), not the cost tolerance: a no_capacity claim 5e-7 over it stands', async () => {
+    const raw = seedScenario().capacity('KR', { cpu: 1 }).job(job('a').cpu(1.0000005).affinity('KR').window(0, 0)).obj();
+    const parsed = parseOptimizeInput(raw);
+    const output = await optimize(parsed, { solver: 'greedy' });
+    expect(output.unscheduled).toEqual([expect.objectContaining({ job_id: 'a', code: 'no_capacity' })]);
+    expect(validatePlan(parsed, output).violations).toEqual([]);
+    // A plan that puts it there anyway overflows the capacity.
+    const forced = { ...output, plans: [{ job_id: 'a', region: 'KR', start_slot: 0, cost_gco2: 0, migration_cost_gco2: 0 }], unscheduled: [] };
+    expect(validatePlan(parsed, forced as OptimizeOutput).violations.map((v) => v.kind)).toContain('capacity');
+  });
+
   test('moving a job with migration_allow false is a violation', async () => {
     const { input, output } = await solved();
     expect(validatePlan({ ...input, migration_allow: false }, output).violations.map((v) => v.kind)).toContain('migration');

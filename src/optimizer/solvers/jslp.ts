@@ -53,14 +53,16 @@ export const jslpSolver: Solver = {
   async solve(model: PlacementModel, options: SolveOptions): Promise<SolverResult> {
     const choice = new Int32Array(model.jobs.length).fill(-1);
     const timeoutMs = Math.max(1, Math.floor(options.timeLimitSeconds * 1000));
-    const started = performance.now();
+    // The library times its branch-and-cut with Date.now(): the same clock tells whether it ran out of time
+    // (a wall clock stepped forward mid-solve stops it early, and must not read as an exhausted tree).
+    const started = Date.now();
     let result: SolveResult;
     try {
       result = jsLp.Solve(buildJsLpModel(model, timeoutMs)) as SolveResult;
     } catch (error) {
       return { status: 'error', choice, lowerBoundGco2: null, detail: `jslp: ${(error as Error).message}` };
     }
-    const elapsedMs = performance.now() - started;
+    const elapsedMs = Date.now() - started;
     if (!result.feasible || result.isIntegral !== true) {
       // With the unplaced slacks the MILP is always feasible: no integral answer means the clock ran out first.
       const timedOut = elapsedMs >= timeoutMs;
