@@ -80,8 +80,9 @@ export function carbonReport(appWrappers: Iterable<AppWrapper>, options: ReportO
     const day = utcDay(aw.finishedAt ?? aw.updatedAt);
     if ((options.fromDay !== undefined && day < options.fromDay) || (options.toDay !== undefined && day > options.toDay)) continue;
     add(totals, account);
-    // A cancel clears the placement; the plan's cluster is where the job was running then.
-    sumBy(byCluster, aw.placement?.cluster ?? aw.targetCluster ?? 'unknown', account);
+    // A cancel clears the placement; the plan's cluster is where the job was running then, and a job requeued
+    // off a lost cluster (neither) ran last where its last leg did.
+    sumBy(byCluster, aw.placement?.cluster ?? aw.targetCluster ?? aw.pastRuns?.at(-1)?.cluster ?? 'unknown', account);
     sumBy(byUrgency, aw.spec.urgency, account);
     sumBy(byDay, day, account);
   }

@@ -42,13 +42,16 @@ export function fastPowerW(request: Resources, power: PowerModel): number {
 
 /**
  * Where a finishing job ran: its Job's cluster and pool (a cancel clears the placement in the change that
- * finishes the job, so the one before it counts), else its plan's.
+ * finishes the job, so the one before it counts), else its plan's, else its last leg's (a job requeued off a
+ * lost cluster has neither a Job nor a plan).
  */
 export function finishedRun(previous: AppWrapper, finished: AppWrapper): FinishedRun | undefined {
   const placement = finished.placement ?? previous.placement;
   if (placement) return { cluster: placement.cluster, pool: placement.pool };
   const cluster = finished.targetCluster ?? previous.targetCluster;
-  return cluster === undefined ? undefined : { cluster, pool: finished.targetPool ?? previous.targetPool ?? 'FAST' };
+  if (cluster !== undefined) return { cluster, pool: finished.targetPool ?? previous.targetPool ?? 'FAST' };
+  const leg = finished.pastRuns?.at(-1);
+  return leg && { cluster: leg.cluster, pool: leg.pool };
 }
 
 function emissionsOrThrow(ctx: AccountingContext, zone: string, powerW: number, fromMs: number, toMs: number): CarbonIntegral {

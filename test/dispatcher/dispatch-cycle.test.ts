@@ -171,6 +171,25 @@ describe('dispatch cycle', () => {
       expect((done.finishedAt! - done.startedAt!) / 60_000).toBe(30);
     });
 
+    it('accounts the carbon of the lost run of a job cancelled before it runs again, where it ran', async () => {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert(planned('job', 0));
+      await dispatch();
+      clock.advanceMinutes(10);
+      await dispatch();
+      sim(0).setReachable(false);
+      await dispatch();
+      clock.advanceMinutes(15);
+      await t.hub.loops.carbon.runOnce();
+      expect((await dispatch()).requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+      const cancelled = (await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' })).json();
+      expect(cancelled).toMatchObject({ phase: 'Cancelled', past_runs: [expect.objectContaining({ cluster: 'carbon-kr', lost: true })] });
+      expect(cancelled.carbon?.actual_g).toBeGreaterThan(0);
+      expect(cancelled.carbon.legs).toEqual([expect.objectContaining({ cluster: 'carbon-kr', pool: 'FAST' })]);
+      const report = (await t.hub.app.inject({ method: 'GET', url: '/hub/report' })).json();
+      expect(report.by_cluster.map((c: { cluster: string }) => c.cluster)).toEqual(['carbon-kr']);
+    });
+
     it('requeues nothing from a cluster that answered again in time: its lost clock starts over', async () => {
       await store().insert(planned('job', 0));
       await dispatch();
