@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, CANNOT_FINISH, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
+import { boundToItsJob, CANNOT_FINISH, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
@@ -315,6 +315,12 @@ export class ScheduleCycle {
       const intensities = this.deps.carbon.slotIntensities(view.zone, now, slotMs, H);
       if (intensities) usable.set(view.region, { view, intensities });
       else this.deps.logger.warn({ region: view.region, zone: view.zone }, 'no carbon data for region; not planning work there');
+    }
+    // A cluster the cycle cannot use offers nothing this time: its pool gauges say so, not its last offer.
+    for (const view of views) {
+      if (usable.get(view.region)?.view === view) continue;
+      for (const pool of poolsOf(view)) this.deps.metrics.recordPoolCapacity(view.name, pool.name, NO_RESOURCES);
+      if (view.fastScaleDown) this.deps.metrics.recordFastScaledDown(view.name, false);
     }
     const regionOfCluster = new Map(views.map((v) => [v.name, v.region]));
     const intensities = [...usable.values()].flatMap((u) => u.intensities);

@@ -94,6 +94,18 @@ describe('schedule cycle', () => {
     expect(await t.hub.lifecycle.store.get('late')).toMatchObject({ phase: 'Failed', reason: expect.stringContaining('DeadlineExceeded') });
   });
 
+  it('shows no pool capacity for a cluster the cycle cannot use, not the last it offered', async () => {
+    const { clock, spokes, regions } = twoRegions(8, 32);
+    t = await testHub({ regions }, { clock, spokes });
+    await t.hub.loops.carbon.runOnce();
+    const fastCpu = (cluster: string) => metricValue(t.hub.metrics, 'caspian_pool_capacity', { cluster, pool: 'FAST', resource: 'cpu' });
+    await schedule(t);
+    expect([await fastCpu('carbon-kr'), await fastCpu('carbon-jp')]).toEqual([8, 8]);
+    (spokes[0]?.client as SimulatedSpoke).setReachable(false);
+    await schedule(t);
+    expect([await fastCpu('carbon-kr'), await fastCpu('carbon-jp')]).toEqual([0, 8]);
+  });
+
   it('marks a job Unschedulable when every region it may use is down, and plans it when one returns', async () => {
     const { clock, spokes, regions } = twoRegions(8, 32);
     t = await testHub({ regions }, { clock, spokes });
