@@ -289,9 +289,10 @@ export class ScheduleCycle {
     const placed: PlacedJob[] = [];
     const migrations: Migration[] = [];
     for (const { aw, item, cluster } of plansOf(snapshot, output)) {
-      const pinned = PINNED.has(aw.phase);
-      placed.push(placedJob(aw, item, cluster, pinned ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
       const migration = migrationOf(aw, item, cluster);
+      // As applied: a running job that stays keeps its start, one that moves starts its new Job at its slot.
+      const stays = PINNED.has(aw.phase) && !migration;
+      placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
       if (migration) migrations.push(migration);
     }
     return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId)], migrations, startedPerf, dryRun: true });
@@ -530,7 +531,8 @@ export class ScheduleCycle {
         `MIGRATION detected for ${aw.jobId}: ${migration.from_cluster} -> ${migration.to_cluster}, data=${migration.data_gb.toFixed(2)}GB, cost=${migration.cost_gco2.toFixed(2)}gCO2`,
       );
     }
-    return { plannedStartAt: pinned ? (stored.plannedStartAt ?? now) : plannedStartAt, migration };
+    // A running job that stays keeps its start; one that moves starts its new Job now (its plan's slot 0).
+    return { plannedStartAt: pinned && !migration ? (stored.plannedStartAt ?? now) : plannedStartAt, migration };
   }
 }
 

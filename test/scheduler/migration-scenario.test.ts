@@ -38,6 +38,11 @@ describe('seed migration scenario', () => {
     // 100 gCO2 plan deviation + 5 gCO2/GB x 10 GB from KR to JP (the default network matrix).
     expect(second.migrations).toEqual([{ job_id: 'track-migration-1', from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', data_gb: 10, cost_gco2: 150 }]);
     expect(t.log.messages()).toContain('MIGRATION detected for track-migration-1: carbon-kr -> carbon-jp, data=10.00GB, cost=150.00gCO2');
+    // The moved job starts its new Job now, in the summary and in the decision log, not at its first start.
+    const now = new Date(t.clock.now()).toISOString();
+    expect(second.placed).toEqual([expect.objectContaining({ job_id: 'track-migration-1', cluster: 'carbon-jp', planned_start: now })]);
+    const decisions = (await api.inject({ method: 'GET', url: '/hub/decisions?job_id=track-migration-1' })).json().items;
+    expect(decisions.at(-1)).toMatchObject({ time: now, cluster: 'carbon-jp', planned_start: now, migration_from: 'carbon-kr', migration_to: 'carbon-jp' });
 
     const moved = (await api.inject({ method: 'GET', url: '/hub/appwrappers/track-migration-1' })).json();
     expect(moved).toMatchObject({ target_cluster: 'carbon-jp', migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: (t.clock.now() / 1000).toFixed(3) } });
