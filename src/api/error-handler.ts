@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
 
@@ -7,19 +8,8 @@ export interface ErrorBody {
   details: FieldIssue[];
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+/** The status text of a code (`Bad Request`, `URI Too Long`...), as Node's HTTP server writes it. */
+const statusText = (status: number): string => STATUS_CODES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
 
 /** What a client is told when the store has failed; the cause (a file, an SQLite error) is in the hub log. */
 const STORE_UNAVAILABLE = 'the store refuses every change until the hub restarts; GET /health says why';
@@ -40,7 +30,7 @@ function statusOf(error: unknown): number {
  */
 export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = statusOf(error);
-  const body: ErrorBody = { error: STATUS_TEXT[status] ?? 'Client Error', message: error.message, details: [] };
+  const body: ErrorBody = { error: statusText(status), message: error.message, details: [] };
   request.log.info({ url: request.url, method: request.method, status, code: error.code, message: body.message }, 'request rejected');
   void reply.status(status).send(body);
 }
@@ -52,13 +42,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const body: ErrorBody =
       status < 500
         ? {
-            error: STATUS_TEXT[status] ?? 'Client Error',
+            error: statusText(status),
             message: (error as Error).message,
             details: error instanceof ValidationError ? error.details : [],
           }
         : error instanceof StoreUnavailableError
-          ? { error: STATUS_TEXT[503] as string, message: STORE_UNAVAILABLE, details: [] }
-          : { error: STATUS_TEXT[500] as string, message: 'internal error; see the hub log', details: [] };
+          ? { error: statusText(503), message: STORE_UNAVAILABLE, details: [] }
+          : { error: statusText(500), message: 'internal error; see the hub log', details: [] };
     if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
     return reply.status(status).send(body);

@@ -207,6 +207,12 @@ describe('AppWrapper API', () => {
     expect(res.json()).toEqual({ error: 'Bad Request', message: expect.stringContaining('/hub/appwrappers/%zz'), details: [] });
   });
 
+  it('answers 414 with its own status text for a path parameter over the router limit', async () => {
+    const res = await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${'a'.repeat(120)}` });
+    expect(res.statusCode).toBe(414);
+    expect(res.json()).toEqual({ error: 'URI Too Long', message: expect.any(String), details: [] });
+  });
+
   it('answers 404 with a JSON body for an unknown route', async () => {
     const res = await t.hub.app.inject({ method: 'GET', url: '/hub/nothing?x=1' });
     expect(res.statusCode).toBe(404);
