@@ -8,6 +8,9 @@ import { writeReport, textTable } from '../simulation/report.js';
 import { RefusedJobError } from '../simulation/simulator.js';
 import { strategyNames } from '../simulation/strategies/registry.js';
 
+/** Largest `--seed`: the seeded generators keep 32 bits of it. */
+const MAX_SEED = 0xffff_ffff;
+
 /** What the command needs from the outside world, so tests can run it without a terminal. */
 export interface BenchCommandIo {
   stdout: (s: string) => void;
@@ -74,7 +77,8 @@ function parseOptions(args: string[]): { options: Omit<BenchOptions, 'onProgress
   let seed = DEFAULT_BENCH_OPTIONS.seed;
   if (values.seed !== undefined) {
     seed = Number(values.seed);
-    if (!/^-?\d+$/.test(values.seed.trim()) || !Number.isSafeInteger(seed)) throw new UsageError(`--seed must be a whole number, got "${values.seed}"`);
+    // The generators take 32 bits: a larger seed would silently repeat a smaller one's run.
+    if (!/^\d+$/.test(values.seed.trim()) || !(seed <= MAX_SEED)) throw new UsageError(`--seed must be a whole number from 0 to ${MAX_SEED}, got "${values.seed}"`);
   }
   const known = strategyNames();
   const strategies = values.strategies === undefined ? known : values.strategies.split(',').map((s) => s.trim()).filter(Boolean);

@@ -37,9 +37,11 @@ export class ThreadedOptimizer {
     const id = this.nextId++;
     const limitMs = (options.timeLimitSeconds ?? this.defaultTimeLimitSeconds) * 1000 + GRACE_MS;
     return new Promise<OptimizeOutput>((resolve, reject) => {
+      // Posted before the timer is armed: a request that cannot be sent (not cloneable) leaves no timer that
+      // would later replace the worker under someone else's request.
+      worker.postMessage({ id, input, options } satisfies SolveRequest);
       const timer = setTimeout(() => this.fail(new OptimizerWorkerError(`the optimizer did not answer within ${limitMs} ms; worker replaced`)), limitMs);
       this.pending.set(id, { resolve, reject, timer });
-      worker.postMessage({ id, input, options } satisfies SolveRequest);
     });
   };
 

@@ -56,7 +56,10 @@ describe('caspian bench strategies', () => {
     [['--jobs', '1000000000'], '--jobs must be at most 100000, got "1000000000"'],
     [['--jobs', '100001'], '--jobs must be at most 100000, got "100001"'],
     [['--days', 'many'], '--days must be a number of days in (0, 30], got "many"'],
-    [['--seed', 'x'], '--seed must be a whole number, got "x"'],
+    [['--seed', 'x'], '--seed must be a whole number from 0 to 4294967295, got "x"'],
+    // The generators keep 32 bits: 2^32 + 1 would repeat seed 1's run, -1 seed 4294967295's.
+    [['--seed', '4294967297'], '--seed must be a whole number from 0 to 4294967295, got "4294967297"'],
+    [['--seed=-1'], '--seed must be a whole number from 0 to 4294967295, got "-1"'],
     [['--strategies', 'fcfs,nope'], '--strategies: unknown strategy "nope"; known: fcfs, round-robin'],
     [['--strategies', 'fcfs,fcfs'], '--strategies: a strategy is named twice'],
     [['--workload', 'azure:trace.csv'], '--workload must be synthetic, alibaba:FILE or google:FILE, got "azure:trace.csv"'],

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { optimize, type OptimizeInput } from '../../src/optimizer/index.js';
 import { ThreadedOptimizer } from '../../src/scheduler/threaded-optimize.js';
 
@@ -20,7 +20,10 @@ const input: OptimizeInput = {
 
 describe('optimizer in a worker thread', () => {
   let threaded: ThreadedOptimizer;
-  afterEach(() => threaded.close());
+  afterEach(() => {
+    vi.useRealTimers();
+    return threaded.close();
+  });
 
   it('returns what the in-process optimizer returns, request after request', async () => {
     threaded = new ThreadedOptimizer(10);
@@ -31,6 +34,20 @@ describe('optimizer in a worker thread', () => {
     }
     expect(expected.plans).toEqual([expect.objectContaining({ job_id: 'a', region: 'KR', start_slot: 2 })]);
   });
+
+  it('a request it cannot send leaves no timer behind that would later replace the worker under a healthy request', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    threaded = new ThreadedOptimizer(30);
+    // A request postMessage cannot clone: rejected at once (DataCloneError).
+    const unclonable = { ...input, note: () => 'x' } as unknown as OptimizeInput;
+    await expect(threaded.optimize(unclonable, { timeLimitSeconds: 1 })).rejects.toThrow(/could not be cloned/);
+    // A healthy request with a longer limit (30 s + 15 s grace) is now in flight...
+    const healthy = threaded.optimize(input, { solver: 'jslp', timeLimitSeconds: 30 });
+    // ...when the refused request's own time-out (1 s + 15 s grace) comes due.
+    vi.advanceTimersByTime(16_001);
+    vi.useRealTimers();
+    await expect(healthy).resolves.toMatchObject({ plans: [expect.objectContaining({ job_id: 'a' })] });
+  }, 30_000);
 
   it('passes the optimizer error back, and keeps serving after it', async () => {
     threaded = new ThreadedOptimizer(10);
