@@ -92,13 +92,30 @@ fi
 
 echo "caspian: starting the hub on port ${CASPIAN_PORT:-8080} (spokes: ${CASPIAN_SPOKES:-simulated}, carbon: ${CASPIAN_CARBON_PROVIDER:-mock})"
 if $detach; then
-  if [ -f .caspian.pid ] && kill -0 "$(cat .caspian.pid)" 2>/dev/null; then
-    echo "start-caspian.sh: the hub is already running (pid $(cat .caspian.pid))" >&2
+  # shellcheck source=scripts/hub-pid.sh
+  . scripts/hub-pid.sh
+  if running=$(hub_pid); then
+    echo "start-caspian.sh: the hub is already running (pid $running)" >&2
     exit 1
   fi
+  log_from=1
+  [ ! -f caspian.log ] || log_from=$(($(wc -c <caspian.log) + 1))
   nohup node dist/cli/main.js serve >>caspian.log 2>&1 &
-  echo $! >.caspian.pid
-  echo "caspian: running in the background (pid $!, log caspian.log); stop it with ./stop-caspian.sh"
+  pid=$!
+  echo "$pid" >.caspian.pid
+  # Started is not listening: wait for the hub's "listening" line (logged at info), or its exit (a bad
+  # setting, a port in use), for up to 30 s.
+  for _ in $(seq 1 60); do
+    if tail -c "+$log_from" caspian.log | grep -q '"msg":"CASPIAN hub listening"'; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f .caspian.pid
+      echo "start-caspian.sh: the hub exited as it started; the end of caspian.log:" >&2
+      tail -c "+$log_from" caspian.log | tail -n 5 >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "caspian: running in the background (pid $pid, log caspian.log); stop it with ./stop-caspian.sh"
 else
   exec node dist/cli/main.js serve
 fi

@@ -38,9 +38,10 @@ if [ ! -f .caspian.pid ]; then
   delete_clusters
   exit 0
 fi
-pid=$(cat .caspian.pid)
-if ! kill -0 "$pid" 2>/dev/null; then
-  echo "caspian: the hub (pid $pid) is not running"
+# shellcheck source=scripts/hub-pid.sh
+. scripts/hub-pid.sh
+if ! pid=$(hub_pid); then
+  echo "caspian: the hub (pid $(cat .caspian.pid)) is not running"
   rm -f .caspian.pid
   delete_clusters
   exit 0
