@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import { optimizeCommand } from '../../src/cli/optimize-command.js';
 import { input, job, seedScenario } from '../support/optimizer-builders.js';
@@ -43,6 +44,16 @@ describe('caspian optimize', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(stdout).plans).toHaveLength(1);
+  });
+
+  test("the README's example input (examples/optimize-input.json) is solved optimally, every job placed", async () => {
+    const example = await readFile(new URL('../../examples/optimize-input.json', import.meta.url), 'utf8');
+    const { code, stdout, stderr } = await run(['examples/optimize-input.json'], { 'examples/optimize-input.json': example });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const output = JSON.parse(stdout);
+    expect(output).toMatchObject({ solver_status: 'optimal', unscheduled: [] });
+    expect(output.plans).toHaveLength(JSON.parse(example).jobs.length);
   });
 
   test('the solver defaults to auto', async () => {
