@@ -23,7 +23,6 @@ export const DEFAULT_DECISION_MEMORY_LIMIT = 10_000;
 export class CsvDecisionLog implements DecisionLog, DecisionSource {
   private readonly ring: Decision[] = [];
   private writes: Promise<void> = Promise.resolve();
-  private headerChecked = false;
 
   constructor(
     private readonly options: DecisionLogOptions,
@@ -55,17 +54,15 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
 
   private async append(path: string, text: string): Promise<void> {
     try {
-      if (!this.headerChecked) {
-        await mkdir(dirname(path), { recursive: true });
-        const size = await stat(path).then(
-          (s) => s.size,
-          () => 0,
-        );
-        if (size === 0) text = csvLine(DECISION_COLUMNS) + text;
-      }
+      // Looked at before every append, not once: a file rotated away (moved, or truncated) while the hub runs
+      // starts again with its header, and so does one whose first append failed.
+      const size = await stat(path).then(
+        (s) => s.size,
+        () => undefined,
+      );
+      if (size === undefined) await mkdir(dirname(path), { recursive: true });
+      if (!size) text = csvLine(DECISION_COLUMNS) + text;
       await appendFile(path, text, 'utf8');
-      // Only once the append has landed: after a failed one, the next must check (and write) the header again.
-      this.headerChecked = true;
     } catch (error) {
       this.deps.metrics.recordDecisionLogFailure();
       this.deps.logger.error({ err: error, path }, `decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -55,5 +55,25 @@ describe('CsvDecisionLog file header', () => {
     expect(lines[0]).toBe(DECISION_COLUMNS.join(','));
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^[^,]+,b,carbon-kr,/);
+  });
+
+  it('writes it once per file: again after the file was rotated away or truncated while the hub runs', async () => {
+    const path = join(dir, 'logs', 'decisions.csv');
+    const decisions = new CsvDecisionLog({ path, memoryLimit: 10 }, { logger: log.logger, metrics });
+    const rowsOf = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n');
+    decisions.record(cycle('a'));
+    decisions.record(cycle('b'));
+    await decisions.close();
+    expect(rowsOf(path)).toEqual([DECISION_COLUMNS.join(','), expect.stringMatching(/,a,/), expect.stringMatching(/,b,/)]);
+
+    renameSync(path, `${path}.1`);
+    decisions.record(cycle('c'));
+    await decisions.close();
+    expect(rowsOf(path)).toEqual([DECISION_COLUMNS.join(','), expect.stringMatching(/,c,/)]);
+
+    truncateSync(path);
+    decisions.record(cycle('d'));
+    await decisions.close();
+    expect(rowsOf(path)).toEqual([DECISION_COLUMNS.join(','), expect.stringMatching(/,d,/)]);
   });
 });
