@@ -40,6 +40,7 @@ export interface DispatchSettings {
 export interface DispatchSummary {
   started_at: string;
   duration_seconds: number;
+  /** Jobs created (or adopted) that their AppWrapper now runs; one found unwanted as it was made is only in `deleted`, once deleted. */
   created: { job_id: string; cluster: string; job_name: string; adopted: boolean }[];
   deleted: { job_id: string; cluster: string; job_name: string }[];
   failed: { job_id: string; cluster: string; error: string }[];
@@ -52,6 +53,12 @@ export interface DispatchSummary {
 }
 
 type CreateOutcome = 'created' | 'adopted' | { refused: string };
+
+/** Takes back the `created` entry of a Job its AppWrapper did not take (re-planned or cancelled while it was made). */
+function withdrawCreated(summary: DispatchSummary, jobId: string, cluster: string, jobName: string): void {
+  const at = summary.created.findIndex((c) => c.job_id === jobId && c.cluster === cluster && c.job_name === jobName);
+  if (at >= 0) summary.created.splice(at, 1);
+}
 
 /**
  * Whether a Job of that name on that cluster is still to be deleted for this AppWrapper (one an earlier job
@@ -396,15 +403,20 @@ export class DispatchCycle {
     }
     const outcome = await this.create(aw, cluster, request, summary);
     if (!outcome) return;
+    let unwanted = false;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
-      const replannedLater = cur.plannedStartAt !== undefined && cur.plannedStartAt > now;
+      // Against the clock now, not the cycle's start: a plan applied meanwhile that starts the job "now" is no later.
+      const replannedLater = cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
       if (cur.phase !== 'Planned' || cur.targetCluster !== cluster || cur.targetPool !== aw.targetPool || replannedLater) {
         // Cancelled or re-planned (elsewhere, to another pool, to a later start) while the Job was being created: the Job is not wanted.
-        return typeof outcome === 'object' ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
+        if (typeof outcome === 'object') return undefined;
+        unwanted = true;
+        return { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
       if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
       return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now }) };
     });
+    if (unwanted) withdrawCreated(summary, aw.jobId, cluster, request.jobName);
   }
 
   private async migrate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
@@ -443,8 +455,10 @@ export class DispatchCycle {
       await this.changeEndingMove(aw.jobId, giveUp, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
       return;
     }
+    let unwanted = false;
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
       if (!cur.migrating || cur.placement?.jobName !== from.jobName || cur.targetCluster !== to) {
+        unwanted = true;
         return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
       }
       const old: JobRef = { cluster: from.cluster, jobName: from.jobName };
@@ -463,7 +477,8 @@ export class DispatchCycle {
         staleJobs: [...cur.staleJobs, old],
       };
     });
-    this.deps.logger.info({ jobId: aw.jobId, fromCluster: from.cluster, toCluster: to, jobName: request.jobName }, `migration of ${aw.jobId} to ${to}: new Job created`);
+    if (unwanted) withdrawCreated(summary, aw.jobId, to, request.jobName);
+    else this.deps.logger.info({ jobId: aw.jobId, fromCluster: from.cluster, toCluster: to, jobName: request.jobName }, `migration of ${aw.jobId} to ${to}: new Job created`);
     await this.deleteStale(stored, summary);
   }
 

@@ -461,11 +461,28 @@ describe('dispatch cycle', () => {
       return create(request);
     });
     const summary = await dispatch();
+    // Not listed as created: the AppWrapper did not take the Job (an API client reads created as Dispatched).
+    expect(summary.created).toEqual([]);
     expect(summary.deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
     expect(await store().get('job')).toMatchObject({ phase: 'Planned', plannedStartAt: later, gateOpen: false, staleJobs: [] });
     expect(await sim(0).listJobs()).toEqual([]);
     clock.advanceTo(later);
     expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: false }]);
+  });
+
+  it('keeps a gate Job whose AppWrapper a cycle started meanwhile re-planned to start now (later than the dispatch began, not later than now)', async () => {
+    await store().insert(planned('job', 0));
+    const create = sim(0).createJob.bind(sim(0));
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      // A schedule cycle that began a second after this dispatch plans the job at its slot 0: "now", for it.
+      clock.advance(1_000);
+      await t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: clock.now() }));
+      return create(request);
+    });
+    const summary = await dispatch();
+    expect(summary.created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: false }]);
+    expect(summary.deleted).toEqual([]);
+    expect(await store().get('job')).toMatchObject({ phase: 'Dispatched', placement: { jobName: 'job' } });
   });
 
   it('does not fail a job at its gate for lateness on a listing that a plan applied meanwhile made stale', async () => {
