@@ -262,7 +262,6 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         timeLimitSeconds: config.optimizer.time_limit_seconds,
         gapTolerance: config.optimizer.gap_tolerance,
         normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
-        gateLatencyMs: config.periods.dispatch_seconds * 1000,
       },
       decisions,
     });
@@ -278,6 +277,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         spokeTimeoutMs,
         retentionMs: config.store.retention_hours * 3_600_000,
         clusterLostAfterMs: config.spokes.lost_after_seconds * 1000,
+        dispatchPeriodMs: config.periods.dispatch_seconds * 1000,
       },
     });
 

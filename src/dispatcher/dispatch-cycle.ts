@@ -35,6 +35,8 @@ export interface DispatchSettings {
   retentionMs: number;
   /** How long a cluster may not answer before its live jobs are requeued to run elsewhere; 0: never. */
   clusterLostAfterMs: number;
+  /** The dispatch loop's period: a gate due before the next tick opens now if waiting for that tick would miss the deadline. */
+  dispatchPeriodMs: number;
 }
 
 export interface DispatchSummary {
@@ -215,7 +217,7 @@ export class DispatchCycle {
     for (const aw of await this.deps.lifecycle.store.list()) {
       if (aw.migrating && LIVE_PHASES.has(aw.phase)) {
         if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, now, summary);
-      } else if (aw.phase === 'Planned' && !aw.gateOpen && aw.plannedStartAt !== undefined && aw.plannedStartAt <= now) await this.openGate(aw, now, summary);
+      } else if (aw.phase === 'Planned' && !aw.gateOpen && this.gateDue(aw, now)) await this.openGate(aw, now, summary);
     }
 
     // 7. Delete the Jobs left behind by migrations and cancels.
@@ -387,6 +389,21 @@ export class DispatchCycle {
     }
   }
 
+  /**
+   * Whether a planned job's gate opens in this cycle: its start has come, or it comes before the next tick and
+   * the job would miss its deadline if it waited for that tick (a plan may start a job at its very last
+   * moment, a few milliseconds after a tick: it then starts less than one period early, not too late).
+   */
+  private gateDue(aw: AppWrapper, now: number): boolean {
+    const start = aw.plannedStartAt;
+    if (start === undefined) return false;
+    if (start <= now) return true;
+    const nextTick = now + this.deps.settings.dispatchPeriodMs;
+    if (start >= nextTick) return false;
+    const runMs = aw.spec.runtimeMinutes * 60_000 * poolOf(this.deps.clusters.info(aw.targetCluster ?? ''), aw.targetPool).speedFactor;
+    return nextTick + runMs > aw.deadlineAt;
+  }
+
   private async openGate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
     const cluster = aw.targetCluster;
     if (!cluster) return;
@@ -405,8 +422,9 @@ export class DispatchCycle {
     if (!outcome) return;
     let unwanted = false;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
-      // Against the clock now, not the cycle's start: a plan applied meanwhile that starts the job "now" is no later.
-      const replannedLater = cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
+      // A start moved by a plan applied meanwhile, past the clock now (a plan that starts the job "now" is no later;
+      // an unchanged start may be a little ahead: see gateDue).
+      const replannedLater = cur.plannedStartAt !== aw.plannedStartAt && cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
       if (cur.phase !== 'Planned' || cur.targetCluster !== cluster || cur.targetPool !== aw.targetPool || replannedLater) {
         // Cancelled or re-planned (elsewhere, to another pool, to a later start) while the Job was being created: the Job is not wanted.
         if (typeof outcome === 'object') return undefined;

@@ -24,11 +24,6 @@ export interface ScheduleSettings {
   gapTolerance: number;
   /** What an hour of waiting costs a `normal` job, gCO2 per kWh of its energy (config `urgency`). */
   normalWaitGco2PerKwhPerHour: number;
-  /**
-   * How late after its planned start a gate may open: the dispatch loop's period, since the gate opens at
-   * the first dispatch tick at or after the start. A job's latest start keeps this much before its deadline.
-   */
-  gateLatencyMs: number;
 }
 
 export interface PlacedJob {
@@ -386,10 +381,8 @@ export class ScheduleCycle {
           unschedulable.push({ job_id: aw.jobId, reason: `no ready cluster with carbon data among its regions (${aw.spec.affinityRegions.join(', ') || 'any'})` });
           continue;
         }
-        // The latest start that still finishes by the deadline at full speed, with room for the gate to open at
-        // the next dispatch tick after it (at worst, slot 0: the gate check fails the job if even that is late);
-        // the job then holds ceil(runtime) slots.
-        const latestStart = Math.max(0, Math.floor((aw.deadlineAt - now - runtimeMs - settings.gateLatencyMs) / slotMs));
+        // The latest start that still finishes by the deadline at full speed; the job then holds ceil(runtime) slots.
+        const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
         runtimeSlots = Math.min(H, Math.ceil(runtimeMs / slotMs));
         deadlineSlot = Math.min(H - 1, latestStart + runtimeSlots - 1);
         // A plan on a cluster that is not offered now must move anyway: leaving it is not charged.

@@ -45,22 +45,28 @@ describe('schedule cycle', () => {
     expect(diurnalIntensity('JP-TK', flexibleStart)).toBeLessThan(diurnalIntensity('JP-TK', clock.now()) - 100);
   });
 
-  it('leaves a job deferred to its latest start room for its gate to open at the next dispatch tick', async () => {
+  it('opens the gate of a job planned at its latest moment at the tick before, when the next tick would be too late', async () => {
     // Submitted 20 s after a tick: JP-TK gets cleaner all afternoon, so a flexible job waits as long as it may.
     const clock = new FakeClock(Date.UTC(2026, 0, 5, 10, 0, 20));
     t = await testHub({ regions: [{ name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64 } }] }, { clock });
     await submit(t, { job_id: 'late-start', urgency: 'flexible', runtime_minutes: 30, deadline_minutes: 360 });
+    await submit(t, { job_id: 'roomy', urgency: 'flexible', runtime_minutes: 30, deadline_minutes: 24 * 60 });
     const deadline = (await t.hub.lifecycle.store.get('late-start'))!.deadlineAt;
     // The schedule loop ticks at 10:05:00 and its cycle reads the clock a few ms later, so the latest slot
-    // start (15:30:00.05) would leave 19.95 s before the deadline: less than the 30 s between dispatch ticks.
+    // start (15:30:00.05) leaves 19.95 s before the deadline: less than the 30 s between dispatch ticks.
     clock.advanceTo(Date.UTC(2026, 0, 5, 10, 5, 0) + 50);
     await t.hub.loops.carbon.runOnce();
     const start = Date.parse((await schedule(t)).placed.find((p: { job_id: string }) => p.job_id === 'late-start').planned_start);
-    expect(deadline - (start + 30 * 60_000)).toBeGreaterThanOrEqual(30_000);
-    // The dispatch loop ticks every 30 s on the wall clock: the first tick at or after the planned start opens the gate.
-    clock.advanceTo(Math.ceil(start / 30_000) * 30_000);
+    expect(deadline - (start + 30 * 60_000)).toBeLessThan(30_000);
+    // The dispatch tick just before that start opens its gate: waiting for the next one would miss the deadline.
+    clock.advanceTo(Math.floor(start / 30_000) * 30_000 - 30_000);
     await t.hub.loops.dispatch.runOnce();
-    expect((await t.hub.lifecycle.store.get('late-start'))?.phase).toBe('Dispatched');
+    expect((await t.hub.lifecycle.store.get('late-start'))?.phase).toBe('Planned');
+    clock.advanceTo(Math.floor(start / 30_000) * 30_000);
+    await t.hub.loops.dispatch.runOnce();
+    expect(await t.hub.lifecycle.store.get('late-start')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-jp' } });
+    // A job with room to spare still waits for its own start.
+    expect((await t.hub.lifecycle.store.get('roomy'))?.phase).toBe('Planned');
   });
 
   it('counts running jobs against capacity', async () => {
