@@ -323,7 +323,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     let stopping: Promise<void> | undefined;
     const start = async (): Promise<string> => {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
-      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs });
+      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs, gateLeadMs: config.periods.dispatch_seconds * 1000 });
       // Stopped (a SIGTERM) while the hub got ready: no loop and no listener may outlive that stop.
       if (stopping) throw new Error('the hub was stopped while it started');
       if (!config.api_token) {

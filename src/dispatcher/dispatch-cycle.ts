@@ -276,7 +276,7 @@ export class DispatchCycle {
 
   private async claim(aw: AppWrapper, cluster: string, job: SpokeJobStatus, summary: DispatchSummary): Promise<void> {
     const { jobName } = job;
-    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, job, 'Job found on the spoke');
+    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, job, 'Job found on the spoke', this.deps.settings.dispatchPeriodMs);
     if (claim === 'adopted') {
       this.deps.metrics.recordDispatchAction(cluster, 'adopted');
       summary.created.push({ job_id: aw.jobId, cluster, job_name: jobName, adopted: true });

@@ -34,6 +34,8 @@ export interface ReconcileDeps {
   clock: Clock;
   /** Longest one spoke call may take. */
   spokeTimeoutMs: number;
+  /** The dispatch loop's period: a gate may open up to this long before its planned start (see `claimJob`). */
+  gateLeadMs: number;
 }
 
 /** Whether the AppWrapper already accounts for this Job: its current Job, or one queued for deletion. */
@@ -43,11 +45,13 @@ function knows(aw: AppWrapper, cluster: string, jobName: string): boolean {
 }
 
 /**
- * The Job a Planned AppWrapper's open gate creates, on the cluster its plan names, once its start has come:
- * a Job found before that was made for an earlier plan (re-planned later while the create was under way).
+ * The Job a Planned AppWrapper's open gate creates, on the cluster its plan names, once its start has come or
+ * is less than `gateLeadMs` away (the dispatch cycle opens a gate a tick early when the next tick would miss
+ * the deadline): a Job found earlier than that was made for an earlier plan, re-planned later meanwhile.
  */
-function isGateJob(aw: AppWrapper, cluster: string, jobName: string, now: number): boolean {
-  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1) && (aw.plannedStartAt ?? now) <= now;
+function isGateJob(aw: AppWrapper, cluster: string, jobName: string, now: number, gateLeadMs: number): boolean {
+  const start = aw.plannedStartAt ?? now;
+  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1) && (start <= now || start < now + gateLeadMs);
 }
 
 /** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
@@ -77,7 +81,15 @@ function predates(aw: AppWrapper, job: Pick<SpokeJobStatus, 'createdAt'>): boole
  * AppWrapper already accounts for it, or it is the new Job of a migration under way (the dispatch cycle
  * adopts that one when it completes the migration).
  */
-export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'createdAt'>, why: string): Promise<Claim | undefined> {
+export async function claimJob(
+  lifecycle: Lifecycle,
+  clock: Clock,
+  aw: AppWrapper,
+  cluster: string,
+  job: Pick<SpokeJobStatus, 'jobName' | 'createdAt'>,
+  why: string,
+  gateLeadMs: number,
+): Promise<Claim | undefined> {
   const { jobName } = job;
   const ours = (cur: AppWrapper) => !predates(cur, job);
   if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, jobName))) return undefined;
@@ -86,7 +98,7 @@ export async function claimJob(lifecycle: Lifecycle, clock: Clock, aw: AppWrappe
     aw.jobId,
     (cur) => {
       if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
-      if (ours(cur) && isGateJob(cur, cluster, jobName, clock.now())) {
+      if (ours(cur) && isGateJob(cur, cluster, jobName, clock.now(), gateLeadMs)) {
         claim = 'adopted';
         return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() }) };
       }
@@ -141,7 +153,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         }
         continue;
       }
-      const claim = await claimJob(lifecycle, clock, aw, view.name, job, 'Job found on the spoke at start');
+      const claim = await claimJob(lifecycle, clock, aw, view.name, job, 'Job found on the spoke at start', deps.gateLeadMs);
       if (claim) summary[claim].push(ref);
     }
   }

@@ -485,6 +485,28 @@ describe('dispatch cycle', () => {
     expect(await store().get('job')).toMatchObject({ phase: 'Dispatched', placement: { jobName: 'job' } });
   });
 
+  it('adopts the Job of a gate opened a tick early whose create answer was lost, in a cycle before the planned start', async () => {
+    // 30 minutes of work planned at its very last moment, 10 s after this tick: the gate opens now.
+    const start = clock.now() + 10_000;
+    await store().insert({ ...planned('last', 0), deadlineAt: start + 30 * 60_000, plannedStartAt: start });
+    // The create makes the Job, but its answer is lost (a time-out).
+    const create = sim(0).createJob.bind(sim(0));
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      await create(request);
+      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
+    });
+    expect((await dispatch()).failed).toHaveLength(1);
+    // An on-demand cycle 5 s later, still before the planned start, finds the Job: it is the gate's, not stale.
+    clock.advance(5_000);
+    const next = await dispatch();
+    expect(next.created).toEqual([{ job_id: 'last', cluster: 'carbon-kr', job_name: 'last', adopted: true }]);
+    expect(next.deleted).toEqual([]);
+    clock.advance(25_000);
+    await dispatch();
+    const last = await store().get('last');
+    expect([last?.phase, last?.reason]).toEqual(['Running', undefined]);
+  });
+
   it('does not fail a job at its gate for lateness on a listing that a plan applied meanwhile made stale', async () => {
     // 'late' has 30 minutes of work and a deadline in 20: as listed, its gate opens too late.
     await store().insert(planned('first', 0));

@@ -29,7 +29,7 @@ async function world(initial: AppWrapper[]) {
   const lifecycle = new Lifecycle({ store, metrics, logger: log.logger, clock });
   const run = async () => {
     await clusters.refresh();
-    return reconcile({ lifecycle, clusters, logger: log.logger, clock, spokeTimeoutMs: 1000 });
+    return reconcile({ lifecycle, clusters, logger: log.logger, clock, spokeTimeoutMs: 1000, gateLeadMs: 30_000 });
   };
   return { clock, log, kr, jp, store, run };
 }
