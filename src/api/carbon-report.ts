@@ -1,4 +1,4 @@
-import { URGENCIES, type AppWrapper, type CarbonAccount } from '../domain/app-wrapper.js';
+import { lastSite, URGENCIES, type AppWrapper, type CarbonAccount } from '../domain/app-wrapper.js';
 import { csvTable } from '../domain/csv.js';
 
 /** Sums of the carbon accounts of a group of finished jobs: energy in kWh, CO2 in grams. */
@@ -80,9 +80,8 @@ export function carbonReport(appWrappers: Iterable<AppWrapper>, options: ReportO
     const day = utcDay(aw.finishedAt ?? aw.updatedAt);
     if ((options.fromDay !== undefined && day < options.fromDay) || (options.toDay !== undefined && day > options.toDay)) continue;
     add(totals, account);
-    // A cancel clears the placement; the plan's cluster is where the job was running then, and a job requeued
-    // off a lost cluster (neither) ran last where its last leg did.
-    sumBy(byCluster, aw.placement?.cluster ?? aw.targetCluster ?? aw.pastRuns?.at(-1)?.cluster ?? 'unknown', account);
+    // A cancel clears the placement; the plan's cluster is where the job was running then.
+    sumBy(byCluster, lastSite(aw)?.cluster ?? 'unknown', account);
     sumBy(byUrgency, aw.spec.urgency, account);
     sumBy(byDay, day, account);
   }

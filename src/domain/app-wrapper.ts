@@ -340,3 +340,15 @@ export function requeuedOffLostCluster(aw: AppWrapper, lostSince: number, reason
     staleJobs: [...aw.staleJobs, { cluster: job.cluster, jobName: job.jobName }],
   };
 }
+
+/**
+ * Where a job ran last, for its account and the report: its last leg's cluster and pool when it has not
+ * started since (requeued off a lost cluster, or moved and its new Job not started yet); else its Job's; else
+ * its plan's. Undefined for a job with none of these.
+ */
+export function lastSite(aw: Pick<AppWrapper, 'placement' | 'pastRuns' | 'startedAt' | 'targetCluster' | 'targetPool'>): { cluster: string; pool: PoolName } | undefined {
+  const leg = aw.pastRuns?.at(-1);
+  if (leg && aw.startedAt === undefined) return { cluster: leg.cluster, pool: leg.pool };
+  if (aw.placement) return { cluster: aw.placement.cluster, pool: aw.placement.pool };
+  return aw.targetCluster === undefined ? undefined : { cluster: aw.targetCluster, pool: aw.targetPool ?? 'FAST' };
+}

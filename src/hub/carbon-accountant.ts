@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppWrapper, CarbonAccount, LegAccount, PoolName, Resources, RunLeg } from '../domain/app-wrapper.js';
+import { lastSite, type AppWrapper, type CarbonAccount, type LegAccount, type PoolName, type Resources, type RunLeg } from '../domain/app-wrapper.js';
 import type { CarbonIntegral } from '../domain/carbon-integral.js';
 import { poolOf, type ClusterInfo } from '../domain/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -41,17 +41,11 @@ export function fastPowerW(request: Resources, power: PowerModel): number {
 }
 
 /**
- * Where a finishing job ran: its Job's cluster and pool (a cancel clears the placement in the change that
- * finishes the job, so the one before it counts), else its plan's, else its last leg's (a job requeued off a
- * lost cluster has neither a Job nor a plan).
+ * Where a finishing job ran (see `lastSite`); a cancel clears the placement in the change that finishes the
+ * job, so the one before it counts.
  */
 export function finishedRun(previous: AppWrapper, finished: AppWrapper): FinishedRun | undefined {
-  const placement = finished.placement ?? previous.placement;
-  if (placement) return { cluster: placement.cluster, pool: placement.pool };
-  const cluster = finished.targetCluster ?? previous.targetCluster;
-  if (cluster !== undefined) return { cluster, pool: finished.targetPool ?? previous.targetPool ?? 'FAST' };
-  const leg = finished.pastRuns?.at(-1);
-  return leg && { cluster: leg.cluster, pool: leg.pool };
+  return lastSite({ ...finished, placement: finished.placement ?? previous.placement });
 }
 
 function emissionsOrThrow(ctx: AccountingContext, zone: string, powerW: number, fromMs: number, toMs: number): CarbonIntegral {

@@ -190,6 +190,25 @@ describe('dispatch cycle', () => {
       expect(report.by_cluster.map((c: { cluster: string }) => c.cluster)).toEqual(['carbon-kr']);
     });
 
+    it('reports a requeued job planned anew elsewhere and cancelled there before it started where it ran', async () => {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert({ ...planned('job', 0), deadlineAt: clock.now() + 600 * 60_000 });
+      await dispatch();
+      clock.advanceMinutes(10);
+      await dispatch();
+      sim(0).setReachable(false);
+      await dispatch();
+      clock.advanceMinutes(15);
+      await t.hub.loops.carbon.runOnce();
+      expect((await dispatch()).requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+      await t.hub.loops.schedule.runOnce();
+      expect(await store().get('job')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp' });
+      const cancelled = (await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' })).json();
+      expect(cancelled.carbon.legs).toEqual([expect.objectContaining({ cluster: 'carbon-kr' })]);
+      const report = (await t.hub.app.inject({ method: 'GET', url: '/hub/report' })).json();
+      expect(report.by_cluster.map((c: { cluster: string }) => c.cluster)).toEqual(['carbon-kr']);
+    });
+
     it('requeues nothing from a cluster that answered again in time: its lost clock starts over', async () => {
       await store().insert(planned('job', 0));
       await dispatch();

@@ -6,6 +6,7 @@ import {
   fits,
   isTerminal,
   jobNameFor,
+  lastSite,
   LIVE_PHASES,
   NO_RESOURCES,
   PHASES,
@@ -224,6 +225,21 @@ describe('requeuedOffLostCluster', () => {
   it('leaves an AppWrapper without a Job as it is', () => {
     const pending = appWrapper('p').obj();
     expect(requeuedOffLostCluster(pending, 30 * MIN, 'lost')).toBe(pending);
+  });
+});
+
+describe('lastSite', () => {
+  const job = { cluster: 'carbon-jp', jobName: 'j-g2', generation: 2, pool: 'FAST' as const, createdAt: 0 };
+  const leg = { cluster: 'carbon-kr', pool: 'ECO' as const, startedAt: 0, endedAt: 1 };
+  it.each([
+    ['its Job, running', { placement: job, startedAt: 5, pastRuns: [leg] }, { cluster: 'carbon-jp', pool: 'FAST' }],
+    ['its last leg, moved and the new Job not started', { placement: job, pastRuns: [leg] }, { cluster: 'carbon-kr', pool: 'ECO' }],
+    ['its last leg, requeued and planned anew', { targetCluster: 'carbon-cn', pastRuns: [{ ...leg, lost: true as const }] }, { cluster: 'carbon-kr', pool: 'ECO' }],
+    ['its Job, never started', { placement: job }, { cluster: 'carbon-jp', pool: 'FAST' }],
+    ['its plan, cancelled while running (the cancel clears the Job)', { targetCluster: 'carbon-cn', targetPool: 'ECO' as const, startedAt: 5 }, { cluster: 'carbon-cn', pool: 'ECO' }],
+    ['nothing', {}, undefined],
+  ])('%s', (_name, aw, want) => {
+    expect(lastSite(aw)).toEqual(want);
   });
 });
 
