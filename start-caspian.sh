@@ -106,7 +106,8 @@ if $detach; then
   # Started is not listening: wait for the hub's "listening" line (logged at info), or its exit (a bad
   # setting, a port in use), for up to 30 s.
   for _ in $(seq 1 60); do
-    if tail -c "+$log_from" caspian.log | grep -q '"msg":"CASPIAN hub listening"'; then break; fi
+    # Not a pipe: under pipefail, tail killed by grep -q stopping early would make a found line read as missing.
+    if grep -q '"msg":"CASPIAN hub listening"' < <(tail -c "+$log_from" caspian.log); then break; fi
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f .caspian.pid
       echo "start-caspian.sh: the hub exited as it started; the end of caspian.log:" >&2

@@ -23,6 +23,8 @@ export const DEFAULT_DECISION_MEMORY_LIMIT = 10_000;
 export class CsvDecisionLog implements DecisionLog, DecisionSource {
   private readonly ring: Decision[] = [];
   private writes: Promise<void> = Promise.resolve();
+  /** For a destination that is not a regular file (a FIFO, /dev/stdout): its size says nothing, the header goes once. */
+  private headerSent = false;
 
   constructor(
     private readonly options: DecisionLogOptions,
@@ -56,13 +58,15 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
     try {
       // Looked at before every append, not once: a file rotated away (moved, or truncated) while the hub runs
       // starts again with its header, and so does one whose first append failed.
-      const size = await stat(path).then(
-        (s) => s.size,
+      const target = await stat(path).then(
+        (s) => s,
         () => undefined,
       );
-      if (size === undefined) await mkdir(dirname(path), { recursive: true });
-      if (!size) text = csvLine(DECISION_COLUMNS) + text;
+      if (target === undefined) await mkdir(dirname(path), { recursive: true });
+      const needsHeader = target === undefined || (target.isFile() ? target.size === 0 : !this.headerSent);
+      if (needsHeader) text = csvLine(DECISION_COLUMNS) + text;
       await appendFile(path, text, 'utf8');
+      if (needsHeader) this.headerSent = true;
     } catch (error) {
       this.deps.metrics.recordDecisionLogFailure();
       this.deps.logger.error({ err: error, path }, `decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);

@@ -371,6 +371,12 @@ export class ScheduleCycle {
         // The optimizer stretches whole slots (ceil(slots x speed)): the window is cut from the same figure,
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
+        if (runtimeSlots < 1) {
+          // Not even one slot of its run fits the horizon on that pool: the plan cannot hold it (and the optimizer
+          // would refuse the whole input), so it runs on as it is, outside the plan.
+          this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, whose slowest run of one slot is longer than the horizon; it keeps running where it is, outside the plan`);
+          continue;
+        }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
       } else {
         if (now + runtimeMs > aw.deadlineAt) {

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -55,6 +56,23 @@ describe('CsvDecisionLog file header', () => {
     expect(lines[0]).toBe(DECISION_COLUMNS.join(','));
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^[^,]+,b,carbon-kr,/);
+  });
+
+  it('writes it once to a destination that is not a regular file (a FIFO, /dev/stdout), whose size always reads 0', async () => {
+    const fifo = join(dir, 'decisions.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A reader that stays open, as a log collector reading a container's stdout does.
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      const decisions = new CsvDecisionLog({ path: fifo, memoryLimit: 10 }, { logger: log.logger, metrics });
+      for (const id of ['a', 'b', 'c']) decisions.record(cycle(id));
+      await decisions.close();
+      const buffer = Buffer.alloc(65_536);
+      const lines = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, null)).toString('utf8').trimEnd().split('\n');
+      expect(lines).toEqual([DECISION_COLUMNS.join(','), expect.stringMatching(/,a,/), expect.stringMatching(/,b,/), expect.stringMatching(/,c,/)]);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('writes it once per file: again after the file was rotated away or truncated while the hub runs', async () => {

@@ -155,6 +155,23 @@ describe('FAST and ECO worker pools', () => {
     expect(await t.hub.lifecycle.store.get('eco')).toMatchObject({ phase: 'Running', placement: { pool: 'ECO' } });
   });
 
+  it('plans the other jobs when one runs in a pool too slow for one slot of it to fit the horizon (it runs on outside the plan)', async () => {
+    // Two one-hour slots, and an ECO pool three times slower: one slot of ECO work takes three.
+    const slowEco = [
+      { name: 'FAST', share: 0.5 },
+      { name: 'ECO', share: 0.5, speed_factor: 3 },
+    ];
+    t = await testHub({ slot_seconds: 3600, horizon_hours: 2, regions: [{ ...KR, pools: slowEco }], ...FLAT_KR });
+    await t.hub.loops.carbon.runOnce();
+    const running = appWrapper('slow').cpu(1).phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'slow', generation: 1, pool: 'ECO' }).obj();
+    await t.hub.lifecycle.store.insert({ ...running, targetPool: 'ECO', startedAt: t.clock.now(), deadlineAt: t.clock.now() + 600 * MIN });
+    await submit(t, { job_id: 'other', urgency: 'urgent' });
+    const response = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().placed.map((p: Placed) => p.job_id)).toEqual(['other']);
+    expect(t.log.messages()).toContain('running job slow is in pool ECO, whose slowest run of one slot is longer than the horizon; it keeps running where it is, outside the plan');
+  });
+
   it('scales FAST down while the grid is dirtier than the threshold, visible in metrics and the log', async () => {
     const regions = [{ ...KR, pools: FAST_AND_ECO, fast_scale_down: { threshold_gco2_per_kwh: 300, capacity_factor: 0.25 } }];
     t = await testHub({ regions, ...FLAT_KR });
