@@ -35,6 +35,9 @@ if $compose; then
       for cluster in carbon-kr carbon-jp carbon-cn; do
         kind export kubeconfig --internal --name "$cluster" --kubeconfig "$internal" >&2
       done
+      # kind writes it 0600 for this user; the container's hub runs as the image's node user (uid 1000).
+      # These are the local kind clusters' credentials only.
+      chmod 0644 "$internal"
       export CASPIAN_KUBECONFIG="$internal"
       files+=(-f docker-compose.kind.yml)
     else
