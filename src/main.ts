@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { LineBuffer } from './platform/line-buffer.js';
 import { buildApp } from './api/app.js';
 import { createCarbonProvider } from './carbon/factory.js';
 import { LAST_KNOWN } from './carbon/fallback-chain.js';
@@ -82,12 +83,11 @@ export interface Hub {
 const LOG_FLUSH_MS = 1000;
 
 /**
- * JSON lines on stdout, buffered: one write per 4 KiB instead of one per line (a write per submission
- * was a tenth of the hub's CPU under load). Writes stay synchronous, so `flushSync` empties the buffer
- * at once: a timer does so every second, and so do `stop()`, the start-up line and the CLI's exit paths.
+ * JSON lines on stdout, buffered (see `LineBuffer`). Writes stay synchronous, so `flushSync` empties the
+ * buffer at once: a timer does so every second, and so do `stop()`, the start-up line and the CLI's exit paths.
  */
 function createLogger(config: Config): { logger: Logger; flushSync: () => void; flushTimer: NodeJS.Timeout } {
-  const destination = pino.destination({ dest: 1, minLength: 4096, sync: true });
+  const destination = new LineBuffer(1, 4096);
   const logger = pino({ level: config.log_level, base: { service: 'caspian-hub' } }, destination);
   const flushSync = () => destination.flushSync();
   const flushTimer = setInterval(flushSync, LOG_FLUSH_MS);

@@ -39,13 +39,14 @@ async function serve(): Promise<number> {
   const shutdown = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    hub.logger.info({ signal }, 'shutting down: finishing the running cycle');
+    // Armed first: nothing below (a log line to a stdout nobody reads any more) may keep the bound from holding.
     const force = setTimeout(() => {
       hub.logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown took too long; exiting');
       hub.flushLogs();
       process.exit(1);
     }, SHUTDOWN_BOUND_MS);
     force.unref();
+    hub.logger.info({ signal }, 'shutting down: finishing the running cycle');
     hub.stop().then(
       () => process.exit(code),
       (error: unknown) => {

@@ -112,6 +112,19 @@ describe('caspian command line', () => {
     expect(code).toBe(0);
   });
 
+  it('serve still stops on SIGTERM once whoever read its stdout has gone (a `| jq` stopped with Ctrl-C)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+    child = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir });
+    await waitForLine(child, (l) => l.msg === 'CASPIAN hub listening');
+    // The reader goes: every write to the hub's stdout now fails with EPIPE.
+    child.stdout.destroy();
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    child.kill('SIGTERM');
+    // It used to retry the failed write forever, its event loop (and its 30 s shutdown bound) blocked.
+    const [code] = await exited;
+    expect(code).toBe(0);
+  }, 20_000);
+
   it('serve refuses a data directory another hub holds, with exit 2, and the first hub goes on', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
     const env = { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir };
