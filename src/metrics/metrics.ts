@@ -200,7 +200,7 @@ export class Metrics {
   private readonly storeDurable = new Histogram({
     name: 'caspian_store_durable_seconds',
     help: 'Time from the first write of a store batch until the batch is committed (with store.synchronous full, fsynced) and its writes acknowledged: the longest a write of it waited for the disk. Unit: seconds. No labels. SQLite store only.',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
   private readonly storeBatchWrites = new Histogram({
