@@ -122,6 +122,19 @@ describe('dispatch cycle', () => {
 
   describe('a cluster that stops answering', () => {
     const requeued = (cluster: string) => metricValue(t.hub.metrics, 'caspian_jobs_requeued_total', { cluster });
+    /** 'job' runs 10 minutes on carbon-kr, then carbon-kr does not answer for the 15 minutes that make it lost. */
+    const runThenLoseKr = async () => {
+      await t.hub.loops.carbon.runOnce();
+      await store().insert({ ...planned('job', 0), deadlineAt: clock.now() + 600 * 60_000 });
+      await dispatch();
+      clock.advanceMinutes(10);
+      await dispatch();
+      sim(0).setReachable(false);
+      await dispatch();
+      clock.advanceMinutes(15);
+      await t.hub.loops.carbon.runOnce();
+      expect((await dispatch()).requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+    };
 
     it('keeps its jobs for spokes.lost_after_seconds, then requeues them to run again, from the start, where the next plan puts them', async () => {
       await t.hub.loops.carbon.runOnce();
@@ -172,16 +185,7 @@ describe('dispatch cycle', () => {
     });
 
     it('accounts the carbon of the lost run of a job cancelled before it runs again, where it ran', async () => {
-      await t.hub.loops.carbon.runOnce();
-      await store().insert(planned('job', 0));
-      await dispatch();
-      clock.advanceMinutes(10);
-      await dispatch();
-      sim(0).setReachable(false);
-      await dispatch();
-      clock.advanceMinutes(15);
-      await t.hub.loops.carbon.runOnce();
-      expect((await dispatch()).requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+      await runThenLoseKr();
       const cancelled = (await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' })).json();
       expect(cancelled).toMatchObject({ phase: 'Cancelled', past_runs: [expect.objectContaining({ cluster: 'carbon-kr', lost: true })] });
       expect(cancelled.carbon?.actual_g).toBeGreaterThan(0);
@@ -191,16 +195,7 @@ describe('dispatch cycle', () => {
     });
 
     it('reports a requeued job planned anew elsewhere and cancelled there before it started where it ran', async () => {
-      await t.hub.loops.carbon.runOnce();
-      await store().insert({ ...planned('job', 0), deadlineAt: clock.now() + 600 * 60_000 });
-      await dispatch();
-      clock.advanceMinutes(10);
-      await dispatch();
-      sim(0).setReachable(false);
-      await dispatch();
-      clock.advanceMinutes(15);
-      await t.hub.loops.carbon.runOnce();
-      expect((await dispatch()).requeued).toEqual([{ job_id: 'job', cluster: 'carbon-kr' }]);
+      await runThenLoseKr();
       await t.hub.loops.schedule.runOnce();
       expect(await store().get('job')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp' });
       const cancelled = (await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' })).json();

@@ -195,16 +195,14 @@ describe('requeuedOffLostCluster', () => {
   });
 
   it('makes a running job Pending, its Job stale, its run there a lost leg ended when the cluster was last seen', () => {
-    expect(requeuedOffLostCluster(running(), 30 * MIN, 'lost')).toMatchObject({
+    const requeued = requeuedOffLostCluster(running(), 30 * MIN, 'lost');
+    // No Job, no plan, no move, no run under way: the next plan starts from nothing.
+    const { targetCluster, targetPool, plannedStartAt, placement, startedAt, gateOpen, migrating } = requeued;
+    expect({ targetCluster, targetPool, plannedStartAt, placement, startedAt }).toEqual({});
+    expect([gateOpen, migrating]).toEqual([false, false]);
+    expect(requeued).toMatchObject({
       phase: 'Pending',
       reason: 'lost',
-      targetCluster: undefined,
-      targetPool: undefined,
-      plannedStartAt: undefined,
-      gateOpen: false,
-      placement: undefined,
-      migrating: false,
-      startedAt: undefined,
       pastRuns: [
         { cluster: 'carbon-jp', pool: 'FAST', startedAt: 0, endedAt: 5 * MIN },
         { cluster: 'carbon-kr', pool: 'ECO', startedAt: 10 * MIN, endedAt: 30 * MIN, lost: true },
