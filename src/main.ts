@@ -210,6 +210,8 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
   try {
     const spokes = overrides.spokes ?? spokesFor(config, { clock, metrics, logger });
     const spokeTimeoutMs = spokeCallBoundMs(config);
+    // A gate may open up to one dispatch period before its planned start: the dispatcher and reconcile agree on it.
+    const dispatchPeriodMs = config.periods.dispatch_seconds * 1000;
     const clusters = new ClusterMonitor(spokes, { metrics, logger, clock, timeoutMs: spokeTimeoutMs });
 
     const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
@@ -277,7 +279,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         spokeTimeoutMs,
         retentionMs: config.store.retention_hours * 3_600_000,
         clusterLostAfterMs: config.spokes.lost_after_seconds * 1000,
-        dispatchPeriodMs: config.periods.dispatch_seconds * 1000,
+        dispatchPeriodMs,
       },
     });
 
@@ -323,7 +325,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     let stopping: Promise<void> | undefined;
     const start = async (): Promise<string> => {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
-      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs, gateLeadMs: config.periods.dispatch_seconds * 1000 });
+      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs, gateLeadMs: dispatchPeriodMs });
       // Stopped (a SIGTERM) while the hub got ready: no loop and no listener may outlive that stop.
       if (stopping) throw new Error('the hub was stopped while it started');
       if (!config.api_token) {

@@ -58,10 +58,7 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
     try {
       // Looked at before every append, not once: a file rotated away (moved, or truncated) while the hub runs
       // starts again with its header, and so does one whose first append failed.
-      const target = await stat(path).then(
-        (s) => s,
-        () => undefined,
-      );
+      const target = await stat(path).catch(() => undefined);
       if (target === undefined) await mkdir(dirname(path), { recursive: true });
       const needsHeader = target === undefined || (target.isFile() ? target.size === 0 : !this.headerSent);
       if (needsHeader) text = csvLine(DECISION_COLUMNS) + text;

@@ -348,6 +348,9 @@ export class ScheduleCycle {
         // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be.
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
+        // A running job the plan cannot hold (the optimizer would refuse the whole input) runs on as it is.
+        const outsidePlan = (why: string, pool: PoolName) =>
+          this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, ${why}; it keeps running where it is, outside the plan`);
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
         if (doneMs > 0) {
           doneShare.set(aw.jobId, Math.min(1, doneMs / runtimeMs));
@@ -359,9 +362,7 @@ export class ScheduleCycle {
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {
-          // Its pool was taken out of the configuration: the plan cannot price it (and the optimizer would
-          // refuse the whole input), so it runs on as it is, outside the plan.
-          this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool }, `running job ${aw.jobId} is in pool ${pool}, which no cluster offers any more; it keeps running where it is, outside the plan`);
+          outsidePlan('which no cluster offers any more', pool);
           continue;
         }
         pools = [pool];
@@ -372,9 +373,7 @@ export class ScheduleCycle {
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
         if (runtimeSlots < 1) {
-          // Not even one slot of its run fits the horizon on that pool: the plan cannot hold it (and the optimizer
-          // would refuse the whole input), so it runs on as it is, outside the plan.
-          this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, whose slowest run of one slot is longer than the horizon; it keeps running where it is, outside the plan`);
+          outsidePlan('whose slowest run of one slot is longer than the horizon', pool);
           continue;
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
