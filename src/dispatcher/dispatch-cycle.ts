@@ -409,6 +409,10 @@ export class DispatchCycle {
     if (!cluster) return;
     const request = this.request(aw, cluster, 1, now);
     if (nameTaken(aw, cluster, request.jobName)) return;
+    const earlyMs = (aw.plannedStartAt ?? now) - now;
+    if (earlyMs > 0) {
+      this.deps.logger.info({ jobId: aw.jobId, cluster, earlySeconds: Math.round(earlyMs / 1000) }, `opening the gate of ${aw.jobId} a dispatch tick early: waiting for the next tick would miss its deadline`);
+    }
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
       // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline.
       // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.

@@ -65,6 +65,7 @@ describe('schedule cycle', () => {
     clock.advanceTo(Math.floor(start / 30_000) * 30_000);
     await t.hub.loops.dispatch.runOnce();
     expect(await t.hub.lifecycle.store.get('late-start')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-jp' } });
+    expect(t.log.messages()).toContain('opening the gate of late-start a dispatch tick early: waiting for the next tick would miss its deadline');
     // A job with room to spare still waits for its own start.
     expect((await t.hub.lifecycle.store.get('roomy'))?.phase).toBe('Planned');
   });
