@@ -261,6 +261,11 @@ export class Metrics {
     help: 'Jobs the last schedule cycle could not place. Unit: jobs. No labels.',
     registers: [this.registry],
   });
+  private readonly outsidePlan = new Gauge({
+    name: 'caspian_jobs_outside_plan',
+    help: 'Running jobs the last schedule cycle left outside its plan because their pool is gone from the configuration or too slow for one slot to fit the horizon: they run on where they are, their capacity not reserved. Unit: jobs. No labels.',
+    registers: [this.registry],
+  });
   private readonly co2Planned = new Gauge({
     name: 'caspian_co2_planned_grams',
     help: 'Planned emissions of the jobs in the last plan. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
@@ -505,7 +510,7 @@ export class Metrics {
   recordScheduleCycle(
     outcome: CycleOutcome,
     durationSeconds: number,
-    solve?: { solver: string; status: string; objectiveGco2: number; gap: number | null; unschedulable: number; co2ByCluster: ReadonlyMap<string, number> },
+    solve?: { solver: string; status: string; objectiveGco2: number; gap: number | null; unschedulable: number; outsidePlan: number; co2ByCluster: ReadonlyMap<string, number> },
   ): void {
     this.scheduleCycles.inc({ outcome });
     this.scheduleDuration.observe(durationSeconds);
@@ -515,6 +520,7 @@ export class Metrics {
     // No bound, no gap: NaN rather than the last plan's gap, which would read as proven for this one.
     this.scheduleGap.set(solve.gap ?? Number.NaN);
     this.unschedulable.set(solve.unschedulable);
+    this.outsidePlan.set(solve.outsidePlan);
     this.co2Planned.reset();
     for (const [cluster, grams] of solve.co2ByCluster) this.co2Planned.set({ cluster }, grams);
   }

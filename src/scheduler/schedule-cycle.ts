@@ -57,6 +57,8 @@ export interface ScheduleSummary {
   placed: PlacedJob[];
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
+  /** Running jobs the plan cannot hold (their pool is gone, or too slow for the horizon): they run on where they are. */
+  outside_plan: { job_id: string; reason: string }[];
   migrations: Migration[];
   /** True for a dry run: the plan the next cycle would apply, not applied. */
   dry_run: boolean;
@@ -107,6 +109,7 @@ interface Snapshot {
   doneShare: Map<string, number>;
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
+  outsidePlan: { job_id: string; reason: string }[];
   considered: number;
 }
 
@@ -180,6 +183,7 @@ export class ScheduleCycle {
           objectiveGco2: summary.objective_gco2,
           gap: summary.gap,
           unschedulable: summary.unschedulable.length,
+          outsidePlan: summary.outside_plan.length,
           co2ByCluster,
         });
         this.deps.logger.info(
@@ -189,6 +193,7 @@ export class ScheduleCycle {
             jobs: summary.jobs_considered,
             placed: summary.placed.length,
             unschedulable: summary.unschedulable.length,
+            outsidePlan: summary.outside_plan.length,
             migrations: summary.migrations.length,
             objectiveGco2: summary.objective_gco2,
             gap: summary.gap,
@@ -329,6 +334,7 @@ export class ScheduleCycle {
     if (extra) candidates.push(extra);
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
+    const outsidePlan: { job_id: string; reason: string }[] = [];
 
     // 4. Build the optimizer input (seed OptimizeInput): slot 0 starts now.
     const jobs: OptimizeJob[] = [];
@@ -349,8 +355,10 @@ export class ScheduleCycle {
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
         // A running job the plan cannot hold (the optimizer would refuse the whole input) runs on as it is.
-        const outsidePlan = (why: string, pool: PoolName) =>
+        const leaveOutsidePlan = (why: string, pool: PoolName) => {
+          outsidePlan.push({ job_id: aw.jobId, reason: `pool ${pool}, ${why}` });
           this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, ${why}; it keeps running where it is, outside the plan`);
+        };
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
         if (doneMs > 0) {
           doneShare.set(aw.jobId, Math.min(1, doneMs / runtimeMs));
@@ -362,7 +370,7 @@ export class ScheduleCycle {
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {
-          outsidePlan('which no cluster offers any more', pool);
+          leaveOutsidePlan('which no cluster offers any more', pool);
           continue;
         }
         pools = [pool];
@@ -373,7 +381,7 @@ export class ScheduleCycle {
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
         if (runtimeSlots < 1) {
-          outsidePlan('whose slowest run of one slot is longer than the horizon', pool);
+          leaveOutsidePlan('whose slowest run of one slot is longer than the horizon', pool);
           continue;
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
@@ -429,7 +437,7 @@ export class ScheduleCycle {
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    return { now, input, usable, seen, byId, doneShare, unschedulable, failed, considered: jobs.length + failed.length + unschedulable.length };
+    return { now, input, usable, seen, byId, doneShare, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
   }
 
   /**
@@ -589,6 +597,7 @@ function summaryOf(
     placed: result.placed,
     unschedulable: result.unschedulable,
     failed: snapshot.failed,
+    outside_plan: snapshot.outsidePlan,
     migrations: result.migrations,
     dry_run: result.dryRun,
   };

@@ -152,7 +152,13 @@ describe('FAST and ECO worker pools', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().placed.map((p: Placed) => p.job_id)).toEqual(['other']);
     expect(t.log.messages()).toContain('running job eco is in pool ECO, which no cluster offers any more; it keeps running where it is, outside the plan');
+    expect(response.json().outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which no cluster offers any more' }]);
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_outside_plan')).toBe(1);
     expect(await t.hub.lifecycle.store.get('eco')).toMatchObject({ phase: 'Running', placement: { pool: 'ECO' } });
+    // Once it finishes, the next cycle has nothing outside its plan.
+    await t.hub.lifecycle.store.remove(['eco']);
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json().outside_plan).toEqual([]);
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_outside_plan')).toBe(0);
   });
 
   it('plans the other jobs when one runs in a pool too slow for one slot of it to fit the horizon (it runs on outside the plan)', async () => {
@@ -170,6 +176,8 @@ describe('FAST and ECO worker pools', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().placed.map((p: Placed) => p.job_id)).toEqual(['other']);
     expect(t.log.messages()).toContain('running job slow is in pool ECO, whose slowest run of one slot is longer than the horizon; it keeps running where it is, outside the plan');
+    expect(response.json().outside_plan).toEqual([{ job_id: 'slow', reason: 'pool ECO, whose slowest run of one slot is longer than the horizon' }]);
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_outside_plan')).toBe(1);
   });
 
   it('scales FAST down while the grid is dirtier than the threshold, visible in metrics and the log', async () => {
