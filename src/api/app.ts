@@ -20,7 +20,11 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     // Job ids are case-sensitive names: /hub/appwrappers/A is not /hub/appwrappers/a.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
-    frameworkErrors: answerFrameworkError,
+    // The router's refusals skip the hooks: counted here, as every other request is in onResponse.
+    frameworkErrors: (error, request, reply) => {
+      answerFrameworkError(error, request, reply);
+      deps.metrics.observeHttpRequest(request.method, 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    },
   });
   // Latency is watched in the histogram; a log line per request would be a third of the hub's writes.
   // Rejections (info) and failures (error) have their own lines from the error handler.

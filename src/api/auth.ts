@@ -18,9 +18,11 @@ export function requireBearerToken(app: FastifyInstance, token: string): void {
   const expected = digest(token);
   app.addHook('onRequest', async (request, reply) => {
     if (!MUTATING.has(request.method)) return;
-    const match = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '');
+    // RFC 7235: one or more spaces between the scheme and the credentials.
+    const match = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '');
     if (!match) {
       const body: ErrorBody = { error: 'Unauthorized', message: 'this call needs an "Authorization: Bearer <token>" header', details: [] };
+      request.log.info({ url: request.url, method: request.method, status: 401, message: body.message }, 'request rejected');
       return reply.status(401).header('www-authenticate', 'Bearer realm="caspian"').send(body);
     }
     if (!timingSafeEqual(digest(match[1] as string), expected)) {

@@ -55,6 +55,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const body: ErrorBody = { error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: [] };
+    request.log.info({ url: request.url, method: request.method, status: 404, message: body.message }, 'request rejected');
     return reply.status(404).send(body);
   });
 }

@@ -12,6 +12,8 @@ const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** The suffix of a migrated job's Job name (`train-g2`): an id ending so would name another job's Job. */
 const GENERATION_SUFFIX = /-g\d+$/;
 const WEEK_MINUTES = 7 * 24 * 60;
+/** One second: below it a run is no run (and would plan as zero slots). */
+const MIN_RUNTIME_MINUTES = 1 / 60;
 
 const boundedNumber = (max: number) => z.number().finite().max(max);
 
@@ -29,7 +31,7 @@ function jobBodySchema<Id extends z.ZodType>(regions: readonly string[], jobId: 
       cpu: boundedNumber(1024).positive(),
       mem_gb: boundedNumber(16384).nonnegative(),
       gpu: z.number().int().min(0).max(64).default(0),
-      runtime_minutes: boundedNumber(WEEK_MINUTES).positive(),
+      runtime_minutes: boundedNumber(WEEK_MINUTES).min(MIN_RUNTIME_MINUTES, 'must be at least one second (1/60 minute)'),
       deadline_minutes: boundedNumber(WEEK_MINUTES).positive(),
       data_gb: boundedNumber(1_000_000).nonnegative().default(0),
       affinity_regions: z

@@ -268,18 +268,21 @@ export class ScheduleCycle {
       const aw = byId.get(u.job_id);
       if (aw && PINNED.has(aw.phase)) this.deps.logger.warn({ jobId: u.job_id, cluster: runsOn(aw), reason: u.reason }, `running job ${u.job_id} could not be re-planned; it keeps running where it is`);
     }
-    const left = [...unschedulable, ...leftOut(output, byId)];
-    for (const { job_id, reason } of left) {
-      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Unschedulable', reason, targetCluster: undefined, targetPool: undefined, plannedStartAt: undefined, co2EstimateG: undefined }));
+    // As for plans, the summary lists only what was applied: a job cancelled meanwhile is neither.
+    const markedUnschedulable: { job_id: string; reason: string }[] = [];
+    for (const entry of [...unschedulable, ...leftOut(output, byId)]) {
+      const unplaced = (cur: AppWrapper): AppWrapper => ({ ...cur, phase: 'Unschedulable', reason: entry.reason, targetCluster: undefined, targetPool: undefined, plannedStartAt: undefined, co2EstimateG: undefined });
+      if (await this.guarded(seen.get(entry.job_id) as AppWrapper, unplaced)) markedUnschedulable.push(entry);
     }
-    for (const { job_id, reason } of failed) {
-      await this.guarded(seen.get(job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason, finishedAt: now }));
+    const markedFailed: { job_id: string; reason: string }[] = [];
+    for (const entry of failed) {
+      if (await this.guarded(seen.get(entry.job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason: entry.reason, finishedAt: now }))) markedFailed.push(entry);
     }
 
     // 7. Log the decisions: the plans that are new or moved a job (the log never throws).
     this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
 
-    return summaryOf(snapshot, output, { placed, unschedulable: left, migrations, startedPerf, dryRun: false });
+    return summaryOf(snapshot, output, { placed, unschedulable: markedUnschedulable, failed: markedFailed, migrations, startedPerf, dryRun: false });
   }
 
   /** What step 6 would do with `output`, applying nothing. */
@@ -295,7 +298,7 @@ export class ScheduleCycle {
       placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
       if (migration) migrations.push(migration);
     }
-    return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId)], migrations, startedPerf, dryRun: true });
+    return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
   }
 
   /** Steps 1-4: the clusters, the regions that can take work, the jobs, and the optimizer input. */
@@ -396,7 +399,8 @@ export class ScheduleCycle {
         }
         // The latest start that still finishes by the deadline at full speed; the job then holds ceil(runtime) slots.
         const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
-        runtimeSlots = Math.min(H, Math.ceil(runtimeMs / slotMs));
+        // At least one slot, whatever is stored (a row from before the API's minimum must not sink the input).
+        runtimeSlots = Math.min(H, Math.max(1, Math.ceil(runtimeMs / slotMs)));
         deadlineSlot = Math.min(H - 1, latestStart + runtimeSlots - 1);
         // A plan on a cluster that is not offered now must move anyway: leaving it is not charged.
         const previousRegion = aw.targetCluster && regionOfCluster.get(aw.targetCluster);
@@ -582,7 +586,7 @@ function leftOut(output: OptimizeOutput, byId: ReadonlyMap<string, AppWrapper>):
 function summaryOf(
   snapshot: Snapshot,
   output: OptimizeOutput,
-  result: { placed: PlacedJob[]; unschedulable: { job_id: string; reason: string }[]; migrations: Migration[]; startedPerf: number; dryRun: boolean },
+  result: { placed: PlacedJob[]; unschedulable: { job_id: string; reason: string }[]; failed: { job_id: string; reason: string }[]; migrations: Migration[]; startedPerf: number; dryRun: boolean },
 ): ScheduleSummary {
   return {
     started_at: new Date(snapshot.now).toISOString(),
@@ -596,7 +600,7 @@ function summaryOf(
     jobs_considered: snapshot.considered,
     placed: result.placed,
     unschedulable: result.unschedulable,
-    failed: snapshot.failed,
+    failed: result.failed,
     outside_plan: snapshot.outsidePlan,
     migrations: result.migrations,
     dry_run: result.dryRun,

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricValue } from '../support/metric-value.js';
 import { testHub, type TestHub } from '../support/hub.js';
 
 const valid = { job_id: 'my-job', cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 120 };
@@ -51,6 +52,8 @@ describe('AppWrapper API', () => {
     ['fractional gpu', { gpu: 0.5 }, ['gpu']],
     ['deadline shorter than runtime', { deadline_minutes: 10 }, ['deadline_minutes']],
     ['runtime beyond a week', { runtime_minutes: 20000, deadline_minutes: 20000 }, ['runtime_minutes', 'deadline_minutes']],
+    // It would plan as zero slots, which the optimizer refuses, and every cycle with it.
+    ['runtime under a second', { runtime_minutes: 5e-324, deadline_minutes: 5e-324 }, ['runtime_minutes']],
     ['unknown region', { affinity_regions: ['KR', 'XX'] }, ['affinity_regions.1']],
     ['repeated region', { affinity_regions: ['KR', 'KR'] }, ['affinity_regions']],
     ['upper-case id', { job_id: 'My-Job' }, ['job_id']],
@@ -213,9 +216,18 @@ describe('AppWrapper API', () => {
     expect(res.json()).toEqual({ error: 'URI Too Long', message: expect.any(String), details: [] });
   });
 
-  it('answers 404 with a JSON body for an unknown route', async () => {
+  it('counts the requests the router refuses (bad escape, over-long id) in the request histogram, as unmatched', async () => {
+    await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/%zz' });
+    await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${'a'.repeat(120)}` });
+    for (const status of ['400', '414']) {
+      expect(await metricValue(t.hub.metrics, 'caspian_http_request_duration_seconds_count', { method: 'GET', route: 'unmatched', status })).toBe(1);
+    }
+  });
+
+  it('answers 404 with a JSON body for an unknown route, and logs it as rejected', async () => {
     const res = await t.hub.app.inject({ method: 'GET', url: '/hub/nothing?x=1' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({ error: 'Not Found', message: 'no route GET /hub/nothing', details: [] });
+    expect(t.log.lines.filter((l) => l.level === 30 && l.msg === 'request rejected' && l.status === 404)).toHaveLength(1);
   });
 });

@@ -19,13 +19,16 @@ describe('API token', () => {
     ['a prefix of the token', `Bearer ${TOKEN.slice(0, 10)}`, 403],
     ['the token', `Bearer ${TOKEN}`, 201],
     ['the token, scheme in lower case', `bearer ${TOKEN}`, 201],
-  ])('POST /hub/appwrappers with %s answers %i', async (_name, authorization, status) => {
+    ['the token after two spaces (RFC 7235: one or more)', `Bearer  ${TOKEN}`, 201],
+  ])('POST /hub/appwrappers with %s (%s) answers %i', async (_name, authorization, status) => {
     t = await testHub({ api_token: TOKEN });
     const res = await call('POST', '/hub/appwrappers', authorization);
     expect(res.statusCode).toBe(status);
     if (status === 401) {
       expect(res.headers['www-authenticate']).toBe('Bearer realm="caspian"');
       expect(res.json()).toMatchObject({ error: 'Unauthorized', details: [] });
+      // Like every rejected request, one info line: an operator sees clients that forgot the token.
+      expect(t.log.lines.filter((l) => l.level === 30 && l.msg === 'request rejected' && l.status === 401)).toHaveLength(1);
     }
     if (status === 403) expect(res.json()).toMatchObject({ error: 'Forbidden', details: [] });
     expect((await t.hub.lifecycle.store.list()).length).toBe(status === 201 ? 1 : 0);

@@ -4,6 +4,7 @@ import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { optimize } from '../../src/optimizer/index.js';
 import type { OptimizeFn } from '../../src/scheduler/schedule-cycle.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { metricValue } from '../support/metric-value.js';
@@ -101,6 +102,17 @@ describe('schedule cycle', () => {
     expect(await t.hub.lifecycle.store.get('late')).toMatchObject({ phase: 'Failed', reason: expect.stringContaining('DeadlineExceeded') });
   });
 
+  it('plans a stored job whose runtime is under a second (from before the API refused such runs) as one slot, with the others', async () => {
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+    const tiny = appWrapper('tiny').obj();
+    const now = t.clock.now();
+    await t.hub.lifecycle.store.insert({ ...tiny, spec: { ...tiny.spec, runtimeMinutes: 5e-324, deadlineMinutes: 5e-324 }, submittedAt: now, updatedAt: now, deadlineAt: now + 60 * 60_000 });
+    await submit(t, { job_id: 'fine' });
+    const summary = await schedule(t);
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['fine', 'tiny']);
+  });
+
   it('shows no pool capacity for a cluster the cycle cannot use, not the last it offered', async () => {
     const { clock, spokes, regions } = twoRegions(8, 32);
     t = await testHub({ regions }, { clock, spokes });
@@ -153,6 +165,25 @@ describe('schedule cycle', () => {
     const summary = await schedule(t);
     expect(summary.placed).toEqual([]);
     expect((await t.hub.lifecycle.store.get('racer'))?.phase).toBe('Cancelled');
+  });
+
+  it('reports neither unschedulable nor failed a job cancelled while the optimizer runs (answer and gauge)', async () => {
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        for (const id of ['huge', 'late']) await t.hub.app.inject({ method: 'DELETE', url: `/hub/appwrappers/${id}` });
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'huge', cpu: 1000 });
+    await submit(t, { job_id: 'late', runtime_minutes: 60, deadline_minutes: 60 });
+    t.clock.advanceMinutes(1);
+    const summary = await schedule(t);
+    expect(summary.unschedulable).toEqual([]);
+    expect(summary.failed).toEqual([]);
+    expect(await metricValue(t.hub.metrics, 'caspian_unschedulable_jobs')).toBe(0);
+    expect((await t.hub.lifecycle.store.get('huge'))?.phase).toBe('Cancelled');
+    expect((await t.hub.lifecycle.store.get('late'))?.phase).toBe('Cancelled');
   });
 
   it('plans with the fallback solver in the same cycle when the optimizer fails', async () => {

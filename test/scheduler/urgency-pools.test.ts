@@ -292,4 +292,26 @@ describe('what-if', () => {
     expect(response.statusCode).toBe(409);
     expect(response.json().message).toContain('"y" was submitted while the what-if waited');
   });
+
+  it('names the job again, not 409, when the id it chose itself (whatif) was submitted while it waited behind a running cycle', async () => {
+    const hold = deferred();
+    let calls = 0;
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        if (calls++ === 0) await hold.promise;
+        return optimize(input, options);
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'queued' });
+    const cycle = schedule(t);
+    const whatIf = t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 120 } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await submit(t, { job_id: 'whatif' })).statusCode).toBe(201);
+    hold.resolve();
+    await cycle;
+    const response = await whatIf;
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ job_id: 'whatif-2', placed: true });
+  });
 });

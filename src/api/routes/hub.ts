@@ -24,8 +24,15 @@ export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
       if (body.job_id !== undefined && (await deps.lifecycle.store.get(body.job_id))) {
         throw new ConflictError(`AppWrapper "${body.job_id}" exists; a what-if is for a job not yet submitted (leave job_id out)`);
       }
-      const jobId = body.job_id ?? (await unusedWhatIfId(deps.lifecycle.store));
-      return deps.whatIf(newAppWrapper(jobId, toJobSpec(body), deps.clock.now()));
+      if (body.job_id !== undefined) return deps.whatIf(newAppWrapper(body.job_id, toJobSpec(body), deps.clock.now()));
+      // The id is the hub's choice: if a job took it while the what-if waited for a running cycle, choose again.
+      for (;;) {
+        try {
+          return await deps.whatIf(newAppWrapper(await unusedWhatIfId(deps.lifecycle.store), toJobSpec(body), deps.clock.now()));
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+        }
+      }
     });
 
     app.post('/dispatch', async (request) => {
