@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { PHASES, URGENCIES, type JobSpec } from '../domain/app-wrapper.js';
 import { ValidationError, type FieldIssue } from '../domain/errors.js';
 import { parseTimestamp } from '../domain/iso-time.js';
+import { DNS_1123_LABEL } from '../domain/kubernetes-names.js';
 
 /**
  * Job ids become Kubernetes Job names and `job-name` label values (at most 63 characters). A migrated
  * Job's name carries a `-g<generation>` suffix, so ids stop at 50 characters to leave room for it.
  */
 const JOB_ID_MAX_LENGTH = 50;
-const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** The suffix of a migrated job's Job name (`train-g2`): an id ending so would name another job's Job. */
 const GENERATION_SUFFIX = /-g\d+$/;
 const WEEK_MINUTES = 7 * 24 * 60;

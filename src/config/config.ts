@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
 import { POOLS } from '../domain/app-wrapper.js';
 import { deepFreeze } from '../domain/frozen.js';
+import { DNS_1123_LABEL, INT32_MAX, isLabelKey, isLabelValue } from '../domain/kubernetes-names.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -11,7 +12,7 @@ import { deepFreeze } from '../domain/frozen.js';
 
 const nonNegative = z.number().finite().nonnegative();
 const positiveInt = z.number().int().positive();
-const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
+const name = z.string().regex(DNS_1123_LABEL, 'must be a DNS-1123 label (at most 63 lowercase letters, digits, "-")');
 
 const resourcesSchema = z.strictObject({
   cpu: nonNegative,
@@ -29,7 +30,16 @@ const poolSchema = z.strictObject({
   share: z.number().finite().gt(0).max(1),
   speed_factor: z.number().finite().min(1).max(10).default(1),
   power_factor: z.number().finite().gt(0).max(1).default(1),
-  node_selector: z.record(z.string().min(1).max(317), z.string().max(63)).default({}),
+  node_selector: z
+    .record(z.string(), z.string())
+    // Per entry, so that the message names the key (zod's own record key errors do not say why).
+    .superRefine((selector, ctx) => {
+      for (const [key, value] of Object.entries(selector)) {
+        if (!isLabelKey(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a label key: [prefix/]name, the name at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit' });
+        else if (!isLabelValue(value)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a label value: empty, or at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit' });
+      }
+    })
+    .default({}),
 });
 
 /** The pools of a cluster whose configuration names none: all of it, FAST, on any node. */
@@ -179,7 +189,7 @@ export const configSchema = z
          * job is Failed as disappeared), so this outlasts a long hub or network outage; a finished Job holds
          * no resources.
          */
-        ttl_seconds_after_finished: z.number().int().min(0).default(86_400),
+        ttl_seconds_after_finished: z.number().int().min(0).max(INT32_MAX).default(86_400),
         /** Per request to a cluster's API (a call retries transient failures up to three times). */
         request_timeout_ms: z.number().int().positive().max(60_000).default(2500),
         /** Items per request when listing a cluster's nodes, pods and Jobs (the API server answers in chunks). */

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import type { ClusterInfo } from '../domain/cluster.js';
+import { DNS_1123_LABEL, INT32_MAX } from '../domain/kubernetes-names.js';
 import { kubeconfigForContext, loadKubeconfig } from './kubeconfig.js';
 import { KUBERNETES_SPOKE_DEFAULTS, KubernetesSpoke, type KubernetesSpokeDeps } from './kubernetes-spoke.js';
 import type { SpokeClient } from './types.js';
-
-const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The Kubernetes spokes as configured: one kubeconfig, one namespace, one context per cluster. */
 export const kubernetesSpokesOptionsSchema = z
@@ -29,7 +28,7 @@ export const kubernetesSpokesOptionsSchema = z
       .min(1)
       .refine((clusters) => new Set(clusters.map((c) => c.name)).size === clusters.length, 'cluster names must be unique'),
     backoffLimit: z.int().min(0).default(KUBERNETES_SPOKE_DEFAULTS.backoffLimit),
-    ttlSecondsAfterFinished: z.int().min(0).default(KUBERNETES_SPOKE_DEFAULTS.ttlSecondsAfterFinished),
+    ttlSecondsAfterFinished: z.int().min(0).max(INT32_MAX).default(KUBERNETES_SPOKE_DEFAULTS.ttlSecondsAfterFinished),
     requestTimeoutMs: z.int().positive().default(KUBERNETES_SPOKE_DEFAULTS.requestTimeoutMs),
     listChunkSize: z.int().positive().default(KUBERNETES_SPOKE_DEFAULTS.listChunkSize),
   })

@@ -186,6 +186,27 @@ describe('validation', () => {
     { name: 'unknown mock scenario', raw: { carbon: { mock: { scenario: 'chaos' } } }, key: 'carbon.mock.scenario' },
     { name: 'empty default command', raw: { jobs: { default_command: [] } }, key: 'jobs.default_command' },
     { name: 'solver time limit over an hour', raw: { optimizer: { time_limit_seconds: 3601 } }, key: 'optimizer.time_limit_seconds' },
+    // Refused by Kubernetes on every Job (or by the Kubernetes spokes at start-up, as a crash): refused here, by key.
+    { name: 'namespace over 63 characters', raw: { spokes: { namespace: 'a'.repeat(64) } }, key: 'spokes.namespace', message: /at most 63/ },
+    { name: 'Job TTL beyond an int32', raw: { spokes: { ttl_seconds_after_finished: 2 ** 31 } }, key: 'spokes.ttl_seconds_after_finished' },
+    {
+      name: 'node selector value that is no label value',
+      raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, node_selector: { 'caspian.io/pool': 'fast pool' } }] })] },
+      key: 'regions.0.pools.0.node_selector.caspian.io/pool',
+      message: /must be a label value/,
+    },
+    {
+      name: 'node selector key that is no label key',
+      raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, node_selector: { 'pool type': 'fast' } }] })] },
+      key: 'regions.0.pools.0.node_selector.pool type',
+      message: /must be a label key/,
+    },
+    {
+      name: 'node selector key with a bad prefix',
+      raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, node_selector: { 'Caspian.IO/pool': 'eco' } }] })] },
+      key: 'regions.0.pools.0.node_selector.Caspian.IO/pool',
+      message: /must be a label key/,
+    },
   ];
   for (const { name, raw, key, message } of cases) {
     it(`rejects ${name}, naming ${key}`, () => {
