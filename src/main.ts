@@ -325,7 +325,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     let stopping: Promise<void> | undefined;
     const start = async (): Promise<string> => {
       await Promise.all([loops.carbon.runOnce(), clusters.refresh()]);
-      await reconcile({ lifecycle, clusters, logger, clock, spokeTimeoutMs, gateLeadMs: dispatchPeriodMs });
+      await reconcile({ lifecycle, clusters, logger, metrics, clock, spokeTimeoutMs, gateLeadMs: dispatchPeriodMs });
       // Stopped (a SIGTERM) while the hub got ready: no loop and no listener may outlive that stop.
       if (stopping) throw new Error('the hub was stopped while it started');
       if (!config.api_token) {

@@ -300,7 +300,8 @@ export class DispatchCycle {
         // A move not carried out yet ends with the job.
         const finishing = withoutPendingMove(cur);
         // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
-        if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: now };
+        // It ran at most until its activeDeadlineSeconds (the deadline), however long the hub could not look.
+        if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: Math.min(now, Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity)) };
         switch (job.phase) {
           case 'Pending':
             return undefined;
@@ -414,7 +415,12 @@ export class DispatchCycle {
       this.deps.logger.info({ jobId: aw.jobId, cluster, earlySeconds: Math.round(earlyMs / 1000) }, `opening the gate of ${aw.jobId} a dispatch tick early: waiting for the next tick would miss its deadline`);
     }
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
-      // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline.
+      // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline on
+      // this pool. If the job can still finish at full speed, the next schedule cycle re-plans it (on FAST).
+      if (now + aw.spec.runtimeMinutes * 60_000 <= aw.deadlineAt) {
+        this.deps.logger.info({ jobId: aw.jobId, cluster, pool: request.pool }, `the gate of ${aw.jobId} opens too late for pool ${request.pool}; left to the next schedule cycle`);
+        return;
+      }
       // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.
       const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
         cur.updatedAt === aw.updatedAt ? { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now } : undefined,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { jobNameFor, LIVE_PHASES, placementFor, type AppWrapper } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { SpokeJobStatus } from '../spokes/types.js';
 import type { ClusterMonitor } from './cluster-monitor.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -31,6 +32,8 @@ export interface ReconcileDeps {
   lifecycle: Lifecycle;
   clusters: ClusterMonitor;
   logger: Logger;
+  /** Adoptions and deletions count in `caspian_dispatch_actions_total`, as the dispatch cycle's do. */
+  metrics: Pick<Metrics, 'recordDispatchAction'>;
   clock: Clock;
   /** Longest one spoke call may take. */
   spokeTimeoutMs: number;
@@ -118,7 +121,7 @@ export async function claimJob(
  * which marks it Failed as it would at any other time.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
-  const { lifecycle, clusters, logger, clock } = deps;
+  const { lifecycle, clusters, logger, metrics, clock } = deps;
   const byId = new Map((await lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
   const summary: ReconcileSummary = { loaded: byId.size, adopted: [], stale: [], deleted: [], unknown: [], unreachable: [] };
 
@@ -144,6 +147,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
           try {
             await withTimeout(client.deleteJob(job.jobName), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
             summary.deleted.push(ref);
+            metrics.recordDispatchAction(view.name, 'deleted');
+            logger.info(ref, `finished Job ${job.jobName} of an unknown AppWrapper deleted from ${view.name}`);
           } catch (error) {
             logger.warn({ ...ref, err: error }, `deleting finished Job ${job.jobName} of an unknown AppWrapper failed`);
           }
@@ -155,6 +160,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       }
       const claim = await claimJob(lifecycle, clock, aw, view.name, job, 'Job found on the spoke at start', deps.gateLeadMs);
       if (claim) summary[claim].push(ref);
+      if (claim === 'adopted') {
+        metrics.recordDispatchAction(view.name, 'adopted');
+        logger.info(ref, `Job ${job.jobName} found on ${view.name} adopted: its create had not been answered`);
+      }
     }
   }
 

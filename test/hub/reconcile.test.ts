@@ -9,6 +9,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger } from '../support/logger.js';
+import { metricValue } from '../support/metric-value.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
 
 /** Two simulated clusters, a memory store holding `initial`, and the clusters already checked. */
@@ -29,9 +30,9 @@ async function world(initial: AppWrapper[]) {
   const lifecycle = new Lifecycle({ store, metrics, logger: log.logger, clock });
   const run = async () => {
     await clusters.refresh();
-    return reconcile({ lifecycle, clusters, logger: log.logger, clock, spokeTimeoutMs: 1000, gateLeadMs: 30_000 });
+    return reconcile({ lifecycle, clusters, logger: log.logger, metrics, clock, spokeTimeoutMs: 1000, gateLeadMs: 30_000 });
   };
-  return { clock, log, kr, jp, store, run };
+  return { clock, log, kr, jp, store, metrics, run };
 }
 
 const planned = (id: string, cluster: string) => ({ ...appWrapper(id).phase('Planned').target(cluster).obj(), plannedStartAt: Date.UTC(2026, 0, 5) });
@@ -50,6 +51,9 @@ describe('reconcile on start', () => {
     // No Job: still Planned, for the dispatch cycle to open its gate.
     expect((await w.store.get('b'))?.phase).toBe('Planned');
     expect(w.log.messages()).toContain('AppWrapper a: Planned -> Dispatched');
+    // Counted and logged as the dispatch cycle's adoptions are: crash recovery shows on the Dispatch outcomes panel.
+    expect(await metricValue(w.metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'adopted' })).toBe(1);
+    expect(w.log.messages()).toContain('Job a found on carbon-kr adopted: its create had not been answered');
   });
 
   it('logs one summary line: loaded N AppWrappers, adopted M Jobs', async () => {
@@ -105,6 +109,8 @@ describe('reconcile on start', () => {
     expect(summary.deleted).toEqual([{ job_id: 'done', cluster: 'carbon-kr', job_name: 'done' }]);
     expect(summary.unknown).toEqual([{ job_id: 'busy', cluster: 'carbon-kr', job_name: 'busy' }]);
     expect((await w.kr.listJobs()).map((j) => j.jobName)).toEqual(['busy']);
+    expect(await metricValue(w.metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'deleted' })).toBe(1);
+    expect(w.log.messages()).toContain('finished Job done of an unknown AppWrapper deleted from carbon-kr');
     expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('Job busy on carbon-kr carries our label but no AppWrapper "busy" exists') }));
   });
 
