@@ -101,8 +101,19 @@ function isSchedulable(node: V1Node): boolean {
   return ready && !node.spec?.unschedulable && !repelled;
 }
 
+/** A pod the scheduler tried and found no node for (`PodScheduled` False, reason `Unschedulable`). */
+function unschedulable(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable') ?? false;
+}
+
 function epochMs(time: Date | undefined): number | undefined {
   return time ? new Date(time).getTime() : undefined;
+}
+
+/** When the pods of each Job began their work, by the Job's uid; a Job listed with pods none of which ran has none. */
+interface RunStarts {
+  starts: Map<string, number>;
+  withPods: Set<string>;
 }
 
 /**
@@ -110,34 +121,42 @@ function epochMs(time: Date | undefined): number | undefined {
  * since terminated), else the moment a running pod was taken up by its node. A Job's own
  * `status.startTime` will not do: it is when the Job controller took the Job up, before its pod waited for
  * room. Pods are matched by their controller's uid, not the Job's name: the pods of a deleted Job of the
- * same name (an earlier job with the same id, or a move back) can outlive it for a while.
+ * same name (an earlier job with the same id, or a move back) can outlive it for a while. A container that
+ * failed to start is reported terminated with `startedAt` at the epoch (kubernetes#120331): it ran nothing,
+ * and no start before its pod existed counts.
  */
-function runStarts(pods: readonly V1Pod[]): Map<string, number> {
+function runStarts(pods: readonly V1Pod[]): RunStarts {
   const starts = new Map<string, number>();
+  const withPods = new Set<string>();
   for (const pod of pods) {
     const jobUid = pod.metadata?.ownerReferences?.find((owner) => owner.controller && owner.kind === 'Job')?.uid;
     if (!jobUid) continue;
+    withPods.add(jobUid);
+    const podCreatedAt = epochMs(pod.metadata?.creationTimestamp) ?? -Infinity;
     const containers = (pod.status?.containerStatuses ?? []).flatMap((c) => {
+      if (c.state?.terminated?.reason === 'StartError') return [];
       const at = epochMs(c.state?.running?.startedAt ?? c.state?.terminated?.startedAt);
-      return at === undefined ? [] : [at];
+      return at === undefined || at < podCreatedAt ? [] : [at];
     });
     const at = containers.length ? Math.min(...containers) : pod.status?.phase === 'Running' ? epochMs(pod.status.startTime) : undefined;
     if (at !== undefined) starts.set(jobUid, Math.min(starts.get(jobUid) ?? Infinity, at));
   }
-  return starts;
+  return { starts, withPods };
 }
 
 /** A Job's state as an AppWrapper phase, from its conditions first (they are final), then its pod counts. */
-function jobStatus(job: V1Job, runStartOf: ReadonlyMap<string, number>): SpokeJobStatus | undefined {
+function jobStatus(job: V1Job, runs: RunStarts): SpokeJobStatus | undefined {
   const jobId = job.metadata?.labels?.[LABEL_JOB_ID];
   const jobName = job.metadata?.name;
   if (!jobId || !jobName) return undefined;
   const status = job.status ?? {};
   const condition = (...types: string[]) => status.conditions?.find((c) => types.includes(c.type) && c.status === 'True');
   const createdAt = epochMs(job.metadata?.creationTimestamp);
-  const runStart = job.metadata?.uid === undefined ? undefined : runStartOf.get(job.metadata.uid);
-  // A finished Job's pods may be gone already: the controller's start is then the best figure left.
-  const startedAt = runStart ?? epochMs(status.startTime);
+  const uid = job.metadata?.uid;
+  const runStart = uid === undefined ? undefined : runs.starts.get(uid);
+  // A finished Job's pods may be gone already: the controller's start is then the best figure left. While its
+  // pods are listed they say whether it ran at all (one stuck pulling its image until the deadline did not).
+  const startedAt = uid !== undefined && runs.withPods.has(uid) ? runStart : epochMs(status.startTime);
   // FailureTarget and SuccessCriteriaMet come first on newer clusters: the outcome is decided while pods still stop.
   const failed = condition('Failed', 'FailureTarget');
   if (failed) {
@@ -243,8 +262,9 @@ export class KubernetesSpoke implements SpokeClient {
       const foreignUsage = pods
         .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
         .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
-        // A pod waiting for a node will take room somewhere; one on a node we do not count takes none of ours.
-        .filter((pod) => !pod.spec?.nodeName || usableNames.has(pod.spec.nodeName))
+        // A pod waiting for a node will take room somewhere, unless the scheduler found no node it fits (it may
+        // wait forever: counted, it would hide an idle cluster); one on a node we do not count takes none of ours.
+        .filter((pod) => (pod.spec?.nodeName ? usableNames.has(pod.spec.nodeName) : !unschedulable(pod)))
         .reduce((sum, pod) => addResources(sum, podRequests(pod)), NO_RESOURCES);
       return { ready: true, allocatable, foreignUsage };
     } catch (error) {
@@ -297,8 +317,8 @@ export class KubernetesSpoke implements SpokeClient {
       this.listAll('jobs', 'list Jobs', (chunk) => this.batch.listNamespacedJob({ namespace, labelSelector: MANAGED_SELECTOR, ...chunk })),
       this.listAll('pods', 'list pods of Jobs', (chunk) => this.core.listNamespacedPod({ namespace, labelSelector: MANAGED_SELECTOR, ...chunk })),
     ]);
-    const starts = runStarts(pods);
-    return jobs.map((job) => jobStatus(job, starts)).filter((s): s is SpokeJobStatus => s !== undefined);
+    const runs = runStarts(pods);
+    return jobs.map((job) => jobStatus(job, runs)).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 
   /** Deletes the Job and, in the background, its pods; a Job already gone is fine. */

@@ -7,7 +7,7 @@ import { KUBERNETES_SPOKE_DEFAULTS, type KubernetesSpoke } from '../../src/spoke
 import { createKubernetesSpokes, kubernetesSpokesOptionsSchema } from '../../src/spokes/kubernetes-spokes.js';
 import { coresToQuantity, gibToQuantity, parseQuantity, quantityToGib } from '../../src/spokes/quantity.js';
 import type { SpokeClient } from '../../src/spokes/types.js';
-import { jobStatuses, startDoubleClusters, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
+import { jobStatuses, startDoubleClusters, timestamp, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
 
 const GIB = 2 ** 30;
@@ -149,7 +149,7 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(() => new Job(stored as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
   });
 
-  it('reports allocatable of Ready, uncordoned, untainted nodes and what foreign pods request there, not its own pods', async () => {
+  it('reports allocatable of Ready, uncordoned, untainted nodes and what foreign pods request there, not its own pods nor pods no node fits', async () => {
     const kr = api();
     kr.addNode({ name: 'carbon-kr-gpu', allocatable: { cpu: '7500m', memory: '30000Mi', 'nvidia.com/gpu': '2' } });
     kr.addNode({ name: 'carbon-kr-broken', allocatable: { cpu: '64', memory: '256Gi' }, ready: false });
@@ -159,6 +159,9 @@ describe('Kubernetes spoke against the API server double', () => {
     kr.addPod({ namespace: 'kube-system', name: 'coredns', nodeName: 'carbon-kr-worker', containers: [{ cpu: '100m', memory: '70Mi' }] });
     kr.addPod({ namespace: 'ml', name: 'notebook', nodeName: 'carbon-kr-gpu', containers: [{ cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, { cpu: '500m', memory: '1Gi' }] });
     kr.addPod({ namespace: 'ml', name: 'waiting', containers: [{ cpu: '2', memory: '1Gi' }], phase: 'Pending' });
+    // No node can ever take this one: the scheduler said so, and it holds no room (counted, it would hide the whole cluster).
+    const noFit = { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: timestamp(Date.now()), reason: 'Unschedulable', message: '0/5 nodes are available: 5 Insufficient cpu.' };
+    kr.addPod({ namespace: 'ml', name: 'oversized', containers: [{ cpu: '64', memory: '256Gi' }], phase: 'Pending', conditions: [noFit] });
     // The scheduler reserves the larger of the init container and the containers.
     kr.addPod({ namespace: 'ml', name: 'init-heavy', nodeName: 'carbon-kr-worker2', containers: [{ cpu: '100m' }], initContainers: [{ cpu: '3', memory: '1Gi' }] });
     kr.addPod({ namespace: 'ml', name: 'finished', nodeName: 'carbon-kr-worker', containers: [{ cpu: '8' }], phase: 'Succeeded' });
@@ -293,6 +296,35 @@ describe('Kubernetes spoke against the API server double', () => {
     const [again] = await spoke().listJobs();
     expect(again).toMatchObject({ jobName: 'again', phase: 'Running' });
     expect(again?.startedAt).toBeGreaterThanOrEqual(newPodStartedAt);
+  });
+
+  /** A container status as the kubelet writes it. */
+  const containerStatus = (state: Record<string, unknown>) => ({ name: 'c0', state, lastState: {}, ready: 'running' in state, restartCount: 0, image: 'busybox:1.36', imageID: '', started: 'running' in state });
+
+  it('does not date a Job by a container that failed to start (reported terminated, started at the epoch)', async () => {
+    // kubernetes#120331: a container that never started (StartError: a bad command, a failed mount) is reported
+    // with startedAt 1970-01-01; the Job's next pod then ran.
+    await spoke().createJob(spokeJob('flaky').obj());
+    api().setJobStatus('flaky', jobStatuses.running(Date.now()));
+    const startError = { terminated: { exitCode: 128, reason: 'StartError', message: 'exec: "sleepx": executable file not found in $PATH', startedAt: '1970-01-01T00:00:00Z', finishedAt: timestamp(Date.now()) } };
+    api().addPod({ namespace: 'default', name: 'flaky-aaaaa', phase: 'Failed', job: 'flaky', containers: [{ cpu: '1' }], containerStatuses: [containerStatus(startError)] });
+    const ranFrom = Math.floor(Date.now() / 1000) * 1000 + 1000;
+    api().addPod({ namespace: 'default', name: 'flaky-bbbbb', phase: 'Running', job: 'flaky', containers: [{ cpu: '1' }], containerStatuses: [containerStatus({ running: { startedAt: timestamp(ranFrom) } })] });
+    const [flaky] = await spoke().listJobs();
+    expect(flaky).toMatchObject({ jobName: 'flaky', phase: 'Running', startedAt: ranFrom });
+  });
+
+  it('does not date a Job that failed while its listed pod never started (an image that cannot be pulled)', async () => {
+    const t0 = Date.UTC(2026, 0, 5, 0, 0, 0);
+    await spoke().createJob(spokeJob('typo').obj());
+    const pulling = containerStatus({ waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "busybox:1.366"' } });
+    api().addPod({ namespace: 'default', name: 'typo-ccccc', phase: 'Pending', job: 'typo', containers: [{ cpu: '1' }], containerStatuses: [pulling] });
+    // Kubernetes 1.31+ sets FailureTarget first and Failed once the pods are gone: the pod is still listed here.
+    const decided = jobStatuses.failed(t0, t0 + 3_600_000, 'DeadlineExceeded');
+    api().setJobStatus('typo', { ...decided, conditions: decided.conditions.filter((c) => c.type === 'FailureTarget'), terminating: 1 });
+    const [typo] = await spoke().listJobs();
+    expect(typo).toMatchObject({ jobName: 'typo', phase: 'Failed' });
+    expect(typo?.startedAt).toBeUndefined();
   });
 
   it('deletes with Background propagation, and a Job already gone is fine', async () => {

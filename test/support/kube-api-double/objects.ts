@@ -253,6 +253,10 @@ export interface PodSpec {
   initContainers?: Record<string, string>[];
   /** The Job whose controller made the pod: the pod gets its template's labels and an owner reference. */
   job?: string;
+  /** `status.containerStatuses` as the kubelet writes them (left out: none reported yet). */
+  containerStatuses?: Json[];
+  /** `status.conditions`, e.g. the scheduler's `PodScheduled` False / `Unschedulable` on a pod no node fits. */
+  conditions?: Json[];
 }
 
 /** What the Job controller gives the pods it makes, from the stored Job. */
@@ -299,7 +303,13 @@ export function podObject(spec: PodSpec, meta: { uid: string; resourceVersion: s
       securityContext: {},
       terminationGracePeriodSeconds: 30,
     },
-    status: { phase, qosClass: 'Guaranteed', ...(phase === 'Running' ? { startTime: at, hostIP: '172.18.0.3', podIP: '10.244.1.7' } : {}) },
+    status: {
+      phase,
+      qosClass: 'Guaranteed',
+      ...(phase === 'Running' ? { startTime: at, hostIP: '172.18.0.3', podIP: '10.244.1.7' } : {}),
+      ...(spec.containerStatuses ? { containerStatuses: spec.containerStatuses } : {}),
+      ...(spec.conditions ? { conditions: spec.conditions } : {}),
+    },
   };
 }
 
