@@ -263,7 +263,7 @@ export class Metrics {
   });
   private readonly outsidePlan = new Gauge({
     name: 'caspian_jobs_outside_plan',
-    help: 'Running jobs the last schedule cycle left outside its plan because their pool is gone from the configuration or too slow for one slot to fit the horizon: they run on where they are, their capacity not reserved. Unit: jobs. No labels.',
+    help: 'Running jobs the last schedule cycle left outside its plan because their pool is gone from the configuration or too slow for one slot to fit the horizon: they run on where they are, their cores held for them, and the plan cannot move them. Unit: jobs. No labels.',
     registers: [this.registry],
   });
   private readonly co2Planned = new Gauge({

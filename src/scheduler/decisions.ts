@@ -97,8 +97,10 @@ export function decisionsOf(cycle: CycleDecisions): Decision[] {
     const before = cycle.previous.get(placed.job_id);
     const migration = migrations.get(placed.job_id);
     const plan = plans.get(placed.job_id);
-    const same =
-      before?.targetCluster === placed.cluster && before.plannedStartAt === Date.parse(placed.planned_start) && (before.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
+    // Slot 0 starts when a cycle reads the clock, a little after its tick: a start that moved by less than half a
+    // slot is the same slot of the plan seen from a later cycle.
+    const sameStart = before?.plannedStartAt !== undefined && Math.abs(before.plannedStartAt - Date.parse(placed.planned_start)) < (cycle.input.slot_seconds * 1000) / 2;
+    const same = before?.targetCluster === placed.cluster && sameStart && (before.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
     if (same && !migration) continue;
     const job = jobs.get(placed.job_id);
     let ci = 0;

@@ -96,6 +96,24 @@ interface Usable {
   intensities: number[];
 }
 
+/** Resources per slot of the horizon. */
+interface SlotUse {
+  cpu: Float64Array;
+  memGb: Float64Array;
+  gpu: Float64Array;
+}
+
+/** Adds a job's cpu, memory and GPUs to the first `slots` slots of `key`'s use. */
+function holdSlots(uses: Map<string, SlotUse>, key: string, horizonSlots: number, spec: AppWrapper['spec'], slots: number): void {
+  let use = uses.get(key);
+  if (!use) uses.set(key, (use = { cpu: new Float64Array(horizonSlots), memGb: new Float64Array(horizonSlots), gpu: new Float64Array(horizonSlots) }));
+  for (let slot = 0; slot < Math.min(slots, horizonSlots); slot++) {
+    use.cpu[slot]! += spec.cpu;
+    use.memGb[slot]! += spec.memGb;
+    use.gpu[slot]! += spec.gpu;
+  }
+}
+
 /** Steps 1-4 of a cycle: what it saw and the optimizer input it built. */
 interface Snapshot {
   now: number;
@@ -338,6 +356,11 @@ export class ScheduleCycle {
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
     const outsidePlan: { job_id: string; reason: string }[] = [];
+    // What running jobs hold on their cluster, per slot: by region and pool for those in the plan (staying must
+    // stay possible for all of them at once, whatever a pool's capacity drops to), by region for those outside
+    // it (the plan cannot move them, so their cores are simply not free).
+    const heldInPlan = new Map<string, SlotUse>();
+    const heldOutside = new Map<string, SlotUse>();
 
     // 4. Build the optimizer input (seed OptimizeInput): slot 0 starts now.
     const jobs: OptimizeJob[] = [];
@@ -358,8 +381,9 @@ export class ScheduleCycle {
         if (!here || !usable.has(here)) continue;
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
         // A running job the plan cannot hold (the optimizer would refuse the whole input) runs on as it is.
-        const leaveOutsidePlan = (why: string, pool: PoolName) => {
+        const leaveOutsidePlan = (why: string, pool: PoolName, slots: number) => {
           outsidePlan.push({ job_id: aw.jobId, reason: `pool ${pool}, ${why}` });
+          holdSlots(heldOutside, here, H, aw.spec, slots);
           this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, ${why}; it keeps running where it is, outside the plan`);
         };
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
@@ -373,10 +397,15 @@ export class ScheduleCycle {
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {
-          leaveOutsidePlan('which no cluster offers any more', pool);
+          // Its old pool's speed is gone with it: held for its rest at full speed.
+          leaveOutsidePlan('which no cluster offers any more', pool, Math.ceil(runtimeMs / slotMs));
           continue;
         }
         pools = [pool];
+        // A move starts the rest of the run over there now: only where that pool still finishes it by the deadline
+        // (pools of one name may differ in speed between clusters). Staying is always an option.
+        const remainingMs = runtimeMs;
+        allowed = allowed.filter((r) => r === here || now + remainingMs * poolOf((usable.get(r) as Usable).view, pool).speedFactor <= aw.deadlineAt);
         // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
         // waiting charge keeps the start at slot 0 wherever the pool is faster.
         const slowest = Math.max(...[...usable.values()].map((u) => poolOf(u.view, pool).speedFactor));
@@ -384,10 +413,11 @@ export class ScheduleCycle {
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
         if (runtimeSlots < 1) {
-          leaveOutsidePlan('whose slowest run of one slot is longer than the horizon', pool);
+          leaveOutsidePlan('whose slowest run of one slot is longer than the horizon', pool, H);
           continue;
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
+        holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, runtimeOnSite(runtimeSlots, poolOf((usable.get(here) as Usable).view, pool)));
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
           failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
@@ -428,7 +458,7 @@ export class ScheduleCycle {
     const input: OptimizeInput = {
       jobs,
       regions,
-      capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable)),
+      capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable, heldOutside.get(region), (pool) => heldInPlan.get(`${region}/${pool}`))),
       carbons: regions.flatMap((region) => (usable.get(region) as Usable).intensities.map((ci, slot) => ({ region, slot, ci_gco2_per_kwh: ci }))),
       slot_seconds: settings.slotSeconds,
       horizon_slots: H,
@@ -445,22 +475,22 @@ export class ScheduleCycle {
   }
 
   /**
-   * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free, the
-   * FAST share cut to `capacityFactor` in slots dirtier than the cluster's threshold.
+   * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free (less what
+   * running jobs outside the plan hold), the FAST share cut to `capacityFactor` in slots dirtier than the
+   * cluster's threshold; never less than what the plan's running jobs hold there, so that they can all stay.
    */
-  private poolCapacities({ view, intensities }: Usable): SlotCapacity[] {
-    const free = {
-      cpu: Math.max(0, view.allocatable.cpu - view.foreignUsage.cpu),
-      memGb: Math.max(0, view.allocatable.memGb - view.foreignUsage.memGb),
-      gpu: Math.max(0, view.allocatable.gpu - view.foreignUsage.gpu),
-    };
+  private poolCapacities({ view, intensities }: Usable, heldOutside: SlotUse | undefined, heldInPlan: (pool: PoolName) => SlotUse | undefined): SlotCapacity[] {
+    const free = (resource: keyof SlotUse, slot: number) =>
+      Math.max(0, view.allocatable[resource] - view.foreignUsage[resource] - (heldOutside?.[resource][slot] ?? 0));
     const scaleDown = view.fastScaleDown;
     const out: SlotCapacity[] = [];
     for (const pool of poolsOf(view)) {
       const scaled = (slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
+      const held = heldInPlan(pool.name);
+      const cap = (resource: keyof SlotUse, slot: number, factor: number) => Math.max(free(resource, slot) * factor, held?.[resource][slot] ?? 0);
       for (let slot = 0; slot < intensities.length; slot++) {
         const factor = pool.share * (scaled(slot) ? scaleDown!.capacityFactor : 1);
-        out.push({ region: view.region, pool: pool.name, slot, cpu_cap: free.cpu * factor, mem_gb_cap: free.memGb * factor, gpu_cap: free.gpu * factor });
+        out.push({ region: view.region, pool: pool.name, slot, cpu_cap: cap('cpu', slot, factor), mem_gb_cap: cap('memGb', slot, factor), gpu_cap: cap('gpu', slot, factor) });
       }
       const now = out[out.length - intensities.length];
       if (now) this.deps.metrics.recordPoolCapacity(view.name, pool.name, { cpu: now.cpu_cap, memGb: now.mem_gb_cap, gpu: now.gpu_cap });

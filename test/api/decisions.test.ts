@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { csvField, csvLine } from '../../src/domain/csv.js';
 import { DECISION_COLUMNS } from '../../src/scheduler/decisions.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { metricValue } from '../support/metric-value.js';
 
@@ -132,5 +133,33 @@ describe('CSV fields', () => {
     expect(csvField(Number.NaN)).toBe('');
     expect(csvField(undefined)).toBe('');
     expect(csvLine(['a', 'b,c', 3])).toBe('a,"b,c",3\n');
+  });
+});
+
+describe('decisions seen from cycles that read the clock a little after their tick', () => {
+  let t: TestHub;
+  afterEach(() => t.hub.stop());
+  const submit = (body: Record<string, unknown>) =>
+    t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
+  const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+  const JP_TK = { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64 } };
+
+  it('a job re-planned to the same slot by a cycle that started a few milliseconds late is not logged as a new decision', async () => {
+    // The schedule loop ticks on the 5-minute mark; each cycle reads the clock a few ms after it.
+    const clock = new FakeClock(Date.UTC(2026, 0, 5, 10, 0, 0) + 12);
+    t = await testHub({ regions: [JP_TK] }, { clock });
+    await t.hub.loops.carbon.runOnce();
+    await submit({ job_id: 'flex', urgency: 'flexible', runtime_minutes: 60, deadline_minutes: 24 * 60 });
+    const starts: string[] = [];
+    for (const jitterMs of [12, 37, 5]) {
+      clock.advanceTo(Date.UTC(2026, 0, 5, 10, 5 * starts.length, 0) + jitterMs);
+      await t.hub.loops.carbon.runOnce();
+      starts.push((await schedule(t)).placed[0].planned_start);
+    }
+    // The plan never changed: the same cluster, the slot of the same evening dip (to the millisecond of cycle jitter).
+    expect(new Set(starts.map((s) => Math.round(Date.parse(s) / 1000))).size).toBe(1);
+    const decisions = (await t.hub.app.inject({ method: 'GET', url: '/hub/decisions?job_id=flex' })).json();
+    // README: "a job planned once and left alone appears once".
+    expect(decisions.count).toBe(1);
   });
 });

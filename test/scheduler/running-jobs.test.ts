@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { appWrapper } from '../support/app-wrapper-builder.js';
+import type { CarbonProvider, CarbonReading } from '../../src/carbon/types.js';
+import type { Clock } from '../../src/domain/clock.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { testHub, type TestHub } from '../support/hub.js';
+
+/** Flat intensity per zone, changeable by the test; forecast by persistence. */
+class FlatProvider implements CarbonProvider {
+  readonly name = 'flat';
+  constructor(
+    private readonly clock: Clock,
+    readonly values: Record<string, number>,
+  ) {}
+  async current(zone: string): Promise<CarbonReading> {
+    return { zone, at: this.clock.now(), gco2PerKwh: this.values[zone] ?? 500, source: 'flat', kind: 'measured' };
+  }
+  async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
+    const out: CarbonReading[] = [];
+    for (let at = fromMs; at < toMs; at += 300_000) out.push({ zone, at, gco2PerKwh: this.values[zone] ?? 500, source: 'flat', kind: 'forecast' });
+    return out;
+  }
+}
+
+const region = (name: string, pools?: unknown[], cpu = 16) => ({
+  name,
+  cluster: `carbon-${name.toLowerCase()}`,
+  context: `kind-carbon-${name.toLowerCase()}`,
+  zone: name,
+  capacity: { cpu, mem_gb: 64 },
+  ...(pools && { pools }),
+});
+
+const submit = (t: TestHub, body: Record<string, unknown>) =>
+  t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
+const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+const dispatch = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch' })).json();
+const view = async (t: TestHub, id: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${id}` })).json();
+
+/**
+ * Running jobs in the schedule cycle: "stay, or move now", never a move that cannot finish by the deadline,
+ * and the cores they hold never handed to other jobs, whether the plan holds them or not.
+ */
+describe('running jobs in the schedule cycle', () => {
+  let t: TestHub;
+  afterEach(() => t.hub.stop());
+
+  it('a running job is not moved to a pool where the rest of its run cannot finish before its deadline', async () => {
+    // KR's ECO pool runs a job 1.5x as long, JP's 3x (older nodes): both are configurable per region.
+    const clock = new FakeClock();
+    const provider = new FlatProvider(clock, { KR: 400, JP: 450 });
+    t = await testHub(
+      {
+        regions: [
+          region('KR', [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }]),
+          region('JP', [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 3, power_factor: 0.5 }]),
+        ],
+        migration: { network_gco2_per_gb: {} },
+      },
+      { clock, carbonProvider: provider },
+    );
+    await t.hub.loops.carbon.runOnce();
+    // 60 min of work, 100 min to do it: on KR's ECO pool it takes 90 min and ends at 01:30, before its 01:40 deadline.
+    await submit(t, { job_id: 'eco', cpu: 8, mem_gb: 4, runtime_minutes: 60, deadline_minutes: 100 });
+    const first = await schedule(t);
+    expect(first.placed).toEqual([expect.objectContaining({ job_id: 'eco', cluster: 'carbon-kr', pool: 'ECO' })]);
+    await dispatch(t);
+    await dispatch(t);
+    expect((await view(t, 'eco')).phase).toBe('Running');
+
+    // Five minutes in, JP becomes far cleaner. Its ECO pool would need 55 x 3 = 165 more minutes: past the deadline.
+    clock.advanceMinutes(5);
+    provider.values.KR = 800;
+    provider.values.JP = 50;
+    await t.hub.loops.carbon.runOnce();
+    await schedule(t);
+    await dispatch(t);
+
+    clock.advanceMinutes(100);
+    await dispatch(t);
+    // Left where it ran, it would have succeeded at 01:30. Moved, its new Job is killed at the deadline.
+    expect(await view(t, 'eco')).toMatchObject({ phase: 'Succeeded' });
+  });
+
+  it('a running job the plan cannot hold keeps its cores: a new job is not planned onto them', async () => {
+    // KR's FAST pool offers half its 8 cores while its grid is dirtier than 500 gCO2/kWh; JP has 8 free cores.
+    const clock = new FakeClock();
+    const provider = new FlatProvider(clock, { KR: 400, JP: 700 });
+    t = await testHub(
+      {
+        regions: [{ ...region('KR', undefined, 8), fast_scale_down: { threshold_gco2_per_kwh: 500, capacity_factor: 0.5 } }, region('JP', undefined, 8)],
+        migration: { network_gco2_per_gb: {} },
+      },
+      { clock, carbonProvider: provider },
+    );
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'big', cpu: 8, runtime_minutes: 120, deadline_minutes: 600, affinity_regions: ['KR'] });
+    await schedule(t);
+    await dispatch(t);
+    await dispatch(t);
+    expect((await view(t, 'big')).phase).toBe('Running');
+
+    // KR turns dirty: its FAST pool offers 4 cores, which 'big' (8 cores, running until 02:00) cannot fit in.
+    clock.advanceMinutes(5);
+    provider.values.KR = 600;
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'small', cpu: 4, runtime_minutes: 30, deadline_minutes: 60 });
+    const summary = await schedule(t);
+    // KR has no free core until 02:00: only JP can run 'small' before its deadline.
+    expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'small')).toMatchObject({ cluster: 'carbon-jp' });
+    await dispatch(t);
+    clock.advanceMinutes(60);
+    await dispatch(t);
+    expect(await view(t, 'small')).toMatchObject({ phase: 'Succeeded' });
+  });
+
+  it('a running job outside the plan (its pool is gone) keeps its cores: a new job is not planned onto them', async () => {
+    const clock = new FakeClock();
+    const provider = new FlatProvider(clock, { KR: 400, JP: 700 });
+    t = await testHub({ regions: [region('KR', undefined, 8), region('JP', undefined, 8)], migration: { network_gco2_per_gb: {} } }, { clock, carbonProvider: provider });
+    await t.hub.loops.carbon.runOnce();
+    // A hub restarted without ECO pools, with a 6-core job still running on KR's ECO nodes.
+    const running = appWrapper('eco').cpu(6).phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'eco', generation: 1, pool: 'ECO' }).obj();
+    await t.hub.lifecycle.store.insert({ ...running, targetPool: 'ECO', startedAt: clock.now(), deadlineAt: clock.now() + 600 * 60_000 });
+    await submit(t, { job_id: 'small', cpu: 4, runtime_minutes: 30, deadline_minutes: 60, urgency: 'urgent' });
+    const summary = await schedule(t);
+    expect(summary.outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which no cluster offers any more' }]);
+    // KR is cleaner, but 2 of its 8 cores are free while 'eco' runs: 'small' goes to JP.
+    expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'small')).toMatchObject({ cluster: 'carbon-jp' });
+  });
+});
