@@ -57,4 +57,14 @@ export interface ClusterStatus {
   allocatable: Resources;
   /** Resources held by workloads CASPIAN does not manage; CASPIAN's own Jobs are not counted here. */
   foreignUsage: Resources;
+  /**
+   * The allocatable resources of each kind of node a Job can land on (distinct sizes): a job larger than
+   * all of them cannot run there, whatever the cluster's total. Absent: not known (the whole cluster is one).
+   */
+  nodeSizes?: Resources[];
+}
+
+/** Whether a job of this size fits on some node of the cluster (or the cluster does not say its nodes). */
+export function fitsANode(status: Pick<ClusterStatus, 'nodeSizes'>, job: Resources): boolean {
+  return status.nodeSizes === undefined || status.nodeSizes.some((node) => node.cpu >= job.cpu && node.memGb >= job.memGb && node.gpu >= job.gpu);
 }

@@ -18,6 +18,7 @@ export interface ClusterView extends ClusterInfo {
   message?: string;
   allocatable: Resources;
   foreignUsage: Resources;
+  nodeSizes?: Resources[];
   /** Epoch ms of the last status check; undefined before the first. */
   checkedAt?: number;
   /** Epoch ms of the first check of the current stretch of not answering (or not ready); undefined while ready. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { boundToItsJob, CANNOT_FINISH, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
-import { poolOf, poolsOf } from '../domain/cluster.js';
+import { fitsANode, poolOf, poolsOf } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
@@ -427,6 +427,15 @@ export class ScheduleCycle {
           unschedulable.push({ job_id: aw.jobId, reason: `no ready cluster with carbon data among its regions (${aw.spec.affinityRegions.join(', ') || 'any'})` });
           continue;
         }
+        // Its pod must fit on one node: a cluster's total is no use to a job larger than each of its nodes.
+        const size = { cpu: aw.spec.cpu, memGb: aw.spec.memGb, gpu: aw.spec.gpu };
+        const fitting = allowed.filter((r) => fitsANode((usable.get(r) as Usable).view, size));
+        if (!fitting.length) {
+          const clusters = allowed.map((r) => (usable.get(r) as Usable).view.name).join(', ');
+          unschedulable.push({ job_id: aw.jobId, reason: `larger than every node of its clusters (${clusters}): needs ${size.cpu} cpu, ${size.memGb} GB of memory and ${size.gpu} GPU on one node` });
+          continue;
+        }
+        allowed = fitting;
         // The latest start that still finishes by the deadline at full speed; the job then holds ceil(runtime) slots.
         const latestStart = Math.floor((aw.deadlineAt - now - runtimeMs) / slotMs);
         // At least one slot, whatever is stored (a row from before the API's minimum must not sink the input).

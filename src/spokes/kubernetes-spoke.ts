@@ -258,7 +258,9 @@ export class KubernetesSpoke implements SpokeClient {
     try {
       const usable = nodes.filter(isSchedulable);
       const usableNames = new Set(usable.map((n) => n.metadata?.name));
-      const allocatable = usable.reduce((sum, node) => addResources(sum, resourcesOf(node.status?.allocatable)), NO_RESOURCES);
+      const sizes = usable.map((node) => resourcesOf(node.status?.allocatable));
+      const allocatable = sizes.reduce(addResources, NO_RESOURCES);
+      const nodeSizes = [...new Map(sizes.map((size) => [`${size.cpu}/${size.memGb}/${size.gpu}`, size])).values()];
       const foreignUsage = pods
         .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
         .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
@@ -266,7 +268,7 @@ export class KubernetesSpoke implements SpokeClient {
         // wait forever: counted, it would hide an idle cluster); one on a node we do not count takes none of ours.
         .filter((pod) => (pod.spec?.nodeName ? usableNames.has(pod.spec.nodeName) : !unschedulable(pod)))
         .reduce((sum, pod) => addResources(sum, podRequests(pod)), NO_RESOURCES);
-      return { ready: true, allocatable, foreignUsage };
+      return { ready: true, allocatable, foreignUsage, nodeSizes };
     } catch (error) {
       throw new AdapterError(`cluster ${this.cluster} reports resources CASPIAN cannot read: ${errorMessage(error)}`, false, { cause: error });
     }

@@ -176,6 +176,9 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(status.foreignUsage.cpu).toBeCloseTo(0.1 + 1.5 + 2 + 3, 9);
     expect(status.foreignUsage.memGb).toBeCloseTo(70 / 1024 + 3 + 1 + 1, 9);
     expect(status.foreignUsage.gpu).toBe(1);
+    // One entry per kind of usable node: a job must fit on one of them, whatever the sum.
+    expect(status.nodeSizes).toHaveLength(3);
+    expect(status.nodeSizes).toEqual(expect.arrayContaining([{ cpu: 4, memGb: 16, gpu: 0 }, { cpu: 7.5, memGb: 30000 / 1024, gpu: 2 }, { cpu: 1, memGb: 1, gpu: 0 }]));
     expect(kr.requests.find((r) => r.path === '/api/v1/pods')?.query.fieldSelector).toBe('status.phase!=Succeeded,status.phase!=Failed');
   });
 

@@ -47,6 +47,22 @@ describe('Kubernetes spokes wired into the hub', () => {
     expect(synced.synced).toEqual([{ job_id: 'train', phase: 'Succeeded' }]);
   });
 
+  it('reports unschedulable, with a reason, a job larger than every node of every cluster (their sums would take it)', async () => {
+    // Each double cluster: two Ready workers of 4 cores and 16Gi. No node can ever run a 6-core pod.
+    t = await testHub({ spokes: { kind: 'kubernetes', kubeconfig }, carbon: { mock: { scenario: 'seed-migration' } } }, { clock });
+    await t.hub.loops.carbon.runOnce();
+    await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: 'wide', cpu: 6, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 120 } });
+    await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id: 'narrow', cpu: 4, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 120 } });
+
+    const summary = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id)).toEqual(['narrow']);
+    const reason = 'larger than every node of its clusters (carbon-kr, carbon-jp, carbon-cn): needs 6 cpu, 4 GB of memory and 0 GPU on one node';
+    expect(summary.unschedulable).toEqual([{ job_id: 'wide', reason }]);
+    await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch' });
+    expect(doubles.clusters.flatMap((c) => c.api.jobNames())).toEqual(['narrow']);
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/wide' })).json()).toMatchObject({ phase: 'Unschedulable', reason });
+  });
+
   it('refuses to start when the kubeconfig lacks a configured context, naming the key', async () => {
     const attempt = testHub({
       spokes: { kind: 'kubernetes', kubeconfig },
