@@ -28,6 +28,9 @@ export interface JobManifestSettings {
 
 const CONTAINER_NAME = 'job';
 
+/** The extended resource of NVIDIA GPUs, and the taint key GPU node pools carry (GKE, and by convention elsewhere). */
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+
 /** The `batch/v1` Job that runs one AppWrapper generation on a spoke. */
 export function jobManifest(request: SpokeJobRequest, settings: JobManifestSettings): V1Job {
   const labels = {
@@ -47,7 +50,7 @@ export function jobManifest(request: SpokeJobRequest, settings: JobManifestSetti
   // Requests equal limits: the optimizer packs jobs by their size, so a job must neither get less nor burst into more.
   const resources: Record<string, string> = { cpu: coresToQuantity(request.cpu) };
   if (request.memGb > 0) resources.memory = gibToQuantity(request.memGb);
-  if (request.gpu > 0) resources['nvidia.com/gpu'] = String(request.gpu);
+  if (request.gpu > 0) resources[GPU_RESOURCE] = String(request.gpu);
 
   return {
     apiVersion: 'batch/v1',
@@ -63,6 +66,9 @@ export function jobManifest(request: SpokeJobRequest, settings: JobManifestSetti
         spec: {
           restartPolicy: 'Never',
           ...(Object.keys(request.nodeSelector).length > 0 && { nodeSelector: { ...request.nodeSelector } }),
+          // GPU nodes are tainted so that only GPU pods land there; GKE's admission adds this toleration itself,
+          // other clusters need it on the pod.
+          ...(request.gpu > 0 && { tolerations: [{ key: GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' }] }),
           containers: [
             {
               name: CONTAINER_NAME,

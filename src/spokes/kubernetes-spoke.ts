@@ -15,7 +15,7 @@ import { addResources, NO_RESOURCES, type Resources } from '../domain/app-wrappe
 import type { ClusterStatus } from '../domain/cluster.js';
 import { AdapterError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
-import { jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
+import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
 import type { ListedResource, SpokeClient, SpokeJobPhase, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
@@ -58,14 +58,13 @@ export const KUBERNETES_SPOKE_DEFAULTS: Readonly<KubernetesSpokeSettings> = Obje
   retry: Object.freeze({ maxAttempts: 3, baseDelayMs: 250, maxDelayMs: 2000 }),
 });
 
-const GPU = 'nvidia.com/gpu';
 const ACTIVE_POD_PHASES = new Set(['Pending', 'Running']);
 
 function resourcesOf(list: Record<string, string> | undefined): Resources {
   return {
     cpu: list?.cpu ? quantityToCores(list.cpu) : 0,
     memGb: list?.memory ? quantityToGib(list.memory) : 0,
-    gpu: list?.[GPU] ? parseQuantity(list[GPU]) : 0,
+    gpu: list?.[GPU_RESOURCE] ? parseQuantity(list[GPU_RESOURCE]) : 0,
   };
 }
 
@@ -94,11 +93,16 @@ function podRequests(pod: V1Pod): Resources {
   return addResources(maxResources(main, initPeak), resourcesOf(pod.spec?.overhead));
 }
 
-/** A node CASPIAN's Jobs can land on: Ready, not cordoned, and without a taint they do not tolerate (they tolerate none). */
-function isSchedulable(node: V1Node): boolean {
+/**
+ * Which of CASPIAN's Jobs can land on a node: every one on a Ready, uncordoned node without a taint that repels
+ * pods; only GPU Jobs (they tolerate it) on one whose repelling taints are all the GPU taint; none otherwise.
+ */
+function nodeTakes(node: V1Node): 'all' | 'gpu-jobs' | 'none' {
   const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  const repelled = node.spec?.taints?.some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute') ?? false;
-  return ready && !node.spec?.unschedulable && !repelled;
+  if (!ready || node.spec?.unschedulable) return 'none';
+  const repelling = (node.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+  if (repelling.length === 0) return 'all';
+  return repelling.every((t) => t.key === GPU_RESOURCE && t.effect === 'NoSchedule') ? 'gpu-jobs' : 'none';
 }
 
 /** A pod the scheduler tried and found no node for (`PodScheduled` False, reason `Unschedulable`). */
@@ -256,18 +260,25 @@ export class KubernetesSpoke implements SpokeClient {
       this.listAll('pods', 'list pods', (chunk) => this.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', ...chunk })),
     ]);
     try {
-      const usable = nodes.filter(isSchedulable);
-      const usableNames = new Set(usable.map((n) => n.metadata?.name));
+      const takes = new Map(nodes.map((node) => [node.metadata?.name, nodeTakes(node)]));
+      const usable = nodes.filter((node) => takes.get(node.metadata?.name) !== 'none');
       const sizes = usable.map((node) => resourcesOf(node.status?.allocatable));
-      const allocatable = sizes.reduce(addResources, NO_RESOURCES);
+      // Of a GPU-only node, the model counts the GPUs: its cores and memory are no use to the jobs without GPUs.
+      const counted = (size: Resources, node: V1Node): Resources => (takes.get(node.metadata?.name) === 'all' ? size : { ...NO_RESOURCES, gpu: size.gpu });
+      const allocatable = usable.reduce((sum, node, i) => addResources(sum, counted(sizes[i]!, node)), NO_RESOURCES);
       const nodeSizes = [...new Map(sizes.map((size) => [`${size.cpu}/${size.memGb}/${size.gpu}`, size])).values()];
       const foreignUsage = pods
         .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
         .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
-        // A pod waiting for a node will take room somewhere, unless the scheduler found no node it fits (it may
-        // wait forever: counted, it would hide an idle cluster); one on a node we do not count takes none of ours.
-        .filter((pod) => (pod.spec?.nodeName ? usableNames.has(pod.spec.nodeName) : !unschedulable(pod)))
-        .reduce((sum, pod) => addResources(sum, podRequests(pod)), NO_RESOURCES);
+        .reduce((sum, pod) => {
+          const node = pod.spec?.nodeName;
+          // A pod waiting for a node will take room somewhere, unless the scheduler found no node it fits (it may
+          // wait forever: counted, it would hide an idle cluster); one on a node we do not count takes none of ours.
+          if (!node) return unschedulable(pod) ? sum : addResources(sum, podRequests(pod));
+          const on = takes.get(node);
+          if (on === 'all') return addResources(sum, podRequests(pod));
+          return on === 'gpu-jobs' ? addResources(sum, { ...NO_RESOURCES, gpu: podRequests(pod).gpu }) : sum;
+        }, NO_RESOURCES);
       return { ready: true, allocatable, foreignUsage, nodeSizes };
     } catch (error) {
       throw new AdapterError(`cluster ${this.cluster} reports resources CASPIAN cannot read: ${errorMessage(error)}`, false, { cause: error });

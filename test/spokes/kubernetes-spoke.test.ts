@@ -69,6 +69,8 @@ describe('Job manifest', () => {
     expect(container).toMatchObject({ image: 'busybox:1.36', command: ['sleep', '600'], env: expect.arrayContaining([{ name: 'CASPIAN_RUNTIME_SECONDS', value: '600' }]) });
     const resources = { cpu: '2500m', memory: '6Gi', 'nvidia.com/gpu': '1' };
     expect(container?.resources).toEqual({ requests: resources, limits: resources });
+    // A GPU job tolerates the taint of GPU node pools (GKE adds it at admission; other clusters do not).
+    expect(pod?.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
   });
 
   it('leaves out memory and GPUs that are zero, and migrated-from when there was no move', () => {
@@ -76,6 +78,7 @@ describe('Job manifest', () => {
     expect(() => new Job(manifest as ConstructorParameters<typeof Job>[0]).validate()).not.toThrow();
     expect(manifest.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '250m' }, limits: { cpu: '250m' } });
     expect(manifest.metadata?.annotations).not.toHaveProperty('caspian.io/migrated-from');
+    expect(manifest.spec?.template.spec).not.toHaveProperty('tolerations');
   });
 
   it("puts the pool's label on the Job and its node selector on the pod", () => {
@@ -180,6 +183,21 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(status.nodeSizes).toHaveLength(3);
     expect(status.nodeSizes).toEqual(expect.arrayContaining([{ cpu: 4, memGb: 16, gpu: 0 }, { cpu: 7.5, memGb: 30000 / 1024, gpu: 2 }, { cpu: 1, memGb: 1, gpu: 0 }]));
     expect(kr.requests.find((r) => r.path === '/api/v1/pods')?.query.fieldSelector).toBe('status.phase!=Succeeded,status.phase!=Failed');
+  });
+
+  it('counts the GPUs of GPU nodes tainted nvidia.com/gpu (GKE GPU pools), which only GPU Jobs tolerate, and not their cores', async () => {
+    const kr = api();
+    const gpuTaint = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+    kr.addNode({ name: 'carbon-kr-gpu', allocatable: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': '2' }, taints: [gpuTaint] });
+    // Tainted for GPUs and something else: no Job of ours tolerates that.
+    kr.addNode({ name: 'carbon-kr-gpu-reserved', allocatable: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': '4' }, taints: [gpuTaint, { key: 'team', value: 'vision', effect: 'NoSchedule' }] });
+    kr.addPod({ namespace: 'ml', name: 'inference', nodeName: 'carbon-kr-gpu', containers: [{ cpu: '2', memory: '4Gi', 'nvidia.com/gpu': '1' }] });
+    const status = await spoke().status();
+    expect(status.allocatable).toEqual({ cpu: 8, memGb: 32, gpu: 2 });
+    expect(status.foreignUsage).toEqual({ cpu: 0, memGb: 0, gpu: 1 });
+    // A GPU job must fit on the GPU node itself.
+    expect(status.nodeSizes).toEqual(expect.arrayContaining([{ cpu: 8, memGb: 32, gpu: 2 }]));
+    expect(status.nodeSizes).not.toContainEqual({ cpu: 8, memGb: 32, gpu: 4 });
   });
 
   it('lists nodes, pods and Jobs in chunks of listChunkSize, following the continue tokens to the end', async () => {
