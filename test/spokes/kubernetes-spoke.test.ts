@@ -187,7 +187,7 @@ describe('Kubernetes spoke against the API server double', () => {
 
   it('counts the GPUs of GPU nodes tainted nvidia.com/gpu (GKE GPU pools), which only GPU Jobs tolerate, and not their cores', async () => {
     const kr = api();
-    const gpuTaint = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+    const gpuTaint = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' as const };
     kr.addNode({ name: 'carbon-kr-gpu', allocatable: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': '2' }, taints: [gpuTaint] });
     // Tainted for GPUs and something else: no Job of ours tolerates that.
     kr.addNode({ name: 'carbon-kr-gpu-reserved', allocatable: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': '4' }, taints: [gpuTaint, { key: 'team', value: 'vision', effect: 'NoSchedule' }] });
