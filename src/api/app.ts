@@ -39,6 +39,11 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.
   app.removeContentTypeParser('text/plain');
+  // An empty body labelled JSON (clients that send the header on every call, a DELETE included) is no body,
+  // as without the header; anything else goes to Fastify's own parser (prototype poisoning refused).
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, undefined) : json(request, body as string, done)));
   await app.register(probeRoutes(deps));
   await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
   await app.register(hubRoutes(deps), { prefix: '/hub' });

@@ -204,6 +204,19 @@ describe('AppWrapper API', () => {
     expect(again.statusCode).toBe(409);
   });
 
+  it('takes an empty body labelled JSON as no body: a cancel or a cycle works, a submission says what is missing', async () => {
+    const json = { 'content-type': 'application/json; charset=utf-8' };
+    expect((await post(valid)).statusCode).toBe(201);
+    expect((await t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/my-job', headers: json, payload: '' })).json().phase).toBe('Cancelled');
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/schedule', headers: json, payload: '' })).statusCode).toBe(200);
+    const empty = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: json, payload: '' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json()).toMatchObject({ error: 'Bad Request', message: expect.stringContaining('AppWrapper') });
+    // Not an empty body: still refused as JSON, prototype poisoning included.
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: json, payload: '{"job_id":' })).statusCode).toBe(400);
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: json, payload: '{"__proto__":{"x":1}}' })).statusCode).toBe(400);
+  });
+
   it('answers 400 with the error body for a path with a bad percent-escape', async () => {
     const res = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/%zz' });
     expect(res.statusCode).toBe(400);
