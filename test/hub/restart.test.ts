@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { tempDirs } from '../support/temp-dir.js';
 
 /**
  * What a hub restart does to jobs whose time passed while it was stopped: each test builds a hub on a temporary
@@ -13,15 +11,7 @@ import { testHub, type TestHub } from '../support/hub.js';
  * objects (their Jobs live on).
  */
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'caspian-restart-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('caspian-restart-');
 
 const MINUTE = 60_000;
 /** 1 cpu and 1 GB at the default energy settings (watt_cpu 30, watt_mem_gb 0.392), kW. */

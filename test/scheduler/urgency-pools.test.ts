@@ -270,7 +270,8 @@ describe('what-if', () => {
     expect(bad.json().details).toEqual([expect.objectContaining({ field: 'cpu' })]);
   });
 
-  it('answers 409, not 500, when its job id was submitted while it waited behind a running cycle', async () => {
+  /** A hub whose schedule cycle is running, held in its solve until `hold` resolves. */
+  const cycleHeldInItsSolve = async () => {
     const hold = deferred();
     let calls = 0;
     t = await testHub({}, {
@@ -281,7 +282,11 @@ describe('what-if', () => {
     });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'queued' });
-    const cycle = schedule(t);
+    return { hold, cycle: schedule(t) };
+  };
+
+  it('answers 409, not 500, when its job id was submitted while it waited behind a running cycle', async () => {
+    const { hold, cycle } = await cycleHeldInItsSolve();
     // The what-if finds no stored 'y' and waits for the running cycle; then 'y' is submitted.
     const whatIf = t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { job_id: 'y', cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 120 } });
     await new Promise((resolve) => setImmediate(resolve));
@@ -294,17 +299,7 @@ describe('what-if', () => {
   });
 
   it('names the job again, not 409, when the id it chose itself (whatif) was submitted while it waited behind a running cycle', async () => {
-    const hold = deferred();
-    let calls = 0;
-    t = await testHub({}, {
-      optimize: async (input, options) => {
-        if (calls++ === 0) await hold.promise;
-        return optimize(input, options);
-      },
-    });
-    await t.hub.loops.carbon.runOnce();
-    await submit(t, { job_id: 'queued' });
-    const cycle = schedule(t);
+    const { hold, cycle } = await cycleHeldInItsSolve();
     const whatIf = t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 120 } });
     await new Promise((resolve) => setImmediate(resolve));
     expect((await submit(t, { job_id: 'whatif' })).statusCode).toBe(201);

@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config/config.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
@@ -12,16 +11,9 @@ import { deferred } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
+import { tempDirs } from '../support/temp-dir.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'caspian-hub-store-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('caspian-hub-store-');
 
 const sqlite = (dataDir: string) => ({ store: { kind: 'sqlite', data_dir: dataDir } });
 

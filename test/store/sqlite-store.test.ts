@@ -1,24 +1,16 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { requeuedOffLostCluster, type AppWrapper } from '../../src/domain/app-wrapper.js';
 import { DB_FILE, SCHEMA_VERSION, SqliteStore, StoreOpenError } from '../../src/store/sqlite-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { storeConformance } from './store-conformance.js';
 import { appWrapperView } from '../../src/api/views.js';
+import { tempDirs } from '../support/temp-dir.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'caspian-store-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('caspian-store-');
 
 storeConformance('sqlite', async () => SqliteStore.open(tempDir()));
 
