@@ -288,7 +288,7 @@ export class ScheduleCycle {
     }
     // As for plans, the summary lists only what was applied: a job cancelled meanwhile is neither.
     const markedUnschedulable: { job_id: string; reason: string }[] = [];
-    for (const entry of [...unschedulable, ...leftOut(output, byId)]) {
+    for (const entry of [...unschedulable, ...leftOut(output, byId, this.deps.settings.horizonSlots * this.deps.settings.slotSeconds * 1000)]) {
       const unplaced = (cur: AppWrapper): AppWrapper => ({ ...cur, phase: 'Unschedulable', reason: entry.reason, targetCluster: undefined, targetPool: undefined, plannedStartAt: undefined, co2EstimateG: undefined });
       if (await this.guarded(seen.get(entry.job_id) as AppWrapper, unplaced)) markedUnschedulable.push(entry);
     }
@@ -316,7 +316,7 @@ export class ScheduleCycle {
       placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
       if (migration) migrations.push(migration);
     }
-    return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
+    return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId, this.deps.settings.horizonSlots * this.deps.settings.slotSeconds * 1000)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
   }
 
   /** Steps 1-4: the clusters, the regions that can take work, the jobs, and the optimizer input. */
@@ -615,10 +615,14 @@ function placedJob(aw: AppWrapper, item: PlanItem, cluster: string, plannedStart
 }
 
 /** Jobs the optimizer could not place that the cycle may mark Unschedulable (a running job is left running). */
-function leftOut(output: OptimizeOutput, byId: ReadonlyMap<string, AppWrapper>): { job_id: string; reason: string }[] {
+function leftOut(output: OptimizeOutput, byId: ReadonlyMap<string, AppWrapper>, horizonMs: number): { job_id: string; reason: string }[] {
   return output.unscheduled.flatMap((u) => {
     const aw = byId.get(u.job_id);
-    return aw && MOVABLE.has(aw.phase) ? [{ job_id: u.job_id, reason: u.reason }] : [];
+    if (!aw || !MOVABLE.has(aw.phase)) return [];
+    // The plan covers the horizon: a longer job is offered only "start now", which the reason should say.
+    const longer = aw.spec.runtimeMinutes * 60_000 > horizonMs;
+    const why = longer ? `${u.reason}; it runs longer than the planning horizon (${horizonMs / 3_600_000} h), so only a start now is planned, with room for it over the whole horizon` : u.reason;
+    return [{ job_id: u.job_id, reason: why }];
   });
 }
 

@@ -113,6 +113,20 @@ describe('schedule cycle', () => {
     expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['fine', 'tiny']);
   });
 
+  it('says why a job longer than the horizon waits: only a start now is planned, with room over the whole horizon', async () => {
+    t = await testHub({ horizon_hours: 1, regions: [{ name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 8, mem_gb: 64 } }] });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'busy', cpu: 8, runtime_minutes: 20, deadline_minutes: 600, urgency: 'urgent' });
+    await schedule(t);
+    await t.hub.loops.dispatch.runOnce();
+    await t.hub.loops.dispatch.runOnce();
+    await submit(t, { job_id: 'long', cpu: 4, runtime_minutes: 90, deadline_minutes: 600 });
+    const summary = await schedule(t);
+    expect(summary.unschedulable).toEqual([
+      { job_id: 'long', reason: expect.stringContaining('; it runs longer than the planning horizon (1 h), so only a start now is planned, with room for it over the whole horizon') },
+    ]);
+  });
+
   it('shows no pool capacity for a cluster the cycle cannot use, not the last it offered', async () => {
     const { clock, spokes, regions } = twoRegions(8, 32);
     t = await testHub({ regions }, { clock, spokes });
