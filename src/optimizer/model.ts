@@ -53,6 +53,15 @@ export function runtimeOnSite(runtimeSlots: number, site: Pick<Site, 'speedFacto
   return Math.ceil(runtimeSlots * site.speedFactor - 1e-9);
 }
 
+/**
+ * How much of its last held slot a job runs on a site: it holds whole slots, but draws power only while it
+ * runs (1 slot of work at 1.5x runs 1.5 slots: all of the first, half of the second).
+ */
+export function lastSlotShare(runtimeSlots: number, site: Pick<Site, 'speedFactor'>): number {
+  const work = runtimeSlots * site.speedFactor;
+  return Math.min(1, Math.max(0, work - (runtimeOnSite(runtimeSlots, site) - 1)));
+}
+
 /** Slots option `k` of a job holds. */
 export function optionRuntime(job: ModelJob, k: number): number {
   return job.siteRuntime[job.optionRegion[k]!]!;
@@ -253,8 +262,10 @@ export function compileModel(input: OptimizeInput): CompiledModel {
       const base = site.regionIndex * (H + 1);
       const move = migrationChargeGco2(input, job, site.region);
       const siteLast = startRange(job, H, rt).last;
+      const lastShare = lastSlotShare(job.runtime_slots, site);
       forEachFittingStart(grid, i, first, siteLast, rt, demand, RESOURCES, run, (t) => {
-        const ciSum = grid.ciPrefix[base + t + rt]! - grid.ciPrefix[base + t]!;
+        const lastCi = grid.ciPrefix[base + t + rt]! - grid.ciPrefix[base + t + rt - 1]!;
+        const ciSum = grid.ciPrefix[base + t + rt - 1]! - grid.ciPrefix[base + t]! + lastShare * lastCi;
         buffer.push(i, t, ciSum * gramsPerCi * site.powerFactor + move + waitPerSlot * (t - job.release_slot));
       });
     });

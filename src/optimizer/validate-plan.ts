@@ -94,8 +94,11 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
 
     const power = (job.cpu * watt.cpu + job.gpu * watt.gpu + job.mem_gb * watt.mem) * (pool?.power_factor ?? 1);
     let runCost = 0;
+    // The job holds whole slots but runs only part of its last one on a slower pool (1 slot of work at 1.5x: 1.5 slots).
+    const lastShare = Math.min(1, job.runtime_slots * speed - (runtime - 1));
     for (let s = item.start_slot; s <= end; s++) {
-      runCost += ((carbon.get(key(item.region, s)) ?? 0) * power * (input.slot_seconds / 3600)) / 1000;
+      const share = s === end ? lastShare : 1;
+      runCost += (share * (carbon.get(key(item.region, s)) ?? 0) * power * (input.slot_seconds / 3600)) / 1000;
       const cell = siteKey(item.region, item.pool, s);
       const u = used.get(cell) ?? { cpu: 0, mem: 0, gpu: 0 };
       u.cpu += job.cpu;

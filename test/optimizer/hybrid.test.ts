@@ -99,7 +99,9 @@ describe('combine', () => {
 describe('hybridSolver', () => {
   it('is never worse than its Lagrangian part, feasible, with a bound no higher than the optimum', async () => {
     const lagrangianSettings = { maxIterations: 60 };
+    // Every stage, as on a model too big for HiGHS outright.
     const hybrid = createHybridSolver({
+      directExactOptions: 0,
       lagrangian: lagrangianSettings,
       neighbourhood: { ...DEFAULT_NEIGHBOURHOOD_SETTINGS, initialJobs: 4, maxMoves: 6 },
     });
@@ -126,15 +128,30 @@ describe('hybridSolver', () => {
       ['b', 2, 20],
       ['c', 3, 1],
     ]);
-    const result = await createHybridSolver({ lagrangian: { maxIterations: 30 } }).solve(model, { timeLimitSeconds: 30, gapTolerance: 1e-6 });
-    expect(Array.from(result.choice)).toEqual([0, 0, -1]);
-    expect(result.status).toBe('optimal');
-    expect(result.lowerBoundGco2).toBeCloseTo(30, 6);
+    for (const directExactOptions of [0, DEFAULT_HYBRID_SETTINGS.directExactOptions]) {
+      const result = await createHybridSolver({ directExactOptions, lagrangian: { maxIterations: 30 } }).solve(model, { timeLimitSeconds: 30, gapTolerance: 1e-6 });
+      expect(Array.from(result.choice), `directExactOptions ${directExactOptions}`).toEqual([0, 0, -1]);
+      expect(result.status).toBe('optimal');
+      expect(result.lowerBoundGco2).toBeCloseTo(30, 6);
+    }
+  });
+
+  it('solves a small model with HiGHS outright, without the Lagrangian, to the optimum', async () => {
+    const options = { timeLimitSeconds: 30, gapTolerance: 1e-9 };
+    for (let seed = 1; seed <= 6; seed++) {
+      const model = randomModel(seed, { jobs: 6, slots: 5, maxCpu: 4, withGpu: seed % 3 === 0 });
+      const exact = enumerate(model);
+      const result = await hybridSolver.solve(model, options);
+      expect(result.detail, `seed ${seed}`).not.toContain('lagrangian');
+      expect(result.status, `seed ${seed}`).toBe('optimal');
+      expect(placedCount(result.choice)).toBe(exact.maxPlaced);
+      expect(planCost(model, result.choice)).toBeCloseTo(exact.optimum.get(placedSet(result.choice))!, 6);
+    }
   });
 
   it('has pinned defaults and a registry name', () => {
     expect(hybridSolver.name).toBe('hybrid');
-    expect(DEFAULT_HYBRID_SETTINGS).toMatchObject({ lagrangianShare: 0.15, boundShare: 0.5, maxExactOptions: 25_000 });
+    expect(DEFAULT_HYBRID_SETTINGS).toMatchObject({ lagrangianShare: 0.15, boundShare: 0.5, maxExactOptions: 25_000, directExactOptions: 600 });
     expect(DEFAULT_NEIGHBOURHOOD_SETTINGS).toMatchObject({ initialJobs: 40, subMipSeconds: 2 });
   });
 });

@@ -59,7 +59,7 @@ describe('caspian optimize', () => {
   test('the solver defaults to auto', async () => {
     const { code, stdout } = await run(['in.json'], { 'in.json': valid });
     expect(code).toBe(0);
-    expect(JSON.parse(stdout).solver).toBe('jslp');
+    expect(JSON.parse(stdout).solver).toBe('hybrid');
   });
 
   test.each<{ name: string; args: string[]; files: Record<string, string>; message: RegExp }>([

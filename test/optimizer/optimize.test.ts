@@ -54,12 +54,11 @@ describe('defaults', () => {
     expect(DEFAULT_COSTS).toEqual({ watt_cpu: 30, watt_gpu: 0, watt_mem_gb: 0, lambda_plan_dev: 100 });
   });
 
-  test('the product catalog: jslp first, the hybrid up to what HiGHS holds, the scale path next, greedy as the fallback', () => {
-    expect(DEFAULT_CATALOG.autoOrder).toEqual(['jslp', 'hybrid', 'lagrangian']);
+  test('the product catalog: the hybrid up to what HiGHS holds, the scale path next, greedy as the fallback', () => {
+    expect(DEFAULT_CATALOG.autoOrder).toEqual(['hybrid', 'lagrangian']);
     expect(DEFAULT_CATALOG.fallback).toBe('greedy');
-    const [jslp, hybrid, highs] = ['jslp', 'hybrid', 'highs'].map((n) => DEFAULT_CATALOG.solvers.find((s) => s.name === n)!);
-    expect(autoSolver(10).name).toBe('jslp');
-    expect(autoSolver(jslp!.maxOptions + 1).name).toBe('hybrid');
+    const [hybrid, highs] = ['hybrid', 'highs'].map((n) => DEFAULT_CATALOG.solvers.find((s) => s.name === n)!);
+    expect(autoSolver(10).name).toBe('hybrid');
     expect(hybrid!.maxOptions).toBe(highs!.maxOptions);
     expect(autoSolver(hybrid!.maxOptions + 1).name).toBe('lagrangian');
   });
@@ -80,7 +79,7 @@ describe('optimize', () => {
       solver_status: 'optimal',
       migrations: 0,
       unscheduled: [],
-      solver: 'jslp',
+      solver: 'hybrid',
     });
     expect(output.solve_seconds).toBeGreaterThanOrEqual(0);
   });

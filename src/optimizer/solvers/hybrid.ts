@@ -2,7 +2,8 @@
  * The Lagrangian's plan, improved by exact sub-MIPs, then proven by HiGHS.
  *
  * 1. The Lagrangian (`lagrangianShare` of the limit) gives a plan placing as many jobs as it can and a
- *    bound at LP strength.
+ *    bound at LP strength. A small model (`directExactOptions`) skips it: HiGHS solves those outright, from
+ *    no start, faster than the Lagrangian can converge.
  * 2. When the whole model fits HiGHS (`maxExactOptions`), HiGHS solves it from that plan (`boundShare` of
  *    the limit): cuts and branching lift the bound above the LP, and the plan can only get better.
  * 3. The MIP neighbourhood search re-packs dozens of jobs at a time with HiGHS for the rest of the limit,
@@ -30,6 +31,8 @@ export interface HybridSettings {
   boundShare: number;
   /** Largest model (options) the exact solve of the whole model is tried on. */
   maxExactOptions: number;
+  /** Largest model (options) HiGHS gets at once, without the Lagrangian first (it has that stage's share too). */
+  directExactOptions: number;
   neighbourhood: NeighbourhoodSettings;
   lagrangian: Partial<LagrangianSettings>;
   /** Seed of the neighbourhood choices. */
@@ -42,6 +45,7 @@ export const DEFAULT_HYBRID_SETTINGS: Readonly<HybridSettings> = Object.freeze({
   lagrangianShare: 0.15,
   boundShare: 0.5,
   maxExactOptions: 25_000,
+  directExactOptions: 600,
   neighbourhood: DEFAULT_NEIGHBOURHOOD_SETTINGS,
   lagrangian: {},
   seed: 1,
@@ -98,29 +102,40 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
         return { status: optimal ? 'optimal' : 'feasible', choice: plan.choice, lowerBoundGco2: bound, detail: `hybrid: ${details.join('; ')}` };
       };
 
-      // 1. The Lagrangian's plan and bound. Without the exact stage it also gets that stage's share.
-      const exact = optionCount(model) <= settings.maxExactOptions;
-      const lagrangianShare = settings.lagrangianShare + (exact ? 0 : settings.boundShare);
-      const first = await lagrangian.solve(model, { ...options, timeLimitSeconds: limit * lagrangianShare });
-      if (first.status === 'error') return { ...first, detail: `hybrid: ${first.detail ?? 'the Lagrangian failed'}` };
-      details.push(first.detail ?? first.status);
-      let best = bounded(model, first);
-      if (best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
+      // 1. The Lagrangian's plan and bound. Without the exact stage it also gets that stage's share; a small
+      // model goes to HiGHS at once.
+      const size = optionCount(model);
+      const exact = size <= settings.maxExactOptions;
+      const direct = exact && size <= settings.directExactOptions;
+      let best: Bounded | undefined;
+      if (!direct) {
+        const lagrangianShare = settings.lagrangianShare + (exact ? 0 : settings.boundShare);
+        const first = await lagrangian.solve(model, { ...options, timeLimitSeconds: limit * lagrangianShare });
+        if (first.status === 'error') return { ...first, detail: `hybrid: ${first.detail ?? 'the Lagrangian failed'}` };
+        details.push(first.detail ?? first.status);
+        best = bounded(model, first);
+        if (best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
+      }
 
       // 2. HiGHS on the whole model from that plan, for its share of the limit: its cuts and branching lift
       // the bound above the LP, its own heuristics may find a better plan, and small models end here proven.
       if (exact) {
+        const share = direct ? settings.lagrangianShare + settings.boundShare : settings.boundShare;
         const proof = await solveMilp(model, {
-          timeLimitSeconds: Math.min(limit * settings.boundShare, secondsLeft(deadline)),
+          timeLimitSeconds: Math.min(limit * share, secondsLeft(deadline)),
           gapTolerance: options.gapTolerance,
-          start: best.choice,
-          boundOnly: true,
+          start: best?.choice,
+          // From the Lagrangian's plan HiGHS only proves; from nothing it has to find a plan too.
+          boundOnly: best !== undefined,
         });
         details.push(proof.detail ?? proof.status);
-        if (proof.status !== 'error' && proof.choice.some((k) => k >= 0)) best = combine(best, bounded(model, proof));
-        if (proof.status === 'optimal') return finish(best, true);
-        if (best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
+        const found = proof.status !== 'error' && proof.choice.some((k) => k >= 0) ? bounded(model, proof) : undefined;
+        if (found) best = best ? combine(best, found) : found;
+        if (best && proof.status === 'optimal') return finish(best, true);
+        if (best && best.placed === n && gapOf(best) <= options.gapTolerance) return finish(best);
       }
+      // No plan only when HiGHS, given a small model outright, found none: the fallback takes over.
+      if (!best) return { status: 'timedout', choice: new Int32Array(n).fill(-1), lowerBoundGco2: null, detail: `hybrid: ${details.join('; ')}` };
 
       // 3. Sub-MIPs for the rest of the limit. The bound stays valid: the plan only gets better, so it never
       // places fewer jobs.

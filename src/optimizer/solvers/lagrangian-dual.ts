@@ -184,11 +184,15 @@ function relaxedResources(model: PlacementModel): Resource[] {
     }
     // A resource no job asks for can never bind: leaving it out keeps its multipliers at zero.
     if (!any) continue;
+    // The scale is a typical capacity, each cut to what all jobs together could use: a capacity meant as
+    // "unlimited" (1e300) would otherwise make every other cell's overflow vanish below double precision.
+    let totalDemand = 0;
+    for (const d of demand) totalDemand += d;
     let sum = 0;
     let count = 0;
     for (const c of cap) {
       if (c > 0) {
-        sum += c;
+        sum += Math.min(c, totalDemand);
         count++;
       }
     }

@@ -18,7 +18,7 @@
  */
 import { better, constructBest, deadlineAfter, expired, improve, Packing, placeGreedily, sortOptionsByCost } from '../heuristics.js';
 import type { Deadline } from '../heuristics.js';
-import { cheapestOptionsBound, leastSumOverAtLeast, optionRuntime, shortestRuntime, unplacedPenalty } from '../model.js';
+import { cheapestOptionsBound, findOverflow, leastSumOverAtLeast, optionRuntime, shortestRuntime, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 import { LagrangianDual } from './lagrangian-dual.js';
 import { seededRandom } from '../../domain/random.js';
@@ -243,7 +243,8 @@ function solveLagrangian(model: PlacementModel, options: SolveOptions, settings:
     }
 
     const norm = dual.subgradient(relaxed);
-    if (norm === 0) {
+    // A zero subgradient, checked against the capacities themselves (the norm is a sum of scaled squares).
+    if (norm === 0 && findOverflow(model, relaxed) === null) {
       // The relaxed choice is feasible and complementary: it is optimal and the bound is tight.
       const exact = new Packing(model);
       for (let j = 0; j < n; j++) exact.place(j, relaxed[j]!);

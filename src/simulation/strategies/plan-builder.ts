@@ -1,5 +1,5 @@
 import { CAPACITY_EPS } from '../../domain/app-wrapper.js';
-import { DEFAULT_COSTS, type OptimizeInput, type OptimizeJob, type OptimizeOutput, type PlanItem, type UnscheduledJob } from '../../optimizer/index.js';
+import { DEFAULT_COSTS, lastSlotShare, runtimeOnSite, type OptimizeInput, type OptimizeJob, type OptimizeOutput, type PlanItem, type UnscheduledJob } from '../../optimizer/index.js';
 
 /** A start for a job: region and slot. */
 export interface Choice {
@@ -82,9 +82,7 @@ export class PlanBuilder {
 
   /** Slots the job holds on a site: slower pools hold it longer (as the optimizer counts them). */
   private runtimeOn(job: OptimizeJob, site: Site): number {
-    let runtime = job.runtime_slots;
-    while (runtime < job.runtime_slots * site.speed - 1e-9) runtime++;
-    return runtime;
+    return runtimeOnSite(job.runtime_slots, { speedFactor: site.speed });
   }
 
   /** The job's sites in a region: the region's pools the job may use. */
@@ -113,8 +111,11 @@ export class PlanBuilder {
 
   private runCostOn(job: OptimizeJob, site: Site, start: number): number {
     const power = this.power(job) * site.power;
+    const end = start + this.runtimeOn(job, site) - 1;
+    // Its last slot only for the share of it the job runs, as the optimizer charges it.
+    const lastShare = lastSlotShare(job.runtime_slots, { speedFactor: site.speed });
     let cost = 0;
-    for (let s = start; s < start + this.runtimeOn(job, site); s++) cost += (this.intensity(site.region, s) * power * (this.input.slot_seconds / 3600)) / 1000;
+    for (let s = start; s <= end; s++) cost += ((s === end ? lastShare : 1) * this.intensity(site.region, s) * power * (this.input.slot_seconds / 3600)) / 1000;
     return cost;
   }
 
