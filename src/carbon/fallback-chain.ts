@@ -176,7 +176,9 @@ export class FallbackChain implements CarbonProvider {
       this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known value for zone ${zone} is ${age} s old`, true));
     }
     if (this.options.constantGco2PerKwh !== undefined) {
-      return { zone, at: this.deps.clock.now(), gco2PerKwh: this.options.constantGco2PerKwh, source: CONSTANT, kind: 'filled', stale: true };
+      // The stand-in is no delivery: the data's age still counts from the last value that arrived.
+      const constant: CarbonReading = { zone, at: this.deps.clock.now(), gco2PerKwh: this.options.constantGco2PerKwh, source: CONSTANT, kind: 'filled', stale: true };
+      return known ? { ...constant, fetchedAt: known.fetchedAt } : constant;
     }
     if (known) return { ...known, source: LAST_KNOWN, stale: true };
     throw new AdapterError(`no carbon data for zone ${zone}: every link of ${this.name} failed`, true);

@@ -41,13 +41,14 @@ const rowSchema = z.object({
 
 /**
  * Columns CASPIAN reads, by header: the Electricity Maps hourly export (`Datetime (UTC)`, `Zone id`,
- * `Carbon intensity gCO₂eq/kWh (LCA)` / `(direct)`) or a plain `zone,datetime,gco2_per_kwh`.
+ * `Carbon intensity gCO₂eq/kWh (LCA)`, `(Life cycle)` in the exports of 2024 on, or `(direct)`) or a plain
+ * `zone,datetime,gco2_per_kwh`.
  */
 function columns(header: string[], emissionFactor: FileTraceOptions['emissionFactor']): { zone: number; datetime: number; value: number; valueName: string } | undefined {
   const find = (test: RegExp) => header.findIndex((h) => test.test(h));
   const plain = { zone: find(/^zone$/i), datetime: find(/^datetime$/i), value: find(/^gco2_per_kwh$/i) };
   if (plain.zone >= 0 && plain.datetime >= 0 && plain.value >= 0) return { ...plain, valueName: 'gco2_per_kwh' };
-  const wanted = emissionFactor === 'lifecycle' ? /^carbon intensity gco(₂|2)eq\/kwh \(lca\)$/i : /^carbon intensity gco(₂|2)eq\/kwh \(direct\)$/i;
+  const wanted = emissionFactor === 'lifecycle' ? /^carbon intensity gco(₂|2)eq\/kwh \((lca|life ?cycle)\)$/i : /^carbon intensity gco(₂|2)eq\/kwh \(direct\)$/i;
   const em = { zone: find(/^zone id$/i), datetime: find(/^datetime \(utc\)$/i), value: find(wanted) };
   if (em.zone >= 0 && em.datetime >= 0 && em.value >= 0) return { ...em, valueName: header[em.value] as string };
   return undefined;
@@ -59,7 +60,7 @@ function parseCsv(path: string, text: string, emissionFactor: FileTraceOptions['
   const cols = columns(header, emissionFactor);
   if (!cols) {
     throw new TraceFileError(
-      `${path}: line 1: unknown header; expected "zone,datetime,gco2_per_kwh" or the Electricity Maps export columns "Datetime (UTC)", "Zone id", "Carbon intensity gCO₂eq/kWh (${emissionFactor === 'lifecycle' ? 'LCA' : 'direct'})"`,
+      `${path}: line 1: unknown header; expected "zone,datetime,gco2_per_kwh" or the Electricity Maps export columns "Datetime (UTC)", "Zone id", ${emissionFactor === 'lifecycle' ? '"Carbon intensity gCO₂eq/kWh (LCA)" (or "(Life cycle)")' : '"Carbon intensity gCO₂eq/kWh (direct)"'}`,
     );
   }
   const points: TracePoint[] = [];
@@ -153,6 +154,12 @@ export class FileTraceProvider implements CarbonProvider {
     }
     if (byZone.size === 0) throw new TraceFileError(`${options.paths.join(', ')}: no values`);
     for (const [zone, points] of byZone) this.series.set(zone, seriesOf(zone, points, options.paths.join(', ')));
+    // One trace, one period: every zone loops over the span of all of them, so that a zone whose record ends
+    // early keeps a gap there instead of a shorter period that would drift from the others loop by loop.
+    const all = [...this.series.values()];
+    const startMs = Math.min(...all.map((s) => s.startMs));
+    const endMs = Math.max(...all.map((s) => s.startMs + s.spanMs));
+    for (const s of all) Object.assign(s, { startMs, spanMs: endMs - startMs });
   }
 
   private seriesFor(zone: string): Series {

@@ -46,7 +46,7 @@ const MAX_FORECAST_HOURS = 72;
 /** WattTime API v3: a token from `/login` (HTTP basic auth), then `/v3/forecast` and `/v3/historical` with it. */
 export class WattTimeProvider implements CarbonProvider {
   readonly name = 'watttime';
-  private readonly cache: ResponseCache<z.infer<typeof dataSchema>>;
+  private readonly cache: ResponseCache<{ body: z.infer<typeof dataSchema>; factor: number }>;
   private token: { value: string; until: number } | undefined;
 
   constructor(
@@ -90,13 +90,25 @@ export class WattTimeProvider implements CarbonProvider {
     return parseAnswer(this.name, dataSchema, body, url.pathname);
   }
 
-  private readings(zone: string, body: z.infer<typeof dataSchema>, kind: 'measured' | 'forecast', path: string): CarbonReading[] {
-    const factor = TO_GCO2_PER_KWH[body.meta.units];
-    if (factor === undefined) throw new CarbonFetchError(`${this.name} ${path}: unknown units "${body.meta.units}"`, 'units');
+  /**
+   * The answer at `url`, fetched or cached. It is checked before it is cached (units known, values within any
+   * grid), so that a refused answer is asked for again at the next refresh, not refused from the cache.
+   */
+  private checked(url: URL): Promise<{ body: z.infer<typeof dataSchema>; factor: number }> {
+    return this.cache.get(url.href, async () => {
+      const body = await this.authorized(url);
+      const factor = TO_GCO2_PER_KWH[body.meta.units];
+      if (factor === undefined) throw new CarbonFetchError(`${this.name} ${url.pathname}: unknown units "${body.meta.units}"`, 'units');
+      const wild = body.data.find((p) => p.value * factor > MAX_GCO2_PER_KWH);
+      if (wild) throw new CarbonFetchError(`${this.name} ${url.pathname}: ${wild.value * factor} gCO2/kWh is beyond any grid (at most ${MAX_GCO2_PER_KWH})`, 'malformed');
+      return { body, factor };
+    });
+  }
+
+  private async readings(zone: string, url: URL, kind: 'measured' | 'forecast'): Promise<CarbonReading[]> {
+    const { body, factor } = await this.checked(url);
     const fetchedAt = this.deps.clock.now();
     const readings = body.data.map((p) => ({ zone, at: epochMs(this.name, 'point_time', p.point_time), gco2PerKwh: Math.round(p.value * factor * 100) / 100, source: this.name, kind, fetchedAt }));
-    const wild = readings.find((r) => r.gco2PerKwh > MAX_GCO2_PER_KWH);
-    if (wild) throw new CarbonFetchError(`${this.name} ${path}: ${wild.gco2PerKwh} gCO2/kWh is beyond any grid (at most ${MAX_GCO2_PER_KWH})`, 'malformed');
     return readings.sort((a, b) => a.at - b.at);
   }
 
@@ -106,7 +118,7 @@ export class WattTimeProvider implements CarbonProvider {
 
   private async latestForecast(zone: string, hours: number): Promise<CarbonReading[]> {
     const url = this.url('/v3/forecast', { region: this.region(zone), signal_type: this.options.signalType, horizon_hours: String(hours) });
-    return this.readings(zone, await this.cache.get(url.href, () => this.authorized(url)), 'forecast', '/v3/forecast');
+    return this.readings(zone, url, 'forecast');
   }
 
   /** WattTime's real-time value is the first point of its latest forecast (the current five minutes). */
@@ -132,6 +144,6 @@ export class WattTimeProvider implements CarbonProvider {
       end: new Date(Math.floor(toMs / hour) * hour).toISOString(),
       signal_type: this.options.signalType,
     });
-    return this.readings(zone, await this.cache.get(url.href, () => this.authorized(url)), 'measured', '/v3/historical');
+    return this.readings(zone, url, 'measured');
   }
 }
