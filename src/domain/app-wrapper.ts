@@ -164,6 +164,8 @@ export interface RunLeg {
    * went with it, so no work done up to here carries over. Its carbon still counts.
    */
   lost?: true;
+  /** For a lost leg: the estimate of the plan its Job carried out (the job's next plan may never run). */
+  co2EstimateG?: number;
 }
 
 export interface MigrationMetadata {
@@ -324,7 +326,10 @@ export function requeuedOffLostCluster(aw: AppWrapper, lostSince: number, reason
   const ran = aw.startedAt !== undefined && lostSince > aw.startedAt;
   // A job that had not started there still loses the checkpoint it carried there; a leg of no length says so.
   const carried = (aw.pastRuns?.length ?? 0) > 0;
-  const leg: RunLeg[] = ran || carried ? [{ cluster: job.cluster, pool: job.pool, startedAt: ran ? aw.startedAt! : lostSince, endedAt: lostSince, lost: true }] : [];
+  const estimate = job.co2EstimateG ?? aw.co2EstimateG;
+  const leg: RunLeg[] = ran || carried
+    ? [{ cluster: job.cluster, pool: job.pool, startedAt: ran ? aw.startedAt! : lostSince, endedAt: lostSince, lost: true, ...(estimate !== undefined && { co2EstimateG: estimate }) }]
+    : [];
   return {
     ...aw,
     phase: 'Pending',

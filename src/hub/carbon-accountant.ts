@@ -113,7 +113,7 @@ export function carbonAccountOf(
   const counterfactualG = round(counterfactual.grams, 3);
   return {
     account: {
-      plannedG: round(finished.co2EstimateG ?? 0, 3),
+      plannedG: round(plannedEstimate(previous, finished) ?? 0, 3),
       actualG,
       counterfactualG,
       savedG: round(counterfactualG - actualG, 3),
@@ -125,12 +125,32 @@ export function carbonAccountOf(
   };
 }
 
-/** Each leg's grams rounded like the total, the rounding put on the last leg, so that they sum to `actualG`. */
+/**
+ * The estimate of the last plan carried out: the job's, unless it was requeued off a lost cluster and no Job
+ * of a later plan was made (its estimate then is that of a plan never run): the lost leg's.
+ */
+function plannedEstimate(previous: AppWrapper, finished: AppWrapper): number | undefined {
+  const leg = finished.pastRuns?.at(-1);
+  const jobSince = finished.startedAt !== undefined || (finished.placement ?? previous.placement) !== undefined;
+  return leg?.lost && !jobSince ? (leg.co2EstimateG ?? finished.co2EstimateG) : finished.co2EstimateG;
+}
+
+/**
+ * Each leg's grams to the milligram, summing to `actualG` (the rounded total): every leg rounded down, then the
+ * milligrams left over given to the legs with the largest remainders. No leg moves by a milligram or more, so
+ * none goes negative (putting the whole rounding on the last leg did, for an empty last leg).
+ */
 function legAccounts(legs: readonly { cluster: string; pool: PoolName; grams: number }[], actualG: number): LegAccount[] {
-  const rounded = legs.map((leg) => ({ cluster: leg.cluster, pool: leg.pool, actualG: round(leg.grams, 3) }));
-  const last = rounded.at(-1);
-  if (last) last.actualG = round(actualG - rounded.slice(0, -1).reduce((sum, leg) => sum + leg.actualG, 0), 3);
-  return rounded;
+  const milligrams = legs.map((leg) => leg.grams * 1000);
+  const shares = milligrams.map((mg) => Math.floor(mg));
+  let left = Math.round(actualG * 1000) - shares.reduce((sum, mg) => sum + mg, 0);
+  const byRemainder = milligrams.map((mg, i) => ({ i, remainder: mg - shares[i]! })).sort((a, b) => b.remainder - a.remainder);
+  for (const { i } of byRemainder) {
+    if (left <= 0) break;
+    shares[i]!++;
+    left--;
+  }
+  return legs.map((leg, i) => ({ cluster: leg.cluster, pool: leg.pool, actualG: shares[i]! / 1000 }));
 }
 
 /** The Lifecycle's carbon accounting: the account of every job that finishes after having run, logged and counted. */

@@ -58,7 +58,7 @@ export const appWrapperSchema = z.strictObject({
   staleJobs: z.array(jobRefSchema),
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
-  pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite, lost: z.literal(true).optional() })).optional(),
+  pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite, lost: z.literal(true).optional(), co2EstimateG: finite.optional() })).optional(),
   metadata: metadataSchema,
   carbonAccount: z
     .strictObject({
