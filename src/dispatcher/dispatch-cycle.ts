@@ -182,8 +182,9 @@ export class DispatchCycle {
       try {
         const jobs = await this.call(client, client.listJobs(), 'list Jobs');
         jobsByCluster.set(view.name, new Map(jobs.map((j) => [j.jobName, j])));
+        this.deps.clusters.markListed(view.name);
       } catch (error) {
-        this.deps.clusters.markUnreachable(view.name, error);
+        this.deps.clusters.markListFailed(view.name, error);
       }
     }
 
@@ -216,7 +217,7 @@ export class DispatchCycle {
     // (a job that cannot resume stays) and can the old Job be deleted once the new one exists.
     for (const aw of await this.deps.lifecycle.store.list()) {
       if (aw.migrating && LIVE_PHASES.has(aw.phase)) {
-        if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, now, summary);
+        if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, now, summary, jobsByCluster.get(aw.targetCluster ?? ''));
       } else if (aw.phase === 'Planned' && !aw.gateOpen && this.gateDue(aw, now)) await this.openGate(aw, now, summary);
     }
 
@@ -447,7 +448,8 @@ export class DispatchCycle {
     if (unwanted) withdrawCreated(summary, aw.jobId, cluster, request.jobName);
   }
 
-  private async migrate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
+  /** `onTarget`: the Jobs listed on the target cluster this cycle, when it could be listed. */
+  private async migrate(aw: AppWrapper, now: number, summary: DispatchSummary, onTarget?: ReadonlyMap<string, SpokeJobStatus>): Promise<void> {
     const from = aw.placement;
     const to = aw.targetCluster;
     if (!from || !to) return;
@@ -490,10 +492,15 @@ export class DispatchCycle {
         return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
       }
       const old: JobRef = { cluster: from.cluster, jobName: from.jobName };
+      // The new Job takes over from when it was made: now, or, for one adopted (an earlier create whose answer
+      // was lost), when that create made it, as its run began from the state of then. Work the old Job did
+      // after that is done twice and counted once.
+      const madeAt = outcome === 'adopted' ? onTarget?.get(request.jobName)?.createdAt : undefined;
+      const switchAt = Math.min(now, Math.max(madeAt ?? now, cur.startedAt ?? -Infinity));
       // The old Job's run so far is a leg of its own: the work it did and the carbon it burnt both count (a Job
       // that started this instant did nothing yet).
-      const ran = cur.startedAt !== undefined && now > cur.startedAt;
-      const leg = ran ? [{ cluster: from.cluster, pool: from.pool, startedAt: cur.startedAt!, endedAt: now }] : [];
+      const ran = cur.startedAt !== undefined && switchAt > cur.startedAt;
+      const leg = ran ? [{ cluster: from.cluster, pool: from.pool, startedAt: cur.startedAt!, endedAt: switchAt }] : [];
       return {
         ...cur,
         phase: 'Dispatched',
@@ -501,7 +508,7 @@ export class DispatchCycle {
         // The remaining run starts over when the new Job starts.
         startedAt: undefined,
         ...(leg.length > 0 && { pastRuns: [...(cur.pastRuns ?? []), ...leg] }),
-        placement: placementFor(cur, { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: now }),
+        placement: placementFor(cur, { cluster: to, jobName: request.jobName, generation, pool: request.pool, createdAt: switchAt }),
         staleJobs: [...cur.staleJobs, old],
       };
     });

@@ -21,7 +21,11 @@ export interface ClusterView extends ClusterInfo {
   nodeSizes?: Resources[];
   /** Epoch ms of the last status check; undefined before the first. */
   checkedAt?: number;
-  /** Epoch ms of the first check of the current stretch of not answering (or not ready); undefined while ready. */
+  /**
+   * Epoch ms of the first check of the current stretch of not answering (or not ready); undefined while ready.
+   * A cluster whose Job list failed answers again only once its Jobs are listed: one that answers its status
+   * but whose Job list keeps failing stays unready since then (its jobs would otherwise never count as lost).
+   */
   unreadySince?: number;
 }
 
@@ -47,6 +51,8 @@ export class ClusterMonitor {
   private refreshSeq = 0;
   /** Per cluster, the sequence number of the latest refresh whose answer (or failure) was applied. */
   private readonly appliedSeq = new Map<string, number>();
+  /** Clusters whose Job list failed and has not succeeded since. */
+  private readonly awaitingList = new Set<string>();
 
   constructor(
     spokes: readonly Spoke[],
@@ -114,9 +120,27 @@ export class ClusterMonitor {
     this.record(cluster, { ...previous, ready: false, message, checkedAt: this.deps.clock.now() });
   }
 
+  /**
+   * Records that listing the cluster's Jobs failed: it is not answering, and answering its status again does
+   * not end that (nor its lost clock) until its Jobs are listed.
+   */
+  markListFailed(cluster: string, error: unknown): void {
+    if (!this.views.has(cluster)) return;
+    this.awaitingList.add(cluster);
+    this.markUnreachable(cluster, error);
+  }
+
+  /** Records that the cluster's Jobs were listed: it answers in full again. */
+  markListed(cluster: string): void {
+    if (!this.awaitingList.delete(cluster)) return;
+    const view = this.views.get(cluster);
+    if (view?.ready && view.unreadySince !== undefined) this.views.set(cluster, { ...view, unreadySince: undefined });
+  }
+
   private record(cluster: string, next: ClusterView): void {
     const previous = this.views.get(cluster);
-    const unreadySince = next.ready ? undefined : (previous?.unreadySince ?? next.checkedAt);
+    const answering = next.ready && !this.awaitingList.has(cluster);
+    const unreadySince = answering ? undefined : (previous?.unreadySince ?? next.checkedAt);
     const view: ClusterView = { ...next, unreadySince };
     this.views.set(cluster, view);
     // The first answer is always worth a line, then only changes.

@@ -134,8 +134,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
     let jobs: SpokeJobStatus[];
     try {
       jobs = await withTimeout(client.listJobs(), deps.spokeTimeoutMs, `list Jobs on ${view.name}`);
+      clusters.markListed(view.name);
     } catch (error) {
-      clusters.markUnreachable(view.name, error);
+      clusters.markListFailed(view.name, error);
       summary.unreachable.push(view.name);
       continue;
     }

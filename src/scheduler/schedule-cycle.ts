@@ -333,7 +333,8 @@ export class ScheduleCycle {
     // 2. Keep the regions that can take work: a ready cluster with carbon data for the horizon.
     const usable = new Map<string, Usable>();
     for (const view of views) {
-      if (!view.ready) continue;
+      // Answering its status is not enough: a cluster whose Jobs cannot be listed gets none dispatched either.
+      if (!view.ready || view.unreadySince !== undefined) continue;
       const intensities = this.deps.carbon.slotIntensities(view.zone, now, slotMs, H);
       if (intensities) usable.set(view.region, { view, intensities });
       else this.deps.logger.warn({ region: view.region, zone: view.zone }, 'no carbon data for region; not planning work there');

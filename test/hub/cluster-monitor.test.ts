@@ -200,6 +200,24 @@ describe('refresh', () => {
     expect(krView()?.unreadySince).toBe(clock.now());
   });
 
+  it('keeps a cluster whose Job list failed unready since then, though its status answers, until its Jobs are listed', async () => {
+    const clusters = monitor();
+    const krView = () => clusters.snapshot().find((v) => v.name === 'carbon-kr');
+    await clusters.refresh();
+    clock.advance(1_000);
+    const since = clock.now();
+    clusters.markListFailed('carbon-kr', new Error('list Jobs on carbon-kr timed out'));
+    clock.advance(60_000);
+    await clusters.refresh();
+    expect(krView()).toMatchObject({ ready: true, unreadySince: since });
+    clusters.markListed('carbon-kr');
+    expect(krView()).toMatchObject({ ready: true, unreadySince: undefined });
+    // A failed status check alone is over once the status answers.
+    clusters.markUnreachable('carbon-kr', new Error('connection refused'));
+    await clusters.refresh();
+    expect(krView()?.unreadySince).toBeUndefined();
+  });
+
   it('marks a spoke that never answers not ready after timeoutMs', async () => {
     cn.answer = 'hang';
     // 20 ms bounds a call that never ends; it is not a speed requirement.
