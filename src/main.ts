@@ -344,7 +344,14 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     const stop = async (): Promise<void> => {
       await starting?.catch(() => undefined);
       await Promise.all(Object.values(loops).map((loop) => loop.stop()));
-      await app.close();
+      // server.close() ends only the connections idle when it is called: one still answering a request then
+      // waits out its keep-alive (72 s), past the shutdown bound. Each is closed as soon as it falls idle.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
       await threaded?.close();
       await Promise.all(spokes.map((s) => s.client.close()));
       await decisions.close();

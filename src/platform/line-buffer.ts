@@ -3,6 +3,9 @@ import { writeSync } from 'node:fs';
 /** Waits this long, at most `EAGAIN_WAITS` times per flush, while a full pipe (EAGAIN) drains. */
 const EAGAIN_WAIT_MS = 10;
 const EAGAIN_WAITS = 100;
+/** Write errors after which nothing written to the descriptor can arrive again. */
+const GONE = new Set(['EPIPE', 'EBADF']);
+const NEWLINE = 0x0a;
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -12,14 +15,17 @@ function sleepSync(ms: number): void {
  * A pino destination: log lines gathered and written to a file descriptor in one synchronous write once they
  * reach `minBytes` (a write per line was a tenth of the hub's CPU under load), or when flushed. Logging never
  * blocks the hub for long and never throws into it: a full pipe gets a second at most, then that batch is
- * dropped; a reader that has gone (EPIPE, as when `| jq` is stopped with Ctrl-C) or any other write error
- * drops every line from then on. (pino's own sonic-boom retries EPIPE in `flushSync` forever, which blocked
- * the hub's event loop, its shutdown bound included.)
+ * dropped (whole lines: the rest of a line half written goes first next time); any other write error drops
+ * the batch, and a reader that has gone (EPIPE, as when `| jq` is stopped with Ctrl-C, or a closed
+ * descriptor) every line from then on, while a full disk (ENOSPC) passes. (pino's own sonic-boom retries
+ * EPIPE in `flushSync` forever, which blocked the hub's event loop, its shutdown bound included.)
  */
 export class LineBuffer {
   private lines: string[] = [];
   private size = 0;
   private broken = false;
+  /** The end of a line a dropped batch had begun to write: written first, so that no line is torn. */
+  private carry: Buffer | undefined;
 
   constructor(
     private readonly fd: number,
@@ -37,21 +43,30 @@ export class LineBuffer {
 
   /** Writes every line gathered so far, now. */
   flushSync(): void {
-    if (this.broken || this.lines.length === 0) return;
-    let data = Buffer.from(this.lines.join(''), 'utf8');
+    if (this.broken || (this.lines.length === 0 && !this.carry)) return;
+    const joined = Buffer.from(this.lines.join(''), 'utf8');
+    let data = this.carry ? Buffer.concat([this.carry, joined]) : joined;
+    const batch = data.length;
     this.lines = [];
     this.size = 0;
+    this.carry = undefined;
     let waits = 0;
     while (data.length > 0) {
       try {
         data = data.subarray(this.write_(this.fd, data));
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        if (GONE.has(code)) {
           this.broken = true;
           return;
         }
-        if (++waits > EAGAIN_WAITS) return;
-        sleepSync(EAGAIN_WAIT_MS);
+        if (code === 'EAGAIN' && ++waits <= EAGAIN_WAITS) {
+          sleepSync(EAGAIN_WAIT_MS);
+          continue;
+        }
+        // Dropped, but whole lines only: a line begun keeps its end for the next write.
+        if (data.length < batch) this.carry = Buffer.from(data.subarray(0, data.indexOf(NEWLINE) + 1));
+        return;
       }
     }
   }

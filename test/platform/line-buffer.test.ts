@@ -55,3 +55,43 @@ describe('LineBuffer', () => {
     expect(fd.writes).toEqual(['kept\n']);
   });
 });
+
+describe('LineBuffer when a batch is dropped', () => {
+  /** A file descriptor stand-in: answers each write with the scripted outcome (then takes everything), recording what landed. */
+  function fd(script: (number | string)[]) {
+    let landed = '';
+    const write = (_fd: number, data: Buffer): number => {
+      const outcome = script.shift() ?? data.length;
+      if (typeof outcome === 'string') throw Object.assign(new Error(outcome), { code: outcome });
+      landed += data.subarray(0, outcome).toString('utf8');
+      return outcome;
+    };
+    return { write, landed: () => landed };
+  }
+
+  it('writes the end of a line half written before its batch was given up first, so that no line is torn', () => {
+    // A pipe or socket with room for 10 bytes, then full for longer than the buffer waits (EAGAIN 101 times).
+    const out = fd([10, ...Array.from({ length: 101 }, () => 'EAGAIN')]);
+    const buffer = new LineBuffer(1, 1, out.write);
+    buffer.write('{"msg":"first line of the dropped batch"}\n');
+    buffer.write('{"msg":"kept"}\n');
+    buffer.flushSync();
+    // Whatever was dropped, every line that reaches the reader is one whole JSON line (the reader once got
+    // '{"msg":"fi{"msg":"kept"}', losing the line after the torn one too).
+    const lines = out.landed().split('\n').filter(Boolean);
+    expect(lines).toContain('{"msg":"kept"}');
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+  });
+
+  it('drops only the batch a full disk (ENOSPC) refused, and writes the next', () => {
+    // stdout redirected to a file (`./start-caspian.sh --detach` appends to caspian.log) on a disk that fills up,
+    // then has room again (logrotate ran, a volume grew).
+    const out = fd(['ENOSPC']);
+    const buffer = new LineBuffer(1, 1, out.write);
+    buffer.write('{"msg":"lost while the disk was full"}\n');
+    buffer.write('{"msg":"store failed: every write is refused until the hub restarts"}\n');
+    buffer.flushSync();
+    // EPIPE means the reader is gone for good; ENOSPC only that this write found no room.
+    expect(out.landed()).toContain('store failed');
+  });
+});
