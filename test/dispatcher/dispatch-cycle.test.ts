@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { AdapterError } from '../../src/domain/errors.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import type { SpokeJobRequest } from '../../src/spokes/types.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
@@ -35,12 +36,20 @@ describe('dispatch cycle', () => {
 
   const store = () => t.hub.lifecycle.store;
   const dispatch = () => t.hub.loops.dispatch.runOnce();
-  /** What the schedule cycle writes when it moves a live job from carbon-kr to `to`. */
-  const decidedMove = (to: string) => ({ targetCluster: to, migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: (clock.now() / 1000).toFixed(3) } });
+  /** What the schedule cycle writes when it moves a live job from `from` to `to`. */
+  const decidedMove = (to: string, from = 'carbon-kr') => ({ targetCluster: to, migrating: true, metadata: { migrated_from: from, migration_time: (clock.now() / 1000).toFixed(3) } });
   const dropped = (from: string, to: string, reason: string) => metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: from, to_cluster: to, reason });
   const planned = (id: string, startInMinutes: number, cluster = 'carbon-kr') => {
     const aw = appWrapper(id).cpu(2).phase('Planned').target(cluster).obj();
     return { ...aw, submittedAt: clock.now(), deadlineAt: clock.now() + 180 * 60_000, plannedStartAt: clock.now() + startInMinutes * 60_000, updatedAt: clock.now() };
+  };
+
+  /** 'mover' runs on carbon-kr from the clock now, its Job read back as Running. */
+  const runOnKr = async () => {
+    await store().insert(planned('mover', 0));
+    await dispatch();
+    await dispatch();
+    expect(await store().get('mover')).toMatchObject({ phase: 'Running', startedAt: clock.now() });
   };
 
   it('keeps the gate closed until the planned start, then creates the Job', async () => {
@@ -562,5 +571,50 @@ describe('dispatch cycle', () => {
     const summary = await dispatch();
     expect(summary.created).toEqual([]);
     expect(await store().get('mover')).toMatchObject({ migrating: false, placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+  });
+
+  it('ends the old leg when an adopted migration Job was made (its create answer lost), so the next Job gets the work left', async () => {
+    const T = clock.now();
+    await runOnKr();
+    // T+5: the plan moves the job to JP. The create makes mover-g2 there (it starts at once), but its answer is lost.
+    clock.advanceMinutes(5);
+    await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+    const create = sim(1).createJob.bind(sim(1));
+    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
+      await create(request);
+      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
+    });
+    expect((await dispatch()).failed).toHaveLength(1);
+    // T+10: the next cycle adopts mover-g2, which has run since T+5 from the state the job had at T+5.
+    clock.advanceMinutes(5);
+    expect((await dispatch()).created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: true }]);
+    await dispatch();
+    expect((await store().get('mover'))?.startedAt).toBe(T + 5 * 60_000);
+
+    // T+15: moved back to KR. Work really done: 5 min on KR up to T+5, then 10 min of mover-g2: 15 of 30.
+    clock.advanceMinutes(5);
+    await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-kr', 'carbon-jp') }));
+    const creates = vi.spyOn(sim(0), 'createJob');
+    await dispatch();
+    const third = creates.mock.calls[0]?.[0] as SpokeJobRequest;
+    expect(third.jobName).toBe('mover-g3');
+    // Not the KR leg up to T+10 (when the hub adopted) beside mover-g2's run from T+5: 20 minutes, which sent
+    // the last Job 10 minutes and let the job "succeed" 5 minutes of work short.
+    expect(third.runtimeSeconds).toBe(15 * 60);
+  });
+
+  it('counts a cluster lost when it answers its status but never lists its Jobs, and requeues its running job', async () => {
+    await runOnKr();
+    // KR's Job list fails from now on (a time-out on a big list, an RBAC rule lost), while its status answers.
+    vi.spyOn(sim(0), 'listJobs').mockRejectedValue(new AdapterError('list Jobs on carbon-kr timed out', true));
+    // One hour of dispatch ticks: the hub never reads KR's Jobs again (the job's Job finished 30 minutes in).
+    for (let i = 0; i < 12; i++) {
+      clock.advanceMinutes(5);
+      await dispatch();
+    }
+    // README: once a cluster has not answered for spokes.lost_after_seconds (15 min), its Dispatched and Running
+    // jobs go back to Pending. A status answer no longer resets unready_since while the Jobs cannot be listed.
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_requeued_total', { cluster: 'carbon-kr' })).toBe(1);
+    expect((await store().get('mover'))?.phase).toBe('Pending');
   });
 });
