@@ -485,6 +485,16 @@ export class DispatchCycle {
       await this.changeEndingMove(aw.jobId, giveUp, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
       return;
     }
+    // The old Job may have finished while the new one was being made: the job is done there (its outcome read,
+    // the move dropped as finished), and the new Job is not wanted.
+    const finishedFirst = await this.finishedJob(from);
+    if (finishedFirst) {
+      await this.sync(aw, from, finishedFirst, summary);
+      const withNewJobStale = await this.deps.lifecycle.change(aw.jobId, (cur) => ({ ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] }));
+      withdrawCreated(summary, aw.jobId, to, request.jobName);
+      await this.deleteStale(withNewJobStale, summary);
+      return;
+    }
     let unwanted = false;
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
       if (!cur.migrating || cur.placement?.jobName !== from.jobName || cur.targetCluster !== to) {
@@ -515,6 +525,19 @@ export class DispatchCycle {
     if (unwanted) withdrawCreated(summary, aw.jobId, to, request.jobName);
     else this.deps.logger.info({ jobId: aw.jobId, fromCluster: from.cluster, toCluster: to, jobName: request.jobName }, `migration of ${aw.jobId} to ${to}: new Job created`);
     await this.deleteStale(stored, summary);
+  }
+
+  /** The Job `placement` names, read again, if it has finished; undefined when it runs or cannot be read. */
+  private async finishedJob(placement: Placement): Promise<SpokeJobStatus | undefined> {
+    const client = this.deps.clusters.client(placement.cluster);
+    if (!client) return undefined;
+    try {
+      const job = (await this.call(client, client.listJobs(), 'list Jobs')).find((j) => j.jobName === placement.jobName);
+      return job?.phase === 'Succeeded' || job?.phase === 'Failed' ? job : undefined;
+    } catch {
+      // Unread, it is taken as running: the move goes on, as it would have without this look.
+      return undefined;
+    }
   }
 
   private async deleteStale(aw: AppWrapper, summary: DispatchSummary): Promise<void> {

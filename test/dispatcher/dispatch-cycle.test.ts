@@ -617,4 +617,26 @@ describe('dispatch cycle', () => {
     expect(await metricValue(t.hub.metrics, 'caspian_jobs_requeued_total', { cluster: 'carbon-kr' })).toBe(1);
     expect((await store().get('mover'))?.phase).toBe('Pending');
   });
+
+  it('reads the outcome of a job that finished on its old cluster while its new Job was being made, and deletes the new Job', async () => {
+    const T = clock.now();
+    await runOnKr();
+    // T+29: one minute of work left; the plan moves it to JP.
+    clock.advanceMinutes(29);
+    await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+    const create = sim(1).createJob.bind(sim(1));
+    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
+      // The create takes two minutes (a slow API server): the job's Job in KR succeeds meanwhile, at T+30.
+      clock.advanceMinutes(2);
+      return create(request);
+    });
+    const krDeletes = vi.spyOn(sim(0), 'deleteJob');
+    const summary = await dispatch();
+    // README: "A move also ends uncarried when the job finishes ... first".
+    expect(await store().get('mover')).toMatchObject({ phase: 'Succeeded', finishedAt: T + 30 * 60_000, placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+    expect(krDeletes).not.toHaveBeenCalledWith('mover');
+    expect(summary.created).toEqual([]);
+    expect(summary.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2' }]);
+    expect(await dropped('carbon-kr', 'carbon-jp', 'finished')).toBe(1);
+  });
 });
