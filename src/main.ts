@@ -343,6 +343,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     };
     const stop = async (): Promise<void> => {
       await starting?.catch(() => undefined);
+      // The optimizer goes first: a solve may take its whole limit (30 s by default, the shutdown bound itself),
+      // while its cycle, told it is stopping, finishes on the fallback plan in seconds.
+      const optimizerClosed = threaded?.close();
       await Promise.all(Object.values(loops).map((loop) => loop.stop()));
       // server.close() ends only the connections idle when it is called: one still answering a request then
       // waits out its keep-alive (72 s), past the shutdown bound. Each is closed as soon as it falls idle.
@@ -352,7 +355,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       } finally {
         clearInterval(sweep);
       }
-      await threaded?.close();
+      await optimizerClosed;
       await Promise.all(spokes.map((s) => s.client.close()));
       await decisions.close();
       await store.close();

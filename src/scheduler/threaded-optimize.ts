@@ -27,12 +27,14 @@ interface Pending {
  */
 export class ThreadedOptimizer {
   private worker: Worker | undefined;
+  private closed = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
   constructor(private readonly defaultTimeLimitSeconds: number) {}
 
   readonly optimize: OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => {
+    if (this.closed) return Promise.reject(new OptimizerWorkerError('the optimizer is closed: the hub is stopping'));
     const worker = this.ensureWorker();
     const id = this.nextId++;
     const limitMs = (options.timeLimitSeconds ?? this.defaultTimeLimitSeconds) * 1000 + GRACE_MS;
@@ -77,9 +79,14 @@ export class ThreadedOptimizer {
     void worker?.terminate();
   }
 
+  /**
+   * Stops the worker. A solve in flight is rejected at once (its caller plans with its fallback, in seconds,
+   * instead of waiting out a limit as long as the hub's shutdown bound), and so is every later request.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
-    this.worker = undefined;
+    this.fail(new OptimizerWorkerError('the optimizer is closed: the hub is stopping'));
     await worker?.terminate();
   }
 }

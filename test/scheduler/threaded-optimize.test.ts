@@ -49,6 +49,16 @@ describe('optimizer in a worker thread', () => {
     await expect(healthy).resolves.toMatchObject({ plans: [expect.objectContaining({ job_id: 'a' })] });
   }, 30_000);
 
+  it('rejects a solve in flight when closed (its caller falls back at once, not after the limit), and every later one', async () => {
+    // The request's own time-out (60 s + 15 s grace) never fires here: only close() can settle it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    threaded = new ThreadedOptimizer(60);
+    const inFlight = threaded.optimize(input, { solver: 'lagrangian', timeLimitSeconds: 60 });
+    await threaded.close();
+    await expect(inFlight).rejects.toThrow('the optimizer is closed: the hub is stopping');
+    await expect(threaded.optimize(input, {})).rejects.toThrow('the optimizer is closed');
+  });
+
   it('passes the optimizer error back, and keeps serving after it', async () => {
     threaded = new ThreadedOptimizer(10);
     await expect(threaded.optimize({ ...input, regions: [] } as OptimizeInput, {})).rejects.toThrow(/region/);
