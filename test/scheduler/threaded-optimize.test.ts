@@ -53,9 +53,9 @@ describe('optimizer in a worker thread', () => {
     // The request's own time-out (60 s + 15 s grace) never fires here: only close() can settle it.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     threaded = new ThreadedOptimizer(60);
-    const inFlight = threaded.optimize(input, { solver: 'lagrangian', timeLimitSeconds: 60 });
+    const inFlight = expect(threaded.optimize(input, { solver: 'lagrangian', timeLimitSeconds: 60 })).rejects.toThrow('the optimizer is closed: the hub is stopping');
     await threaded.close();
-    await expect(inFlight).rejects.toThrow('the optimizer is closed: the hub is stopping');
+    await inFlight;
     await expect(threaded.optimize(input, {})).rejects.toThrow('the optimizer is closed');
   });
 
