@@ -105,8 +105,6 @@ interface Series {
   points: TracePoint[];
   /** Typical spacing of the points: how long the last one holds, and the longest a point holds before a gap. */
   stepMs: number;
-  startMs: number;
-  spanMs: number;
 }
 
 function seriesOf(zone: string, points: TracePoint[], where: string): Series {
@@ -117,9 +115,7 @@ function seriesOf(zone: string, points: TracePoint[], where: string): Series {
     }
   }
   const gaps = points.slice(1).map((p, i) => p.at - (points[i] as TracePoint).at).sort((a, b) => a - b);
-  const stepMs = gaps.length ? (gaps[Math.floor(gaps.length / 2)] as number) : 3_600_000;
-  const startMs = (points[0] as TracePoint).at;
-  return { points, stepMs, startMs, spanMs: (points[points.length - 1] as TracePoint).at + stepMs - startMs };
+  return { points, stepMs: gaps.length ? (gaps[Math.floor(gaps.length / 2)] as number) : 3_600_000 };
 }
 
 /**
@@ -130,6 +126,13 @@ function seriesOf(zone: string, points: TracePoint[], where: string): Series {
 export class FileTraceProvider implements CarbonProvider {
   readonly name = 'file';
   private readonly series = new Map<string, Series>();
+  /**
+   * The period a looped trace repeats with, one for every zone: from its first point to its last point's end
+   * (that point held one step). A zone whose record ends early keeps a gap there instead of a shorter period
+   * that would drift from the others loop by loop.
+   */
+  private readonly startMs: number;
+  private readonly spanMs: number;
 
   /** Reads and validates every file now, so that a bad file stops start-up instead of a refresh. */
   constructor(
@@ -154,12 +157,9 @@ export class FileTraceProvider implements CarbonProvider {
     }
     if (byZone.size === 0) throw new TraceFileError(`${options.paths.join(', ')}: no values`);
     for (const [zone, points] of byZone) this.series.set(zone, seriesOf(zone, points, options.paths.join(', ')));
-    // One trace, one period: every zone loops over the span of all of them, so that a zone whose record ends
-    // early keeps a gap there instead of a shorter period that would drift from the others loop by loop.
     const all = [...this.series.values()];
-    const startMs = Math.min(...all.map((s) => s.startMs));
-    const endMs = Math.max(...all.map((s) => s.startMs + s.spanMs));
-    for (const s of all) Object.assign(s, { startMs, spanMs: endMs - startMs });
+    this.startMs = Math.min(...all.map((s) => (s.points[0] as TracePoint).at));
+    this.spanMs = Math.max(...all.map((s) => (s.points.at(-1) as TracePoint).at + s.stepMs)) - this.startMs;
   }
 
   private seriesFor(zone: string): Series {
@@ -172,11 +172,11 @@ export class FileTraceProvider implements CarbonProvider {
   private replay(zone: string, fromMs: number, toMs: number): CarbonReading[] {
     const s = this.seriesFor(zone);
     const fetchedAt = this.clock.now();
-    const firstCycle = this.options.loop ? Math.floor((fromMs - s.startMs) / s.spanMs) : 0;
-    const lastCycle = this.options.loop ? Math.floor((toMs - s.startMs) / s.spanMs) : 0;
+    const firstCycle = this.options.loop ? Math.floor((fromMs - this.startMs) / this.spanMs) : 0;
+    const lastCycle = this.options.loop ? Math.floor((toMs - this.startMs) / this.spanMs) : 0;
     const out: CarbonReading[] = [];
     for (let cycle = firstCycle; cycle <= lastCycle; cycle++) {
-      const shift = cycle * s.spanMs;
+      const shift = cycle * this.spanMs;
       for (const p of s.points) out.push({ zone, at: p.at + shift, gco2PerKwh: p.gco2PerKwh, source: this.name, kind: 'measured', fetchedAt });
     }
     // The point in effect at `fromMs`, and the points after it; a point holds for at most two steps.
