@@ -277,11 +277,10 @@ export class DispatchCycle {
 
   private async claim(aw: AppWrapper, cluster: string, job: SpokeJobStatus, summary: DispatchSummary): Promise<void> {
     const { jobName } = job;
-    const claim = await claimJob(this.deps.lifecycle, this.deps.clock, aw, cluster, job, 'Job found on the spoke', this.deps.settings.dispatchPeriodMs);
+    const { lifecycle, clock, metrics, logger } = this.deps;
+    const claim = await claimJob({ lifecycle, clock, metrics, logger, gateLeadMs: this.deps.settings.dispatchPeriodMs }, aw, cluster, job, 'Job found on the spoke');
     if (claim === 'adopted') {
-      this.deps.metrics.recordDispatchAction(cluster, 'adopted');
       summary.created.push({ job_id: aw.jobId, cluster, job_name: jobName, adopted: true });
-      this.deps.logger.info({ jobId: aw.jobId, cluster, jobName }, `Job ${jobName} found on ${cluster} adopted: its create had not been answered`);
     } else if (claim === 'stale') {
       this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName }, `Job ${jobName} found on ${cluster} is not ${aw.jobId}'s current Job; deleting it`);
     }

@@ -85,14 +85,13 @@ function predates(aw: AppWrapper, job: Pick<SpokeJobStatus, 'createdAt'>): boole
  * adopts that one when it completes the migration).
  */
 export async function claimJob(
-  lifecycle: Lifecycle,
-  clock: Clock,
+  deps: Pick<ReconcileDeps, 'lifecycle' | 'clock' | 'metrics' | 'logger' | 'gateLeadMs'>,
   aw: AppWrapper,
   cluster: string,
   job: Pick<SpokeJobStatus, 'jobName' | 'createdAt'>,
   why: string,
-  gateLeadMs: number,
 ): Promise<Claim | undefined> {
+  const { lifecycle, clock, gateLeadMs } = deps;
   const { jobName } = job;
   const ours = (cur: AppWrapper) => !predates(cur, job);
   if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, jobName))) return undefined;
@@ -111,6 +110,10 @@ export async function claimJob(
     },
     why,
   );
+  if (claim === 'adopted') {
+    deps.metrics.recordDispatchAction(cluster, 'adopted');
+    deps.logger.info({ jobId: aw.jobId, cluster, jobName }, `Job ${jobName} found on ${cluster} adopted: its create had not been answered`);
+  }
   return claim;
 }
 
@@ -121,7 +124,7 @@ export async function claimJob(
  * which marks it Failed as it would at any other time.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
-  const { lifecycle, clusters, logger, metrics, clock } = deps;
+  const { lifecycle, clusters, logger, metrics } = deps;
   const byId = new Map((await lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
   const summary: ReconcileSummary = { loaded: byId.size, adopted: [], stale: [], deleted: [], unknown: [], unreachable: [] };
 
@@ -159,12 +162,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         }
         continue;
       }
-      const claim = await claimJob(lifecycle, clock, aw, view.name, job, 'Job found on the spoke at start', deps.gateLeadMs);
+      const claim = await claimJob(deps, aw, view.name, job, 'Job found on the spoke at start');
       if (claim) summary[claim].push(ref);
-      if (claim === 'adopted') {
-        metrics.recordDispatchAction(view.name, 'adopted');
-        logger.info(ref, `Job ${job.jobName} found on ${view.name} adopted: its create had not been answered`);
-      }
     }
   }
 
