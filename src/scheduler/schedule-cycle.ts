@@ -405,8 +405,7 @@ export class ScheduleCycle {
         pools = [pool];
         // A move starts the rest of the run over there now: only where that pool still finishes it by the deadline
         // (pools of one name may differ in speed between clusters). Staying is always an option.
-        const remainingMs = runtimeMs;
-        allowed = allowed.filter((r) => r === here || now + remainingMs * poolOf((usable.get(r) as Usable).view, pool).speedFactor <= aw.deadlineAt);
+        allowed = allowed.filter((r) => r === here || now + runtimeMs * poolOf((usable.get(r) as Usable).view, pool).speedFactor <= aw.deadlineAt);
         // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
         // waiting charge keeps the start at slot 0 wherever the pool is faster.
         const slowest = Math.max(...[...usable.values()].map((u) => poolOf(u.view, pool).speedFactor));

@@ -6,6 +6,8 @@ import type { OptimizeFn } from './schedule-cycle.js';
 
 /** Extra time the worker gets beyond the solver's own limit before it is presumed stuck and replaced. */
 const GRACE_MS = 15_000;
+/** Why a request to a closed optimizer fails: its caller plans with its fallback. */
+const CLOSED = 'the optimizer is closed: the hub is stopping';
 
 class OptimizerWorkerError extends Error {
   constructor(message: string) {
@@ -34,7 +36,7 @@ export class ThreadedOptimizer {
   constructor(private readonly defaultTimeLimitSeconds: number) {}
 
   readonly optimize: OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => {
-    if (this.closed) return Promise.reject(new OptimizerWorkerError('the optimizer is closed: the hub is stopping'));
+    if (this.closed) return Promise.reject(new OptimizerWorkerError(CLOSED));
     const worker = this.ensureWorker();
     const id = this.nextId++;
     const limitMs = (options.timeLimitSeconds ?? this.defaultTimeLimitSeconds) * 1000 + GRACE_MS;
@@ -86,7 +88,7 @@ export class ThreadedOptimizer {
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
-    this.fail(new OptimizerWorkerError('the optimizer is closed: the hub is stopping'));
+    this.fail(new OptimizerWorkerError(CLOSED));
     await worker?.terminate();
   }
 }
