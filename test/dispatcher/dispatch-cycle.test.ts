@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { AdapterError } from '../../src/domain/errors.js';
-import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { SpokeJobRequest } from '../../src/spokes/types.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
-import { FakeClock } from '../support/fake-clock.js';
+import type { FakeClock } from '../support/fake-clock.js';
 import { spokeJob } from '../support/spoke-job-builder.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { twoRegions } from '../support/two-regions.js';
 import { metricValue } from '../support/metric-value.js';
 
 describe('dispatch cycle', () => {
@@ -16,21 +17,9 @@ describe('dispatch cycle', () => {
   const sim = (i: number) => spokes[i]?.client as SimulatedSpoke;
 
   beforeEach(async () => {
-    clock = new FakeClock();
-    spokes = [
-      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
-      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 4, memGb: 16, gpu: 0 }, clock) },
-    ];
-    t = await testHub(
-      {
-        regions: [
-          { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 4, mem_gb: 16 } },
-          { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 4, mem_gb: 16 } },
-        ],
-        migration: { network_gco2_per_gb: {} },
-      },
-      { clock, spokes },
-    );
+    const world = twoRegions(4, 16);
+    ({ clock, spokes } = world);
+    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes });
   });
   afterEach(() => t.hub.stop());
 

@@ -6,11 +6,12 @@ import { CarbonAccountant } from '../../src/hub/carbon-accountant.js';
 import { CarbonFeed } from '../../src/hub/carbon-feed.js';
 import { Lifecycle } from '../../src/hub/lifecycle.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { twoRegions } from '../support/two-regions.js';
 import { captureLogger } from '../support/logger.js';
 import { metricSamples, metricValue } from '../support/metric-value.js';
 
@@ -91,21 +92,9 @@ describe('planned_g of a job requeued off a lost cluster', () => {
   let spokes: Spoke[];
   const sim = (i: number) => spokes[i]?.client as SimulatedSpoke;
   beforeEach(async () => {
-    clock = new FakeClock(T0);
-    spokes = [
-      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 0 }, clock) },
-      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu: 16, memGb: 64, gpu: 0 }, clock) },
-    ];
-    t = await testHub(
-      {
-        regions: [
-          { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu: 16, mem_gb: 64 } },
-          { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu: 16, mem_gb: 64 } },
-        ],
-        migration: { network_gco2_per_gb: {} },
-      },
-      { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 100, 'JP-TK': 300 }) },
-    );
+    const world = twoRegions(16, 64, new FakeClock(T0));
+    ({ clock, spokes } = world);
+    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 100, 'JP-TK': 300 }) });
     await t.hub.loops.carbon.runOnce();
   });
   afterEach(() => t.hub.stop());

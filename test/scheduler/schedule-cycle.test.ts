@@ -3,29 +3,16 @@ import { diurnalIntensity } from '../../src/carbon/mock-provider.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { optimize } from '../../src/optimizer/index.js';
 import type { OptimizeFn } from '../../src/scheduler/schedule-cycle.js';
-import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { twoRegions } from '../support/two-regions.js';
 import { metricValue } from '../support/metric-value.js';
 
 const submit = (t: TestHub, body: Record<string, unknown>) =>
   t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
 const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
-
-/** KR and JP, each a simulated cluster of `cpu` cores and `memGb`, on a fake clock. */
-function twoRegions(cpu: number, memGb: number): { clock: FakeClock; spokes: Spoke[]; regions: Record<string, unknown>[] } {
-  const clock = new FakeClock();
-  const spokes: Spoke[] = [
-    { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu, memGb, gpu: 0 }, clock) },
-    { info: { name: 'carbon-jp', region: 'JP', zone: 'JP-TK' }, client: new SimulatedSpoke('carbon-jp', { cpu, memGb, gpu: 0 }, clock) },
-  ];
-  const regions = [
-    { name: 'KR', cluster: 'carbon-kr', context: 'kind-carbon-kr', zone: 'KR', capacity: { cpu, mem_gb: memGb } },
-    { name: 'JP', cluster: 'carbon-jp', context: 'kind-carbon-jp', zone: 'JP-TK', capacity: { cpu, mem_gb: memGb } },
-  ];
-  return { clock, spokes, regions };
-}
 
 describe('schedule cycle', () => {
   let t: TestHub;
