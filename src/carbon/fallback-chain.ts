@@ -50,6 +50,8 @@ function reasonOf(error: unknown): CarbonFaultReason {
   return 'network';
 }
 
+const hasPoints = (points: readonly CarbonReading[]): boolean => points.length > 0;
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /**
@@ -110,8 +112,13 @@ export class FallbackChain implements CarbonProvider {
     return Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.max(0, failures - 1));
   }
 
-  /** Asks the links in order; undefined when none answered. */
-  private async ask<T>(kind: RequestKind, zone: string, call: (link: CarbonProvider) => Promise<T> | undefined): Promise<T | undefined> {
+  /**
+   * Asks the links in order. A link that answers with nothing (`hasData` false: an empty series) is no
+   * fault, but the next link is asked; its empty answer is returned only when no later link has data.
+   * Undefined when no link answered at all.
+   */
+  private async ask<T>(kind: RequestKind, zone: string, call: (link: CarbonProvider) => Promise<T> | undefined, hasData: (value: T) => boolean = () => true): Promise<T | undefined> {
+    let empty: T | undefined;
     for (const link of this.options.links) {
       const keys = this.restKeys(link, kind, zone);
       const now = this.deps.clock.now();
@@ -125,7 +132,9 @@ export class FallbackChain implements CarbonProvider {
           // Lifts only the rests this request was subject to (another kind may still be refused), and only
           // those set before it was sent: a 429 another zone met meanwhile still holds for the account.
           for (const key of Object.values(keys)) if ((this.rest.get(key)?.seq ?? Infinity) <= askedAfter) this.rest.delete(key);
-          return value;
+          if (hasData(value)) return value;
+          empty = value;
+          break;
         } catch (error) {
           const reason = reasonOf(error);
           this.deps.onError?.(link.name, reason, error);
@@ -143,7 +152,7 @@ export class FallbackChain implements CarbonProvider {
         }
       }
     }
-    return undefined;
+    return empty;
   }
 
   private isFresh(fetchedAt: number): boolean {
@@ -185,21 +194,24 @@ export class FallbackChain implements CarbonProvider {
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const answer = await this.ask('forecast', zone, (link) => link.forecast(zone, fromMs, toMs));
-    if (answer) {
+    const answer = await this.ask('forecast', zone, (link) => link.forecast(zone, fromMs, toMs), hasPoints);
+    if (answer && hasPoints(answer)) {
       this.lastForecast.set(zone, { fetchedAt: this.deps.clock.now(), points: answer });
       return answer;
     }
-    // The last forecast still says something about the hours it covered; there is no constant forecast
-    // (the horizon filler falls back to history and the current value instead).
+    // The last forecast still says something about the hours it covered (an empty answer does not replace
+    // it); there is no constant forecast (the horizon filler falls back to history and the current value instead).
     const known = this.lastForecast.get(zone);
-    if (!known) throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
+    if (!known) {
+      if (answer) return answer;
+      throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
+    }
     const stale = !this.isFresh(known.fetchedAt);
     return clip(known.points, fromMs, toMs).map((p) => ({ ...p, source: LAST_KNOWN, ...(stale ? { stale } : {}) }));
   }
 
   async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const answer = await this.ask('history', zone, (link) => link.history?.(zone, fromMs, toMs));
+    const answer = await this.ask('history', zone, (link) => link.history?.(zone, fromMs, toMs), hasPoints);
     if (answer) return answer;
     if (this.options.links.some((l) => l.history)) throw new AdapterError(`no carbon history for zone ${zone}: every link of ${this.name} failed`, true);
     return [];

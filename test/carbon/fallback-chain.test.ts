@@ -144,6 +144,36 @@ describe('FallbackChain', () => {
     expect(await c.forecast('KR', from, from + 2 * HOUR)).toMatchObject([{ gco2PerKwh: 441, source: 'last-known' }]);
   });
 
+  it('an empty forecast is no answer: the next link is asked', async () => {
+    // Electricity Maps answers a zone it does not forecast, or points it has no value for, with no points.
+    server.on(FORECAST_PATH, { json: { zone: 'KR', forecast: [{ carbonIntensity: null, datetime: '2025-03-05T11:00:00.000Z' }], updatedAt: '2025-03-05T10:00:00.000Z' } });
+    const points = await chain({ attempts: 1 }).forecast('KR', clock.now(), clock.now() + 2 * HOUR);
+    expect(points.length).toBeGreaterThan(0);
+    expect(points.every((p) => p.source === 'file')).toBe(true);
+    expect(faults).toEqual([]);
+  });
+
+  it('an empty forecast does not replace the last forecast known', async () => {
+    server.on(FORECAST_PATH, forecastAnswer, { json: { zone: 'KR', forecast: [], updatedAt: '2025-03-05T10:00:00.000Z' } });
+    const c = chain({ attempts: 1 }, ['electricitymaps']);
+    const from = clock.now();
+    await c.forecast('KR', from, from + 2 * HOUR);
+    clock.advance(10_000);
+    expect(await c.forecast('KR', from, from + 2 * HOUR)).toMatchObject([{ gco2PerKwh: 441, source: 'last-known' }]);
+  });
+
+  it('answers an empty forecast when every link has nothing and nothing is known', async () => {
+    server.on(FORECAST_PATH, { json: { zone: 'KR', forecast: [], updatedAt: '2025-03-05T10:00:00.000Z' } });
+    expect(await chain({ attempts: 1 }, ['electricitymaps']).forecast('KR', clock.now(), clock.now() + 2 * HOUR)).toEqual([]);
+  });
+
+  it('takes history from the next link when the first has none for the range', async () => {
+    server.on(PAST_RANGE_PATH, { json: { zone: 'KR', data: [] } });
+    const history = await chain({ attempts: 1 }).history('KR', clock.now() - 2 * HOUR, clock.now());
+    expect(history.length).toBeGreaterThan(0);
+    expect(history.every((p) => p.source === 'file')).toBe(true);
+  });
+
   it('takes history from the first link that has it', async () => {
     server.on('/v3/carbon-intensity/past-range', { status: 403, text: 'Access denied' });
     const history = await chain({ attempts: 1 }).history('KR', clock.now() - 2 * HOUR, clock.now());
