@@ -86,8 +86,8 @@ const LOG_FLUSH_MS = 1000;
  * JSON lines on stdout, buffered (see `LineBuffer`). Writes stay synchronous, so `flushSync` empties the
  * buffer at once: a timer does so every second, and so do `stop()`, the start-up line and the CLI's exit paths.
  */
-function createLogger(config: Config): { logger: Logger; flushSync: () => void; flushTimer: NodeJS.Timeout } {
-  const destination = new LineBuffer(1, 4096);
+function createLogger(config: Config, metrics: Metrics): { logger: Logger; flushSync: () => void; flushTimer: NodeJS.Timeout } {
+  const destination = new LineBuffer(1, 4096, undefined, (reason, lines) => metrics.recordLogLinesDropped(reason, lines));
   const logger = pino({ level: config.log_level, base: { service: 'caspian-hub' } }, destination);
   const flushSync = () => destination.flushSync();
   const flushTimer = setInterval(flushSync, LOG_FLUSH_MS);
@@ -189,9 +189,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     throw new ConfigError(`invalid configuration:\n  optimizer.solver: unknown solver "${config.optimizer.solver}"; one of ${solvers.join(', ')}`);
   }
   const clock = overrides.clock ?? systemClock;
-  const owned = overrides.logger ? undefined : createLogger(config);
-  const logger = overrides.logger ?? (owned as NonNullable<typeof owned>).logger;
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
+  const owned = overrides.logger ? undefined : createLogger(config, metrics);
+  const logger = overrides.logger ?? (owned as NonNullable<typeof owned>).logger;
   let storeFailed: (reason: string) => void = () => undefined;
   const storeFailure = new Promise<string>((resolve) => (storeFailed = resolve));
   let store: Store;

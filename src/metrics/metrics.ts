@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CarbonFaultReason } from '../carbon/types.js';
 import { canTransition, PHASES, POOLS, URGENCIES, type CarbonAccount, type Phase } from '../domain/app-wrapper.js';
+import { LOG_DROP_REASONS, type LogDropReason } from '../platform/line-buffer.js';
 import { LISTED_RESOURCES, type ListedResource } from '../spokes/types.js';
 import type { Store, StoreCounts } from '../store/types.js';
 
@@ -313,6 +314,12 @@ export class Metrics {
     help: 'Failed attempts to open or append to the decision log file (decisions.path); the decisions stay in memory. Unit: failures. No labels.',
     registers: [this.registry],
   });
+  private readonly logLinesDropped = new Counter({
+    name: 'caspian_log_lines_dropped_total',
+    help: 'Log lines the hub could not write to stdout and dropped (the log cannot say so itself). Unit: lines. Labels: reason (pipe_full: the reader did not drain the pipe within a second; write_error: another write error, e.g. a full disk; reader_gone: the reader closed the pipe, every later line is dropped).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   private readonly jobCo2 = new Counter({
     name: 'caspian_job_co2_grams_total',
     help: "CO2 emitted by finished jobs while they ran, counted when each finishes: its power (cpu x energy.watt_cpu + gpu x watt_gpu + mem_gb x watt_mem_gb, times the pool's power_factor) times the grid intensity measured in its cluster's zone over its run. A migrated job's run counts leg by leg on the cluster and pool of each leg; its legs sum to its carbon account's actual_g. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration where the leg ran, e.g. carbon-kr), pool (FAST|ECO), urgency (urgent|normal|flexible).",
@@ -371,6 +378,7 @@ export class Metrics {
     }
     for (const kind of WHAT_IF_KINDS) this.whatIfs.inc({ kind }, 0);
     for (const loop of LOOPS) for (const reason of SKIP_REASONS) this.skippedTicks.inc({ loop, reason }, 0);
+    for (const reason of LOG_DROP_REASONS) this.logLinesDropped.inc({ reason }, 0);
     this.transitions.inc({ from: 'new', to: 'Pending' }, 0);
     for (const from of PHASES) for (const to of PHASES) if (from !== to && canTransition(from, to)) this.transitions.inc({ from, to }, 0);
   }
@@ -550,6 +558,10 @@ export class Metrics {
 
   recordDecisionLogFailure(): void {
     this.decisionLogFailures.inc();
+  }
+
+  recordLogLinesDropped(reason: LogDropReason, lines: number): void {
+    if (lines > 0) this.logLinesDropped.inc({ reason }, lines);
   }
 
   // --- carbon accounting --------------------------------------------------------------------

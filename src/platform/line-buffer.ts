@@ -7,6 +7,19 @@ const EAGAIN_WAITS = 100;
 const GONE = new Set(['EPIPE', 'EBADF']);
 const NEWLINE = 0x0a;
 
+/** Why log lines were lost: a pipe full for longer than the buffer waits, another write error, or a reader gone for good. */
+export const LOG_DROP_REASONS = ['pipe_full', 'write_error', 'reader_gone'] as const;
+export type LogDropReason = (typeof LOG_DROP_REASONS)[number];
+
+/** Told of lines lost (a batch, or a line written after the reader went); they cannot be logged, so it is counted. */
+export type LogDropHook = (reason: LogDropReason, lines: number) => void;
+
+function countLines(data: Buffer): number {
+  let lines = 0;
+  for (let at = data.indexOf(NEWLINE); at >= 0; at = data.indexOf(NEWLINE, at + 1)) lines++;
+  return lines;
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -18,7 +31,8 @@ function sleepSync(ms: number): void {
  * dropped (whole lines: the rest of a line half written goes first next time); any other write error drops
  * the batch, and a reader that has gone (EPIPE, as when `| jq` is stopped with Ctrl-C, or a closed
  * descriptor) every line from then on, while a full disk (ENOSPC) passes. (pino's own sonic-boom retries
- * EPIPE in `flushSync` forever, which blocked the hub's event loop, its shutdown bound included.)
+ * EPIPE in `flushSync` forever, which blocked the hub's event loop, its shutdown bound included.) Every line
+ * lost is told to `onDrop`.
  */
 export class LineBuffer {
   private lines: string[] = [];
@@ -31,10 +45,14 @@ export class LineBuffer {
     private readonly fd: number,
     private readonly minBytes: number,
     private readonly write_: (fd: number, data: Buffer) => number = writeSync,
+    private readonly onDrop: LogDropHook = () => undefined,
   ) {}
 
   write(line: string): void {
-    if (this.broken) return;
+    if (this.broken) {
+      this.onDrop('reader_gone', 1);
+      return;
+    }
     this.lines.push(line);
     // String length, not byte length: a threshold for a batch, not a count of what is written.
     this.size += line.length;
@@ -58,6 +76,7 @@ export class LineBuffer {
         const code = (error as NodeJS.ErrnoException).code ?? '';
         if (GONE.has(code)) {
           this.broken = true;
+          this.onDrop('reader_gone', countLines(data));
           return;
         }
         if (code === 'EAGAIN' && ++waits <= EAGAIN_WAITS) {
@@ -66,6 +85,7 @@ export class LineBuffer {
         }
         // Dropped, but whole lines only: a line begun keeps its end for the next write.
         if (data.length < batch) this.carry = Buffer.from(data.subarray(0, data.indexOf(NEWLINE) + 1));
+        this.onDrop(code === 'EAGAIN' ? 'pipe_full' : 'write_error', countLines(data) - (this.carry ? 1 : 0));
         return;
       }
     }

@@ -226,6 +226,7 @@ describe('recorders', () => {
       expect(await metricValue(metrics, 'caspian_dispatch_cycles_total', { outcome }), outcome).toBe(0);
     }
     for (const kind of ['dry_run', 'whatif']) expect(await metricValue(metrics, 'caspian_whatif_requests_total', { kind }), kind).toBe(0);
+    for (const reason of ['pipe_full', 'write_error', 'reader_gone']) expect(await metricValue(metrics, 'caspian_log_lines_dropped_total', { reason }), reason).toBe(0);
     // Every transition the lifecycle allows, and only those.
     expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'new', to: 'Pending' })).toBe(0);
     expect(await metricValue(metrics, 'caspian_phase_transitions_total', { from: 'Running', to: 'Dispatched' })).toBe(0);
@@ -244,6 +245,15 @@ describe('recorders', () => {
     expect(faults.map((s) => `${s.labels.provider} ${s.labels.reason} ${s.value}`).sort()).toEqual(
       [...['electricitymaps', 'file'].flatMap((provider) => reasons.map((reason) => `${provider} ${reason} 0`)), 'last-known stale 0'].sort(),
     );
+  });
+
+  it('count the log lines dropped by reason, a batch at a time', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordLogLinesDropped('pipe_full', 3);
+    metrics.recordLogLinesDropped('pipe_full', 2);
+    metrics.recordLogLinesDropped('write_error', 0);
+    expect(await metricValue(metrics, 'caspian_log_lines_dropped_total', { reason: 'pipe_full' })).toBe(5);
+    expect(await metricValue(metrics, 'caspian_log_lines_dropped_total', { reason: 'write_error' })).toBe(0);
   });
 
   it('record carbon intensity per zone and refreshes per provider and outcome', async () => {

@@ -95,3 +95,30 @@ describe('LineBuffer when a batch is dropped', () => {
     expect(out.landed()).toContain('store failed');
   });
 });
+
+describe('LineBuffer counts the lines it loses', () => {
+  function counting(script: (number | string)[]) {
+    const drops: [string, number][] = [];
+    const write = (_fd: number, data: Buffer): number => {
+      const outcome = script.shift() ?? data.length;
+      if (typeof outcome === 'string') throw Object.assign(new Error(outcome), { code: outcome });
+      return outcome;
+    };
+    return { buffer: new LineBuffer(1, 1000, write, (reason, lines) => drops.push([reason, lines])), drops };
+  }
+
+  it.each([
+    { name: 'a full disk', script: ['ENOSPC'], drops: [['write_error', 3]] },
+    { name: 'a pipe full for too long', script: Array.from({ length: 101 }, () => 'EAGAIN'), drops: [['pipe_full', 3]] },
+    // 5 bytes landed: the first line keeps its end for the next write, two lines are lost.
+    { name: 'a pipe full after part of the first line', script: [5, ...Array.from({ length: 101 }, () => 'EAGAIN')], drops: [['pipe_full', 2]] },
+    { name: 'a reader gone, then every later line', script: ['EPIPE'], drops: [['reader_gone', 3], ['reader_gone', 1]] },
+    { name: 'nothing when every line lands', script: [], drops: [] },
+  ])('$name', ({ script, drops }) => {
+    const out = counting([...script]);
+    for (const line of ['{"a":1}\n', '{"b":2}\n', '{"c":3}\n']) out.buffer.write(line);
+    out.buffer.flushSync();
+    out.buffer.write('{"d":4}\n');
+    expect(out.drops).toEqual(drops);
+  });
+});
