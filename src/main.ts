@@ -333,7 +333,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       }
       for (const loop of Object.values(loops)) loop.start();
       const address = await app.listen({ port: config.port, host: config.host });
-      logger.info(
+      // At any level but silent: supervisors (and start-caspian.sh --detach) wait for this line.
+      const startupLog = logger.isLevelEnabled('info') || config.log_level === 'silent' ? logger : logger.child({}, { level: 'info' });
+      startupLog.info(
         { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
         'CASPIAN hub listening',
       );

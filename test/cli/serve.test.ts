@@ -112,6 +112,13 @@ describe('caspian command line', () => {
     expect(code).toBe(0);
   });
 
+  it('serve logs where it listens at any log level but silent: supervisors and start-caspian.sh --detach wait for that line', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
+    child = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir, CASPIAN_LOG_LEVEL: 'error' });
+    const listening = await waitForLine(child, (l) => l.msg === 'CASPIAN hub listening');
+    expect((await fetch(`${listening.address as string}/health`)).status).toBe(200);
+  });
+
   it('serve still stops on SIGTERM once whoever read its stdout has gone (a `| jq` stopped with Ctrl-C)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'caspian-data-'));
     child = caspian(['serve'], { CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_DATA_DIR: dataDir });
