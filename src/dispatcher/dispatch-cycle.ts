@@ -138,9 +138,15 @@ export class DispatchCycle {
       'cancelled',
       () => 'it was cancelled',
     );
-    const summary = this.emptySummary(this.deps.clock.now());
-    await this.deleteStale(cancelled, summary);
-    return (await this.deps.lifecycle.store.get(jobId)) ?? cancelled;
+    try {
+      await this.deleteStale(cancelled, this.emptySummary(this.deps.clock.now()));
+      return (await this.deps.lifecycle.store.get(jobId)) ?? cancelled;
+    } catch (error) {
+      // The cancel is stored, and the answer must say so (a client told it failed would retry, and get 409).
+      // Its Job's clean-up is left to a later dispatch cycle, as for a cluster that does not answer.
+      this.deps.logger.warn({ jobId, err: error }, `${jobId} is cancelled; cleaning up its Job failed and is left to a later dispatch cycle`);
+      return cancelled;
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, stat } from 'node:fs/promises';
+import { appendFile, mkdir, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { csvLine } from '../domain/csv.js';
@@ -55,16 +55,22 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
   }
 
   private async append(path: string, text: string): Promise<void> {
+    /** The size of the regular file before this append (0 for one it creates); none for a FIFO or a device. */
+    let sizeBefore: number | undefined;
     try {
       // Looked at before every append, not once: a file rotated away (moved, or truncated) while the hub runs
       // starts again with its header, and so does one whose first append failed.
       const target = await stat(path).catch(() => undefined);
+      sizeBefore = target === undefined ? 0 : target.isFile() ? target.size : undefined;
       if (target === undefined) await mkdir(dirname(path), { recursive: true });
       const needsHeader = target === undefined || (target.isFile() ? target.size === 0 : !this.headerSent);
       if (needsHeader) text = csvLine(DECISION_COLUMNS) + text;
       await appendFile(path, text, 'utf8');
       if (needsHeader) this.headerSent = true;
     } catch (error) {
+      // Part of the text may have reached the file (a disk that filled up): cut back, or the next row would
+      // run on from a half row.
+      if (sizeBefore !== undefined) await truncate(path, sizeBefore).catch(() => undefined);
       this.deps.metrics.recordDecisionLogFailure();
       this.deps.logger.error({ err: error, path }, `decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);
     }

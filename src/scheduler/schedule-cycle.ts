@@ -276,11 +276,17 @@ export class ScheduleCycle {
     // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
     const placed: PlacedJob[] = [];
     const migrations: Migration[] = [];
-    for (const { aw, item, cluster } of plansOf(snapshot, output)) {
-      const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.doneShare.get(aw.jobId) ?? 0);
-      if (!applied) continue;
-      placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
-      if (applied.migration) migrations.push(applied.migration);
+    try {
+      for (const { aw, item, cluster } of plansOf(snapshot, output)) {
+        const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.doneShare.get(aw.jobId) ?? 0);
+        if (!applied) continue;
+        placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
+        if (applied.migration) migrations.push(applied.migration);
+      }
+    } finally {
+      // 7. Log the decisions: the plans that are new or moved a job (the log never throws). Those applied
+      // before a failed write too: they are stored, and a later cycle planning them alike decides nothing.
+      this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
     }
     for (const u of output.unscheduled) {
       const aw = byId.get(u.job_id);
@@ -297,8 +303,6 @@ export class ScheduleCycle {
       if (await this.guarded(seen.get(entry.job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason: entry.reason, finishedAt: now }))) markedFailed.push(entry);
     }
 
-    // 7. Log the decisions: the plans that are new or moved a job (the log never throws).
-    this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
 
     return summaryOf(snapshot, output, { placed, unschedulable: markedUnschedulable, failed: markedFailed, migrations, startedPerf, dryRun: false });
   }

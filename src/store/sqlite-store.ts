@@ -363,8 +363,12 @@ export class SqliteStore implements Store {
     return removed;
   }
 
+  /**
+   * At once, not once durable: a metrics scrape must not wait for a stalled disk (the store's own metrics are
+   * what shows it). The counts may include a batch still on its way to the disk; a failed store refuses.
+   */
   counts(): Promise<StoreCounts> {
-    return this.onceDurable(this.memory.counts());
+    return this.failure ? Promise.reject(this.failure) : this.memory.counts();
   }
 
   fault(): string | undefined {

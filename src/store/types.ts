@@ -34,7 +34,7 @@ export interface Store {
   get(jobId: string): Promise<AppWrapper | undefined>;
   list(filter?: AppWrapperFilter): Promise<AppWrapper[]>;
   update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper>;
-  /** Kept up to date on every write, so that a metrics scrape costs O(phases). */
+  /** Kept up to date on every write, so that a metrics scrape costs O(phases); it does not wait for writes in flight. */
   counts(): Promise<StoreCounts>;
   /** Resolves with how many of `jobIds` were there and are now gone. */
   remove(jobIds: readonly string[]): Promise<number>;
