@@ -1,12 +1,12 @@
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
+import type * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CsvDecisionLog } from '../../src/hub/decision-log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { DECISION_COLUMNS, type CycleDecisions } from '../../src/scheduler/decisions.js';
-import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { DB_FILE } from '../../src/store/sqlite-store.js';
 import { captureLogger } from '../support/logger.js';
 import { input, job } from '../support/optimizer-builders.js';
@@ -23,7 +23,7 @@ import { twoRegions } from '../support/two-regions.js';
 /** `appendFile` of the decision log: the next append to a `decisions.csv` writes part of its text, then fails (a disk that fills up). */
 const diskFull = vi.hoisted(() => ({ nextAppendWritesChars: undefined as number | undefined }));
 vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const actual = await importOriginal<typeof fsPromises>();
   return {
     ...actual,
     appendFile: async (...args: Parameters<typeof actual.appendFile>) => {
