@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HubDeps } from './deps.js';
 import { requireBearerToken } from './auth.js';
-import { answerFrameworkError, registerErrorHandling } from './error-handler.js';
+import { answerClientError, answerFrameworkError, registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { hubRoutes } from './routes/hub.js';
@@ -25,6 +25,8 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
       answerFrameworkError(error, request, reply);
       deps.metrics.observeHttpRequest(request.method, 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     },
+    // What Node's HTTP parser refuses never becomes a request: no method, no route, no time taken.
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, deps.logger as unknown as FastifyBaseLogger, (status) => deps.metrics.observeHttpRequest('unparsed', 'unmatched', status, 0)),
   });
   // Latency is watched in the histogram; a log line per request would be a third of the hub's writes.
   // Rejections (info) and failures (error) have their own lines from the error handler.

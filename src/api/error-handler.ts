@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
 
 export interface ErrorBody {
@@ -33,6 +34,31 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
   const body: ErrorBody = { error: statusText(status), message: error.message, details: [] };
   request.log.info({ url: request.url, method: request.method, status, code: error.code, message: body.message }, 'request rejected');
   void reply.status(status).send(body);
+}
+
+/** What Node's HTTP parser refuses before Fastify sees a request: why, as its status and message. */
+function clientErrorOf(code: string | undefined): { status: number; message: string } {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, message: 'the request did not arrive in time' };
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, message: 'the request line and headers are over the size limit (16 KiB)' };
+  return { status: 400, message: 'not a valid HTTP request' };
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: a request Node's parser refuses (headers over the size limit, a request
+ * that does not arrive in time, bytes that are not HTTP) gets the same body as every other 4xx, a log line
+ * and its count (`observe`); Fastify's default wrote its own body and logged at trace level only.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Socket, log: FastifyBaseLogger, observe: (status: number) => void): void {
+  // A connection reset by the client: nobody is left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, message } = clientErrorOf(error.code);
+  const body = JSON.stringify({ error: statusText(status), message, details: [] } satisfies ErrorBody);
+  log.info({ status, code: error.code, message }, 'request rejected');
+  observe(status);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }
 
 /** One error handler: 4xx errors say what was wrong, 5xx errors are logged and say nothing of their cause. */

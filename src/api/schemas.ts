@@ -41,7 +41,8 @@ function jobBodySchema<Id extends z.ZodType>(regions: readonly string[], jobId: 
         .default([]),
       urgency: z.enum(URGENCIES).default('normal'),
       checkpointing: z.boolean().default(true),
-      image: z.string().min(1).max(512).optional(),
+      // Kubernetes refuses an image with white space around it, and the kubelet one with white space inside.
+      image: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be an image reference: visible ASCII, no white space').optional(),
       command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     })
     .refine((body) => body.deadline_minutes >= body.runtime_minutes, {
@@ -143,10 +144,10 @@ export const jobIdParamSchema = z.strictObject({
 export function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const details: FieldIssue[] = result.error.issues.map((issue) => {
-    const field = issue.path.length ? issue.path.join('.') : '(body)';
-    if (issue.code === 'unrecognized_keys') return { field: issue.keys.join(', '), message: 'unknown field' };
-    return { field, message: issue.message };
+  const details: FieldIssue[] = result.error.issues.flatMap((issue) => {
+    // One entry per unknown field, each named as a client would look it up.
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
+    return [{ field: issue.path.length ? issue.path.join('.') : '(body)', message: issue.message }];
   });
   throw new ValidationError(`invalid ${what}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
 }

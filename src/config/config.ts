@@ -112,7 +112,9 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Bearer token required by mutating API calls; unset = open (start-up warns). */
-    api_token: z.string().min(16, 'must be at least 16 characters').regex(/^\S+$/, 'must not contain white space').optional(),
+    // Visible ASCII only: header values are bytes (Node reads them as latin1, curl sends UTF-8), so any other
+    // character would make the configured token one no client can present.
+    api_token: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters, no white space').optional(),
     regions: z
       .array(regionSchema)
       .min(1)

@@ -183,6 +183,9 @@ describe('validation', () => {
     { name: 'negative network cost', raw: { migration: { network_gco2_per_gb: { KR: { JP: -1 } } } }, key: 'migration.network_gco2_per_gb.KR.JP' },
     { name: 'unknown carbon provider', raw: { carbon: { provider: 'co2signal' } }, key: 'carbon.provider' },
     { name: 'electricitymaps without its token', raw: { carbon: { provider: 'electricitymaps' } }, key: 'carbon.electricitymaps.api_token' },
+    // Header values are bytes: Node reads them as latin1 and curl sends UTF-8, so no client could present it.
+    { name: 'API token that is not visible ASCII', raw: { api_token: 'пароль-пароль-пароль' }, key: 'api_token', message: /visible ASCII/ },
+    { name: 'API token with a zero-width space', raw: { api_token: 'abcdefgh\u200bijklmnop' }, key: 'api_token', message: /visible ASCII/ },
     { name: 'unknown mock scenario', raw: { carbon: { mock: { scenario: 'chaos' } } }, key: 'carbon.mock.scenario' },
     { name: 'empty default command', raw: { jobs: { default_command: [] } }, key: 'jobs.default_command' },
     { name: 'solver time limit over an hour', raw: { optimizer: { time_limit_seconds: 3601 } }, key: 'optimizer.time_limit_seconds' },
