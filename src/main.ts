@@ -280,6 +280,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         retentionMs: config.store.retention_hours * 3_600_000,
         clusterLostAfterMs: config.spokes.lost_after_seconds * 1000,
         dispatchPeriodMs,
+        migrationAllow: config.migration.allow,
       },
     });
 

@@ -17,7 +17,7 @@ import {
 } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { isoTime } from '../domain/iso-time.js';
-import { poolOf } from '../domain/cluster.js';
+import { poolOf, poolsOf } from '../domain/cluster.js';
 import { AdapterError, ConflictError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
@@ -37,6 +37,8 @@ export interface DispatchSettings {
   clusterLostAfterMs: number;
   /** The dispatch loop's period: a gate due before the next tick opens now if waiting for that tick would miss the deadline. */
   dispatchPeriodMs: number;
+  /** `migration.allow`: false gives up a move still pending (decided before a restart with migrations turned off). */
+  migrationAllow: boolean;
 }
 
 export interface DispatchSummary {
@@ -221,10 +223,13 @@ export class DispatchCycle {
     // 6. Complete the migrations decided by the scheduler, and open the gates whose time has come. A move
     // waits until its Job's cluster has been read this cycle: only then is it known whether the Job started
     // (a job that cannot resume stays) and can the old Job be deleted once the new one exists.
+    // Each on the clock of its own turn: the spoke calls before it may have taken seconds, and a Job's
+    // activeDeadlineSeconds counts from when it is made.
     for (const aw of await this.deps.lifecycle.store.list()) {
+      const at = this.deps.clock.now();
       if (aw.migrating && LIVE_PHASES.has(aw.phase)) {
-        if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, now, summary, jobsByCluster.get(aw.targetCluster ?? ''));
-      } else if (aw.phase === 'Planned' && !aw.gateOpen && this.gateDue(aw, now)) await this.openGate(aw, now, summary);
+        if (aw.placement && jobsByCluster.has(aw.placement.cluster)) await this.migrate(aw, at, summary, jobsByCluster.get(aw.targetCluster ?? ''));
+      } else if (aw.phase === 'Planned' && !aw.gateOpen && this.gateDue(aw, at)) await this.openGate(aw, at, summary);
     }
 
     // 7. Delete the Jobs left behind by migrations and cancels.
@@ -411,28 +416,33 @@ export class DispatchCycle {
     return nextTick + runMs > aw.deadlineAt;
   }
 
-  private async openGate(aw: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
+  private async openGate(listed: AppWrapper, now: number, summary: DispatchSummary): Promise<void> {
+    let aw = listed;
     const cluster = aw.targetCluster;
     if (!cluster) return;
-    const request = this.request(aw, cluster, 1, now);
+    let request = this.request(aw, cluster, 1, now);
     if (nameTaken(aw, cluster, request.jobName)) return;
     const earlyMs = (aw.plannedStartAt ?? now) - now;
     if (earlyMs > 0) {
       this.deps.logger.info({ jobId: aw.jobId, cluster, earlySeconds: Math.round(earlyMs / 1000) }, `opening the gate of ${aw.jobId} a dispatch tick early: waiting for the next tick would miss its deadline`);
     }
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
-      // The gate opens late (its cluster was down, the hub was stopped): a Job now would only hit its deadline on
-      // this pool. If the job can still finish at full speed, the next schedule cycle re-plans it (on FAST).
-      if (now + aw.spec.runtimeMinutes * 60_000 <= aw.deadlineAt) {
-        this.deps.logger.info({ jobId: aw.jobId, cluster, pool: request.pool }, `the gate of ${aw.jobId} opens too late for pool ${request.pool}; left to the next schedule cycle`);
-        return;
-      }
+      // The gate opens late (its cluster was down, the hub was stopped, the plan left less slack than a tick):
+      // a Job now would only hit its deadline on this pool. The cluster's fastest pool takes it if it can still
+      // finish there: the next schedule cycle may be too late for that too.
+      const fastest = [...poolsOf(this.deps.clusters.info(cluster))].sort((a, b) => a.speedFactor - b.speedFactor)[0];
+      const onFastest = fastest && fastest.name !== request.pool && now + aw.spec.runtimeMinutes * 60_000 * fastest.speedFactor <= aw.deadlineAt;
       // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.
       const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
-        cur.updatedAt === aw.updatedAt ? { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now } : undefined,
+        cur.updatedAt !== aw.updatedAt ? undefined : onFastest ? { ...cur, targetPool: fastest.name } : { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now },
       );
-      if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
-      return;
+      if (!onFastest || stored.updatedAt === aw.updatedAt) {
+        if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+        return;
+      }
+      this.deps.logger.info({ jobId: aw.jobId, cluster, plannedPool: request.pool, pool: fastest.name }, `the gate of ${aw.jobId} opens too late for pool ${request.pool}; it runs on ${fastest.name}`);
+      aw = stored;
+      request = this.request(aw, cluster, 1, now);
     }
     const outcome = await this.create(aw, cluster, request, summary);
     if (!outcome) return;
@@ -470,6 +480,11 @@ export class DispatchCycle {
       await this.changeEndingMove(aw.jobId, giveUp, 'cluster_removed', () => `${to} is no longer configured`);
       return;
     }
+    if (!this.deps.settings.migrationAllow) {
+      // Decided before the hub restarted with migrations turned off (the dispatch loop ticks before the schedule loop).
+      await this.changeEndingMove(aw.jobId, giveUp, 'not_allowed', (move) => `migration.allow is false; it keeps running on ${move.from}`);
+      return;
+    }
     if (boundToItsJob(aw)) {
       // It started running after the plan moved it: moving it now would throw its work away.
       await this.changeEndingMove(
@@ -488,6 +503,17 @@ export class DispatchCycle {
     if (typeof outcome === 'object') {
       // The new cluster refuses the Job (create logged why); the old one keeps running it.
       await this.changeEndingMove(aw.jobId, giveUp, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
+      return;
+    }
+    const adoptedFailed = outcome === 'adopted' ? onTarget?.get(request.jobName) : undefined;
+    if (adoptedFailed?.phase === 'Failed') {
+      // An earlier create made this Job (its answer was lost), and it has failed there since: no new home for the
+      // job, which keeps running where it is. The failed Job is deleted with the others left behind.
+      const dropAndDelete = (cur: AppWrapper) => {
+        const kept = giveUp(cur);
+        return kept && { ...kept, staleJobs: [...kept.staleJobs, { cluster: to, jobName: request.jobName }] };
+      };
+      await this.changeEndingMove(aw.jobId, dropAndDelete, 'refused', (move) => `its Job on ${move.to} failed (${adoptedFailed.reason ?? 'no reason given'}); it keeps running on ${move.from}`);
       return;
     }
     // The old Job may have finished while the new one was being made: the job is done there (its outcome read,

@@ -330,8 +330,9 @@ export function requeuedOffLostCluster(aw: AppWrapper, lostSince: number, reason
   const leg: RunLeg[] = ran || carried
     ? [{ cluster: job.cluster, pool: job.pool, startedAt: ran ? aw.startedAt! : lostSince, endedAt: lostSince, lost: true, ...(estimate !== undefined && { co2EstimateG: estimate }) }]
     : [];
+  // A move still pending is given up with the cluster: the job keeps the metadata its Job had, not the move's.
   return {
-    ...aw,
+    ...withoutPendingMove(aw),
     phase: 'Pending',
     reason,
     targetCluster: undefined,

@@ -408,11 +408,16 @@ export class ScheduleCycle {
         }
         pools = [pool];
         // A move starts the rest of the run over there now: only where that pool still finishes it by the deadline
-        // (pools of one name may differ in speed between clusters). Staying is always an option.
-        allowed = allowed.filter((r) => r === here || now + runtimeMs * poolOf((usable.get(r) as Usable).view, pool).speedFactor <= aw.deadlineAt);
-        // "Stay, or move now": the window holds the rest of the run on the slowest such pool, and the urgent
-        // waiting charge keeps the start at slot 0 wherever the pool is faster.
-        const slowest = Math.max(...[...usable.values()].map((u) => poolOf(u.view, pool).speedFactor));
+        // (pools of one name may differ in speed between clusters), and where one node can hold its pod. Staying
+        // is always an option.
+        const size = { cpu: aw.spec.cpu, memGb: aw.spec.memGb, gpu: aw.spec.gpu };
+        allowed = allowed.filter((r) => {
+          const view = (usable.get(r) as Usable).view;
+          return r === here || (now + runtimeMs * poolOf(view, pool).speedFactor <= aw.deadlineAt && fitsANode(view, size));
+        });
+        // "Stay, or move now": the window holds the rest of the run on the slowest pool it may run on, and the
+        // urgent waiting charge keeps the start at slot 0 wherever the pool is faster.
+        const slowest = Math.max(...[here, ...allowed].map((r) => poolOf((usable.get(r) as Usable).view, pool).speedFactor));
         // The optimizer stretches whole slots (ceil(slots x speed)): the window is cut from the same figure,
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));

@@ -53,7 +53,7 @@ describe('a hub restarted after the planned times of its jobs passed', () => {
     t = undefined;
   });
 
-  it('a job planned on ECO whose start passed while the hub was stopped is left to the next cycle, which plans it on FAST, when it can still finish there', async () => {
+  it('a job planned on ECO whose start passed while the hub was stopped runs on FAST at its gate, when it can still finish there', async () => {
     const w = world([
       { name: 'FAST', share: 0.5 },
       { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 },
@@ -70,11 +70,14 @@ describe('a hub restarted after the planned times of its jobs passed', () => {
     t = await w.hub();
     // The dispatch loop (every 30 s) ticks before the schedule loop (every 5 min).
     await t.hub.loops.dispatch.runOnce();
-    expect(t.log.messages()).toContain('the gate of eco opens too late for pool ECO; left to the next schedule cycle');
-    await t.hub.loops.schedule.runOnce();
+    expect(t.log.messages()).toContain('the gate of eco opens too late for pool ECO; it runs on FAST');
     const after = await view(t, 'eco');
-    expect(after.phase, `reason: ${after.reason}`).not.toBe('Failed');
-    expect(after).toMatchObject({ phase: 'Planned', pool: 'FAST' });
+    expect(after.phase, `reason: ${after.reason}`).toBe('Dispatched');
+    expect(after).toMatchObject({ pool: 'FAST' });
+    expect((await w.kr.listJobs()).map((j) => j.jobName)).toEqual(['eco']);
+    // The next plan keeps it where it runs.
+    await t.hub.loops.schedule.runOnce();
+    expect(await view(t, 'eco')).toMatchObject({ phase: 'Dispatched', pool: 'FAST' });
   });
 
   it('a job whose Job vanished while the hub was stopped is billed up to its deadline at most (its Job stops there), not for the whole stop', async () => {

@@ -37,7 +37,7 @@ describe('dispatch cycle on Kubernetes spokes', () => {
       { sleep: async () => undefined },
     ).map((spoke) => (pools ? { ...spoke, info: { ...spoke.info, pools } } : spoke));
     const clusters = new ClusterMonitor(spokes, { metrics, logger: log.logger, clock, timeoutMs: 10_000 });
-    dispatcher = new DispatchCycle({ lifecycle, clusters, metrics, logger: log.logger, clock, settings: { defaultImage: 'busybox:1.36', defaultCommand: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'], spokeTimeoutMs: 10_000, retentionMs: 0, clusterLostAfterMs: 0, dispatchPeriodMs: 30_000 } });
+    dispatcher = new DispatchCycle({ lifecycle, clusters, metrics, logger: log.logger, clock, settings: { defaultImage: 'busybox:1.36', defaultCommand: ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"'], spokeTimeoutMs: 10_000, retentionMs: 0, clusterLostAfterMs: 0, dispatchPeriodMs: 30_000, migrationAllow: true } });
   };
 
   beforeEach(async () => {
