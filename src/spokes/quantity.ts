@@ -47,13 +47,15 @@ export function quantityToGib(quantity: string): number {
   return parseQuantity(quantity) / BYTES_PER_GIB;
 }
 
-/** Cores as millicores, rounded up: a request never shrinks on its way to the cluster. */
+/** Cores as millicores, rounded up: a request never shrinks on its way to the cluster, nor vanishes (1m at least). */
 export function coresToQuantity(cores: number): string {
-  return `${Math.ceil(Math.round(cores * 1e6) / 1e3)}m`;
+  const millicores = Math.ceil(Math.round(cores * 1e6) / 1e3);
+  return `${cores > 0 ? Math.max(1, millicores) : millicores}m`;
 }
 
-/** GiB as `Gi` when whole, else `Mi` rounded up. */
+/** GiB as `Gi` when whole, else `Mi` rounded up (1Mi at least when above zero). */
 export function gibToQuantity(gib: number): string {
-  const mib = Math.ceil(Math.round(gib * MIB_PER_GIB * 1e3) / 1e3);
+  const rounded = Math.ceil(Math.round(gib * MIB_PER_GIB * 1e3) / 1e3);
+  const mib = gib > 0 ? Math.max(1, rounded) : rounded;
   return mib % MIB_PER_GIB === 0 ? `${mib / MIB_PER_GIB}Gi` : `${mib}Mi`;
 }

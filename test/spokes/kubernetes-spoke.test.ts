@@ -39,6 +39,8 @@ describe('Kubernetes quantities', () => {
     expect([coresToQuantity(2), coresToQuantity(0.3), coresToQuantity(0.0001)]).toEqual(['2000m', '300m', '1m']);
     expect([gibToQuantity(4), gibToQuantity(0.5), gibToQuantity(1.0001)]).toEqual(['4Gi', '512Mi', '1025Mi']);
     expect(quantityToGib(gibToQuantity(2.5))).toBe(2.5);
+    // However small, a request stays a request (the API takes cpu > 0): "0m" would ask for nothing, and a limit of 0 is no limit.
+    expect([coresToQuantity(1e-7), coresToQuantity(1e-300), gibToQuantity(1e-13), gibToQuantity(0)]).toEqual(['1m', '1m', '1Mi', '0Gi']);
   });
 });
 
