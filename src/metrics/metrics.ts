@@ -100,7 +100,7 @@ export class Metrics {
     help: 'AppWrappers accepted by the hub since it started. Unit: AppWrappers. No labels.',
     registers: [this.registry],
   });
-  private store: Pick<Store, 'counts' | 'fault'> | undefined;
+  private store: Pick<Store, 'counts' | 'fault' | 'oldestPendingWriteSeconds'> | undefined;
   private readonly running = new Gauge({
     name: 'appwrappers_running',
     help: 'AppWrappers whose Job is running on a spoke now. Unit: AppWrappers. No labels.',
@@ -216,6 +216,14 @@ export class Metrics {
     registers: [this.registry],
     collect: () => {
       this.storeFailed.set(this.store?.fault() === undefined ? 0 : 1);
+    },
+  });
+  private readonly storeOldestPending = new Gauge({
+    name: 'caspian_store_oldest_pending_write_seconds',
+    help: 'How long the oldest write not yet on disk has waited, at scrape time; 0 when none waits. A disk that stalls shows here while it stalls (caspian_store_durable_seconds only once the commit ends); every submission waits that long. Unit: seconds. No labels.',
+    registers: [this.registry],
+    collect: () => {
+      this.storeOldestPending.set(this.store?.oldestPendingWriteSeconds() ?? 0);
     },
   });
   private readonly scheduleDuration = new Histogram({
@@ -384,7 +392,7 @@ export class Metrics {
   }
 
   /** Where the AppWrapper gauges read their values at scrape time. */
-  observeStore(store: Pick<Store, 'counts' | 'fault'>): void {
+  observeStore(store: Pick<Store, 'counts' | 'fault' | 'oldestPendingWriteSeconds'>): void {
     this.store = store;
   }
 

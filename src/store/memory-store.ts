@@ -92,5 +92,10 @@ export class MemoryStore implements Store {
     return undefined;
   }
 
+  /** A write is in memory once made: none ever waits. */
+  oldestPendingWriteSeconds(): number {
+    return 0;
+  }
+
   async close(): Promise<void> {}
 }

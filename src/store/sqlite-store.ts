@@ -375,6 +375,12 @@ export class SqliteStore implements Store {
     return this.failure?.message;
   }
 
+  oldestPendingWriteSeconds(): number {
+    // The batch in flight opened before the open one (a failed store has neither).
+    const oldest = this.inFlight ?? this.open;
+    return oldest ? (performance.now() - oldest.openedAt) / 1000 : 0;
+  }
+
   /** Waits for the writes made so far to reach the disk, then stops the writer thread. */
   close(): Promise<void> {
     this.closing ??= (async () => {

@@ -40,5 +40,7 @@ export interface Store {
   remove(jobIds: readonly string[]): Promise<number>;
   /** Why the store refuses every change until the hub restarts (a failed commit), or undefined while it works. */
   fault(): string | undefined;
+  /** How long the oldest write not yet on disk has waited, seconds; 0 when none waits. A stalled disk shows here first. */
+  oldestPendingWriteSeconds(): number;
   close(): Promise<void>;
 }

@@ -94,7 +94,7 @@ describe('labels', () => {
 
   it('uses only bounded labels, never a job id', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    metrics.observeStore({ counts: async () => counts({ Running: 1 }), fault: () => undefined });
+    metrics.observeStore({ counts: async () => counts({ Running: 1 }), fault: () => undefined, oldestPendingWriteSeconds: () => 0 });
     exerciseAll(metrics);
     const text = await metrics.render();
     const labelNames = new Set([...text.matchAll(/[{,](\w+)="/g)].map((m) => m[1]));
@@ -117,6 +117,7 @@ describe('store-driven gauges', () => {
         return current;
       },
       fault: () => undefined,
+      oldestPendingWriteSeconds: () => 0,
     });
     expect(reads).toBe(0);
     expect(await metricValue(metrics, 'appwrappers_running')).toBe(3);
@@ -143,6 +144,7 @@ describe('store-driven gauges', () => {
         return counts({ Running: 2 }, 1);
       },
       fault: () => state.fault,
+      oldestPendingWriteSeconds: () => 0,
     });
     const before = await metrics.render();
     expect(before).toMatch(/^caspian_store_failed 0$/m);
@@ -153,6 +155,15 @@ describe('store-driven gauges', () => {
     expect(text).toMatch(/^caspian_store_failed 1$/m);
     expect(text).toMatch(/^appwrappers_running 2$/m);
     expect(text).toMatch(/^migrations_in_progress 1$/m);
+  });
+
+  it('show how long the oldest write not yet on disk has waited, at scrape time', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let waiting = 0;
+    metrics.observeStore({ counts: async () => counts({}), fault: () => undefined, oldestPendingWriteSeconds: () => waiting });
+    expect(await metricValue(metrics, 'caspian_store_oldest_pending_write_seconds')).toBe(0);
+    waiting = 42.5;
+    expect(await metricValue(metrics, 'caspian_store_oldest_pending_write_seconds')).toBe(42.5);
   });
 
   it('stay at zero, without failing a scrape, when no store is observed', async () => {

@@ -154,8 +154,12 @@ describe('a write that fails or is slow', () => {
       const scrape = await t.hub.app.inject({ method: 'GET', url: '/metrics' });
       expect(scrape.body).toMatch(/^caspian_store_failed 0$/m);
       expect(scrape.body).toMatch(/^caspian_appwrappers\{phase="Pending"\} 1$/m);
+      // The stall shows while it lasts (the durable histogram only once the commit ends).
+      const waiting = Number(/^caspian_store_oldest_pending_write_seconds (\S+)$/m.exec(scrape.body)?.[1]);
+      expect(waiting).toBeGreaterThan(0);
       release();
       expect((await submit).statusCode).toBe(201);
+      expect((await t.hub.app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^caspian_store_oldest_pending_write_seconds 0$/m);
     } finally {
       release();
     }
