@@ -58,6 +58,9 @@ export interface DispatchSummary {
 
 type CreateOutcome = 'created' | 'adopted' | { refused: string };
 
+/** How long past a job's deadline (and a dispatch period) its Job may still be unfinished before the hub ends it: Kubernetes' own stop and clock skew. */
+const DEADLINE_GRACE_MS = 60_000;
+
 /** Takes back the `created` entry of a Job its AppWrapper did not take (re-planned or cancelled while it was made). */
 function withdrawCreated(summary: DispatchSummary, jobId: string, cluster: string, jobName: string): void {
   const at = summary.created.findIndex((c) => c.job_id === jobId && c.cluster === cluster && c.job_name === jobName);
@@ -313,6 +316,18 @@ export class DispatchCycle {
         // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
         // It ran at most until its activeDeadlineSeconds (the deadline), however long the hub could not look.
         if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: Math.min(now, Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity)) };
+        // Its activeDeadlineSeconds should have ended it at the deadline, but a suspended Job (Kueue preempts by
+        // suspending) stops that clock: past the deadline and a grace, the hub ends it, and deletes the Job.
+        if ((job.phase === 'Pending' || job.phase === 'Running') && now > cur.deadlineAt + this.deps.settings.dispatchPeriodMs + DEADLINE_GRACE_MS) {
+          return {
+            ...finishing,
+            phase: 'Failed',
+            reason: `DeadlineExceeded: its Job ${placement.jobName} on ${placement.cluster} was still ${job.phase.toLowerCase()} after its deadline (suspended?)`,
+            startedAt: cur.startedAt ?? job.startedAt,
+            finishedAt: Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity),
+            staleJobs: [...finishing.staleJobs, { cluster: placement.cluster, jobName: placement.jobName }],
+          };
+        }
         switch (job.phase) {
           case 'Pending':
             return undefined;

@@ -52,9 +52,11 @@ function knows(aw: AppWrapper, cluster: string, jobName: string): boolean {
  * is less than `gateLeadMs` away (the dispatch cycle opens a gate a tick early when the next tick would miss
  * the deadline): a Job found earlier than that was made for an earlier plan, re-planned later meanwhile.
  */
-function isGateJob(aw: AppWrapper, cluster: string, jobName: string, now: number, gateLeadMs: number): boolean {
+function isGateJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'pool'>, now: number, gateLeadMs: number): boolean {
   const start = aw.plannedStartAt ?? now;
-  return aw.phase === 'Planned' && aw.targetCluster === cluster && jobName === jobNameFor(aw.jobId, 1) && (start <= now || start < now + gateLeadMs);
+  // Made for another pool (the plan moved the job to FAST meanwhile): its pods run on the other pool's nodes and time.
+  const samePool = job.pool === undefined || job.pool === (aw.targetPool ?? 'FAST');
+  return aw.phase === 'Planned' && aw.targetCluster === cluster && job.jobName === jobNameFor(aw.jobId, 1) && samePool && (start <= now || start < now + gateLeadMs);
 }
 
 /** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
@@ -88,7 +90,7 @@ export async function claimJob(
   deps: Pick<ReconcileDeps, 'lifecycle' | 'clock' | 'metrics' | 'logger' | 'gateLeadMs'>,
   aw: AppWrapper,
   cluster: string,
-  job: Pick<SpokeJobStatus, 'jobName' | 'createdAt'>,
+  job: Pick<SpokeJobStatus, 'jobName' | 'createdAt' | 'pool'>,
   why: string,
 ): Promise<Claim | undefined> {
   const { lifecycle, clock, gateLeadMs } = deps;
@@ -100,7 +102,7 @@ export async function claimJob(
     aw.jobId,
     (cur) => {
       if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
-      if (ours(cur) && isGateJob(cur, cluster, jobName, clock.now(), gateLeadMs)) {
+      if (ours(cur) && isGateJob(cur, cluster, job, clock.now(), gateLeadMs)) {
         claim = 'adopted';
         return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() }) };
       }

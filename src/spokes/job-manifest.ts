@@ -5,7 +5,7 @@ import { coresToQuantity, gibToQuantity } from './quantity.js';
 /** Labels and annotations CASPIAN puts on its Jobs and their pods. */
 export const LABEL_JOB_ID = 'caspian.io/job-id';
 const LABEL_REGION = 'caspian.io/region';
-const LABEL_POOL = 'caspian.io/pool';
+export const LABEL_POOL = 'caspian.io/pool';
 const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 const MANAGED_BY = 'caspian';
 const LABEL_APP = 'app';

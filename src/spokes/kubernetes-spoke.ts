@@ -11,11 +11,11 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { addResources, NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
+import { addResources, NO_RESOURCES, POOLS, type Resources } from '../domain/app-wrapper.js';
 import type { ClusterStatus } from '../domain/cluster.js';
 import { AdapterError, errorMessage, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
-import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, MANAGED_SELECTOR } from './job-manifest.js';
+import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, LABEL_POOL, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
 import type { ListedResource, SpokeClient, SpokeJobPhase, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
@@ -156,6 +156,8 @@ function jobStatus(job: V1Job, runs: RunStarts): SpokeJobStatus | undefined {
   const status = job.status ?? {};
   const condition = (...types: string[]) => status.conditions?.find((c) => types.includes(c.type) && c.status === 'True');
   const createdAt = epochMs(job.metadata?.creationTimestamp);
+  const label = job.metadata?.labels?.[LABEL_POOL];
+  const pool = POOLS.find((p) => p === label);
   const uid = job.metadata?.uid;
   const runStart = uid === undefined ? undefined : runs.starts.get(uid);
   // A finished Job's pods may be gone already: the controller's start is then the best figure left. While its
@@ -165,15 +167,15 @@ function jobStatus(job: V1Job, runs: RunStarts): SpokeJobStatus | undefined {
   const failed = condition('Failed', 'FailureTarget');
   if (failed) {
     const reason = failed.reason ?? 'Failed';
-    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason, createdAt };
+    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason, createdAt, pool };
   }
   const complete = condition('Complete', 'SuccessCriteriaMet');
-  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime), createdAt };
+  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime), createdAt, pool };
   // `ready` counts pods that run; clusters too old to report it only say how many pods are `active`.
   const running = status.ready !== undefined ? status.ready > 0 : (status.active ?? 0) > 0;
   const phase: SpokeJobPhase = running ? 'Running' : 'Pending';
   // A running Job is dated by its pods only: without them the hub dates it when it first sees it running.
-  return { jobId, jobName, phase, ...(running && runStart !== undefined && { startedAt: runStart }), createdAt };
+  return { jobId, jobName, phase, ...(running && runStart !== undefined && { startedAt: runStart }), createdAt, pool };
 }
 
 /**
@@ -267,8 +269,10 @@ export class KubernetesSpoke implements SpokeClient {
       const counted = (size: Resources, node: V1Node): Resources => (takes.get(node.metadata?.name) === 'all' ? size : { ...NO_RESOURCES, gpu: size.gpu });
       const allocatable = usable.reduce((sum, node, i) => addResources(sum, counted(sizes[i]!, node)), NO_RESOURCES);
       const nodeSizes = [...new Map(sizes.map((size) => [`${size.cpu}/${size.memGb}/${size.gpu}`, size])).values()];
+      // Our own Jobs' pods (this hub's namespace, labelled) are held by their AppWrappers; those of another
+      // install (another namespace) are foreign like any other workload.
       const foreignUsage = pods
-        .filter((pod) => !pod.metadata?.labels?.[LABEL_JOB_ID])
+        .filter((pod) => !(pod.metadata?.namespace === this.settings.namespace && pod.metadata?.labels?.[LABEL_JOB_ID]))
         .filter((pod) => ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending'))
         .reduce((sum, pod) => {
           const node = pod.spec?.nodeName;

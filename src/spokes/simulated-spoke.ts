@@ -137,6 +137,7 @@ export class SimulatedSpoke implements SpokeClient {
       finishedAt: job.finishedAt,
       reason: job.failedReason,
       createdAt: job.createdAt,
+      pool: job.request.pool,
     }));
   }
 

@@ -41,6 +41,8 @@ export interface SpokeJobStatus {
   createdAt?: number;
   /** Why it failed, as the cluster says. */
   reason?: string;
+  /** The worker pool it was made for (its `caspian.io/pool` label), where it says one the hub knows. */
+  pool?: PoolName;
 }
 
 /**

@@ -281,12 +281,12 @@ describe('Kubernetes spoke against the API server double', () => {
 
     const byName = Object.fromEntries((await spoke().listJobs()).map((j) => [j.jobName, j]));
     const createdAt = expect.any(Number);
-    expect(byName.pending).toEqual({ jobId: 'pending', jobName: 'pending', phase: 'Pending', createdAt });
+    expect(byName.pending).toEqual({ jobId: 'pending', jobName: 'pending', phase: 'Pending', createdAt, pool: 'FAST' });
     expect(byName.starting).toMatchObject({ phase: 'Pending' });
     // status.startTime dates the Job, not its pod's start (it may have queued): a running Job is not dated.
-    expect(byName.running).toEqual({ jobId: 'running', jobName: 'running', phase: 'Running', createdAt });
-    expect(byName.done).toEqual({ jobId: 'done', jobName: 'done', phase: 'Succeeded', startedAt: t0, finishedAt: t0 + 600_000, createdAt });
-    expect(byName.late).toEqual({ jobId: 'late', jobName: 'late', phase: 'Failed', startedAt: t0, finishedAt: t0 + 3_600_000, reason: 'DeadlineExceeded: Job was active longer than specified deadline', createdAt });
+    expect(byName.running).toEqual({ jobId: 'running', jobName: 'running', phase: 'Running', createdAt, pool: 'FAST' });
+    expect(byName.done).toEqual({ jobId: 'done', jobName: 'done', phase: 'Succeeded', startedAt: t0, finishedAt: t0 + 600_000, createdAt, pool: 'FAST' });
+    expect(byName.late).toEqual({ jobId: 'late', jobName: 'late', phase: 'Failed', startedAt: t0, finishedAt: t0 + 3_600_000, reason: 'DeadlineExceeded: Job was active longer than specified deadline', createdAt, pool: 'FAST' });
     expect(byName.crashing).toMatchObject({ phase: 'Failed', reason: 'BackoffLimitExceeded: Job has reached the specified backoff limit' });
   });
 

@@ -60,7 +60,7 @@ describe('running Jobs', () => {
   it('runs a Job that fits at once, and it succeeds after its runtime', async () => {
     const sim = spoke();
     expect(await sim.createJob(spokeJob('a').runtimeSeconds(600).obj())).toBe('created');
-    expect(await sim.listJobs()).toEqual([{ jobId: 'a', jobName: 'a', phase: 'Running', startedAt: t0, finishedAt: undefined, reason: undefined, createdAt: t0 }]);
+    expect(await sim.listJobs()).toEqual([{ jobId: 'a', jobName: 'a', phase: 'Running', startedAt: t0, finishedAt: undefined, reason: undefined, createdAt: t0, pool: 'FAST' }]);
 
     clock.advance(10 * MIN - 1);
     expect(await statusOf(sim, 'a')).toEqual({ phase: 'Running', start: 0 });
