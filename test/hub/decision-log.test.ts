@@ -2,13 +2,33 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type * as fsPromises from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CsvDecisionLog } from '../../src/hub/decision-log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { DECISION_COLUMNS, type CycleDecisions } from '../../src/scheduler/decisions.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
 import { metricValue } from '../support/metric-value.js';
 import { input, job } from '../support/optimizer-builders.js';
+
+/** `appendFile` of the decision log: the next append to a `decisions.csv` writes part of its text, then fails (a disk that fills up). */
+const diskFull = vi.hoisted(() => ({ nextAppendWritesChars: undefined as number | undefined }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof fsPromises>();
+  return {
+    ...actual,
+    appendFile: async (...args: Parameters<typeof actual.appendFile>) => {
+      const [path, data, options] = args;
+      const chars = diskFull.nextAppendWritesChars;
+      if (chars !== undefined && typeof path === 'string' && path.endsWith('decisions.csv')) {
+        diskFull.nextAppendWritesChars = undefined;
+        await actual.appendFile(path, String(data).slice(0, chars), options);
+        throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+      }
+      return actual.appendFile(...args);
+    },
+  };
+});
 
 const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 
@@ -36,10 +56,32 @@ beforeEach(() => {
   log = captureLogger();
 });
 afterEach(() => {
+  diskFull.nextAppendWritesChars = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('CsvDecisionLog file header', () => {
+  it('cuts an append a full disk cut short back, so that no half row runs into the next', async () => {
+    const path = join(dir, 'decisions.csv');
+    const decisions = new CsvDecisionLog({ path, memoryLimit: 10 }, { logger: log.logger, metrics });
+    decisions.record(cycle('a'));
+    await decisions.close();
+    // The disk fills while b's row is written: 30 characters of it reach the file, then ENOSPC.
+    diskFull.nextAppendWritesChars = 30;
+    decisions.record(cycle('b'));
+    await decisions.close();
+    expect(log.messages()).toContain(`decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);
+    // Room again: the next cycle's row is appended.
+    decisions.record(cycle('c'));
+    await decisions.close();
+
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe(DECISION_COLUMNS.join(','));
+    // Every row has the file's columns, and c's row is c's own (it used to be b's first 30 characters, then c's row, on one line).
+    expect(lines.slice(1).map((l) => l.split(',').length)).toEqual(lines.slice(1).map(() => DECISION_COLUMNS.length));
+    expect(lines.at(-1)).toMatch(/^2026-01-05T00:00:00\.000Z,c,carbon-kr,/);
+  });
+
   it('writes the header with the first append that succeeds, not with the first one tried', async () => {
     const path = join(dir, 'decisions.csv');
     // A directory where the file should be: the directory check passes, the append itself fails.

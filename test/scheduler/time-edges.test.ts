@@ -1,43 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CarbonProvider, CarbonReading } from '../../src/carbon/types.js';
-import type { Clock } from '../../src/domain/clock.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { SpokeJobRequest, SpokeJobStatus } from '../../src/spokes/types.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { dispatch, FlatProvider, region, schedule, submit, view } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
-
-/** Flat intensity per zone, changeable by the test; forecast by persistence. */
-class FlatProvider implements CarbonProvider {
-  readonly name = 'flat';
-  constructor(
-    private readonly clock: Clock,
-    readonly values: Record<string, number>,
-  ) {}
-  async current(zone: string): Promise<CarbonReading> {
-    return { zone, at: this.clock.now(), gco2PerKwh: this.values[zone] ?? 500, source: 'flat', kind: 'measured' };
-  }
-  async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const out: CarbonReading[] = [];
-    for (let at = fromMs; at < toMs; at += 300_000) out.push({ zone, at, gco2PerKwh: this.values[zone] ?? 500, source: 'flat', kind: 'forecast' });
-    return out;
-  }
-}
-
-const region = (name: string, pools?: unknown[], cpu = 16) => ({
-  name,
-  cluster: `carbon-${name.toLowerCase()}`,
-  context: `kind-carbon-${name.toLowerCase()}`,
-  zone: name,
-  capacity: { cpu, mem_gb: 64 },
-  ...(pools && { pools }),
-});
-
-const submit = (t: TestHub, body: Record<string, unknown>) =>
-  t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
-const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
-const dispatch = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/dispatch' })).json();
-const view = async (t: TestHub, id: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${id}` })).json();
 
 /**
  * A simulated cluster whose API server is slow to list its Jobs (each list takes `listDelayMs` on the clock, as a

@@ -6,13 +6,39 @@ import { DispatchCycle } from '../../src/dispatcher/dispatch-cycle.js';
 import { ClusterMonitor, type Spoke } from '../../src/hub/cluster-monitor.js';
 import { Lifecycle } from '../../src/hub/lifecycle.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { jobManifest } from '../../src/spokes/job-manifest.js';
 import { createKubernetesSpokes } from '../../src/spokes/kubernetes-spokes.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { jobStatuses, startDoubleClusters, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
+import { jobStatuses, startDoubleClusters, timestamp, type DoubleClusters, type KubeApiDouble } from '../support/kube-api-double/index.js';
 import { captureLogger, type CapturedLogger } from '../support/logger.js';
 import { metricValue } from '../support/metric-value.js';
+import { spokeJob } from '../support/spoke-job-builder.js';
+
+type Json = Record<string, unknown>;
+
+/**
+ * The double only lets a test write a Job's status; a controller such as Kueue also writes its spec
+ * (`spec.suspend`). This reaches the stored Job to do what such a controller's PATCH would.
+ */
+function patchJobSpec(api: KubeApiDouble, name: string, spec: Json, namespace = 'default'): void {
+  const jobs = (api as unknown as { jobs: Map<string, Json> }).jobs;
+  const job = jobs.get(`${namespace}/${name}`);
+  if (!job) throw new Error(`no Job ${namespace}/${name}`);
+  job.spec = { ...(job.spec as Json), ...spec };
+}
+
+/** The status the job controller writes once a Job is suspended: its pods deleted, `Suspended` True, the deadline timer stopped. */
+function suspendedStatus(atMs: number): Json {
+  return {
+    conditions: [{ type: 'Suspended', status: 'True', lastProbeTime: timestamp(atMs), lastTransitionTime: timestamp(atMs), reason: 'JobSuspended', message: 'Job suspended' }],
+    active: 0,
+    ready: 0,
+    terminating: 0,
+    uncountedTerminatedPods: {},
+  };
+}
 
 /**
  * The dispatch cycle of the hub (real lifecycle, store, cluster monitor, metrics, pino logger, fake clock)
@@ -256,5 +282,59 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     api('carbon-kr').removeJob('first');
     expect((await dispatch()).created.map((c) => c.job_id)).toEqual(['second']);
     expect(await get('second')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr' } });
+  });
+
+  it('a Job suspended (as Kueue preempts) past its deadline is ended by the hub: Failed DeadlineExceeded, its Job deleted', async () => {
+    await store.insert(planned('preempted', 'carbon-kr'));
+    await dispatcher.run();
+    api('carbon-kr').setJobStatus('preempted', jobStatuses.running(clock.now()));
+    await dispatcher.run();
+    expect((await get('preempted')).phase).toBe('Running');
+
+    // Kueue preempts the workload: spec.suspend=true, the job controller deletes the pods and sets Suspended.
+    // activeDeadlineSeconds is stopped while a Job is suspended (reset on resume): Kubernetes will never fail it.
+    clock.advanceMinutes(10);
+    patchJobSpec(api('carbon-kr'), 'preempted', { suspend: true });
+    api('carbon-kr').setJobStatus('preempted', suspendedStatus(clock.now()));
+    await dispatcher.run();
+
+    // Hours past its deadline, still suspended, no pod anywhere.
+    clock.advanceMinutes(240);
+    await dispatcher.run();
+    const aw = await get('preempted');
+    expect(aw.deadlineAt).toBeLessThan(clock.now());
+    // It used to stay Running forever, counted running and billed.
+    expect(aw).toMatchObject({ phase: 'Failed', reason: expect.stringMatching(/^DeadlineExceeded: its Job preempted on carbon-kr was still pending after its deadline/), finishedAt: aw.deadlineAt });
+    expect(api('carbon-kr').job('preempted')).toBeUndefined();
+  });
+
+  it('a lost-answer Job made for ECO is not adopted once the plan moved the job to FAST: it is deleted, and a FAST Job made', async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    startHub([
+      { name: 'FAST', share: 0.5, speedFactor: 1, powerFactor: 1, nodeSelector: { 'caspian.io/pool': 'fast' } },
+      { name: 'ECO', share: 0.5, speedFactor: 1.5, powerFactor: 0.6, nodeSelector: { 'caspian.io/pool': 'eco' } },
+    ]);
+    await store.insert({ ...planned('eco-job', 'carbon-kr'), targetPool: 'ECO' });
+    // The create reached etcd but every answer was lost (a time-out): the hub sees a failure.
+    const kr = api('carbon-kr');
+    kr.fail(503, { method: 'POST', times: 3 });
+    await dispatcher.run();
+    expect((await get('eco-job')).phase).toBe('Planned');
+    const ecoRequest = { ...spokeJob('eco-job').pool('ECO', { 'caspian.io/pool': 'eco' }).runtimeSeconds(45 * 60).obj() };
+    kr.putJob(jobManifest(ecoRequest, { namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 86_400 }) as unknown as Json);
+
+    // A schedule cycle re-plans it to FAST on the same cluster, before the next dispatch tick.
+    await store.update('eco-job', (cur) => ({ ...cur, targetPool: 'FAST', updatedAt: clock.now() }));
+    await dispatcher.run();
+
+    // It used to be adopted as FAST: the hub billed and timed FAST while its pods ran on the ECO nodes, ECO's runtime.
+    const waiting = await get('eco-job');
+    expect(waiting).toMatchObject({ phase: 'Planned', targetPool: 'FAST' });
+    expect(waiting.placement).toBeUndefined();
+    expect(kr.job('eco-job')).toBeUndefined();
+    await dispatcher.run();
+    const job = kr.job('eco-job') as { metadata: { labels: Record<string, string> }; spec: { template: { spec: { nodeSelector: Record<string, string> } } } } | undefined;
+    expect(job?.spec.template.spec.nodeSelector).toEqual({ 'caspian.io/pool': 'fast' });
+    expect(await get('eco-job')).toMatchObject({ phase: 'Dispatched', placement: { pool: 'FAST', jobName: 'eco-job' } });
   });
 });

@@ -459,4 +459,13 @@ describe('Kubernetes spoke against the API server double', () => {
     spokes = createKubernetesSpokes({ kubeconfigYaml: doubles.kubeconfigYaml, namespace: 'missing', clusters: [{ name: 'carbon-kr', region: 'KR', zone: 'KR', context: 'kind-carbon-kr' }] });
     await expect(spoke().createJob(spokeJob('job-a').obj())).rejects.toMatchObject({ retryable: false, message: 'create Job job-a on cluster carbon-kr: namespaces "missing" not found (404 NotFound)' });
   });
+
+  it('pods of CASPIAN Jobs in another namespace (another hub) are hidden from the foreign usage', async () => {
+    // A staging hub runs its Jobs in its own namespace of the same cluster: this hub knows nothing of them.
+    api().addNamespace('caspian-staging');
+    api().addPod({ namespace: 'caspian-staging', name: 'train-x-abcde', nodeName: 'carbon-kr-worker', containers: [{ cpu: '3', memory: '8Gi' }], labels: { 'caspian.io/job-id': 'train-x', 'app.kubernetes.io/managed-by': 'caspian' } });
+    const status = await spoke().status();
+    expect(status.foreignUsage.cpu).toBeCloseTo(3, 9);
+    expect(status.foreignUsage.memGb).toBeCloseTo(8, 9);
+  });
 });

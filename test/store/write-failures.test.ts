@@ -1,15 +1,9 @@
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
-import type * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CsvDecisionLog } from '../../src/hub/decision-log.js';
-import { Metrics } from '../../src/metrics/metrics.js';
-import { DECISION_COLUMNS, type CycleDecisions } from '../../src/scheduler/decisions.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/store/sqlite-store.js';
-import { captureLogger } from '../support/logger.js';
-import { input, job } from '../support/optimizer-builders.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { tempDirs } from '../support/temp-dir.js';
 import { twoRegions } from '../support/two-regions.js';
@@ -17,44 +11,10 @@ import { twoRegions } from '../support/two-regions.js';
 /**
  * What happens when a write fails or is slow. Failures are injected through the real SQLite file
  * (a trigger that aborts one chosen commit, as a full disk or an I/O error would), through the store's writer
- * (a commit held, as a hung disk holds it) and through `appendFile` (a disk that fills during an append).
+ * (a commit held, as a hung disk holds it). The decision log's own case is in test/hub/decision-log.test.ts.
  */
 
-/** `appendFile` of the decision log: the next append to a `decisions.csv` writes part of its text, then fails (a disk that fills up). */
-const diskFull = vi.hoisted(() => ({ nextAppendWritesChars: undefined as number | undefined }));
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof fsPromises>();
-  return {
-    ...actual,
-    appendFile: async (...args: Parameters<typeof actual.appendFile>) => {
-      const [path, data, options] = args;
-      const chars = diskFull.nextAppendWritesChars;
-      if (chars !== undefined && typeof path === 'string' && path.endsWith('decisions.csv')) {
-        diskFull.nextAppendWritesChars = undefined;
-        await actual.appendFile(path, String(data).slice(0, chars), options);
-        throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-      }
-      return actual.appendFile(...args);
-    },
-  };
-});
-
 const tempDir = tempDirs('caspian-store-write-failures-');
-const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
-
-/** A cycle that places `jobId` in KR at slot 0: one decision. */
-function cycle(jobId: string): CycleDecisions {
-  const raw = input().regions('KR').horizon(2).capacity('KR', { cpu: 4 }).carbon('KR', [100, 200]).job(job(jobId).runtime(1).window(0, 1)).obj();
-  return {
-    at: T0,
-    strategy: 'highs',
-    input: raw,
-    plans: [{ job_id: jobId, region: 'KR', pool: 'FAST', start_slot: 0, cost_gco2: 1, migration_cost_gco2: 0 }],
-    placed: [{ job_id: jobId, cluster: 'carbon-kr', region: 'KR', planned_start: new Date(T0).toISOString(), co2_gco2: 1 }],
-    migrations: [],
-    previous: new Map(),
-  };
-}
 
 /** Runs `sql` on the hub's database file through a connection of its own (another program on the same file). */
 function onDatabase(dir: string, sql: string): void {
@@ -71,31 +31,8 @@ const submission = (job_id: string, body: Record<string, unknown> = {}) => ({ jo
 describe('a write that fails or is slow', () => {
   let t: TestHub | undefined;
   afterEach(async () => {
-    diskFull.nextAppendWritesChars = undefined;
     await t?.hub.stop();
     t = undefined;
-  });
-
-  it('a decision-log append cut short by a full disk leaves no half row that the next append runs into', async () => {
-    const path = join(tempDir(), 'decisions.csv');
-    const log = captureLogger();
-    const decisions = new CsvDecisionLog({ path, memoryLimit: 10 }, { logger: log.logger, metrics: new Metrics({ defaultMetrics: false }) });
-    decisions.record(cycle('a'));
-    await decisions.close();
-    // The disk fills while b's row is written: 30 characters of it reach the file, then ENOSPC.
-    diskFull.nextAppendWritesChars = 30;
-    decisions.record(cycle('b'));
-    await decisions.close();
-    expect(log.messages()).toContain(`decision log: cannot append to ${path}; this cycle's decisions are kept in memory only`);
-    // Room again: the next cycle's row is appended.
-    decisions.record(cycle('c'));
-    await decisions.close();
-
-    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
-    expect(lines[0]).toBe(DECISION_COLUMNS.join(','));
-    // Every row has the file's columns, and c's row is c's own (it used to be b's first 30 characters, then c's row, on one line).
-    expect(lines.slice(1).map((l) => l.split(',').length)).toEqual(lines.slice(1).map(() => DECISION_COLUMNS.length));
-    expect(lines.at(-1)).toMatch(/^2026-01-05T00:00:00\.000Z,c,carbon-kr,/);
   });
 
   it('a schedule cycle whose commit fails half-way through its plan still logs the plans it already stored', async () => {
