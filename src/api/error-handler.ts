@@ -79,9 +79,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
     return reply.status(status).send(body);
   });
+  // Every route's method and path, to tell a path no route has (404) from a method its route does not take (405).
+  const routes: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    // `/hub/appwrappers/:id` matches one segment where the parameter is; a trailing slash is ignored, as by the router.
+    const source = route.url.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&').replace(/:[^/]+/g, '[^/]+').replace(/\/$/, '');
+    const path = new RegExp(`^${source}/?$`);
+    for (const method of [route.method].flat()) routes.push({ method, path });
+  });
   app.setNotFoundHandler((request, reply) => {
-    const body: ErrorBody = { error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: [] };
-    request.log.info({ url: request.url, method: request.method, status: 404, message: body.message }, 'request rejected');
-    return reply.status(404).send(body);
+    const path = request.url.split('?')[0] ?? '';
+    const allow = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))].sort();
+    const status = allow.length ? 405 : 404;
+    const message = allow.length ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no route ${request.method} ${path}`;
+    const body: ErrorBody = { error: statusText(status), message, details: [] };
+    request.log.info({ url: request.url, method: request.method, status, message }, 'request rejected');
+    if (allow.length) void reply.header('allow', allow.join(', '));
+    return reply.status(status).send(body);
   });
 }

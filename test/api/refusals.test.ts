@@ -88,3 +88,29 @@ describe('API refusals', () => {
     expect(await t.hub.lifecycle.store.get('my-job')).toBeUndefined();
   });
 });
+
+describe('methods a route does not take', () => {
+  let t: TestHub | undefined;
+  afterEach(async () => {
+    await t?.hub.stop();
+    t = undefined;
+  });
+
+  it('answer 405 with Allow on a path that exists, and 404 on one that does not', async () => {
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: valid })).statusCode).toBe(201);
+    // They used to answer 404 "no route": a client read "the job does not exist".
+    const put = await t.hub.app.inject({ method: 'PUT', url: '/hub/appwrappers/my-job', payload: valid });
+    expect(put.statusCode).toBe(405);
+    expect(put.headers.allow).toBe('DELETE, GET, HEAD');
+    expect(put.json()).toEqual({ error: 'Method Not Allowed', message: 'PUT is not allowed on /hub/appwrappers/my-job; allowed: DELETE, GET, HEAD', details: [] });
+    const get = await t.hub.app.inject({ method: 'GET', url: '/hub/schedule/' });
+    expect(get.statusCode).toBe(405);
+    expect(get.headers.allow).toMatch(/\bPOST\b/);
+    const missing = await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/my-job/logs' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers.allow).toBeUndefined();
+    expect(t.log.lines.filter((l) => l.msg === 'request rejected').map((l) => l.status)).toEqual([405, 405, 404]);
+  });
+});
