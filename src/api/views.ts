@@ -52,6 +52,8 @@ export function appWrapperView(aw: AppWrapper) {
     finished_at: iso(aw.finishedAt),
     /** The legs run before each migration or requeue (`lost`: its cluster stopped answering); the current one is `job` from `started_at`. */
     past_runs: (aw.pastRuns ?? []).map((leg) => ({ cluster: leg.cluster, pool: leg.pool, started_at: iso(leg.startedAt), ended_at: iso(leg.endedAt), lost: leg.lost === true })),
+    /** Clusters that refused a Job of this job's move there: the plan no longer moves it to them. */
+    refused_by: aw.refusedBy ?? [],
     updated_at: iso(aw.updatedAt),
     metadata: aw.metadata,
     carbon: aw.carbonAccount ? carbonAccountView(aw.carbonAccount) : null,
@@ -110,6 +112,7 @@ export const appWrapperViewSchema = {
         properties: { cluster: { type: 'string' }, pool: { type: 'string' }, started_at: nullable('string'), ended_at: nullable('string'), lost: { type: 'boolean' } },
       },
     },
+    refused_by: { type: 'array', items: { type: 'string' } },
     updated_at: nullable('string'),
     metadata: { type: 'object', properties: { migrated_from: { type: 'string' }, migration_time: { type: 'string' } } },
     carbon: {

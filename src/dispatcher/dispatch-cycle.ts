@@ -516,8 +516,13 @@ export class DispatchCycle {
     const outcome = await this.create(aw, to, request, summary);
     if (!outcome) return;
     if (typeof outcome === 'object') {
-      // The new cluster refuses the Job (create logged why); the old one keeps running it.
-      await this.changeEndingMove(aw.jobId, giveUp, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
+      // The new cluster refuses the Job (create logged why); the old one keeps running it, and no plan moves it there again
+      // (a refusal is for good: deciding the same move every cycle would count and log a drop every cycle).
+      const refusedThere = (cur: AppWrapper) => {
+        const kept = giveUp(cur);
+        return kept && { ...kept, refusedBy: [...new Set([...(kept.refusedBy ?? []), to])] };
+      };
+      await this.changeEndingMove(aw.jobId, refusedThere, 'refused', (move) => `the cluster refused its Job; it keeps running on ${move.from}`);
       return;
     }
     const adoptedFailed = outcome === 'adopted' ? onTarget?.get(request.jobName) : undefined;

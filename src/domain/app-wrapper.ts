@@ -204,6 +204,8 @@ export interface AppWrapper {
   finishedAt?: number;
   /** The legs run before each migration or requeue, oldest first; absent for a job that never moved while running. */
   pastRuns?: RunLeg[];
+  /** Clusters that refused a Job of this job's move there (a refusal is for good): never planned as a move again. */
+  refusedBy?: string[];
   metadata: MigrationMetadata;
   /** Set when the job finishes after having run. */
   carbonAccount?: CarbonAccount;

@@ -397,8 +397,9 @@ export class ScheduleCycle {
           runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
         }
         prevPlan[aw.jobId] = { region: here };
-        // A running job that cannot resume elsewhere would start over: it stays.
+        // A running job that cannot resume elsewhere would start over: it stays. Nor does it move to a cluster that refused it.
         if (boundToItsJob(aw)) allowed = [here];
+        allowed = allowed.filter((r) => r === here || !aw.refusedBy?.includes((usable.get(r) as Usable).view.name));
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
         if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {

@@ -59,6 +59,7 @@ export const appWrapperSchema = z.strictObject({
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
   pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite, lost: z.literal(true).optional(), co2EstimateG: finite.optional() })).optional(),
+  refusedBy: z.array(text).optional(),
   metadata: metadataSchema,
   carbonAccount: z
     .strictObject({

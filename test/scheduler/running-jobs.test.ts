@@ -1,8 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { AdapterError } from '../../src/domain/errors.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import type { SpokeJobRequest } from '../../src/spokes/types.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { dispatch, FlatProvider, region, schedule, submit, view } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { metricValue } from '../support/metric-value.js';
 
 /**
  * Running jobs in the schedule cycle: "stay, or move now", never a move that cannot finish by the deadline,
@@ -94,5 +98,49 @@ describe('running jobs in the schedule cycle', () => {
     expect(summary.outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which no cluster offers any more' }]);
     // KR is cleaner, but 2 of its 8 cores are free while 'eco' runs: 'small' goes to JP.
     expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'small')).toMatchObject({ cluster: 'carbon-jp' });
+  });
+
+  it('a running job is not planned to move again to a cluster that refused its Job', async () => {
+    /** A cluster whose admission refuses every CASPIAN Job (a webhook, a policy): for good, as a 4xx is. */
+    class RefusingSpoke extends SimulatedSpoke {
+      refusals = 0;
+      override async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
+        this.refusals++;
+        throw new AdapterError(`admission webhook "policy.example.com" denied the request: Job ${request.jobName} is not allowed`, false);
+      }
+    }
+    const clock = new FakeClock();
+    const provider = new FlatProvider(clock, { KR: 100, JP: 700 });
+    const jp = new RefusingSpoke('carbon-jp', { cpu: 16, memGb: 64, gpu: 0 }, clock);
+    const spokes = [
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 0 }, clock) },
+      { info: { name: 'carbon-jp', region: 'JP', zone: 'JP' }, client: jp },
+    ];
+    t = await testHub({ regions: [region('KR'), region('JP')], migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: provider });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'long', runtime_minutes: 600, deadline_minutes: 1440, urgency: 'urgent' });
+    await schedule(t);
+    await dispatch(t);
+    await dispatch(t);
+    expect(await view(t, 'long')).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', job: { cluster: 'carbon-kr', name: 'long' } });
+
+    // JP turns much cleaner: the plan moves the job there, and JP refuses the new Job.
+    provider.values.KR = 700;
+    provider.values.JP = 100;
+    await t.hub.loops.carbon.runOnce();
+    expect((await schedule(t)).migrations).toEqual([expect.objectContaining({ job_id: 'long', to_cluster: 'carbon-jp' })]);
+    await dispatch(t);
+    expect(jp.refusals).toBe(1);
+
+    // It used to decide the same move every cycle, each refused, counted and logged again.
+    for (let cycle = 0; cycle < 3; cycle++) {
+      clock.advanceMinutes(5);
+      await t.hub.loops.carbon.runOnce();
+      expect((await schedule(t)).migrations).toEqual([]);
+      await dispatch(t);
+    }
+    expect(jp.refusals).toBe(1);
+    expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'refused' })).toBe(1);
+    expect(await view(t, 'long')).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', job: { cluster: 'carbon-kr', name: 'long' }, refused_by: ['carbon-jp'] });
   });
 });
