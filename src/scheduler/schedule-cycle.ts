@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { boundToItsJob, CANNOT_FINISH, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
-import { fitsANode, poolOf, poolsOf } from '../domain/cluster.js';
+import { fitsANode, poolOf, poolsOf, type WorkerPool } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
 import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
@@ -103,11 +103,11 @@ interface SlotUse {
   gpu: Float64Array;
 }
 
-/** Adds a job's cpu, memory and GPUs to the first `slots` slots of `key`'s use. */
-function holdSlots(uses: Map<string, SlotUse>, key: string, horizonSlots: number, spec: AppWrapper['spec'], slots: number): void {
+/** Adds a job's cpu, memory and GPUs to slots `from` to `slots` (excluded) of `key`'s use. */
+function holdSlots(uses: Map<string, SlotUse>, key: string, horizonSlots: number, spec: AppWrapper['spec'], slots: number, from = 0): void {
   let use = uses.get(key);
   if (!use) uses.set(key, (use = { cpu: new Float64Array(horizonSlots), memGb: new Float64Array(horizonSlots), gpu: new Float64Array(horizonSlots) }));
-  for (let slot = 0; slot < Math.min(slots, horizonSlots); slot++) {
+  for (let slot = from; slot < Math.min(slots, horizonSlots); slot++) {
     use.cpu[slot]! += spec.cpu;
     use.memGb[slot]! += spec.memGb;
     use.gpu[slot]! += spec.gpu;
@@ -232,8 +232,8 @@ export class ScheduleCycle {
   dryRun(): Promise<ScheduleSummary> {
     return this.exclusive(async () => {
       const started = performance.now();
-      const snapshot = await this.collect();
-      const summary = this.preview(snapshot, await this.solve(snapshot.input), started);
+      const { snapshot, output } = await this.plan();
+      const summary = this.preview(snapshot, output, started);
       this.deps.metrics.recordWhatIf('dry_run');
       this.deps.logger.info({ jobs: summary.jobs_considered, placed: summary.placed.length, migrations: summary.migrations.length, durationSeconds: summary.duration_seconds }, 'schedule dry run');
       return summary;
@@ -252,8 +252,7 @@ export class ScheduleCycle {
         throw new ConflictError(`AppWrapper "${candidate.jobId}" was submitted while the what-if waited for the running cycle; ask again under another id`);
       }
       const started = performance.now();
-      const snapshot = await this.collect(candidate);
-      const output = await this.solve(snapshot.input);
+      const { snapshot, output } = await this.plan(candidate);
       const schedule = this.preview(snapshot, output, started);
       const answer = whatIfAnswer(candidate, snapshot, output, schedule, this.deps.settings);
       this.deps.metrics.recordWhatIf('whatif');
@@ -265,13 +264,25 @@ export class ScheduleCycle {
     });
   }
 
+  /**
+   * Steps 1-5. A running job the optimizer left out (it gave the job's room to other jobs) still runs where it
+   * is: the plan is made again with its cores held, outside the plan.
+   */
+  private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput }> {
+    const snapshot = await this.collect(extra);
+    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
+    const output = await this.solve(snapshot.input);
+    const dropped = new Set(output.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : [])));
+    if (!dropped.size) return { snapshot, output };
+    this.deps.logger.warn({ jobs: [...dropped] }, `the plan left running jobs out (${[...dropped].join(', ')}); planning again with their cores held where they run`);
+    const again = await this.collect(extra, dropped);
+    return { snapshot: again, output: await this.solve(again.input) };
+  }
+
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
-    const snapshot = await this.collect();
+    const { snapshot, output } = await this.plan();
     const { now, input, byId, seen, unschedulable, failed } = snapshot;
     const slotMs = this.deps.settings.slotSeconds * 1000;
-
-    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
-    const output = await this.solve(input);
 
     // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
     const placed: PlacedJob[] = [];
@@ -324,7 +335,8 @@ export class ScheduleCycle {
   }
 
   /** Steps 1-4: the clusters, the regions that can take work, the jobs, and the optimizer input. */
-  private async collect(extra?: AppWrapper): Promise<Snapshot> {
+  /** `keptOutside`: running jobs held where they run, outside the plan (a first plan left them out). */
+  private async collect(extra?: AppWrapper, keptOutside?: ReadonlySet<string>): Promise<Snapshot> {
     const { settings, clock, lifecycle } = this.deps;
     const now = clock.now();
     const slotMs = settings.slotSeconds * 1000;
@@ -382,8 +394,17 @@ export class ScheduleCycle {
       let pools: PoolName[] | undefined;
       if (pinned) {
         const here = regionOfCluster.get(runsOn(aw) ?? '');
-        // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be.
-        if (!here || !usable.has(here)) continue;
+        // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be. A move
+        // already decided still takes its room where it goes, as soon as that cluster answers: held there.
+        if (!here || !usable.has(here)) {
+          const target = aw.migrating ? regionOfCluster.get(aw.targetCluster ?? '') : undefined;
+          const targetView = target === undefined ? undefined : usable.get(target)?.view;
+          if (target !== undefined && targetView) {
+            const restMs = Math.max(slotMs, runtimeMs - workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor));
+            holdSlots(heldOutside, target, H, aw.spec, runtimeOnSite(Math.ceil(restMs / slotMs), poolOf(targetView, aw.targetPool ?? aw.placement?.pool)));
+          }
+          continue;
+        }
         const placement = aw.placement as NonNullable<AppWrapper['placement']>;
         // A running job the plan cannot hold (the optimizer would refuse the whole input) runs on as it is.
         const leaveOutsidePlan = (why: string, pool: PoolName, slots: number) => {
@@ -402,9 +423,14 @@ export class ScheduleCycle {
         allowed = allowed.filter((r) => r === here || !aw.refusedBy?.includes((usable.get(r) as Usable).view.name));
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
-        if (![...usable.values()].some((u) => poolsOf(u.view).some((p) => p.name === pool))) {
-          // Its old pool's speed is gone with it: held for its rest at full speed.
-          leaveOutsidePlan('which no cluster offers any more', pool, Math.ceil(runtimeMs / slotMs));
+        if (!poolsOf((usable.get(here) as Usable).view).some((p) => p.name === pool)) {
+          // The plan could not keep it where it runs (another cluster offering the pool or not): its old pool's
+          // speed is gone with it, and it is held for its rest at full speed.
+          leaveOutsidePlan('which its cluster no longer offers', pool, Math.ceil(runtimeMs / slotMs));
+          continue;
+        }
+        if (keptOutside?.has(aw.jobId)) {
+          leaveOutsidePlan('which the plan could not keep beside the other jobs', pool, runtimeOnSite(Math.ceil(runtimeMs / slotMs), poolOf((usable.get(here) as Usable).view, pool)));
           continue;
         }
         pools = [pool];
@@ -427,7 +453,12 @@ export class ScheduleCycle {
           continue;
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
-        holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, runtimeOnSite(runtimeSlots, poolOf((usable.get(here) as Usable).view, pool)));
+        const herePool = poolOf((usable.get(here) as Usable).view, pool);
+        const heldInWindow = runtimeOnSite(runtimeSlots, herePool);
+        holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, heldInWindow);
+        // Where it runs it holds its cores for the whole rest of its run: what the cut window leaves out is
+        // taken off the cluster's free capacity, or new jobs would be planned onto cores it still uses.
+        holdSlots(heldOutside, here, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool), heldInWindow);
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
           failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
@@ -497,19 +528,27 @@ export class ScheduleCycle {
    * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free (less what
    * running jobs outside the plan hold), the FAST share cut to `capacityFactor` in slots dirtier than the
    * cluster's threshold; never less than what the plan's running jobs hold there, so that they can all stay.
+   * What running jobs hold beyond their pool's share comes out of the other pools: together the pools never
+   * offer more than the cluster has free.
    */
   private poolCapacities({ view, intensities }: Usable, heldOutside: SlotUse | undefined, heldInPlan: (pool: PoolName) => SlotUse | undefined): SlotCapacity[] {
     const free = (resource: keyof SlotUse, slot: number) =>
       Math.max(0, view.allocatable[resource] - view.foreignUsage[resource] - (heldOutside?.[resource][slot] ?? 0));
     const scaleDown = view.fastScaleDown;
     const out: SlotCapacity[] = [];
-    for (const pool of poolsOf(view)) {
-      const scaled = (slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
-      const held = heldInPlan(pool.name);
-      const cap = (resource: keyof SlotUse, slot: number, factor: number) => Math.max(free(resource, slot) * factor, held?.[resource][slot] ?? 0);
+    const pools = poolsOf(view);
+    const scaledIn = (pool: WorkerPool, slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
+    const share = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => free(resource, slot) * pool.share * (scaledIn(pool, slot) ? scaleDown!.capacityFactor : 1);
+    const held = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => heldInPlan(pool.name)?.[resource][slot] ?? 0;
+    const overflow = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => Math.max(0, held(pool, resource, slot) - share(pool, resource, slot));
+    const cap = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => {
+      const othersOverflow = pools.reduce((sum, other) => (other === pool ? sum : sum + overflow(other, resource, slot)), 0);
+      return Math.max(held(pool, resource, slot), share(pool, resource, slot) - othersOverflow);
+    };
+    for (const pool of pools) {
+      const scaled = (slot: number) => scaledIn(pool, slot);
       for (let slot = 0; slot < intensities.length; slot++) {
-        const factor = pool.share * (scaled(slot) ? scaleDown!.capacityFactor : 1);
-        out.push({ region: view.region, pool: pool.name, slot, cpu_cap: cap('cpu', slot, factor), mem_gb_cap: cap('memGb', slot, factor), gpu_cap: cap('gpu', slot, factor) });
+        out.push({ region: view.region, pool: pool.name, slot, cpu_cap: cap(pool, 'cpu', slot), mem_gb_cap: cap(pool, 'memGb', slot), gpu_cap: cap(pool, 'gpu', slot) });
       }
       const now = out[out.length - intensities.length];
       if (now) this.deps.metrics.recordPoolCapacity(view.name, pool.name, { cpu: now.cpu_cap, memGb: now.mem_gb_cap, gpu: now.gpu_cap });

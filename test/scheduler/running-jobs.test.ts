@@ -95,7 +95,7 @@ describe('running jobs in the schedule cycle', () => {
     await t.hub.lifecycle.store.insert({ ...running, targetPool: 'ECO', startedAt: clock.now(), deadlineAt: clock.now() + 600 * 60_000 });
     await submit(t, { job_id: 'small', cpu: 4, runtime_minutes: 30, deadline_minutes: 60, urgency: 'urgent' });
     const summary = await schedule(t);
-    expect(summary.outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which no cluster offers any more' }]);
+    expect(summary.outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which its cluster no longer offers' }]);
     // KR is cleaner, but 2 of its 8 cores are free while 'eco' runs: 'small' goes to JP.
     expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'small')).toMatchObject({ cluster: 'carbon-jp' });
   });

@@ -151,8 +151,8 @@ describe('FAST and ECO worker pools', () => {
     const response = await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' });
     expect(response.statusCode).toBe(200);
     expect(response.json().placed.map((p: Placed) => p.job_id)).toEqual(['other']);
-    expect(t.log.messages()).toContain('running job eco is in pool ECO, which no cluster offers any more; it keeps running where it is, outside the plan');
-    expect(response.json().outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which no cluster offers any more' }]);
+    expect(t.log.messages()).toContain('running job eco is in pool ECO, which its cluster no longer offers; it keeps running where it is, outside the plan');
+    expect(response.json().outside_plan).toEqual([{ job_id: 'eco', reason: 'pool ECO, which its cluster no longer offers' }]);
     expect(await metricValue(t.hub.metrics, 'caspian_jobs_outside_plan')).toBe(1);
     expect(await t.hub.lifecycle.store.get('eco')).toMatchObject({ phase: 'Running', placement: { pool: 'ECO' } });
     // Once it finishes, the next cycle has nothing outside its plan.
