@@ -1,5 +1,5 @@
 import type { AppWrapper, CarbonAccount } from '../domain/app-wrapper.js';
-import type { ClusterView } from '../hub/cluster-monitor.js';
+import { answering, type ClusterView } from '../hub/cluster-monitor.js';
 import type { CarbonStatus, ZoneCarbon } from '../hub/carbon-feed.js';
 import { isoTime } from '../domain/iso-time.js';
 
@@ -144,7 +144,8 @@ export function clusterView(view: ClusterView, carbon: ZoneCarbon | undefined, s
     name: view.name,
     region: view.region,
     zone: view.zone,
-    ready: view.ready,
+    // Answering in full: a cluster whose Jobs cannot be listed is planned nothing, whatever its status says.
+    ready: answering(view),
     message: view.message ?? null,
     allocatable: { cpu: view.allocatable.cpu, mem_gb: view.allocatable.memGb, gpu: view.allocatable.gpu },
     foreign_usage: { cpu: view.foreignUsage.cpu, mem_gb: view.foreignUsage.memGb, gpu: view.foreignUsage.gpu },

@@ -29,6 +29,14 @@ export interface ClusterView extends ClusterInfo {
   unreadySince?: number;
 }
 
+/**
+ * Whether the cluster answers in full: its status, and its Jobs since a list of them failed. What the plan
+ * uses, and what the API, the probes and the metrics call ready.
+ */
+export function answering(view: Pick<ClusterView, 'ready' | 'unreadySince'>): boolean {
+  return view.ready && view.unreadySince === undefined;
+}
+
 /** Logs and counts a Kubernetes spoke's list read again in one request after its continue token expired. */
 export function spokeListRestartHook(deps: { metrics: Metrics; logger: Logger }): (cluster: string, resource: ListedResource) => void {
   return (cluster, resource) => {
@@ -134,7 +142,11 @@ export class ClusterMonitor {
   markListed(cluster: string): void {
     if (!this.awaitingList.delete(cluster)) return;
     const view = this.views.get(cluster);
-    if (view?.ready && view.unreadySince !== undefined) this.views.set(cluster, { ...view, unreadySince: undefined });
+    if (view?.ready && view.unreadySince !== undefined) {
+      this.views.set(cluster, { ...view, unreadySince: undefined });
+      this.deps.logger.info({ cluster, region: view.region }, 'cluster is ready: its Jobs are listed again');
+      this.recordReadiness(cluster);
+    }
   }
 
   private record(cluster: string, next: ClusterView): void {
@@ -149,7 +161,13 @@ export class ClusterMonitor {
       if (view.ready) this.deps.logger.info(log, 'cluster is ready');
       else this.deps.logger.warn(log, 'cluster is not ready');
     }
-    this.deps.metrics.setClusterStatus(cluster, view.ready, view.allocatable);
-    this.deps.metrics.setClustersReady([...this.views.values()].filter((v) => v.ready).length);
+    this.recordReadiness(cluster);
+  }
+
+  private recordReadiness(cluster: string): void {
+    const view = this.views.get(cluster);
+    if (!view) return;
+    this.deps.metrics.setClusterStatus(cluster, answering(view), view.allocatable);
+    this.deps.metrics.setClustersReady([...this.views.values()].filter(answering).length);
   }
 }

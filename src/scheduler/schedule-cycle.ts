@@ -4,10 +4,10 @@ import type { Clock } from '../domain/clock.js';
 import { ConflictError } from '../domain/errors.js';
 import { fitsANode, poolOf, poolsOf, type WorkerPool } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
-import type { ClusterMonitor, ClusterView } from '../hub/cluster-monitor.js';
+import { answering, type ClusterMonitor, type ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { powerWatts, runtimeOnSite } from '../optimizer/index.js';
+import { lastSlotShare, powerWatts, runtimeOnSite } from '../optimizer/index.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
 
@@ -254,7 +254,7 @@ export class ScheduleCycle {
       const started = performance.now();
       const { snapshot, output } = await this.plan(candidate);
       const schedule = this.preview(snapshot, output, started);
-      const answer = whatIfAnswer(candidate, snapshot, output, schedule, this.deps.settings);
+      const answer = whatIfAnswer(candidate, snapshot, schedule, (job) => this.counterfactualG(candidate, job, snapshot.now));
       this.deps.metrics.recordWhatIf('whatif');
       this.deps.logger.info(
         { jobId: candidate.jobId, urgency: candidate.spec.urgency, placed: answer.placed, cluster: answer.cluster, pool: answer.pool, waitSeconds: answer.wait_seconds, savedG: answer.saved_g },
@@ -262,6 +262,28 @@ export class ScheduleCycle {
       );
       return answer;
     });
+  }
+
+  /**
+   * What the job would emit run now, in its first region (its first of `affinity_regions`, else the first
+   * configured), on that cluster's FAST workers, on the same forecast: the baseline its account compares with,
+   * ready or not. Undefined without a forecast there.
+   */
+  private counterfactualG(candidate: AppWrapper, job: OptimizeJob, now: number): number | undefined {
+    const views = this.deps.clusters.snapshot();
+    const region = candidate.spec.affinityRegions[0];
+    const home = region === undefined ? views[0] : views.find((v) => v.region === region);
+    if (!home) return undefined;
+    const { slotSeconds, horizonSlots, costs } = this.deps.settings;
+    const fast = poolOf(home, 'FAST');
+    const run = runtimeOnSite(job.runtime_slots, fast);
+    const slots = Math.min(horizonSlots, run);
+    const intensities = this.deps.carbon.slotIntensities(home.zone, now, slotSeconds * 1000, horizonSlots);
+    if (!intensities) return undefined;
+    const gramsPerCiSlot = (powerWatts(costs, job) * fast.powerFactor * (slotSeconds / 3600)) / 1000;
+    let ci = 0;
+    for (let slot = 0; slot < slots; slot++) ci += (intensities[slot] ?? 0) * (slot === run - 1 ? lastSlotShare(job.runtime_slots, fast) : 1);
+    return ci * gramsPerCiSlot;
   }
 
   /**
@@ -350,7 +372,7 @@ export class ScheduleCycle {
     const usable = new Map<string, Usable>();
     for (const view of views) {
       // Answering its status is not enough: a cluster whose Jobs cannot be listed gets none dispatched either.
-      if (!view.ready || view.unreadySince !== undefined) continue;
+      if (!answering(view)) continue;
       const intensities = this.deps.carbon.slotIntensities(view.zone, now, slotMs, H);
       if (intensities) usable.set(view.region, { view, intensities });
       else this.deps.logger.warn({ region: view.region, zone: view.zone }, 'no carbon data for region; not planning work there');
@@ -715,18 +737,15 @@ export function waitCharge(
 }
 
 /** The what-if answer for `candidate` out of a dry run that included it. */
-function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, output: OptimizeOutput, schedule: ScheduleSummary, settings: ScheduleSettings): WhatIfAnswer {
+function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, schedule: ScheduleSummary, counterfactualG: (job: OptimizeJob) => number | undefined): WhatIfAnswer {
   const base = { job_id: candidate.jobId, schedule };
   const refused = [...schedule.unschedulable, ...schedule.failed].find((u) => u.job_id === candidate.jobId);
   const placed = schedule.placed.find((p) => p.job_id === candidate.jobId);
   const job = snapshot.input.jobs.find((j) => j.job_id === candidate.jobId);
   if (!placed || !job) return { ...base, placed: false, reason: refused?.reason ?? 'no ready cluster can take it now' };
   const plannedStart = Date.parse(placed.planned_start);
-  // Counterfactual on the same forecast: now, in its first allowed region, on FAST workers.
-  const first = job.affinity_regions[0] ?? snapshot.input.regions[0]!;
-  const carbons = snapshot.input.carbons.filter((c) => c.region === first && c.slot < job.runtime_slots);
-  const gramsPerCiSlot = (powerWatts(settings.costs, job) * (settings.slotSeconds / 3600)) / 1000;
-  const counterfactual = carbons.reduce((sum, c) => sum + c.ci_gco2_per_kwh, 0) * gramsPerCiSlot;
+  const counterfactual = counterfactualG(job);
+  if (counterfactual === undefined) return { ...base, placed: false, reason: 'no carbon forecast for its first region, the baseline of its saving' };
   return {
     ...base,
     placed: true,

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { newAppWrapper } from '../../domain/app-wrapper.js';
 import { ConflictError } from '../../domain/errors.js';
+import { answering } from '../../hub/cluster-monitor.js';
 import type { Store } from '../../store/types.js';
 import type { HubDeps } from '../deps.js';
 import { noParametersSchema, parse, scheduleQuerySchema, toJobSpec, WHATIF_JOB_ID, whatIfSchema } from '../schemas.js';
@@ -55,7 +56,7 @@ export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
         appwrappers: { total, by_phase: counts.byPhase, migrations_in_progress: counts.migrating },
         clusters: views,
         clusters_total: views.length,
-        clusters_ready: views.filter((c) => c.ready).length,
+        clusters_ready: views.filter(answering).length,
         carbon_provider: deps.carbon.providerName,
         last_schedule: deps.lastSchedule() ?? null,
         last_dispatch: deps.lastDispatch() ?? null,

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { answering } from '../../hub/cluster-monitor.js';
 import type { HubDeps } from '../deps.js';
 
 /**
@@ -20,7 +21,7 @@ export function probeRoutes(deps: HubDeps): FastifyPluginAsync {
 
     /** Readiness: at least one cluster answers and has carbon data, so submitted work can be planned. */
     app.get('/ready', async (_request, reply) => {
-      const usable = deps.clusters.snapshot().filter((c) => c.ready && deps.carbon.get(c.zone));
+      const usable = deps.clusters.snapshot().filter((c) => answering(c) && deps.carbon.get(c.zone));
       const body = { ready: usable.length > 0, clusters_ready: usable.map((c) => c.name) };
       return reply.status(body.ready ? 200 : 503).send(body);
     });
