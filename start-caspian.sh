@@ -8,6 +8,31 @@
 # here with Docker's compose plugin; Node.js is not needed), on the kind clusters when kind works, else
 # on simulated spokes; stop them with ./stop-caspian.sh --compose.
 set -euo pipefail
+# Paths given relative to where the script was run (a config file, a kubeconfig, a trace, the data directory)
+# name files there, not in the checkout the script moves to.
+caller=$PWD
+absolute() {
+  case "$1" in
+    /* | '') printf '%s' "$1" ;;
+    # Its folder resolved when it exists (kind/../kind/x.yaml reads as kind/x.yaml), else as given.
+    *) local dir
+       if dir=$(cd "$caller" && cd "$(dirname "$1")" 2>/dev/null && pwd); then printf '%s/%s' "$dir" "$(basename "$1")"; else printf '%s/%s' "$caller" "$1"; fi ;;
+  esac
+}
+for var in CASPIAN_CONFIG CASPIAN_KUBECONFIG CASPIAN_DATA_DIR CASPIAN_DECISIONS_PATH; do
+  if [ -n "${!var:-}" ]; then export "$var=$(absolute "${!var}")"; fi
+done
+# Lists: the trace files (comma-separated) and kubectl's KUBECONFIG (colon-separated).
+if [ -n "${CASPIAN_CARBON_FILE:-}" ]; then
+  IFS=, read -ra files <<<"$CASPIAN_CARBON_FILE"
+  CASPIAN_CARBON_FILE=$(for f in "${files[@]}"; do absolute "$f"; echo; done | paste -sd, -)
+  export CASPIAN_CARBON_FILE
+fi
+if [ -n "${KUBECONFIG:-}" ]; then
+  IFS=: read -ra files <<<"$KUBECONFIG"
+  KUBECONFIG=$(for f in "${files[@]}"; do absolute "$f"; echo; done | paste -sd: -)
+  export KUBECONFIG
+fi
 cd "$(dirname "$0")"
 
 detach=false
@@ -50,11 +75,6 @@ if $compose; then
     echo "start-caspian.sh: CASPIAN_SPOKES=kubernetes with --compose needs CASPIAN_KUBECONFIG, the kubeconfig (on this machine) that the hub container is given" >&2
     exit 2
   fi
-  if [ -n "${CASPIAN_KUBECONFIG:-}" ]; then
-    # Compose would resolve a relative path against docker-compose.yml's folder, not the caller's.
-    CASPIAN_KUBECONFIG="$(cd "$(dirname "$CASPIAN_KUBECONFIG")" && pwd)/$(basename "$CASPIAN_KUBECONFIG")"
-    export CASPIAN_KUBECONFIG
-  fi
 
   echo "caspian: building and starting the hub, Prometheus and Grafana with docker compose (spokes: ${CASPIAN_SPOKES:-simulated})"
   docker compose "${files[@]}" up -d --build
@@ -82,7 +102,14 @@ fi
 echo "caspian: building"
 npm run --silent build
 
-if [ -z "${CASPIAN_SPOKES:-}" ]; then
+# What the CASPIAN_CONFIG file sets is taken as given, as the variables would be (they override the file):
+# spokes it names are not replaced by kind's or by simulated ones. (An unreadable file: the hub says why.)
+file_setting() {
+  [ -n "${CASPIAN_CONFIG:-}" ] && [ -f "$CASPIAN_CONFIG" ] || return 0
+  node -e 'try { const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").replace(/^\uFEFF/, "")); const v = process.argv[2].split(".").reduce((o, k) => o?.[k], c); if (v !== undefined && v !== null) process.stdout.write(String(v)); } catch {}' "$CASPIAN_CONFIG" "$1"
+}
+spokes=${CASPIAN_SPOKES:-$(file_setting spokes.kind)}
+if [ -z "$spokes" ]; then
   if kind_env="$(scripts/kind-up.sh)"; then
     eval "$kind_env"
   else
@@ -92,8 +119,10 @@ if [ -z "${CASPIAN_SPOKES:-}" ]; then
     export CASPIAN_SPOKES=simulated
   fi
 fi
+port=${CASPIAN_PORT:-$(file_setting port)}
+provider=${CASPIAN_CARBON_PROVIDER:-$(file_setting carbon.provider)}
 
-echo "caspian: starting the hub on port ${CASPIAN_PORT:-8080} (spokes: ${CASPIAN_SPOKES:-simulated}, carbon: ${CASPIAN_CARBON_PROVIDER:-mock})"
+echo "caspian: starting the hub on port ${port:-8080} (spokes: ${CASPIAN_SPOKES:-${spokes:-simulated}}, carbon: ${provider:-mock})"
 if $detach; then
   # shellcheck source=scripts/hub-pid.sh
   . scripts/hub-pid.sh

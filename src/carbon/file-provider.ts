@@ -7,6 +7,7 @@ import { CarbonFetchError } from './http.js';
 import { indexAt } from './series.js';
 import { parseTimestamp } from '../domain/iso-time.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
+import { withoutBom } from '../domain/bom.js';
 
 export interface FileTraceOptions {
   /** CSV or JSON files; their series are merged by zone. */
@@ -55,7 +56,7 @@ function columns(header: string[], emissionFactor: FileTraceOptions['emissionFac
 }
 
 function parseCsv(path: string, text: string, emissionFactor: FileTraceOptions['emissionFactor']): TracePoint[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = withoutBom(text).split(/\r?\n/);
   const header = splitCsvLine(lines[0] ?? '');
   const cols = columns(header, emissionFactor);
   if (!cols) {
@@ -92,7 +93,7 @@ const jsonSchema = z.array(z.object({ zone: z.unknown(), datetime: z.unknown(), 
 function parseJson(path: string, text: string): TracePoint[] {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(withoutBom(text));
   } catch (error) {
     throw new TraceFileError(`${path}: not valid JSON: ${(error as Error).message}`);
   }

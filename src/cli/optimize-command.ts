@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { optimize, OptimizeInputError, solverNames } from '../optimizer/index.js';
+import { withoutBom } from '../domain/bom.js';
 
 /** What the command needs from the outside world, so tests can run it without a terminal or files. */
 export interface OptimizeCommandIo {
@@ -51,7 +52,7 @@ export async function optimizeCommand(args: string[], io: OptimizeCommandIo): Pr
 
   let raw: unknown;
   try {
-    raw = JSON.parse(await io.readFile(path));
+    raw = JSON.parse(withoutBom(await io.readFile(path)));
   } catch (error) {
     const why = error instanceof SyntaxError ? `is not valid JSON: ${error.message}` : `cannot be read: ${(error as Error).message}`;
     io.stderr(`caspian optimize: ${path} ${why}\n`);

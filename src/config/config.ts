@@ -4,6 +4,7 @@ import { carbonOptionsSchema } from '../carbon/options.js';
 import { POOLS } from '../domain/app-wrapper.js';
 import { deepFreeze } from '../domain/frozen.js';
 import { DNS_1123_LABEL, INT32_MAX, isLabelKey, isLabelValue } from '../domain/kubernetes-names.js';
+import { withoutBom } from '../domain/bom.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -398,7 +399,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
     }
     try {
-      raw = JSON.parse(text) as Record<string, unknown>;
+      raw = JSON.parse(withoutBom(text)) as Record<string, unknown>;
     } catch (err) {
       throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
     }
