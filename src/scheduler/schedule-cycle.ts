@@ -123,8 +123,11 @@ interface Snapshot {
   seen: Map<string, AppWrapper>;
   /** The AppWrappers handed to the optimizer. */
   byId: Map<string, AppWrapper>;
-  /** Per running job, the share of its work done (0-1): the plan prices only the rest. */
-  doneShare: Map<string, number>;
+  /**
+   * Per running job: the share of its work done (0-1), and the rest's work over the work its plan prices (whole
+   * slots, or a rest the horizon cuts): the plan prices only the rest, and its price is scaled to the rest.
+   */
+  runShares: Map<string, { done: number; restOverPriced: number }>;
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
   outsidePlan: { job_id: string; reason: string }[];
@@ -311,7 +314,7 @@ export class ScheduleCycle {
     const migrations: Migration[] = [];
     try {
       for (const { aw, item, cluster } of plansOf(snapshot, output)) {
-        const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.doneShare.get(aw.jobId) ?? 0);
+        const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.runShares.get(aw.jobId));
         if (!applied) continue;
         placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
         if (applied.migration) migrations.push(applied.migration);
@@ -405,7 +408,7 @@ export class ScheduleCycle {
     const jobs: OptimizeJob[] = [];
     const prevPlan: Record<string, { region: string }> = {};
     const byId = new Map<string, AppWrapper>();
-    const doneShare = new Map<string, number>();
+    const runShares = new Map<string, { done: number; restOverPriced: number }>();
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
       let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
@@ -435,10 +438,9 @@ export class ScheduleCycle {
           this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, ${why}; it keeps running where it is, outside the plan`);
         };
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
-        if (doneMs > 0) {
-          doneShare.set(aw.jobId, Math.min(1, doneMs / runtimeMs));
-          runtimeMs = Math.max(slotMs, runtimeMs - doneMs);
-        }
+        const done = Math.min(1, doneMs / runtimeMs);
+        const restMs = Math.max(0, runtimeMs - doneMs);
+        if (doneMs > 0) runtimeMs = Math.max(slotMs, restMs);
         prevPlan[aw.jobId] = { region: here };
         // A running job that cannot resume elsewhere would start over: it stays. Nor does it move to a cluster that refused it.
         if (boundToItsJob(aw)) allowed = [here];
@@ -475,6 +477,7 @@ export class ScheduleCycle {
           continue;
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
+        runShares.set(aw.jobId, { done, restOverPriced: restMs / (runtimeSlots * slotMs) });
         const herePool = poolOf((usable.get(here) as Usable).view, pool);
         const heldInWindow = runtimeOnSite(runtimeSlots, herePool);
         holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, heldInWindow);
@@ -543,7 +546,7 @@ export class ScheduleCycle {
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    return { now, input, usable, seen, byId, doneShare, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
+    return { now, input, usable, seen, byId, runShares, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
   }
 
   /**
@@ -619,7 +622,7 @@ export class ScheduleCycle {
     cluster: string,
     plannedStartAt: number,
     now: number,
-    doneShare: number,
+    run: { done: number; restOverPriced: number } | undefined,
   ): Promise<{ plannedStartAt: number; migration?: Migration } | undefined> {
     const pinned = PINNED.has(aw.phase);
     const from = pinned ? runsOn(aw) : aw.targetCluster;
@@ -628,7 +631,8 @@ export class ScheduleCycle {
     const pool = poolOfPlan(item);
     const stored = await this.guarded(aw, (cur) => {
       if (!pinned) return { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata };
-      const co2EstimateG = wholeRunEstimateG(cur.co2EstimateG, doneShare, item.cost_gco2);
+      // The done share is priced at the Job's own estimate: a move pending (given up now, or replaced) never ran.
+      const co2EstimateG = wholeRunEstimateG(withoutPendingMove(cur).co2EstimateG, run?.done ?? 0, item.cost_gco2 * (run?.restOverPriced ?? 1));
       return { ...(cluster === from ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG };
     });
     if (!stored) return undefined;

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CarbonProvider, CarbonReading } from '../../src/carbon/types.js';
 import { requeuedOffLostCluster, type AppWrapper } from '../../src/domain/app-wrapper.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { CarbonAccountant } from '../../src/hub/carbon-accountant.js';
@@ -10,6 +9,7 @@ import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MeasuredOnlyProvider } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { twoRegions } from '../support/two-regions.js';
 import { captureLogger } from '../support/logger.js';
@@ -21,20 +21,6 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 
 /** Measured values per zone (no forecast: the feed holds its current value). */
-class FlatProvider implements CarbonProvider {
-  readonly name = 'flat';
-  constructor(
-    private readonly clock: FakeClock,
-    private readonly values: Record<string, number>,
-  ) {}
-  async current(zone: string): Promise<CarbonReading> {
-    return { zone, at: this.clock.now(), gco2PerKwh: this.values[zone] ?? 500, source: this.name, kind: 'measured' };
-  }
-  async forecast(): Promise<CarbonReading[]> {
-    return [];
-  }
-}
-
 describe('the legs of an account', () => {
   it("never shows a leg with negative grams, and the legs' counter adds up to actual_g", async () => {
     const clock = new FakeClock(T0);
@@ -42,7 +28,7 @@ describe('the legs of an account', () => {
     metrics.registerClusters(['carbon-kr', 'carbon-jp']);
     const log = captureLogger();
     // 4 cores x 30 W + 10 GB x 0.5 W = 125 W at 480 gCO2/kWh: one gram a minute in either zone.
-    const feed = new CarbonFeed(new FlatProvider(clock, { KR: 480, 'JP-TK': 480 }), ['KR', 'JP-TK'], { metrics, logger: log.logger, clock, horizonMs: 24 * 3_600_000, timeoutMs: 1000 });
+    const feed = new CarbonFeed(new MeasuredOnlyProvider(clock, { KR: 480, 'JP-TK': 480 }), ['KR', 'JP-TK'], { metrics, logger: log.logger, clock, horizonMs: 24 * 3_600_000, timeoutMs: 1000 });
     const accountant = new CarbonAccountant({
       clusters: [
         { name: 'carbon-kr', region: 'KR', zone: 'KR' },
@@ -94,7 +80,7 @@ describe('planned_g of a job requeued off a lost cluster', () => {
   beforeEach(async () => {
     const world = twoRegions(16, 64, new FakeClock(T0));
     ({ clock, spokes } = world);
-    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 100, 'JP-TK': 300 }) });
+    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: new MeasuredOnlyProvider(clock, { KR: 100, 'JP-TK': 300 }) });
     await t.hub.loops.carbon.runOnce();
   });
   afterEach(() => t.hub.stop());
