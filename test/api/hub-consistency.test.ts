@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import type { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { twoRegions } from '../support/two-regions.js';
 
@@ -23,13 +24,19 @@ describe('read and control endpoints agree with the plan', () => {
   const submit = (job_id: string, extra: object = {}) =>
     t!.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { job_id, cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...extra } });
 
-  it('GET /ready answers 503 while every cluster has a failing Job list and no schedule cycle can place anything', async () => {
+  /** A hub over KR and JP, each a cluster whose Job list can be made to fail. */
+  const listFailingHub = async (): Promise<{ hub: TestHub; spokes: Spoke[]; clock: FakeClock }> => {
     const { clock, regions } = twoRegions(16, 64);
     const spokes: Spoke[] = regions.map((r) => ({
       info: { name: r.cluster as string, region: r.name as string, zone: r.zone as string },
       client: new ListFailingSpoke(r.cluster as string, { cpu: 16, memGb: 64, gpu: 0 }, clock),
     }));
     t = await testHub({ regions }, { clock, spokes });
+    return { hub: t, spokes, clock };
+  };
+
+  it('GET /ready answers 503 while every cluster has a failing Job list and no schedule cycle can place anything', async () => {
+    const { hub: t, spokes } = await listFailingHub();
     await t.hub.loops.carbon.runOnce();
     for (const s of spokes) (s.client as ListFailingSpoke).listFails = true;
     // The dispatch cycle finds every Job list failing: no cluster answers in full until its Jobs are listed again.
@@ -46,12 +53,7 @@ describe('read and control endpoints agree with the plan', () => {
   });
 
   it('GET /hub/clusters and /hub/stats show a cluster whose Job list fails as not ready, as the plan treats it', async () => {
-    const { clock, regions } = twoRegions(16, 64);
-    const spokes: Spoke[] = regions.map((r) => ({
-      info: { name: r.cluster as string, region: r.name as string, zone: r.zone as string },
-      client: new ListFailingSpoke(r.cluster as string, { cpu: 16, memGb: 64, gpu: 0 }, clock),
-    }));
-    t = await testHub({ regions }, { clock, spokes });
+    const { hub: t, spokes, clock } = await listFailingHub();
     await t.hub.loops.carbon.runOnce();
     await t.hub.loops.dispatch.runOnce();
     (spokes[0]!.client as ListFailingSpoke).listFails = true;

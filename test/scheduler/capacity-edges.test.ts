@@ -8,22 +8,8 @@ import { parseConfig } from '../../src/config/config.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FlatProvider } from '../support/flat-hub.js';
+import { FlatProvider, region, schedule, submit } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
-
-const regionCfg = (name: string, cpu: number, pools?: unknown[], extra: Record<string, unknown> = {}) => ({
-  name,
-  cluster: `carbon-${name.toLowerCase()}`,
-  context: `kind-carbon-${name.toLowerCase()}`,
-  zone: name,
-  capacity: { cpu, mem_gb: 64 },
-  ...(pools && { pools }),
-  ...extra,
-});
-
-const submit = (t: TestHub, body: Record<string, unknown>) =>
-  t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, ...body } });
-const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
 
 type Placed = { job_id: string; cluster: string; pool: string; planned_start: string };
 
@@ -63,7 +49,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
     // KR: 8 cores, one FAST pool. JP: 4 cores, its FAST nodes three times as slow. Horizon: one hour (12 slots).
     const clock = new FakeClock();
     t = await testHub(
-      { horizon_hours: 1, regions: [regionCfg('KR', 8), regionCfg('JP', 4, [{ name: 'FAST', share: 1, speed_factor: 3 }])], migration: { network_gco2_per_gb: {} } },
+      { horizon_hours: 1, regions: [region('KR', undefined, 8), region('JP', [{ name: 'FAST', share: 1, speed_factor: 3 }], 4)], migration: { network_gco2_per_gb: {} } },
       { clock, carbonProvider: new FlatProvider(clock, { KR: 300, JP: 600 }) },
     );
     await t.hub.loops.carbon.runOnce();
@@ -82,7 +68,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
   it('a running job that overflows its pool\'s share takes that room from the other pool: the cluster is not planned past what is free', async () => {
     // KR: 16 cores, half FAST and half ECO. 8 of its cores are taken by workloads CASPIAN does not manage.
     const clock = new FakeClock();
-    const regions = [regionCfg('KR', 16, [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }])];
+    const regions = [region('KR', [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }], 16)];
     const { spokes, clients } = busySpokes(regions, clock);
     clients.get('carbon-kr')!.foreign = { cpu: 8, memGb: 0, gpu: 0 };
     t = await testHub({ horizon_hours: 1, regions }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 300 }) });
@@ -102,7 +88,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
     // A hub restarted with KR's ECO pool taken out of the configuration; JP still has one.
     const clock = new FakeClock();
     t = await testHub(
-      { regions: [regionCfg('KR', 8), regionCfg('JP', 8, [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }])], migration: { network_gco2_per_gb: {} } },
+      { regions: [region('KR', undefined, 8), region('JP', [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }], 8)], migration: { network_gco2_per_gb: {} } },
       { clock, carbonProvider: new FlatProvider(clock, { KR: 300, JP: 600 }) },
     );
     await t.hub.loops.carbon.runOnce();
@@ -120,7 +106,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
   it('a move decided for a job whose cluster then stops answering keeps room for it where it is going', async () => {
     const clock = new FakeClock();
     const carbon = new FlatProvider(clock, { KR: 300, JP: 600 });
-    const regions = [regionCfg('KR', 8), regionCfg('JP', 8)];
+    const regions = [region('KR', undefined, 8), region('JP', undefined, 8)];
     const { spokes, clients } = busySpokes(regions, clock);
     t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: carbon });
     await t.hub.loops.carbon.runOnce();
