@@ -37,16 +37,8 @@ export const dispatch = async (t: TestHub) => (await t.hub.app.inject({ method: 
 export const view = async (t: TestHub, id: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${id}` })).json();
 
 /** Measured values per zone, changeable by the test, and no forecast: the feed holds each current value. */
-export class MeasuredOnlyProvider implements CarbonProvider {
-  readonly name = 'flat';
-  constructor(
-    private readonly clock: Clock,
-    readonly values: Record<string, number>,
-  ) {}
-  async current(zone: string): Promise<CarbonReading> {
-    return { zone, at: this.clock.now(), gco2PerKwh: this.values[zone] ?? 500, source: this.name, kind: 'measured' };
-  }
-  async forecast(): Promise<CarbonReading[]> {
+export class MeasuredOnlyProvider extends FlatProvider {
+  override async forecast(): Promise<CarbonReading[]> {
     return [];
   }
 }
