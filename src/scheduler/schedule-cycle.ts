@@ -294,6 +294,7 @@ export class ScheduleCycle {
    * is: the plan is made again with its cores held, outside the plan.
    */
   private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput }> {
+    const started = performance.now();
     const snapshot = await this.collect(extra);
     // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
     const output = await this.solve(snapshot.input);
@@ -301,7 +302,10 @@ export class ScheduleCycle {
     if (!dropped.size) return { snapshot, output };
     this.deps.logger.warn({ jobs: [...dropped] }, `the plan left running jobs out (${[...dropped].join(', ')}); planning again with their cores held where they run`);
     const again = await this.collect(extra, dropped);
-    return { snapshot: again, output: await this.solve(again.input) };
+    // Both plans share the cycle's time limit (the second gets a tenth of it at least): the loop's period allows for one.
+    const limit = this.deps.settings.timeLimitSeconds;
+    const left = Math.max(limit / 10, limit - (performance.now() - started) / 1000);
+    return { snapshot: again, output: await this.solve(again.input, left) };
   }
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
@@ -594,14 +598,14 @@ export class ScheduleCycle {
     );
   }
 
-  private async solve(input: OptimizeInput): Promise<OptimizeOutput> {
+  private async solve(input: OptimizeInput, timeLimitSeconds = this.deps.settings.timeLimitSeconds): Promise<OptimizeOutput> {
     const { settings } = this.deps;
     try {
-      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds: settings.timeLimitSeconds, gapTolerance: settings.gapTolerance });
+      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds, gapTolerance: settings.gapTolerance });
     } catch (error) {
       this.deps.metrics.recordOptimizerFailure();
       this.deps.logger.error({ err: error, solver: settings.solver, jobs: input.jobs.length }, 'optimizer failed; planning with the fallback solver');
-      return this.deps.fallbackOptimize(input, { timeLimitSeconds: settings.timeLimitSeconds, gapTolerance: settings.gapTolerance });
+      return this.deps.fallbackOptimize(input, { timeLimitSeconds, gapTolerance: settings.gapTolerance });
     }
   }
 

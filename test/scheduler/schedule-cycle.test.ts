@@ -187,6 +187,31 @@ describe('schedule cycle', () => {
     expect((await t.hub.lifecycle.store.get('late'))?.phase).toBe('Cancelled');
   });
 
+  it('plans again, within the same time limit, with the cores of a running job the optimizer left out held where it runs', async () => {
+    const calls: { jobs: string[]; limit: number | undefined }[] = [];
+    t = await testHub({ optimizer: { time_limit_seconds: 20 } }, {
+      optimize: async (input, options) => {
+        calls.push({ jobs: input.jobs.map((j) => j.job_id), limit: options?.timeLimitSeconds });
+        const output = await optimize(input, options);
+        // The first plan gives the running job's room away (an optimizer may: placing either is one job placed).
+        if (calls.length > 1) return output;
+        return { ...output, plans: output.plans.filter((p) => p.job_id !== 'busy'), unscheduled: [...output.unscheduled, { job_id: 'busy', reason: 'no room' }] };
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    const busy = appWrapper('busy').cpu(4).phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: 'busy', generation: 1, pool: 'FAST' }).obj();
+    const now = t.clock.now();
+    await t.hub.lifecycle.store.insert({ ...busy, submittedAt: now, updatedAt: now, startedAt: now, plannedStartAt: now, deadlineAt: now + 600 * 60_000 });
+    await submit(t, { job_id: 'new' });
+    const summary = await schedule(t);
+    expect(calls.map((c) => c.jobs.sort())).toEqual([['busy', 'new'], ['new']]);
+    expect(calls[0]?.limit).toBe(20);
+    expect(calls[1]?.limit).toBeGreaterThanOrEqual(2);
+    expect(calls[1]?.limit).toBeLessThanOrEqual(20);
+    expect(summary.outside_plan).toEqual([{ job_id: 'busy', reason: 'pool FAST, which the plan could not keep beside the other jobs' }]);
+    expect(t.log.messages()).toContain('the plan left running jobs out (busy); planning again with their cores held where they run');
+  });
+
   it('plans with the fallback solver in the same cycle when the optimizer fails', async () => {
     t = await testHub({}, {
       optimize: async () => {
