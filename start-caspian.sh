@@ -25,7 +25,11 @@ done
 # Lists: the trace files (comma-separated) and kubectl's KUBECONFIG (colon-separated).
 if [ -n "${CASPIAN_CARBON_FILE:-}" ]; then
   IFS=, read -ra files <<<"$CASPIAN_CARBON_FILE"
-  CASPIAN_CARBON_FILE=$(for f in "${files[@]}"; do absolute "$f"; echo; done | paste -sd, -)
+  # Each item trimmed, as the hub reads the list ("a.csv, b.csv"), and empty ones left out.
+  CASPIAN_CARBON_FILE=$(for f in "${files[@]}"; do
+    f="${f#"${f%%[![:space:]]*}"}"; f="${f%"${f##*[![:space:]]}"}"
+    [ -z "$f" ] || { absolute "$f"; echo; }
+  done | paste -sd, -)
   export CASPIAN_CARBON_FILE
 fi
 if [ -n "${KUBECONFIG:-}" ]; then

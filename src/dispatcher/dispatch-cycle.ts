@@ -448,10 +448,13 @@ export class DispatchCycle {
       const fastest = [...poolsOf(this.deps.clusters.info(cluster))].sort((a, b) => a.speedFactor - b.speedFactor)[0];
       const onFastest = fastest && fastest.name !== request.pool && now + aw.spec.runtimeMinutes * 60_000 * fastest.speedFactor <= aw.deadlineAt;
       // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.
-      const stored = await this.deps.lifecycle.change(aw.jobId, (cur) =>
-        cur.updatedAt !== aw.updatedAt ? undefined : onFastest ? { ...cur, targetPool: fastest.name } : { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now },
-      );
-      if (!onFastest || stored.updatedAt === aw.updatedAt) {
+      let applied = false;
+      const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
+        if (cur.updatedAt !== aw.updatedAt) return undefined;
+        applied = true;
+        return onFastest ? { ...cur, targetPool: fastest.name } : { ...cur, phase: 'Failed', reason: CANNOT_FINISH, finishedAt: now };
+      });
+      if (!onFastest || !applied) {
         if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
         return;
       }

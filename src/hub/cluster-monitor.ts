@@ -143,7 +143,7 @@ export class ClusterMonitor {
     if (!this.awaitingList.delete(cluster)) return;
     const view = this.views.get(cluster);
     if (view?.ready && view.unreadySince !== undefined) {
-      this.views.set(cluster, { ...view, unreadySince: undefined });
+      this.views.set(cluster, { ...view, message: undefined, unreadySince: undefined });
       this.deps.logger.info({ cluster, region: view.region }, 'cluster is ready: its Jobs are listed again');
       this.recordReadiness(cluster);
     }
@@ -151,9 +151,12 @@ export class ClusterMonitor {
 
   private record(cluster: string, next: ClusterView): void {
     const previous = this.views.get(cluster);
-    const answering = next.ready && !this.awaitingList.has(cluster);
+    const awaitingList = this.awaitingList.has(cluster);
+    const answering = next.ready && !awaitingList;
     const unreadySince = answering ? undefined : (previous?.unreadySince ?? next.checkedAt);
-    const view: ClusterView = { ...next, unreadySince };
+    // A status that answers says nothing of the Job list that failed: its message stays until a list succeeds.
+    const message = next.message ?? (awaitingList ? previous?.message : undefined);
+    const view: ClusterView = { ...next, message, unreadySince };
     this.views.set(cluster, view);
     // The first answer is always worth a line, then only changes.
     if (previous?.checkedAt === undefined || previous.ready !== view.ready) {

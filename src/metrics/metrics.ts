@@ -138,12 +138,12 @@ export class Metrics {
   });
   private readonly clustersReady = new Gauge({
     name: 'clusters_ready',
-    help: 'Spoke clusters that answered their last status check. Unit: clusters. No labels.',
+    help: 'Spoke clusters that answer in full: their last status check, and their Jobs since a list of them failed. Unit: clusters. No labels.',
     registers: [this.registry],
   });
   private readonly clusterReady = new Gauge({
     name: 'caspian_cluster_ready',
-    help: 'Whether a spoke cluster answered its last status check. Unit: boolean (1 ready, 0 not). Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
+    help: 'Whether a spoke cluster answers in full: its last status check, and its Jobs since a list of them failed. Unit: boolean (1 ready, 0 not). Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['cluster'],
     registers: [this.registry],
   });
@@ -272,7 +272,7 @@ export class Metrics {
   });
   private readonly outsidePlan = new Gauge({
     name: 'caspian_jobs_outside_plan',
-    help: 'Running jobs the last schedule cycle left outside its plan because their pool is gone from the configuration or too slow for one slot to fit the horizon: they run on where they are, their cores held for them, and the plan cannot move them. Unit: jobs. No labels.',
+    help: 'Running jobs the last schedule cycle left outside its plan because their cluster no longer has their pool in the configuration, their pool is too slow for one slot to fit the horizon, or the optimizer gave their room to other jobs (the cluster has less free than its running jobs hold): they run on where they are, their cores held for them, and the plan cannot move them. Unit: jobs. No labels.',
     registers: [this.registry],
   });
   private readonly co2Planned = new Gauge({

@@ -76,10 +76,10 @@ export interface WhatIfAnswer {
   wait_seconds?: number;
   /** Planned emissions of the run, gCO2, on the current forecast. */
   co2_estimate_g?: number;
-  /** The same job run now in its first allowed region on FAST workers, gCO2, on the current forecast. */
-  counterfactual_g?: number;
-  /** `counterfactual_g - co2_estimate_g`. */
-  saved_g?: number;
+  /** The same job run now in its first allowed region on FAST workers, gCO2, on the current forecast; null without a forecast there. */
+  counterfactual_g?: number | null;
+  /** `counterfactual_g - co2_estimate_g`; null with it. */
+  saved_g?: number | null;
   /** Why it would not be placed. */
   reason?: string;
   /** The schedule as the next cycle would make it with this job added (every other job included). */
@@ -569,7 +569,9 @@ export class ScheduleCycle {
     const scaledIn = (pool: WorkerPool, slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
     const share = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => free(resource, slot) * pool.share * (scaledIn(pool, slot) ? scaleDown!.capacityFactor : 1);
     const held = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => heldInPlan(pool.name)?.[resource][slot] ?? 0;
-    const overflow = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => Math.max(0, held(pool, resource, slot) - share(pool, resource, slot));
+    // Against the pool's whole share: a FAST pool scaled down for a dirty grid takes no new work, but its running
+    // jobs use its own cores, not the other pool's.
+    const overflow = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => Math.max(0, held(pool, resource, slot) - free(resource, slot) * pool.share);
     const cap = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => {
       const othersOverflow = pools.reduce((sum, other) => (other === pool ? sum : sum + overflow(other, resource, slot)), 0);
       return Math.max(held(pool, resource, slot), share(pool, resource, slot) - othersOverflow);
@@ -753,7 +755,6 @@ function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, schedule: Sched
   if (!placed || !job) return { ...base, placed: false, reason: refused?.reason ?? 'no ready cluster can take it now' };
   const plannedStart = Date.parse(placed.planned_start);
   const counterfactual = counterfactualG(job);
-  if (counterfactual === undefined) return { ...base, placed: false, reason: 'no carbon forecast for its first region, the baseline of its saving' };
   return {
     ...base,
     placed: true,
@@ -763,8 +764,8 @@ function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, schedule: Sched
     planned_start: placed.planned_start,
     wait_seconds: Math.max(0, (plannedStart - snapshot.now) / 1000),
     co2_estimate_g: placed.co2_gco2,
-    counterfactual_g: counterfactual,
-    saved_g: counterfactual - placed.co2_gco2,
+    counterfactual_g: counterfactual ?? null,
+    saved_g: counterfactual === undefined ? null : counterfactual - placed.co2_gco2,
   };
 }
 

@@ -195,7 +195,7 @@ describe('schedule cycle', () => {
         const output = await optimize(input, options);
         // The first plan gives the running job's room away (an optimizer may: placing either is one job placed).
         if (calls.length > 1) return output;
-        return { ...output, plans: output.plans.filter((p) => p.job_id !== 'busy'), unscheduled: [...output.unscheduled, { job_id: 'busy', reason: 'no room' }] };
+        return { ...output, plans: output.plans.filter((p) => p.job_id !== 'busy'), unscheduled: [...output.unscheduled, { job_id: 'busy', code: 'no_capacity' as const, reason: 'no room' }] };
       },
     });
     await t.hub.loops.carbon.runOnce();
