@@ -216,7 +216,8 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
 
     const provider = overrides.carbonProvider ?? carbonProviderFor(config, clock, carbonFaultHook({ metrics, logger }));
     metrics.registerCarbonProvider(provider.name, [config.carbon.provider, ...config.carbon.fallback], LAST_KNOWN);
-    const carbon = new CarbonFeed(provider, config.regions.map((r) => r.zone), {
+    // One refresh per zone, however many regions share it (each asks the provider, and counts).
+    const carbon = new CarbonFeed(provider, [...new Set(config.regions.map((r) => r.zone))], {
       metrics,
       logger,
       clock,

@@ -201,7 +201,9 @@ export class ScheduleCycle {
         this.deps.metrics.recordScheduleCycle('ok', summary.duration_seconds, {
           solver: summary.solver,
           status: summary.status,
-          objectiveGco2: summary.objective_gco2,
+          // The plan's grams (run carbon and migration charges), not the optimizer's whole objective: that also
+          // holds the waiting charges that steer urgent jobs, which nothing emits.
+          objectiveGco2: summary.co2_estimate_kg * 1000,
           gap: summary.gap,
           unschedulable: summary.unschedulable.length,
           outsidePlan: summary.outside_plan.length,
@@ -293,23 +295,26 @@ export class ScheduleCycle {
    * Steps 1-5. A running job the optimizer left out (it gave the job's room to other jobs) still runs where it
    * is: the plan is made again with its cores held, outside the plan.
    */
-  private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput }> {
+  private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput; fellBack: boolean }> {
     const started = performance.now();
     const snapshot = await this.collect(extra);
     // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
-    const output = await this.solve(snapshot.input);
+    const { output, fellBack } = await this.solve(snapshot.input);
     const dropped = new Set(output.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : [])));
-    if (!dropped.size) return { snapshot, output };
+    if (!dropped.size) return { snapshot, output, fellBack };
     this.deps.logger.warn({ jobs: [...dropped] }, `the plan left running jobs out (${[...dropped].join(', ')}); planning again with their cores held where they run`);
     const again = await this.collect(extra, dropped);
     // Both plans share the cycle's time limit (the second gets a tenth of it at least): the loop's period allows for one.
     const limit = this.deps.settings.timeLimitSeconds;
     const left = Math.max(limit / 10, limit - (performance.now() - started) / 1000);
-    return { snapshot: again, output: await this.solve(again.input, left) };
+    const second = await this.solve(again.input, left);
+    return { snapshot: again, output: second.output, fellBack: fellBack || second.fellBack };
   }
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
-    const { snapshot, output } = await this.plan();
+    const { snapshot, output, fellBack } = await this.plan();
+    // Counted per cycle (a what-if or a dry run that falls back plans nothing): the alert speaks of cycles.
+    if (fellBack) this.deps.metrics.recordOptimizerFailure();
     const { now, input, byId, seen, unschedulable, failed } = snapshot;
     const slotMs = this.deps.settings.slotSeconds * 1000;
 
@@ -320,7 +325,7 @@ export class ScheduleCycle {
       for (const { aw, item, cluster } of plansOf(snapshot, output)) {
         const applied = await this.applyPlan(aw, item, cluster, now + item.start_slot * slotMs, now, snapshot.runShares.get(aw.jobId));
         if (!applied) continue;
-        placed.push(placedJob(aw, item, cluster, applied.plannedStartAt));
+        placed.push(placedJob(aw, item, cluster, applied.plannedStartAt, snapshot.runShares.get(aw.jobId)?.restOverPriced));
         if (applied.migration) migrations.push(applied.migration);
       }
     } finally {
@@ -357,7 +362,7 @@ export class ScheduleCycle {
       const migration = migrationOf(aw, item, cluster);
       // As applied: a running job that stays keeps its start, one that moves starts its new Job at its slot.
       const stays = PINNED.has(aw.phase) && !migration;
-      placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs));
+      placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs, snapshot.runShares.get(aw.jobId)?.restOverPriced));
       if (migration) migrations.push(migration);
     }
     return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId, this.deps.settings.horizonSlots * this.deps.settings.slotSeconds * 1000)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
@@ -600,14 +605,14 @@ export class ScheduleCycle {
     );
   }
 
-  private async solve(input: OptimizeInput, timeLimitSeconds = this.deps.settings.timeLimitSeconds): Promise<OptimizeOutput> {
+  /** `fellBack`: the optimizer failed, and the fallback solver planned. */
+  private async solve(input: OptimizeInput, timeLimitSeconds = this.deps.settings.timeLimitSeconds): Promise<{ output: OptimizeOutput; fellBack: boolean }> {
     const { settings } = this.deps;
     try {
-      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds, gapTolerance: settings.gapTolerance });
+      return { output: await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds, gapTolerance: settings.gapTolerance }), fellBack: false };
     } catch (error) {
-      this.deps.metrics.recordOptimizerFailure();
       this.deps.logger.error({ err: error, solver: settings.solver, jobs: input.jobs.length }, 'optimizer failed; planning with the fallback solver');
-      return this.deps.fallbackOptimize(input, { timeLimitSeconds, gapTolerance: settings.gapTolerance });
+      return { output: await this.deps.fallbackOptimize(input, { timeLimitSeconds, gapTolerance: settings.gapTolerance }), fellBack: true };
     }
   }
 
@@ -691,8 +696,9 @@ function migrationOf(aw: AppWrapper, item: PlanItem, cluster: string): Migration
   return { job_id: aw.jobId, from_cluster: from, to_cluster: cluster, data_gb: aw.spec.dataGb, cost_gco2: item.migration_cost_gco2 };
 }
 
-function placedJob(aw: AppWrapper, item: PlanItem, cluster: string, plannedStartAt: number): PlacedJob {
-  return { job_id: aw.jobId, cluster, region: item.region, pool: poolOfPlan(item), planned_start: new Date(plannedStartAt).toISOString(), co2_gco2: item.cost_gco2 };
+/** `restOverPriced`: a running job's plan prices whole slots of its rest; its grams are scaled to the work left. */
+function placedJob(aw: AppWrapper, item: PlanItem, cluster: string, plannedStartAt: number, restOverPriced = 1): PlacedJob {
+  return { job_id: aw.jobId, cluster, region: item.region, pool: poolOfPlan(item), planned_start: new Date(plannedStartAt).toISOString(), co2_gco2: item.cost_gco2 * restOverPriced };
 }
 
 /** Jobs the optimizer could not place that the cycle may mark Unschedulable (a running job is left running). */
