@@ -187,12 +187,14 @@ export class DispatchCycle {
 
     // 2. Read the Jobs back from every ready spoke.
     const jobsByCluster = new Map<string, Map<string, SpokeJobStatus>>();
+    const listedAt = new Map<string, number>();
     for (const view of this.deps.clusters.snapshot()) {
       const client = this.deps.clusters.client(view.name);
       if (!view.ready || !client) continue;
       try {
         const jobs = await this.call(client, client.listJobs(), 'list Jobs');
         jobsByCluster.set(view.name, new Map(jobs.map((j) => [j.jobName, j])));
+        listedAt.set(view.name, this.deps.clock.now());
         this.deps.clusters.markListed(view.name);
       } catch (error) {
         this.deps.clusters.markListFailed(view.name, error);
@@ -210,7 +212,9 @@ export class DispatchCycle {
     for (const [cluster, jobs] of jobsByCluster) {
       for (const job of jobs.values()) {
         const aw = known.get(job.jobId);
-        if (aw) await this.claim(aw, cluster, job, summary);
+        // A job changed since its cluster was listed (a cancel that deleted its Job meanwhile) is judged on the
+        // next cycle's listing, not on this older one.
+        if (aw && aw.updatedAt <= (listedAt.get(cluster) ?? -Infinity)) await this.claim(aw, cluster, job, summary);
       }
     }
 
@@ -306,43 +310,52 @@ export class DispatchCycle {
 
   private async sync(aw: AppWrapper, placement: Placement, job: SpokeJobStatus | undefined, summary: DispatchSummary): Promise<void> {
     const now = this.deps.clock.now();
-    const stored = await this.changeEndingMove(
+    // The phase this sync read from the Job, if it changed the job (a cancel landing meanwhile is no phase read back).
+    let readPhase: string | undefined;
+    await this.changeEndingMove(
       aw.jobId,
       (cur) => {
-        // Only the Job the AppWrapper currently points at speaks for it.
-        if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
-        // A move not carried out yet ends with the job.
-        const finishing = withoutPendingMove(cur);
-        // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
-        // It ran at most until its activeDeadlineSeconds (the deadline), however long the hub could not look.
-        if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: Math.min(now, Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity)) };
-        // Its activeDeadlineSeconds should have ended it at the deadline, but a suspended Job (Kueue preempts by
-        // suspending) stops that clock: past the deadline and a grace, the hub ends it, and deletes the Job.
-        if ((job.phase === 'Pending' || job.phase === 'Running') && now > cur.deadlineAt + this.deps.settings.dispatchPeriodMs + DEADLINE_GRACE_MS) {
-          return {
-            ...finishing,
-            phase: 'Failed',
-            reason: `DeadlineExceeded: its Job ${placement.jobName} on ${placement.cluster} was still ${job.phase.toLowerCase()} after its deadline (suspended?)`,
-            startedAt: cur.startedAt ?? job.startedAt,
-            finishedAt: Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity),
-            staleJobs: [...finishing.staleJobs, { cluster: placement.cluster, jobName: placement.jobName }],
-          };
-        }
-        switch (job.phase) {
-          case 'Pending':
-            return undefined;
-          case 'Running':
-            return cur.phase === 'Running' ? undefined : { ...cur, phase: 'Running', startedAt: job.startedAt ?? now };
-          case 'Succeeded':
-            return { ...finishing, phase: 'Succeeded', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
-          case 'Failed':
-            return { ...finishing, phase: 'Failed', reason: job.reason ?? 'Job failed', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
-        }
+        const next = this.fromJob(cur, placement, job, now);
+        readPhase = next && next.phase !== cur.phase ? next.phase : undefined;
+        return next;
       },
       'finished',
       (move, finished) => `it finished (${finished.phase}) on ${move.from} first`,
     );
-    if (stored.phase !== aw.phase) summary.synced.push({ job_id: aw.jobId, phase: stored.phase });
+    if (readPhase) summary.synced.push({ job_id: aw.jobId, phase: readPhase });
+  }
+
+  /** What a live job becomes from its Job's status (undefined: nothing to change). */
+  private fromJob(cur: AppWrapper, placement: Placement, job: SpokeJobStatus | undefined, now: number): AppWrapper | undefined {
+    // Only the Job the AppWrapper currently points at speaks for it.
+    if (cur.placement?.jobName !== placement.jobName || cur.placement.cluster !== placement.cluster || !LIVE_PHASES.has(cur.phase)) return undefined;
+    // A move not carried out yet ends with the job.
+    const finishing = withoutPendingMove(cur);
+    // Deleted by someone, or finished and removed by its ttlSecondsAfterFinished while the hub could not read it: the outcome is lost.
+    // It ran at most until its activeDeadlineSeconds (the deadline), however long the hub could not look.
+    if (!job) return { ...finishing, phase: 'Failed', reason: `Job ${placement.jobName} disappeared from cluster ${placement.cluster} before its outcome was read`, finishedAt: Math.min(now, Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity)) };
+    // Its activeDeadlineSeconds should have ended it at the deadline, but a suspended Job (Kueue preempts by
+    // suspending) stops that clock: past the deadline and a grace, the hub ends it, and deletes the Job.
+    if ((job.phase === 'Pending' || job.phase === 'Running') && now > cur.deadlineAt + this.deps.settings.dispatchPeriodMs + DEADLINE_GRACE_MS) {
+      return {
+        ...finishing,
+        phase: 'Failed',
+        reason: `DeadlineExceeded: its Job ${placement.jobName} on ${placement.cluster} was still ${job.phase.toLowerCase()} after its deadline (suspended?)`,
+        startedAt: cur.startedAt ?? job.startedAt,
+        finishedAt: Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity),
+        staleJobs: [...finishing.staleJobs, { cluster: placement.cluster, jobName: placement.jobName }],
+      };
+    }
+    switch (job.phase) {
+      case 'Pending':
+        return undefined;
+      case 'Running':
+        return cur.phase === 'Running' ? undefined : { ...cur, phase: 'Running', startedAt: job.startedAt ?? now };
+      case 'Succeeded':
+        return { ...finishing, phase: 'Succeeded', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
+      case 'Failed':
+        return { ...finishing, phase: 'Failed', reason: job.reason ?? 'Job failed', startedAt: cur.startedAt ?? job.startedAt, finishedAt: job.finishedAt ?? now };
+    }
   }
 
   /**
@@ -607,8 +620,10 @@ export class DispatchCycle {
       // holding up the cycle (and a cancel request); the next cycle's refresh finds out when it is back.
       if (!ready.has(stale.cluster)) continue;
       try {
-        await this.call(client, client.deleteJob(stale.jobName), `delete Job ${stale.jobName}`);
+        const deleted = await this.call(client, client.deleteJob(stale.jobName), `delete Job ${stale.jobName}`);
         done.push(stale);
+        // Already gone (a cancel or another cycle deleted it meanwhile): nothing deleted to count or report.
+        if (!deleted) continue;
         this.deps.metrics.recordDispatchAction(stale.cluster, 'deleted');
         summary.deleted.push({ job_id: aw.jobId, cluster: stale.cluster, job_name: stale.jobName });
         this.deps.logger.info({ jobId: aw.jobId, cluster: stale.cluster, jobName: stale.jobName }, `Job ${stale.jobName} deleted from ${stale.cluster}`);

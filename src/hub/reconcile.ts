@@ -151,7 +151,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       if (!aw) {
         if (job.phase === 'Succeeded' || job.phase === 'Failed') {
           try {
-            await withTimeout(client.deleteJob(job.jobName), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
+            const deleted = await withTimeout(client.deleteJob(job.jobName), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
+            if (!deleted) continue;
             summary.deleted.push(ref);
             metrics.recordDispatchAction(view.name, 'deleted');
             logger.info(ref, `finished Job ${job.jobName} of an unknown AppWrapper deleted from ${view.name}`);

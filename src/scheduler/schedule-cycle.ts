@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { boundToItsJob, CANNOT_FINISH, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
-import { ConflictError } from '../domain/errors.js';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { fitsANode, poolOf, poolsOf, type WorkerPool } from '../domain/cluster.js';
 import type { CarbonFeed } from '../hub/carbon-feed.js';
 import { answering, type ClusterMonitor, type ClusterView } from '../hub/cluster-monitor.js';
@@ -619,12 +619,18 @@ export class ScheduleCycle {
   /** Changes an AppWrapper only if nothing else changed it since the cycle's snapshot (every change moves `updatedAt` on); otherwise the next cycle re-plans it. */
   private async guarded(seen: AppWrapper, next: (cur: AppWrapper) => AppWrapper): Promise<AppWrapper | undefined> {
     let applied = false;
-    const stored = await this.deps.lifecycle.change(seen.jobId, (cur) => {
-      if (cur.updatedAt !== seen.updatedAt || cur.phase !== seen.phase) return undefined;
-      applied = true;
-      return next(cur);
-    });
-    return applied ? stored : undefined;
+    try {
+      const stored = await this.deps.lifecycle.change(seen.jobId, (cur) => {
+        if (cur.updatedAt !== seen.updatedAt || cur.phase !== seen.phase) return undefined;
+        applied = true;
+        return next(cur);
+      });
+      return applied ? stored : undefined;
+    } catch (error) {
+      // Forgotten since the snapshot (finished, past its retention): changed meanwhile, like any other.
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
   }
 
   private async applyPlan(

@@ -338,9 +338,10 @@ export class KubernetesSpoke implements SpokeClient {
     return jobs.map((job) => jobStatus(job, runs)).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 
-  /** Deletes the Job and, in the background, its pods; a Job already gone is fine. */
-  async deleteJob(jobName: string): Promise<void> {
-    await this.callTolerating(`delete Job ${jobName}`, () => this.batch.deleteNamespacedJob({ name: jobName, namespace: this.settings.namespace, propagationPolicy: 'Background' }), 404);
+  /** Deletes the Job and, in the background, its pods; a Job already gone (404) is fine, and reported as such. */
+  async deleteJob(jobName: string): Promise<boolean> {
+    const answer = await this.callTolerating(`delete Job ${jobName}`, () => this.batch.deleteNamespacedJob({ name: jobName, namespace: this.settings.namespace, propagationPolicy: 'Background' }), 404);
+    return answer !== undefined;
   }
 
   async close(): Promise<void> {

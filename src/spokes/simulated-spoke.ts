@@ -141,12 +141,12 @@ export class SimulatedSpoke implements SpokeClient {
     }));
   }
 
-  async deleteJob(jobName: string): Promise<void> {
+  async deleteJob(jobName: string): Promise<boolean> {
     this.ensureReachable();
     this.advance(this.clock.now());
     const job = this.jobs.get(jobName);
     if (job) this.unfinished.delete(job);
-    this.jobs.delete(jobName);
+    return this.jobs.delete(jobName);
   }
 
   async close(): Promise<void> {}

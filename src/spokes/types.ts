@@ -58,8 +58,8 @@ export interface SpokeClient {
   createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'>;
   /** The Jobs CASPIAN created on this cluster (found by label). */
   listJobs(): Promise<SpokeJobStatus[]>;
-  /** Deletes the Job and its pods; absent is fine. */
-  deleteJob(jobName: string): Promise<void>;
+  /** Deletes the Job and its pods; absent is fine. Resolves with whether there was one to delete. */
+  deleteJob(jobName: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -41,7 +41,9 @@ class ScriptedClient implements SpokeClient {
     return [];
   }
 
-  async deleteJob(): Promise<void> {}
+  async deleteJob(): Promise<boolean> {
+    return false;
+  }
 
   async close(): Promise<void> {}
 }
