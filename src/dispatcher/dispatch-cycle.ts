@@ -137,7 +137,9 @@ export class DispatchCycle {
           reason: 'cancelled by request',
           finishedAt: this.deps.clock.now(),
           placement: undefined,
-          staleJobs: cur.placement ? [...cur.staleJobs, { cluster: cur.placement.cluster, jobName: cur.placement.jobName }] : cur.staleJobs,
+          // Its Job, and any a create whose answer was lost may have made: none may run on after the cancel.
+          staleJobs: [...cur.staleJobs, ...(cur.placement ? [{ cluster: cur.placement.cluster, jobName: cur.placement.jobName }] : []), ...(cur.unconfirmedJobs ?? [])],
+          unconfirmedJobs: undefined,
         };
       },
       'cancelled',
@@ -187,14 +189,16 @@ export class DispatchCycle {
 
     // 2. Read the Jobs back from every ready spoke.
     const jobsByCluster = new Map<string, Map<string, SpokeJobStatus>>();
-    const listedAt = new Map<string, number>();
+    // The jobs as they were before the lists were read: one changed since (a cancel that deleted its Job meanwhile)
+    // is judged on the next cycle's lists, not on these older ones.
+    const beforeListing = new Map((await this.deps.lifecycle.store.list()).map((aw) => [aw.jobId, aw.updatedAt]));
+    const unchangedSinceListing = (aw: AppWrapper) => beforeListing.get(aw.jobId) === aw.updatedAt;
     for (const view of this.deps.clusters.snapshot()) {
       const client = this.deps.clusters.client(view.name);
       if (!view.ready || !client) continue;
       try {
         const jobs = await this.call(client, client.listJobs(), 'list Jobs');
         jobsByCluster.set(view.name, new Map(jobs.map((j) => [j.jobName, j])));
-        listedAt.set(view.name, this.deps.clock.now());
         this.deps.clusters.markListed(view.name);
       } catch (error) {
         this.deps.clusters.markListFailed(view.name, error);
@@ -212,10 +216,18 @@ export class DispatchCycle {
     for (const [cluster, jobs] of jobsByCluster) {
       for (const job of jobs.values()) {
         const aw = known.get(job.jobId);
-        // A job changed since its cluster was listed (a cancel that deleted its Job meanwhile) is judged on the
-        // next cycle's listing, not on this older one.
-        if (aw && aw.updatedAt <= (listedAt.get(cluster) ?? -Infinity)) await this.claim(aw, cluster, job, summary);
+        if (aw && unchangedSinceListing(aw)) await this.claim(aw, cluster, job, summary);
       }
+    }
+    // The Jobs a lost create answer may have made are settled once their cluster was listed (adopted, queued for
+    // deletion, or not there), or once their cluster left the configuration.
+    for (const aw of known.values()) {
+      const settled = (ref: JobRef) => !this.deps.clusters.info(ref.cluster) || (jobsByCluster.has(ref.cluster) && unchangedSinceListing(aw));
+      if (!aw.unconfirmedJobs?.some(settled)) continue;
+      await this.deps.lifecycle.change(aw.jobId, (cur) => {
+        const left = (cur.unconfirmedJobs ?? []).filter((ref) => !(cur.updatedAt === aw.updatedAt && settled(ref)));
+        return left.length === (cur.unconfirmedJobs ?? []).length ? undefined : { ...cur, unconfirmedJobs: left.length ? left : undefined };
+      });
     }
 
     // 5. Sync the phase of every live AppWrapper from its Job.
@@ -285,7 +297,7 @@ export class DispatchCycle {
     const { retentionMs } = this.deps.settings;
     if (retentionMs <= 0) return;
     const expired = (await this.deps.lifecycle.store.list())
-      .filter((aw) => isTerminal(aw) && aw.staleJobs.length === 0 && (aw.finishedAt ?? aw.updatedAt) <= now - retentionMs)
+      .filter((aw) => isTerminal(aw) && aw.staleJobs.length === 0 && !aw.unconfirmedJobs?.length && (aw.finishedAt ?? aw.updatedAt) <= now - retentionMs)
       .map((aw) => aw.jobId);
     if (!expired.length) return;
     summary.pruned = await this.deps.lifecycle.store.remove(expired);
@@ -424,7 +436,13 @@ export class DispatchCycle {
       this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName, retryable, err: error }, `creating Job ${request.jobName} on ${cluster} failed`);
       if (!retryable) return { refused: message };
       // A quota used up is the cluster answering: the Job waits for room there, and the plan may move it.
-      if (!(error instanceof QuotaExceededError)) this.deps.clusters.markUnreachable(cluster, error);
+      if (error instanceof QuotaExceededError) return undefined;
+      this.deps.clusters.markUnreachable(cluster, error);
+      // The create may have reached the cluster: the job remembers that Job until a listing settles it.
+      const ref = { cluster, jobName: request.jobName };
+      await this.deps.lifecycle.change(aw.jobId, (cur) =>
+        cur.unconfirmedJobs?.some((j) => j.cluster === cluster && j.jobName === request.jobName) ? undefined : { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), ref] },
+      );
       return undefined;
     }
   }

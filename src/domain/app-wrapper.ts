@@ -199,6 +199,11 @@ export interface AppWrapper {
   migrating: boolean;
   /** Jobs left on spokes by a migration or a cancel, still to be deleted (retried until the spoke answers). */
   staleJobs: JobRef[];
+  /**
+   * Jobs a create may have made although its answer was lost (a time-out, a connection cut), until a listing of
+   * their cluster settles them (adopted, deleted, or not there); a job that ends first has them deleted.
+   */
+  unconfirmedJobs?: JobRef[];
   /** When the current Job started running (a migration clears it: the next Job starts over). */
   startedAt?: number;
   finishedAt?: number;

@@ -56,6 +56,7 @@ export const appWrapperSchema = z.strictObject({
     .optional(),
   migrating: z.boolean(),
   staleJobs: z.array(jobRefSchema),
+  unconfirmedJobs: z.array(jobRefSchema).optional(),
   startedAt: finite.optional(),
   finishedAt: finite.optional(),
   pastRuns: z.array(z.strictObject({ cluster: text, pool: z.enum(POOLS), startedAt: finite, endedAt: finite, lost: z.literal(true).optional(), co2EstimateG: finite.optional() })).optional(),

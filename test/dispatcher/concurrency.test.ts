@@ -156,4 +156,28 @@ describe('concurrency between the API and the loops', () => {
     // `a`'s Job (it was Running, as stored): the cancel was the API's, not the spoke's.
     expect(summary.synced).toEqual([]);
   });
+
+  it('a job cancelled after a create whose answer was lost has that Job deleted, even when its cluster is away past the retention', async () => {
+    await hub({ store: { kind: 'memory', retention_hours: 1 } });
+    await store().insert(planned('a'));
+    // The create reaches carbon-kr, then the connection drops before its answer: the hub sees a failure it may retry.
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async function (this: SimulatedSpoke, request) {
+      await Object.getPrototypeOf(sim(0)).createJob.call(sim(0), request);
+      sim(0).setReachable(false);
+      throw new Error('socket hang up');
+    });
+    await dispatch();
+    expect((await store().get('a'))?.unconfirmedJobs).toEqual([{ cluster: 'carbon-kr', jobName: 'a' }]);
+    // The user cancels; carbon-kr stays away for two hours, past the job's retention.
+    expect((await cancel('a')).statusCode).toBe(200);
+    clock.advanceMinutes(120);
+    await dispatch();
+    // Not forgotten while a Job of it may run: it used to be, and that Job ran on once its cluster came back.
+    expect((await store().get('a'))?.staleJobs).toEqual([{ cluster: 'carbon-kr', jobName: 'a' }]);
+    sim(0).setReachable(true);
+    await dispatch();
+    expect(await sim(0).listJobs()).toEqual([]);
+    await dispatch();
+    expect(await store().get('a')).toBeUndefined();
+  });
 });
