@@ -90,6 +90,8 @@ export interface WhatIfAnswer {
 const MOVABLE: ReadonlySet<Phase> = new Set(['Pending', 'Planned', 'Unschedulable']);
 /** Phases with a Job on a spoke: re-planned only as "stay, or move now". */
 const PINNED: ReadonlySet<Phase> = new Set(['Dispatched', 'Running']);
+/** Plans a cycle makes at most: the first, then again while it leaves running jobs out (see `plan`). */
+const MAX_PLAN_ROUNDS = 3;
 
 interface Usable {
   view: ClusterView;
@@ -297,19 +299,24 @@ export class ScheduleCycle {
    */
   private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput; fellBack: boolean }> {
     const started = performance.now();
-    const snapshot = await this.collect(extra);
-    // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle.
-    const { output, fellBack } = await this.solve(snapshot.input);
-    const dropped = new Set(output.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : [])));
-    if (!dropped.size) return { snapshot, output, fellBack };
-    this.deps.logger.warn({ jobs: [...dropped] }, `the plan left running jobs out (${[...dropped].join(', ')}); planning again with their cores held where they run`);
-    const again = await this.collect(extra, dropped);
-    // Both plans share the cycle's time limit (the second gets a tenth of it at least): the loop's period allows for one.
     const limit = this.deps.settings.timeLimitSeconds;
-    const left = Math.max(limit / 10, limit - (performance.now() - started) / 1000);
-    const second = await this.solve(again.input, left);
-    return { snapshot: again, output: second.output, fellBack: fellBack || second.fellBack };
+    const keptOutside = new Set<string>();
+    let fellBack = false;
+    for (let round = 1; ; round++) {
+      const snapshot = await this.collect(extra, keptOutside);
+      // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle. The plans made again share
+      // the cycle's time limit (each gets a tenth of it at least): the loop's period allows for one.
+      const timeLimit = round === 1 ? limit : Math.max(limit / 10, limit - (performance.now() - started) / 1000);
+      const solved = await this.solve(snapshot.input, timeLimit);
+      fellBack ||= solved.fellBack;
+      const dropped = solved.output.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : []));
+      // Each round holds at least one more job: a few rounds end it (past them, a job left out runs on unheld, as logged).
+      if (!dropped.length || round === MAX_PLAN_ROUNDS) return { snapshot, output: solved.output, fellBack };
+      this.deps.logger.warn({ jobs: dropped }, `the plan left running jobs out (${dropped.join(', ')}); planning again with their cores held where they run`);
+      for (const jobId of dropped) keptOutside.add(jobId);
+    }
   }
+
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
     const { snapshot, output, fellBack } = await this.plan();

@@ -212,6 +212,31 @@ describe('schedule cycle', () => {
     expect(t.log.messages()).toContain('the plan left running jobs out (busy); planning again with their cores held where they run');
   });
 
+  it('plans again while the plan leaves running jobs out, each round holding those it left out, a few rounds at most', async () => {
+    const calls: string[][] = [];
+    const leaveOut = ['one', 'two', 'three', 'four'];
+    t = await testHub({}, {
+      optimize: async (input, options) => {
+        calls.push(input.jobs.map((j) => j.job_id).sort());
+        const output = await optimize(input, options);
+        // Every round gives the room of the first running job still in the input away.
+        const out = leaveOut.find((id) => input.jobs.some((j) => j.job_id === id));
+        if (!out) return output;
+        return { ...output, plans: output.plans.filter((p) => p.job_id !== out), unscheduled: [...output.unscheduled, { job_id: out, code: 'no_capacity' as const, reason: 'no room' }] };
+      },
+    });
+    await t.hub.loops.carbon.runOnce();
+    const now = t.clock.now();
+    for (const id of leaveOut) {
+      const running = appWrapper(id).cpu(1).phase('Running').target('carbon-kr').placement({ cluster: 'carbon-kr', jobName: id, generation: 1, pool: 'FAST' }).obj();
+      await t.hub.lifecycle.store.insert({ ...running, submittedAt: now, updatedAt: now, startedAt: now, plannedStartAt: now, deadlineAt: now + 600 * 60_000 });
+    }
+    const summary = await schedule(t);
+    // Three plans: the second holds 'one', the third 'one' and 'two'; 'three', left out by the last, runs on unheld.
+    expect(calls).toEqual([['four', 'one', 'three', 'two'], ['four', 'three', 'two'], ['four', 'three']]);
+    expect(summary.outside_plan.map((o: { job_id: string }) => o.job_id)).toEqual(['one', 'two']);
+  });
+
   it('plans with the fallback solver in the same cycle when the optimizer fails', async () => {
     t = await testHub({}, {
       optimize: async () => {
