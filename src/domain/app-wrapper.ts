@@ -127,6 +127,8 @@ export interface Placement extends JobRef {
    * before.
    */
   co2EstimateG?: number;
+  /** The planned start this Job carries out, shown again when a move decided after it is given up. Absent in documents written before. */
+  plannedStartAt?: number;
 }
 
 /**
@@ -249,8 +251,8 @@ export function jobNameFor(jobId: string, generation: number): string {
  * The placement of a Job created (or adopted) now for `aw`: it keeps the AppWrapper's metadata and CO2
  * estimate as they are, for a move decided later and given up to restore.
  */
-export function placementFor(aw: Pick<AppWrapper, 'metadata' | 'co2EstimateG'>, job: Omit<Placement, 'metadata' | 'co2EstimateG'>): Placement {
-  return { ...job, metadata: aw.metadata, co2EstimateG: aw.co2EstimateG };
+export function placementFor(aw: Pick<AppWrapper, 'metadata' | 'co2EstimateG' | 'plannedStartAt'>, job: Omit<Placement, 'metadata' | 'co2EstimateG' | 'plannedStartAt'>): Placement {
+  return { ...job, metadata: aw.metadata, co2EstimateG: aw.co2EstimateG, plannedStartAt: aw.plannedStartAt };
 }
 
 /** A move between clusters: where the job's Job runs, and where it goes. */
@@ -285,6 +287,7 @@ export function withoutPendingMove(aw: AppWrapper): AppWrapper {
     targetPool: job.pool,
     metadata: job.metadata ?? metadataBefore(aw.metadata, job.cluster),
     co2EstimateG: job.co2EstimateG ?? aw.co2EstimateG,
+    plannedStartAt: job.plannedStartAt ?? aw.plannedStartAt,
   };
 }
 

@@ -657,7 +657,8 @@ export class ScheduleCycle {
       if (!pinned) return { ...cur, phase: 'Planned', reason: undefined, targetCluster: cluster, targetPool: pool, plannedStartAt, gateOpen: false, co2EstimateG: item.cost_gco2, metadata };
       // The done share is priced at the Job's own estimate: a move pending (given up now, or replaced) never ran.
       const co2EstimateG = wholeRunEstimateG(withoutPendingMove(cur).co2EstimateG, run?.done ?? 0, item.cost_gco2 * (run?.restOverPriced ?? 1));
-      return { ...(cluster === from ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata }), targetCluster: cluster, targetPool: pool, co2EstimateG };
+      // A move starts its new Job at its plan's slot: the job shows that start (the Job in place keeps its own, restored if the move is given up).
+      return { ...(cluster === from ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata, plannedStartAt }), targetCluster: cluster, targetPool: pool, co2EstimateG };
     });
     if (!stored) return undefined;
     // A move decided earlier and not carried out yet is given up for this plan (`aw` is what was changed).

@@ -52,6 +52,7 @@ export const appWrapperSchema = z.strictObject({
       createdAt: finite,
       metadata: metadataSchema.optional(),
       co2EstimateG: finite.optional(),
+      plannedStartAt: finite.optional(),
     })
     .optional(),
   migrating: z.boolean(),

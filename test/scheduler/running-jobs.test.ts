@@ -143,4 +143,33 @@ describe('running jobs in the schedule cycle', () => {
     expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'refused' })).toBe(1);
     expect(await view(t, 'long')).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', job: { cluster: 'carbon-kr', name: 'long' }, refused_by: ['carbon-jp'] });
   });
+
+  it('a running job the plan moves shows the move\'s start, and its own start again when the move is given up', async () => {
+    const clock = new FakeClock();
+    const provider = new FlatProvider(clock, { KR: 100, JP: 700 });
+    t = await testHub({ regions: [region('KR'), region('JP')], migration: { network_gco2_per_gb: {} } }, { clock, carbonProvider: provider });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'long', runtime_minutes: 600, deadline_minutes: 1440, urgency: 'urgent' });
+    await schedule(t);
+    await dispatch(t);
+    await dispatch(t);
+    const started = (await view(t, 'long')).planned_start;
+
+    clock.advanceMinutes(5);
+    provider.values.KR = 700;
+    provider.values.JP = 100;
+    await t.hub.loops.carbon.runOnce();
+    const moved = await schedule(t);
+    const placed = moved.placed.find((p: { job_id: string }) => p.job_id === 'long');
+    expect(placed).toMatchObject({ cluster: 'carbon-jp' });
+    // It used to keep its first start while the summary and the decision log gave the move's.
+    expect(await view(t, 'long')).toMatchObject({ target_cluster: 'carbon-jp', migrating: true, planned_start: placed.planned_start });
+
+    // Before the move is carried out, KR is the cleaner again: the move is given up, the Job in place keeps its start.
+    provider.values.KR = 100;
+    provider.values.JP = 700;
+    await t.hub.loops.carbon.runOnce();
+    await schedule(t);
+    expect(await view(t, 'long')).toMatchObject({ target_cluster: 'carbon-kr', migrating: false, planned_start: started });
+  });
 });
