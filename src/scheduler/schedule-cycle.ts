@@ -120,6 +120,8 @@ function holdSlots(uses: Map<string, SlotUse>, key: string, horizonSlots: number
 interface Snapshot {
   now: number;
   input: OptimizeInput;
+  /** Every cluster the cycle looked at, usable or not. */
+  views: readonly ClusterView[];
   usable: Map<string, Usable>;
   /** Every AppWrapper the plan may change, as the cycle saw it. */
   seen: Map<string, AppWrapper>;
@@ -320,6 +322,7 @@ export class ScheduleCycle {
 
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
     const { snapshot, output, fellBack } = await this.plan();
+    this.recordPools(snapshot);
     // Counted per cycle (a what-if or a dry run that falls back plans nothing): the alert speaks of cycles.
     if (fellBack) this.deps.metrics.recordOptimizerFailure();
     const { now, input, byId, seen, unschedulable, failed } = snapshot;
@@ -395,12 +398,6 @@ export class ScheduleCycle {
       const intensities = this.deps.carbon.slotIntensities(view.zone, now, slotMs, H);
       if (intensities) usable.set(view.region, { view, intensities });
       else this.deps.logger.warn({ region: view.region, zone: view.zone }, 'no carbon data for region; not planning work there');
-    }
-    // A cluster the cycle cannot use offers nothing this time: its pool gauges say so, not its last offer.
-    for (const view of views) {
-      if (usable.get(view.region)?.view === view) continue;
-      for (const pool of poolsOf(view)) this.deps.metrics.recordPoolCapacity(view.name, pool.name, NO_RESOURCES);
-      if (view.fastScaleDown) this.deps.metrics.recordFastScaledDown(view.name, false);
     }
     const regionOfCluster = new Map(views.map((v) => [v.name, v.region]));
     const intensities = [...usable.values()].flatMap((u) => u.intensities);
@@ -562,7 +559,7 @@ export class ScheduleCycle {
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    return { now, input, usable, seen, byId, runShares, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
+    return { now, input, views, usable, seen, byId, runShares, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
   }
 
   /**
@@ -589,15 +586,31 @@ export class ScheduleCycle {
       return Math.max(held(pool, resource, slot), share(pool, resource, slot) - othersOverflow);
     };
     for (const pool of pools) {
-      const scaled = (slot: number) => scaledIn(pool, slot);
       for (let slot = 0; slot < intensities.length; slot++) {
         out.push({ region: view.region, pool: pool.name, slot, cpu_cap: cap(pool, 'cpu', slot), mem_gb_cap: cap(pool, 'memGb', slot), gpu_cap: cap(pool, 'gpu', slot) });
       }
-      const now = out[out.length - intensities.length];
-      if (now) this.deps.metrics.recordPoolCapacity(view.name, pool.name, { cpu: now.cpu_cap, memGb: now.mem_gb_cap, gpu: now.gpu_cap });
-      if (pool.name === 'FAST' && scaleDown) this.noteScaleDown(view.name, intensities.length > 0 && scaled(0), intensities[0] ?? 0, scaleDown.thresholdGco2PerKwh);
     }
     return out;
+  }
+
+  /**
+   * The pool gauges and the FAST scale-down line, from a cycle's plan input (dry runs and what-ifs change
+   * nothing): each pool's offer in slot 0; a cluster the cycle could not use offers nothing, not its last offer.
+   */
+  private recordPools({ views, usable, input }: Snapshot): void {
+    for (const view of views) {
+      const used = usable.get(view.region);
+      const scaleDown = view.fastScaleDown;
+      const pools = poolsOf(view);
+      for (const pool of pools) {
+        const now = used?.view === view ? input.capacities.find((c) => c.region === view.region && c.pool === pool.name && c.slot === 0) : undefined;
+        this.deps.metrics.recordPoolCapacity(view.name, pool.name, now ? { cpu: now.cpu_cap, memGb: now.mem_gb_cap, gpu: now.gpu_cap } : NO_RESOURCES);
+      }
+      if (!scaleDown || !pools.some((p) => p.name === 'FAST')) continue;
+      const intensity = used?.view === view ? used.intensities[0] : undefined;
+      if (intensity === undefined) this.deps.metrics.recordFastScaledDown(view.name, false);
+      else this.noteScaleDown(view.name, intensity > scaleDown.thresholdGco2PerKwh, intensity, scaleDown.thresholdGco2PerKwh);
+    }
   }
 
   /** Logs when a cluster's FAST pool starts or stops being scaled down for a dirty grid, and keeps the gauge. */

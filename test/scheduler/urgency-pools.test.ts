@@ -196,6 +196,23 @@ describe('FAST and ECO worker pools', () => {
     await schedule(t);
     expect(t.log.messages().filter((m) => m === 'FAST pool of carbon-kr scaled down: the grid is dirtier than its threshold')).toHaveLength(1);
   });
+
+  it('leaves the pool gauges and the scale-down line to real cycles: a dry run or a what-if only reads', async () => {
+    const regions = [{ ...KR, pools: FAST_AND_ECO, fast_scale_down: { threshold_gco2_per_kwh: 300, capacity_factor: 0.25 } }];
+    t = await testHub({ regions, ...FLAT_KR });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'a', cpu: 1 });
+    expect((await schedule(t, '?dry_run=true')).dry_run).toBe(true);
+    const whatIf = await t.hub.app.inject({ method: 'POST', url: '/hub/whatif', payload: { cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240 } });
+    expect(whatIf.statusCode).toBe(200);
+    expect(await metricValue(t.hub.metrics, 'caspian_pool_capacity', { cluster: 'carbon-kr', pool: 'FAST', resource: 'cpu' })).toBeUndefined();
+    expect(await metricValue(t.hub.metrics, 'caspian_pool_fast_scaled_down', { cluster: 'carbon-kr' })).toBeUndefined();
+    expect(t.log.messages()).not.toContain('FAST pool of carbon-kr scaled down: the grid is dirtier than its threshold');
+    await schedule(t);
+    expect(await metricValue(t.hub.metrics, 'caspian_pool_capacity', { cluster: 'carbon-kr', pool: 'FAST', resource: 'cpu' })).toBe(2);
+    expect(await metricValue(t.hub.metrics, 'caspian_pool_fast_scaled_down', { cluster: 'carbon-kr' })).toBe(1);
+    expect(t.log.messages().filter((m) => m === 'FAST pool of carbon-kr scaled down: the grid is dirtier than its threshold')).toHaveLength(1);
+  });
 });
 
 describe('what-if', () => {
