@@ -140,11 +140,15 @@ function progressReporter(io: BenchCommandIo): BenchOptions['onProgress'] {
 /**
  * `caspian bench strategies ...`: runs every strategy over one workload and carbon trace in real hubs and
  * prints the table; with `--out DIR` also writes results.json, results.csv, the decision logs and the charts.
- * Exit 0 when it ran, 2 for a bad flag (`--out` included: checked before the run) or an unreadable or
+ * Exit 0 when it ran (or `--help` printed the usage), 2 for a bad flag (`--out` included: checked before the run) or an unreadable or
  * malformed trace (the message names the flag, or the file, line and field), 1 for anything else (a job the
  * hub refused and a report that could not be written say so in one line).
  */
 export async function benchStrategiesCommand(args: string[], io: BenchCommandIo): Promise<number> {
+  if (args.some((arg) => arg === '--help' || arg === '-h')) {
+    io.stdout(`${benchUsage()}\n`);
+    return EXIT_OK;
+  }
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(args);

@@ -101,6 +101,10 @@ export async function main(argv: string[]): Promise<number> {
         readFile: (path) => readFile(path, 'utf8'),
       });
     case 'bench':
+      if (rest[0] === '--help' || rest[0] === '-h') {
+        process.stdout.write(USAGE);
+        return 0;
+      }
       if (rest[0] !== 'strategies') {
         process.stderr.write(`caspian bench: unknown benchmark "${rest[0] ?? ''}"; the one there is: strategies\n\n${USAGE}`);
         return 2;

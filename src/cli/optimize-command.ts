@@ -9,7 +9,7 @@ export interface OptimizeCommandIo {
   readFile: (path: string) => Promise<string>;
 }
 
-/** Exit codes: 0 a plan was printed (also a partial one), 1 unexpected failure, 2 bad arguments or input. */
+/** Exit codes: 0 a plan was printed (also a partial one) or the usage asked for, 1 unexpected failure, 2 bad arguments or input. */
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -23,6 +23,10 @@ export async function optimizeCommand(args: string[], io: OptimizeCommandIo): Pr
   let path: string;
   let solver: string;
   let timeLimitSeconds: number | undefined;
+  if (args.some((arg) => arg === '--help' || arg === '-h')) {
+    io.stdout(`${usage()}\n`);
+    return EXIT_OK;
+  }
   try {
     const { values, positionals } = parseArgs({
       args,

@@ -136,4 +136,24 @@ describe('caspian bench strategies', () => {
       expect(stderr).toContain(message);
     }
   }, 30_000);
+
+  it('prints its usage and exits 0 for --help, through the real entry point, at every level', async () => {
+    const cli = join(import.meta.dirname, '../../src/cli/main.ts');
+    for (const [args, usage] of [
+      [['optimize', '--help'], 'usage: caspian optimize INPUT.json'],
+      [['optimize', 'in.json', '-h'], 'usage: caspian optimize INPUT.json'],
+      [['bench', '--help'], 'Usage: caspian <command> [options]'],
+      [['bench', 'strategies', '--help'], 'usage: caspian bench strategies'],
+    ] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code, args.join(' ')).toBe(0);
+      expect(stdout, args.join(' ')).toContain(usage);
+      expect(stderr, args.join(' ')).toBe('');
+    }
+  }, 30_000);
 });
