@@ -32,6 +32,15 @@ describe('carbon configuration wired into the hub', () => {
     expect(source).toMatch(/caspian_carbon_source_info\{zone="KR",source="[^"]*file[^"]*"\} 1/);
   });
 
+  it('plans every default region on the example trace the README names (examples/carbon-kr-jp-cn.csv)', async () => {
+    const example = join(import.meta.dirname, '../../examples/carbon-kr-jp-cn.csv');
+    t = await testHub({ carbon: { provider: 'file', file: { path: example } } });
+    await t.hub.loops.carbon.runOnce();
+    const clusters = (await t.hub.app.inject({ method: 'GET', url: '/hub/clusters' })).json().clusters;
+    expect(clusters.map((c: { region: string }) => c.region).sort()).toEqual(['CN', 'JP', 'KR']);
+    for (const cluster of clusters) expect(cluster.carbon, cluster.region).toMatchObject({ gco2_per_kwh: expect.any(Number), stale: false, source: expect.stringMatching(/file/) });
+  });
+
   it('starts the fault counters of the configured providers, and the refresh counters of the chain, at 0', async () => {
     t = await testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: TRACE }, fallback: ['mock'] } });
     const faults = await metricSamples(t.hub.metrics, 'caspian_carbon_fetch_errors_total');
