@@ -80,6 +80,40 @@ if $compose; then
     exit 2
   fi
 
+  # The config file and the traces are on this machine: the hub container gets each mounted read-only, and the
+  # variables name them there (a generated overlay; a missing file is refused here, or Docker would make a
+  # directory in its place). Paths inside the config file are read in the container.
+  if [ -n "${CASPIAN_CONFIG:-}${CASPIAN_CARBON_FILE:-}" ]; then
+    quoted() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "${s//\$/\$\$}"; }
+    mounts=() env_lines=() traces=() n=0
+    if [ -n "${CASPIAN_CONFIG:-}" ]; then
+      [ -f "$CASPIAN_CONFIG" ] || { echo "start-caspian.sh: CASPIAN_CONFIG: no such file: $CASPIAN_CONFIG" >&2; exit 2; }
+      mounts+=("$CASPIAN_CONFIG:/etc/caspian/files/config.json:ro")
+      env_lines+=("CASPIAN_CONFIG=/etc/caspian/files/config.json")
+    fi
+    if [ -n "${CASPIAN_CARBON_FILE:-}" ]; then
+      IFS=, read -ra files_given <<<"$CASPIAN_CARBON_FILE"
+      for f in "${files_given[@]}"; do
+        [ -f "$f" ] || { echo "start-caspian.sh: CASPIAN_CARBON_FILE: no such file: $f" >&2; exit 2; }
+        n=$((n + 1))
+        mounts+=("$f:/etc/caspian/files/trace-$n-$(basename "$f"):ro")
+        traces+=("/etc/caspian/files/trace-$n-$(basename "$f")")
+      done
+      env_lines+=("CASPIAN_CARBON_FILE=$(IFS=,; echo "${traces[*]}")")
+    fi
+    mkdir -p .caspian
+    {
+      echo "# Written by ./start-caspian.sh --compose: the files CASPIAN_CONFIG and CASPIAN_CARBON_FILE name, in the hub container."
+      echo "services:"
+      echo "  hub:"
+      echo "    environment:"
+      for line in "${env_lines[@]}"; do echo "      - $(quoted "$line")"; done
+      echo "    volumes:"
+      for mount in "${mounts[@]}"; do echo "      - $(quoted "$mount")"; done
+    } >.caspian/compose.files.yml
+    files+=(-f .caspian/compose.files.yml)
+  fi
+
   echo "caspian: building and starting the hub, Prometheus and Grafana with docker compose (spokes: ${CASPIAN_SPOKES:-simulated})"
   docker compose "${files[@]}" up -d --build
   echo "caspian: hub        http://localhost:8080  (curl -s localhost:8080/hub/stats)"

@@ -119,6 +119,34 @@ describe('start-caspian.sh / stop-caspian.sh --compose', () => {
     expect(dockerCalls().find((c) => c.includes(' up '))).toContain(`CASPIAN_SPOKES=kubernetes CASPIAN_KUBECONFIG=${join(ROOT, 'kind/carbon-kr.yaml')}`);
   });
 
+  it('mounts the config file and the traces in the hub container, named there by the variables; a missing one is refused', async () => {
+    const PATH = fakeDocker('bin-working', { compose: true, engine: true });
+    const config = join(dir, 'my config.json');
+    writeFileSync(config, '{}');
+    writeFileSync(join(dir, 'kr.csv'), 'zone,datetime,gco2_per_kwh\n');
+    writeFileSync(join(dir, 'jp$1.csv'), 'zone,datetime,gco2_per_kwh\n');
+    rmSync(calls, { force: true });
+    const start = await execFileAsync(START, ['--compose'], {
+      cwd: dir,
+      env: { ...process.env, PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_CONFIG: 'my config.json', CASPIAN_CARBON_FILE: 'kr.csv, jp$1.csv' },
+      timeout: 30_000,
+    });
+    expect(start.stderr).toBe('');
+    expect(dockerCalls().find((c) => c.includes(' up '))).toMatch(/^docker compose -f docker-compose.yml -f .caspian\/compose.files.yml up -d --build \|/);
+    const overlay = readFileSync(join(ROOT, '.caspian/compose.files.yml'), 'utf8');
+    expect(overlay).toContain('      - "CASPIAN_CONFIG=/etc/caspian/files/config.json"\n');
+    expect(overlay).toContain('      - "CASPIAN_CARBON_FILE=/etc/caspian/files/trace-1-kr.csv,/etc/caspian/files/trace-2-jp$$1.csv"\n');
+    expect(overlay).toContain(`      - "${config}:/etc/caspian/files/config.json:ro"\n`);
+    expect(overlay).toContain(`      - "${join(dir, 'kr.csv')}:/etc/caspian/files/trace-1-kr.csv:ro"\n`);
+    expect(overlay).toContain(`      - "${join(dir, 'jp$$1.csv')}:/etc/caspian/files/trace-2-jp$$1.csv:ro"\n`);
+
+    rmSync(calls, { force: true });
+    const missing = await script(START, ['--compose'], { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_CONFIG: undefined, CASPIAN_CARBON_FILE: join(dir, 'nowhere.csv') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`start-caspian.sh: CASPIAN_CARBON_FILE: no such file: ${join(dir, 'nowhere.csv')}`);
+    expect(dockerCalls().filter((c) => c.includes(' up '))).toEqual([]);
+  });
+
   it('refuses CASPIAN_SPOKES=kubernetes without a kubeconfig to mount (exit 2), before asking compose for anything', async () => {
     const PATH = fakeDocker('bin-working', { compose: true, engine: true });
     rmSync(calls, { force: true });
