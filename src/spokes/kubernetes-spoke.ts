@@ -246,8 +246,10 @@ export class KubernetesSpoke implements SpokeClient {
       const next = token;
       const page = await this.callTolerating(what, () => list({ limit: this.settings.listChunkSize, _continue: next }), 410);
       if (!page) {
+        const whole = await this.call(`${what} (unchunked, its continue token expired)`, () => list({}));
+        // Told once the read again succeeded: a restart that failed is the call's error, counted as such.
         this.onListRestart?.(this.cluster, resource);
-        return (await this.call(`${what} (unchunked, its continue token expired)`, () => list({}))).items;
+        return whole.items;
       }
       items.push(...page.items);
       token = page.metadata?._continue || undefined;

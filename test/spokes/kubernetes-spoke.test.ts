@@ -243,6 +243,18 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(listRestarts).toEqual(['carbon-kr jobs']);
   });
 
+  it('counts a list restart once the list read again succeeded, not when that read fails too', async () => {
+    await Promise.all(spokes.map((s) => s.client.close()));
+    spokes = make({ listChunkSize: 2 });
+    const kr = api();
+    for (const name of ['a', 'b', 'c']) await spoke().createJob(spokeJob(name).obj());
+    kr.compactAfterNextListChunk();
+    // The first chunk and the expired continuation are answered; the unchunked read again is refused.
+    kr.fail(403, { method: 'GET', path: /\/apis\/batch\/v1\/namespaces\/default\/jobs$/, after: 2 });
+    await expect(spoke().listJobs()).rejects.toBeInstanceOf(AdapterError);
+    expect(listRestarts).toEqual([]);
+  });
+
   it('adopts an existing Job of the same AppWrapper on 409 and refuses one that is not ours', async () => {
     const request = spokeJob('job-a').obj();
     expect(await spoke().createJob(request)).toBe('created');

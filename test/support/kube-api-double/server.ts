@@ -25,6 +25,8 @@ export interface FaultRule {
   path?: RegExp;
   /** Only every `every`-th matching request is hit, the others answered (a flapping API). */
   every?: number;
+  /** The first `after` matching requests are answered, the rule hits from the next on. */
+  after?: number;
   seen: number;
 }
 
@@ -109,14 +111,14 @@ export class KubeApiDouble {
   // --- faults ---
 
   /** Injects a fault for the matching requests; returns the rule so a test can lift it with `clearFaults`. */
-  inject(fault: Fault, match: { times?: number; method?: string; path?: RegExp; every?: number } = {}): FaultRule {
-    const rule: FaultRule = { fault, times: match.times ?? Infinity, method: match.method, path: match.path, every: match.every, seen: 0 };
+  inject(fault: Fault, match: { times?: number; method?: string; path?: RegExp; every?: number; after?: number } = {}): FaultRule {
+    const rule: FaultRule = { fault, times: match.times ?? Infinity, method: match.method, path: match.path, every: match.every, after: match.after, seen: 0 };
     this.faults.push(rule);
     return rule;
   }
 
   /** The next `times` matching requests get `code` with its Status body. */
-  fail(code: number, match: { times?: number; method?: string; path?: RegExp } = {}): FaultRule {
+  fail(code: number, match: { times?: number; method?: string; path?: RegExp; after?: number } = {}): FaultRule {
     return this.inject({ kind: 'status', code }, { times: 1, ...match });
   }
 
@@ -145,6 +147,7 @@ export class KubeApiDouble {
       if (rule.method && rule.method !== method) continue;
       if (rule.path && !rule.path.test(path)) continue;
       rule.seen++;
+      if (rule.after !== undefined && rule.seen <= rule.after) continue;
       if (rule.every && (rule.seen - 1) % rule.every !== 0) continue;
       rule.times--;
       return rule.fault;
