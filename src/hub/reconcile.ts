@@ -157,6 +157,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
             metrics.recordDispatchAction(view.name, 'deleted');
             logger.info(ref, `finished Job ${job.jobName} of an unknown AppWrapper deleted from ${view.name}`);
           } catch (error) {
+            metrics.recordDispatchAction(view.name, 'failed');
             logger.warn({ ...ref, err: error }, `deleting finished Job ${job.jobName} of an unknown AppWrapper failed`);
           }
         } else {

@@ -114,6 +114,19 @@ describe('reconcile on start', () => {
     expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('Job busy on carbon-kr carries our label but no AppWrapper "busy" exists') }));
   });
 
+  it('counts a failed delete of a finished Job no AppWrapper has as a failed dispatch action, and logs it', async () => {
+    const w = await world([]);
+    await w.kr.createJob(spokeJob('done').runtimeSeconds(60).obj());
+    w.clock.advanceMinutes(2);
+    w.kr.deleteJob = async () => {
+      throw new Error('connection reset');
+    };
+    const summary = await w.run();
+    expect(summary.deleted).toEqual([]);
+    expect(await metricValue(w.metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'failed' })).toBe(1);
+    expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: 'deleting finished Job done of an unknown AppWrapper failed' }));
+  });
+
   it('skips a cluster that does not answer, naming it, and changes none of its AppWrappers', async () => {
     const w = await world([planned('a', 'carbon-jp'), planned('b', 'carbon-kr')]);
     await w.jp.createJob(spokeJob('a').obj());
