@@ -238,7 +238,7 @@ export const configSchema = z
       .prefault({}),
     jobs: z
       .strictObject({
-        default_image: z.string().min(1).default('busybox:1.36'),
+        default_image: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be an image reference: visible ASCII, no white space').default('busybox:1.36'),
         /** Command run when a submission names none: sleeps for the job's runtime. */
         default_command: z.array(z.string()).min(1).default(() => ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"']),
       })
@@ -352,8 +352,10 @@ function coerceEnv(variable: string, raw: string, type: EnvType): unknown {
     if (raw === 'false' || raw === '0') return false;
     throw new ConfigError(`invalid configuration (environment):\n  ${variable}: expected true or false, got "${raw}"`);
   }
+  // Decimal only, as an operator writes it: Number() would also take "0x1F90", "0b1" or "1e3" for a port.
+  const decimal = type === 'int' ? /^\s*[+-]?\d+\s*$/ : /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || (type === 'int' && !Number.isInteger(value))) {
+  if (!decimal.test(raw) || !Number.isFinite(value) || (type === 'int' && !Number.isSafeInteger(value))) {
     throw new ConfigError(`invalid configuration (environment):\n  ${variable}: expected ${type === 'int' ? 'an integer' : 'a number'}, got "${raw}"`);
   }
   return value;

@@ -310,6 +310,13 @@ describe('environment', () => {
     for (const { raw, want } of cases) expect(loadConfig({ CASPIAN_MIGRATION_ALLOW: raw }).migration.allow, raw).toBe(want);
   });
 
+  it('reads decimal numbers as written, signs, spaces and exponents of real numbers included', () => {
+    expect(loadConfig({ CASPIAN_PORT: ' 8081 ' }).port).toBe(8081);
+    expect(loadConfig({ CASPIAN_HORIZON_HOURS: '1.5' }).horizon_hours).toBe(1.5);
+    expect(loadConfig({ CASPIAN_LAMBDA_PLAN_DEV: '2.5e2' }).migration.lambda_plan_dev).toBe(250);
+    expect(loadConfig({ CASPIAN_LAMBDA_PLAN_DEV: '.5' }).migration.lambda_plan_dev).toBe(0.5);
+  });
+
   it('ignores empty and unrelated variables', () => {
     expect(loadConfig({ CASPIAN_PORT: '', CASPIAN_NOT_A_KEY: '1', PORT: '1' })).toEqual(parseConfig({}));
   });
@@ -318,6 +325,11 @@ describe('environment', () => {
     { env: { CASPIAN_PORT: 'eighty' }, key: 'CASPIAN_PORT', message: /expected an integer, got "eighty"/ },
     { env: { CASPIAN_PORT: '80.5' }, key: 'CASPIAN_PORT', message: /expected an integer/ },
     { env: { CASPIAN_PORT: ' ' }, key: 'CASPIAN_PORT', message: /expected an integer/ },
+    { env: { CASPIAN_PORT: '0x1F90' }, key: 'CASPIAN_PORT', message: /expected an integer, got "0x1F90"/ },
+    { env: { CASPIAN_PORT: '8e3' }, key: 'CASPIAN_PORT', message: /expected an integer/ },
+    { env: { CASPIAN_SOLVER_TIME_LIMIT_SECONDS: '0b11' }, key: 'CASPIAN_SOLVER_TIME_LIMIT_SECONDS', message: /expected a number, got "0b11"/ },
+    { env: { CASPIAN_JOB_IMAGE: '  ' }, key: 'jobs.default_image (from CASPIAN_JOB_IMAGE)', message: /visible ASCII/ },
+    { env: { CASPIAN_JOB_IMAGE: 'busybox :1.36' }, key: 'jobs.default_image (from CASPIAN_JOB_IMAGE)', message: /visible ASCII/ },
     { env: { CASPIAN_HORIZON_HOURS: 'NaN' }, key: 'CASPIAN_HORIZON_HOURS', message: /expected a number/ },
     { env: { CASPIAN_LAMBDA_PLAN_DEV: 'Infinity' }, key: 'CASPIAN_LAMBDA_PLAN_DEV', message: /expected a number/ },
     { env: { CASPIAN_MIGRATION_ALLOW: 'yes' }, key: 'CASPIAN_MIGRATION_ALLOW', message: /expected true or false, got "yes"/ },
