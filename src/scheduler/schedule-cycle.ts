@@ -92,6 +92,8 @@ const MOVABLE: ReadonlySet<Phase> = new Set(['Pending', 'Planned', 'Unschedulabl
 const PINNED: ReadonlySet<Phase> = new Set(['Dispatched', 'Running']);
 /** Plans a cycle makes at most: the first, then again while it leaves running jobs out (see `plan`). */
 const MAX_PLAN_ROUNDS = 3;
+/** With running jobs in the plan, the first plan's share of the time limit: the rest is for the plans made again. */
+const FIRST_PLAN_SHARE = 0.8;
 
 interface Usable {
   view: ClusterView;
@@ -205,9 +207,10 @@ export class ScheduleCycle {
         this.deps.metrics.recordScheduleCycle('ok', summary.duration_seconds, {
           solver: summary.solver,
           status: summary.status,
-          // The plan's grams (run carbon and migration charges), not the optimizer's whole objective: that also
-          // holds the waiting charges that steer urgent jobs, which nothing emits.
-          objectiveGco2: summary.co2_estimate_kg * 1000,
+          // The plan's grams as applied (run carbon, a running job's for the work it has left, and migration
+          // charges), not the optimizer's objective: that also holds the waiting charges that steer urgent jobs,
+          // which nothing emits, and prices a running job's rest in whole slots.
+          objectiveGco2: [...co2ByCluster.values()].reduce((sum, g) => sum + g, 0) + summary.migrations.reduce((sum, m) => sum + m.cost_gco2, 0),
           gap: summary.gap,
           unschedulable: summary.unschedulable.length,
           outsidePlan: summary.outside_plan.length,
@@ -297,34 +300,45 @@ export class ScheduleCycle {
 
   /**
    * Steps 1-5. A running job the optimizer left out (it gave the job's room to other jobs) still runs where it
-   * is: the plan is made again with its cores held, outside the plan.
+   * is: the plan is made again with its cores held, outside the plan. `onFallback` is told each time the
+   * optimizer fails, before the fallback solver plans (which may fail too).
    */
-  private async plan(extra?: AppWrapper): Promise<{ snapshot: Snapshot; output: OptimizeOutput; fellBack: boolean }> {
+  private async plan(extra?: AppWrapper, onFallback?: () => void): Promise<{ snapshot: Snapshot; output: OptimizeOutput }> {
     const started = performance.now();
     const limit = this.deps.settings.timeLimitSeconds;
     const keptOutside = new Set<string>();
-    let fellBack = false;
+    let last: { snapshot: Snapshot; output: OptimizeOutput } | undefined;
     for (let round = 1; ; round++) {
       const snapshot = await this.collect(extra, keptOutside);
       // 5. Optimize; if the optimizer fails, plan with the fallback in the same cycle. The plans made again share
-      // the cycle's time limit (each gets a tenth of it at least): the loop's period allows for one.
-      const timeLimit = round === 1 ? limit : Math.max(limit / 10, limit - (performance.now() - started) / 1000);
-      const solved = await this.solve(snapshot.input, timeLimit);
-      fellBack ||= solved.fellBack;
-      const dropped = solved.output.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : []));
+      // the cycle's one time limit: with running jobs in the plan (only they can be left out), the first plan
+      // leaves a share of it for them, and each plan after takes its part of what is left.
+      const pinned = snapshot.input.jobs.some((j) => PINNED.has(snapshot.byId.get(j.job_id)?.phase ?? 'Pending'));
+      const left = limit - (performance.now() - started) / 1000;
+      const timeLimit = round === 1 ? (pinned ? limit * FIRST_PLAN_SHARE : limit) : left / (MAX_PLAN_ROUNDS - round + 1);
+      if (last && timeLimit <= 0) {
+        this.deps.logger.warn({ jobs: [...keptOutside] }, 'no time left to plan again; the running jobs left out run on where they are, unheld');
+        return last;
+      }
+      const solved = await this.solve(snapshot.input, timeLimit, onFallback);
+      last = { snapshot, output: solved };
+      const dropped = solved.unscheduled.flatMap((u) => (PINNED.has(snapshot.byId.get(u.job_id)?.phase ?? 'Pending') ? [u.job_id] : []));
       // Each round holds at least one more job: a few rounds end it (past them, a job left out runs on unheld, as logged).
-      if (!dropped.length || round === MAX_PLAN_ROUNDS) return { snapshot, output: solved.output, fellBack };
+      if (!dropped.length || round === MAX_PLAN_ROUNDS) return last;
       this.deps.logger.warn({ jobs: dropped }, `the plan left running jobs out (${dropped.join(', ')}); planning again with their cores held where they run`);
       for (const jobId of dropped) keptOutside.add(jobId);
     }
   }
 
-
   private async schedule(startedPerf: number): Promise<ScheduleSummary> {
-    const { snapshot, output, fellBack } = await this.plan();
+    // Counted once per cycle, also when the fallback fails too (a what-if or a dry run that falls back plans
+    // nothing): the alert speaks of cycles.
+    let fellBack = false;
+    const { snapshot, output } = await this.plan(undefined, () => {
+      if (!fellBack) this.deps.metrics.recordOptimizerFailure();
+      fellBack = true;
+    });
     this.recordPools(snapshot);
-    // Counted per cycle (a what-if or a dry run that falls back plans nothing): the alert speaks of cycles.
-    if (fellBack) this.deps.metrics.recordOptimizerFailure();
     const { now, input, byId, seen, unschedulable, failed } = snapshot;
     const slotMs = this.deps.settings.slotSeconds * 1000;
 
@@ -343,6 +357,15 @@ export class ScheduleCycle {
       // before a failed write too: they are stored, and a later cycle planning them alike decides nothing.
       this.deps.decisions?.record({ at: now, strategy: output.solver, input, plans: output.plans, placed, migrations, previous: seen });
     }
+    // A running job outside the plan runs on where it is, its cores held there: a move decided before is given
+    // up (carried out, it would take room the plan gave to others).
+    for (const entry of snapshot.outsidePlan) {
+      const aw = seen.get(entry.job_id);
+      const move = aw && pendingMove(aw);
+      if (aw && move && (await this.guarded(aw, withoutPendingMove))) {
+        this.deps.lifecycle.moveDropped(aw.jobId, move, 'replanned', `it is outside the plan (${entry.reason}) and runs on where it is`);
+      }
+    }
     for (const u of output.unscheduled) {
       const aw = byId.get(u.job_id);
       if (aw && PINNED.has(aw.phase)) this.deps.logger.warn({ jobId: u.job_id, cluster: runsOn(aw), reason: u.reason }, `running job ${u.job_id} could not be re-planned; it keeps running where it is`);
@@ -357,8 +380,6 @@ export class ScheduleCycle {
     for (const entry of failed) {
       if (await this.guarded(seen.get(entry.job_id) as AppWrapper, (cur) => ({ ...cur, phase: 'Failed', reason: entry.reason, finishedAt: now }))) markedFailed.push(entry);
     }
-
-
     return summaryOf(snapshot, output, { placed, unschedulable: markedUnschedulable, failed: markedFailed, migrations, startedPerf, dryRun: false });
   }
 
@@ -372,7 +393,7 @@ export class ScheduleCycle {
       const migration = migrationOf(aw, item, cluster);
       // As applied: a running job that stays keeps its start, one that moves starts its new Job at its slot.
       const stays = PINNED.has(aw.phase) && !migration;
-      placed.push(placedJob(aw, item, cluster, stays ? (aw.plannedStartAt ?? now) : now + item.start_slot * slotMs, snapshot.runShares.get(aw.jobId)?.restOverPriced));
+      placed.push(placedJob(aw, item, cluster, stays ? (withoutPendingMove(aw).plannedStartAt ?? now) : now + item.start_slot * slotMs, snapshot.runShares.get(aw.jobId)?.restOverPriced));
       if (migration) migrations.push(migration);
     }
     return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId, this.deps.settings.horizonSlots * this.deps.settings.slotSeconds * 1000)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
@@ -625,14 +646,14 @@ export class ScheduleCycle {
     );
   }
 
-  /** `fellBack`: the optimizer failed, and the fallback solver planned. */
-  private async solve(input: OptimizeInput, timeLimitSeconds = this.deps.settings.timeLimitSeconds): Promise<{ output: OptimizeOutput; fellBack: boolean }> {
+  private async solve(input: OptimizeInput, timeLimitSeconds: number, onFallback?: () => void): Promise<OptimizeOutput> {
     const { settings } = this.deps;
     try {
-      return { output: await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds, gapTolerance: settings.gapTolerance }), fellBack: false };
+      return await this.deps.optimize(input, { solver: settings.solver, timeLimitSeconds, gapTolerance: settings.gapTolerance });
     } catch (error) {
       this.deps.logger.error({ err: error, solver: settings.solver, jobs: input.jobs.length }, 'optimizer failed; planning with the fallback solver');
-      return { output: await this.deps.fallbackOptimize(input, { timeLimitSeconds, gapTolerance: settings.gapTolerance }), fellBack: true };
+      onFallback?.();
+      return this.deps.fallbackOptimize(input, { timeLimitSeconds, gapTolerance: settings.gapTolerance });
     }
   }
 

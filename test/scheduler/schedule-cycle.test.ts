@@ -205,9 +205,11 @@ describe('schedule cycle', () => {
     await submit(t, { job_id: 'new' });
     const summary = await schedule(t);
     expect(calls.map((c) => c.jobs.sort())).toEqual([['busy', 'new'], ['new']]);
-    expect(calls[0]?.limit).toBe(20);
-    expect(calls[1]?.limit).toBeGreaterThanOrEqual(2);
-    expect(calls[1]?.limit).toBeLessThanOrEqual(20);
+    // With a running job in the plan the first plan leaves a fifth of the limit; the second takes half of what is
+    // left (a third may follow).
+    expect(calls[0]?.limit).toBe(16);
+    expect(calls[1]?.limit).toBeGreaterThan(0);
+    expect(calls[1]?.limit).toBeLessThanOrEqual(10);
     expect(summary.outside_plan).toEqual([{ job_id: 'busy', reason: 'pool FAST, which the plan could not keep beside the other jobs' }]);
     expect(t.log.messages()).toContain('the plan left running jobs out (busy); planning again with their cores held where they run');
   });
