@@ -338,9 +338,25 @@ export class SqliteStore implements Store {
     return parsed.data;
   }
 
-  async insert(appWrapper: AppWrapper): Promise<void> {
-    await this.memory.insert(appWrapper);
+  /**
+   * A write: answered once it is on disk. A refusal (a conflict, an unknown id, the change's own error) read
+   * state a batch may still be writing, so it waits too: a failed batch answers with the store's failure instead,
+   * and a client is never told "already exists" or "already Cancelled" of a change that never reaches the disk.
+   */
+  private async written<T>(write: Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await write;
+    } catch (refusal) {
+      await this.durable();
+      throw refusal;
+    }
     await this.durable();
+    return result;
+  }
+
+  insert(appWrapper: AppWrapper): Promise<void> {
+    return this.written(this.memory.insert(appWrapper));
   }
 
   get(jobId: string): Promise<AppWrapper | undefined> {
@@ -351,23 +367,21 @@ export class SqliteStore implements Store {
     return this.onceDurable(this.memory.list(filter));
   }
 
-  async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
-    const stored = await this.memory.update(jobId, change);
-    await this.durable();
-    return stored;
+  update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
+    return this.written(this.memory.update(jobId, change));
   }
 
-  async remove(jobIds: readonly string[]): Promise<number> {
-    const removed = await this.memory.remove(jobIds);
-    await this.durable();
-    return removed;
+  remove(jobIds: readonly string[]): Promise<number> {
+    return this.written(this.memory.remove(jobIds));
   }
 
   /**
    * At once, not once durable: a metrics scrape must not wait for a stalled disk (the store's own metrics are
    * what shows it). The counts may include a batch still on its way to the disk; a failed store refuses.
+   * `onceDurable` (an API read) waits for the batches before it, as `list` does.
    */
-  counts(): Promise<StoreCounts> {
+  counts(options?: { onceDurable?: boolean }): Promise<StoreCounts> {
+    if (options?.onceDurable) return this.onceDurable(this.memory.counts());
     return this.failure ? Promise.reject(this.failure) : this.memory.counts();
   }
 

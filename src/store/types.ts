@@ -34,8 +34,11 @@ export interface Store {
   get(jobId: string): Promise<AppWrapper | undefined>;
   list(filter?: AppWrapperFilter): Promise<AppWrapper[]>;
   update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper>;
-  /** Kept up to date on every write, so that a metrics scrape costs O(phases); it does not wait for writes in flight. */
-  counts(): Promise<StoreCounts>;
+  /**
+   * Kept up to date on every write, so that a metrics scrape costs O(phases); it does not wait for writes in
+   * flight, unless `onceDurable` (an API read: answered once the writes before it are on disk, as `list` is).
+   */
+  counts(options?: { onceDurable?: boolean }): Promise<StoreCounts>;
   /** Resolves with how many of `jobIds` were there and are now gone. */
   remove(jobIds: readonly string[]): Promise<number>;
   /** Why the store refuses every change until the hub restarts (a failed commit), or undefined while it works. */

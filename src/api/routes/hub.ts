@@ -49,7 +49,8 @@ export function hubRoutes(deps: HubDeps): FastifyPluginAsync {
 
     app.get('/stats', async (request) => {
       parse(noParametersSchema, request.query, 'query');
-      const counts = await deps.lifecycle.store.counts();
+      // What a client reads here is on disk, as for the list: a count is never of a write that may be lost.
+      const counts = await deps.lifecycle.store.counts({ onceDurable: true });
       const total = Object.values(counts.byPhase).reduce((a, b) => a + b, 0);
       const views = clusters();
       return {
