@@ -18,7 +18,7 @@ import {
 import type { Clock } from '../domain/clock.js';
 import { isoTime } from '../domain/iso-time.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
-import { AdapterError, ConflictError, errorMessage, QuotaExceededError } from '../domain/errors.js';
+import { AdapterError, ConflictError, errorMessage, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import { claimJob } from '../hub/reconcile.js';
@@ -395,6 +395,7 @@ export class DispatchCycle {
     const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor, 'new-job');
     return {
       jobId: aw.jobId,
+      submittedAt: aw.submittedAt,
       jobName: jobNameFor(aw.jobId, generation),
       generation,
       region: info?.region ?? '',
@@ -430,6 +431,12 @@ export class DispatchCycle {
       return outcome;
     } catch (error) {
       const message = errorMessage(error);
+      if (error instanceof LeftoverJobError) {
+        // Not this job's: deleted with the Jobs left behind, and this job's made once the name is free.
+        this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName }, `${message}; it is deleted, and the job's own made once it is gone`);
+        await this.deps.lifecycle.change(aw.jobId, (cur) => (nameTaken(cur, cluster, request.jobName) ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] }));
+        return undefined;
+      }
       this.deps.metrics.recordDispatchAction(cluster, 'failed');
       summary.failed.push({ job_id: aw.jobId, cluster, error: message });
       const retryable = !(error instanceof AdapterError) || error.retryable;
@@ -638,9 +645,9 @@ export class DispatchCycle {
       // holding up the cycle (and a cancel request); the next cycle's refresh finds out when it is back.
       if (!ready.has(stale.cluster)) continue;
       try {
-        const deleted = await this.call(client, client.deleteJob(stale.jobName), `delete Job ${stale.jobName}`);
+        const deleted = await this.call(client, client.deleteJob(stale.jobName, aw.jobId), `delete Job ${stale.jobName}`);
         done.push(stale);
-        // Already gone (a cancel or another cycle deleted it meanwhile): nothing deleted to count or report.
+        // Already gone (a cancel or another cycle deleted it meanwhile), or not this job's: nothing deleted to count or report.
         if (!deleted) continue;
         this.deps.metrics.recordDispatchAction(stale.cluster, 'deleted');
         summary.deleted.push({ job_id: aw.jobId, cluster: stale.cluster, job_name: stale.jobName });

@@ -58,13 +58,20 @@ export interface ClusterStatus {
   /** Resources held by workloads CASPIAN does not manage; CASPIAN's own Jobs are not counted here. */
   foreignUsage: Resources;
   /**
-   * The allocatable resources of each kind of node a Job can land on (distinct sizes): a job larger than
-   * all of them cannot run there, whatever the cluster's total. Absent: not known (the whole cluster is one).
+   * The room of each kind of node a Job can land on (distinct sizes: allocatable less what the pods that stay
+   * on it for good, its DaemonSets', request): a job larger than all of them cannot run there, whatever the
+   * cluster's total. Absent: not known (the whole cluster is one).
    */
-  nodeSizes?: Resources[];
+  nodeSizes?: NodeSize[];
 }
+
+/** A kind of node; `gpuJobsOnly`: tainted for GPU pods, which alone tolerate it (a job without GPUs never lands there). */
+export type NodeSize = Resources & { gpuJobsOnly?: boolean };
 
 /** Whether a job of this size fits on some node of the cluster (or the cluster does not say its nodes). */
 export function fitsANode(status: Pick<ClusterStatus, 'nodeSizes'>, job: Resources): boolean {
-  return status.nodeSizes === undefined || status.nodeSizes.some((node) => node.cpu >= job.cpu && node.memGb >= job.memGb && node.gpu >= job.gpu);
+  return (
+    status.nodeSizes === undefined ||
+    status.nodeSizes.some((node) => (job.gpu > 0 || !node.gpuJobsOnly) && node.cpu >= job.cpu && node.memGb >= job.memGb && node.gpu >= job.gpu)
+  );
 }

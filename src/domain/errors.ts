@@ -52,6 +52,25 @@ export class QuotaExceededError extends AdapterError {
   }
 }
 
+/**
+ * A create met a Job of this job's name and id made before the job was submitted: an earlier job with the same
+ * id left it (finished, kept until its TTL), forgotten by the hub since. It is never this job's Job: it is
+ * deleted, and this job's made once it is gone.
+ */
+export class LeftoverJobError extends AdapterError {
+  constructor(message: string) {
+    super(message, false);
+  }
+}
+
+/** How far a cluster's clock may be behind the hub's when a Job's creation is compared with a submission. */
+export const CLOCK_SKEW_MS = 60_000;
+
+/** Whether a Job made at `createdAt` (the cluster's clock) predates a submission at `submittedAt` (the hub's). */
+export function madeBefore(createdAt: number | undefined, submittedAt: number): boolean {
+  return createdAt !== undefined && createdAt < submittedAt - CLOCK_SKEW_MS;
+}
+
 /** The message of anything thrown: an Error's message, else the value as text. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

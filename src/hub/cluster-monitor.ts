@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { NO_RESOURCES, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
-import type { ClusterInfo } from '../domain/cluster.js';
+import type { ClusterInfo, NodeSize } from '../domain/cluster.js';
 import { errorMessage } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ListedResource, SpokeClient } from '../spokes/types.js';
@@ -18,7 +18,7 @@ export interface ClusterView extends ClusterInfo {
   message?: string;
   allocatable: Resources;
   foreignUsage: Resources;
-  nodeSizes?: Resources[];
+  nodeSizes?: NodeSize[];
   /** Epoch ms of the last status check; undefined before the first. */
   checkedAt?: number;
   /**

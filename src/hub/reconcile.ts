@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { jobNameFor, LIVE_PHASES, placementFor, type AppWrapper } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
+import { madeBefore } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SpokeJobStatus } from '../spokes/types.js';
 import type { ClusterMonitor } from './cluster-monitor.js';
@@ -59,23 +60,24 @@ function isGateJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'j
   return aw.phase === 'Planned' && aw.targetCluster === cluster && job.jobName === jobNameFor(aw.jobId, 1) && samePool && (start <= now || start < now + gateLeadMs);
 }
 
-/** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
-function isMigrationJob(aw: AppWrapper, cluster: string, jobName: string): boolean {
-  return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && jobName === jobNameFor(aw.jobId, aw.placement.generation + 1);
+/**
+ * The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. One made
+ * for another pool (the plan changed the move's pool since) is not: its pods run on the other pool's nodes.
+ */
+function isMigrationJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'pool'>): boolean {
+  const samePool = job.pool === undefined || job.pool === (aw.targetPool ?? 'FAST');
+  return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && job.jobName === jobNameFor(aw.jobId, aw.placement.generation + 1) && samePool;
 }
 
 /** What a Job found on a spoke becomes for the AppWrapper it is labelled with. */
 export type Claim = 'adopted' | 'stale';
-
-/** How far the cluster's clock may be behind the hub's when a Job's creation is compared with a submission. */
-const CLOCK_SKEW_MS = 60_000;
 
 /**
  * A Job made before this AppWrapper was submitted: left by an earlier job with the same id, forgotten
  * after its retention while its finished Job stayed on the cluster. It is never this one's Job.
  */
 function predates(aw: AppWrapper, job: Pick<SpokeJobStatus, 'createdAt'>): boolean {
-  return job.createdAt !== undefined && job.createdAt < aw.submittedAt - CLOCK_SKEW_MS;
+  return madeBefore(job.createdAt, aw.submittedAt);
 }
 
 /**
@@ -96,12 +98,12 @@ export async function claimJob(
   const { lifecycle, clock, gateLeadMs } = deps;
   const { jobName } = job;
   const ours = (cur: AppWrapper) => !predates(cur, job);
-  if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, jobName))) return undefined;
+  if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, job))) return undefined;
   let claim: Claim | undefined;
   await lifecycle.change(
     aw.jobId,
     (cur) => {
-      if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, jobName))) return undefined;
+      if (knows(cur, cluster, jobName) || (ours(cur) && isMigrationJob(cur, cluster, job))) return undefined;
       if (ours(cur) && isGateJob(cur, cluster, job, clock.now(), gateLeadMs)) {
         claim = 'adopted';
         return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName, generation: 1, pool: cur.targetPool ?? 'FAST', createdAt: clock.now() }) };
@@ -151,7 +153,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       if (!aw) {
         if (job.phase === 'Succeeded' || job.phase === 'Failed') {
           try {
-            const deleted = await withTimeout(client.deleteJob(job.jobName), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
+            const deleted = await withTimeout(client.deleteJob(job.jobName, job.jobId), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
             if (!deleted) continue;
             summary.deleted.push(ref);
             metrics.recordDispatchAction(view.name, 'deleted');

@@ -83,8 +83,8 @@ export interface CallSettings {
  * carrying the API's message.
  */
 export function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings): Promise<T>;
-export function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings, tolerated: number): Promise<T | undefined>;
-export async function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings, tolerated?: number): Promise<T | undefined> {
+export function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings, ...tolerated: [number, ...number[]]): Promise<T | undefined>;
+export async function callKube<T>(what: string, send: () => Promise<T>, settings: CallSettings, ...tolerated: number[]): Promise<T | undefined> {
   const { retry } = settings;
   for (let attempt = 1; ; attempt++) {
     let failure: Failure;
@@ -92,7 +92,7 @@ export async function callKube<T>(what: string, send: () => Promise<T>, settings
       return await send();
     } catch (error) {
       failure = describe(error, settings.requestTimeoutMs);
-      if (failure.code !== undefined && failure.code === tolerated) return undefined;
+      if (failure.code !== undefined && tolerated.includes(failure.code)) return undefined;
       // Room comes back when Jobs finish, not within a few retries' backoff: the caller asks again later.
       if (failure.quota) throw new QuotaExceededError(`${what}: ${failure.detail}`, { cause: error });
       if (!failure.transient) throw new AdapterError(`${what}: ${failure.detail}`, false, { cause: error });

@@ -12,8 +12,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { addResources, NO_RESOURCES, POOLS, type Resources } from '../domain/app-wrapper.js';
-import type { ClusterStatus } from '../domain/cluster.js';
-import { AdapterError, errorMessage, QuotaExceededError } from '../domain/errors.js';
+import type { ClusterStatus, NodeSize } from '../domain/cluster.js';
+import { AdapterError, errorMessage, LeftoverJobError, madeBefore, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, LABEL_POOL, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
@@ -228,9 +228,9 @@ export class KubernetesSpoke implements SpokeClient {
     return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings());
   }
 
-  /** As `call`, but resolves with undefined when the API answers with `code`. */
-  private callTolerating<T>(what: string, send: () => Promise<T>, code: 404 | 409 | 410): Promise<T | undefined> {
-    return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings(), code);
+  /** As `call`, but resolves with undefined when the API answers with one of `codes`. */
+  private callTolerating<T>(what: string, send: () => Promise<T>, ...codes: [404 | 409 | 410, ...(404 | 409 | 410)[]]): Promise<T | undefined> {
+    return callKube(`${what} on cluster ${this.cluster}`, send, this.callSettings(), ...codes);
   }
 
   /**
@@ -270,7 +270,24 @@ export class KubernetesSpoke implements SpokeClient {
       // Of a GPU-only node, the model counts the GPUs: its cores and memory are no use to the jobs without GPUs.
       const counted = (size: Resources, node: V1Node): Resources => (takes.get(node.metadata?.name) === 'all' ? size : { ...NO_RESOURCES, gpu: size.gpu });
       const allocatable = usable.reduce((sum, node, i) => addResources(sum, counted(sizes[i]!, node)), NO_RESOURCES);
-      const nodeSizes = [...new Map(sizes.map((size) => [`${size.cpu}/${size.memGb}/${size.gpu}`, size])).values()];
+      // A node's room for a Job: what its DaemonSets' pods (there for good, one per node) leave of it.
+      const daemonSetUse = new Map<string, Resources>();
+      for (const pod of pods) {
+        const node = pod.spec?.nodeName;
+        if (!node || !ACTIVE_POD_PHASES.has(pod.status?.phase ?? 'Pending') || !pod.metadata?.ownerReferences?.some((o) => o.controller && o.kind === 'DaemonSet')) continue;
+        daemonSetUse.set(node, addResources(daemonSetUse.get(node) ?? NO_RESOURCES, podRequests(pod)));
+      }
+      const nodeSizes = [
+        ...new Map(
+          usable.map((node, i) => {
+            const used = daemonSetUse.get(node.metadata?.name ?? '') ?? NO_RESOURCES;
+            const size = sizes[i]!;
+            const room: NodeSize = { cpu: Math.max(0, size.cpu - used.cpu), memGb: Math.max(0, size.memGb - used.memGb), gpu: Math.max(0, size.gpu - used.gpu) };
+            if (takes.get(node.metadata?.name) === 'gpu-jobs') room.gpuJobsOnly = true;
+            return [`${room.cpu}/${room.memGb}/${room.gpu}/${room.gpuJobsOnly === true}`, room] as const;
+          }),
+        ).values(),
+      ];
       // Our own Jobs' pods (this hub's namespace, labelled) are held by their AppWrappers; those of another
       // install (another namespace) are foreign like any other workload.
       const foreignUsage = pods
@@ -310,7 +327,7 @@ export class KubernetesSpoke implements SpokeClient {
       } catch (error) {
         if (!(error instanceof QuotaExceededError)) throw error;
         const existing = await read();
-        if (existing?.metadata?.labels?.[LABEL_JOB_ID] === request.jobId && !existing.metadata?.deletionTimestamp) return 'adopted';
+        if (existing?.metadata?.labels?.[LABEL_JOB_ID] === request.jobId && !existing.metadata?.deletionTimestamp && !madeBefore(epochMs(existing.metadata?.creationTimestamp), request.submittedAt)) return 'adopted';
         throw error;
       }
       if (created) return 'created';
@@ -320,6 +337,9 @@ export class KubernetesSpoke implements SpokeClient {
       if (owner !== request.jobId) {
         const whose = owner ? `CASPIAN job "${owner}"` : 'no CASPIAN job';
         throw new AdapterError(`Job ${namespace}/${name} already exists on cluster ${this.cluster} and belongs to ${whose}, not to "${request.jobId}"`, false);
+      }
+      if (madeBefore(epochMs(existing.metadata?.creationTimestamp), request.submittedAt)) {
+        throw new LeftoverJobError(`Job ${namespace}/${name} on cluster ${this.cluster} was made before job "${request.jobId}" was submitted: an earlier job with the same id left it`);
       }
       if (existing.metadata?.deletionTimestamp) {
         throw new AdapterError(`Job ${namespace}/${name} on cluster ${this.cluster} is being deleted; it can be created again once it is gone`, true);
@@ -340,9 +360,22 @@ export class KubernetesSpoke implements SpokeClient {
     return jobs.map((job) => jobStatus(job, runs)).filter((s): s is SpokeJobStatus => s !== undefined);
   }
 
-  /** Deletes the Job and, in the background, its pods; a Job already gone (404) is fine, and reported as such. */
-  async deleteJob(jobName: string): Promise<boolean> {
-    const answer = await this.callTolerating(`delete Job ${jobName}`, () => this.batch.deleteNamespacedJob({ name: jobName, namespace: this.settings.namespace, propagationPolicy: 'Background' }), 404);
+  /**
+   * Deletes the Job and, in the background, its pods, if it carries `jobId`'s label: read first, then deleted
+   * on the condition that it is still that object (its uid), so that a Job of the same name made by someone
+   * else meanwhile is not. A Job already gone (404), or replaced (409), is fine, and reported as not deleted.
+   */
+  async deleteJob(jobName: string, jobId: string): Promise<boolean> {
+    const { namespace } = this.settings;
+    const job = await this.callTolerating(`read Job ${jobName}`, () => this.batch.readNamespacedJob({ name: jobName, namespace }), 404);
+    if (!job || job.metadata?.labels?.[LABEL_JOB_ID] !== jobId) return false;
+    const uid = job.metadata?.uid;
+    const answer = await this.callTolerating(
+      `delete Job ${jobName}`,
+      () => this.batch.deleteNamespacedJob({ name: jobName, namespace, propagationPolicy: 'Background', body: uid ? { preconditions: { uid } } : undefined }),
+      404,
+      409,
+    );
     return answer !== undefined;
   }
 

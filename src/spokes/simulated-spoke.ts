@@ -1,7 +1,7 @@
 import { addResources, fits, NO_RESOURCES, subtractResources, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { WHOLE_CLUSTER_POOL, type ClusterStatus, type WorkerPool } from '../domain/cluster.js';
-import { AdapterError } from '../domain/errors.js';
+import { AdapterError, LeftoverJobError, madeBefore } from '../domain/errors.js';
 import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
 interface SimulatedJob {
@@ -109,7 +109,12 @@ export class SimulatedSpoke implements SpokeClient {
     const existing = this.jobs.get(request.jobName);
     if (existing) {
       // As a Kubernetes spoke does with its job-id label: only the same job's Job is adopted.
-      if (existing.request.jobId === request.jobId) return 'adopted';
+      if (existing.request.jobId === request.jobId) {
+        if (madeBefore(existing.createdAt, request.submittedAt)) {
+          throw new LeftoverJobError(`Job ${request.jobName} on cluster ${this.cluster} was made before job "${request.jobId}" was submitted: an earlier job with the same id left it`);
+        }
+        return 'adopted';
+      }
       throw new AdapterError(`Job ${request.jobName} already exists on cluster ${this.cluster} and belongs to CASPIAN job "${existing.request.jobId}", not to "${request.jobId}"`, false);
     }
     const pool = this.poolCapacity.get(request.pool);
@@ -141,11 +146,12 @@ export class SimulatedSpoke implements SpokeClient {
     }));
   }
 
-  async deleteJob(jobName: string): Promise<boolean> {
+  async deleteJob(jobName: string, jobId: string): Promise<boolean> {
     this.ensureReachable();
     this.advance(this.clock.now());
     const job = this.jobs.get(jobName);
-    if (job) this.unfinished.delete(job);
+    if (job?.request.jobId !== jobId) return false;
+    this.unfinished.delete(job);
     return this.jobs.delete(jobName);
   }
 

@@ -4,6 +4,8 @@ import type { ClusterStatus } from '../domain/cluster.js';
 /** What the hub asks a spoke to run. */
 export interface SpokeJobRequest {
   jobId: string;
+  /** When the job was submitted: a Job of its name and id made before then is an earlier job's, never adopted. */
+  submittedAt: number;
   /** Kubernetes Job name (job id plus a generation suffix after a migration). */
   jobName: string;
   generation: number;
@@ -58,8 +60,12 @@ export interface SpokeClient {
   createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'>;
   /** The Jobs CASPIAN created on this cluster (found by label). */
   listJobs(): Promise<SpokeJobStatus[]>;
-  /** Deletes the Job and its pods; absent is fine. Resolves with whether there was one to delete. */
-  deleteJob(jobName: string): Promise<boolean>;
+  /**
+   * Deletes the Job and its pods if it is `jobId`'s (carries its label); absent is fine. A Job of that name that
+   * is not this job's (another workload's in a shared namespace) is left alone. Resolves with whether one of
+   * this job's was deleted.
+   */
+  deleteJob(jobName: string, jobId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

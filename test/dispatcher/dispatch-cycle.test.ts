@@ -95,7 +95,7 @@ describe('dispatch cycle', () => {
     await store().insert(short);
     await store().insert(planned('vanishes', 0, 'carbon-jp'));
     await dispatch();
-    await sim(1).deleteJob('vanishes');
+    await sim(1).deleteJob('vanishes', 'vanishes');
     clock.advanceMinutes(41);
     const summary = await dispatch();
     expect(summary.synced).toEqual(expect.arrayContaining([{ job_id: 'short', phase: 'Failed' }, { job_id: 'vanishes', phase: 'Failed' }]));

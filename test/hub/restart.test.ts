@@ -94,7 +94,7 @@ describe('a hub restarted after the planned times of its jobs passed', () => {
 
     // While the hub is down, the Job runs, finishes, and is removed (its ttlSecondsAfterFinished, or someone).
     w.clock.advanceMinutes(5 * 60);
-    await w.kr.deleteJob('gone');
+    await w.kr.deleteJob('gone', 'gone');
     t = await w.hub();
     await t.hub.loops.dispatch.runOnce();
     const failed = await view(t, 'gone');

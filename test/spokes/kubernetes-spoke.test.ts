@@ -1,6 +1,6 @@
 import { Job } from 'kubernetes-models/batch/v1';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AdapterError, QuotaExceededError } from '../../src/domain/errors.js';
+import { AdapterError, LeftoverJobError, QuotaExceededError } from '../../src/domain/errors.js';
 import { jobManifest } from '../../src/spokes/job-manifest.js';
 import { KubeconfigError } from '../../src/spokes/kubeconfig.js';
 import { KUBERNETES_SPOKE_DEFAULTS, type KubernetesSpoke } from '../../src/spokes/kubernetes-spoke.js';
@@ -197,9 +197,9 @@ describe('Kubernetes spoke against the API server double', () => {
     const status = await spoke().status();
     expect(status.allocatable).toEqual({ cpu: 8, memGb: 32, gpu: 2 });
     expect(status.foreignUsage).toEqual({ cpu: 0, memGb: 0, gpu: 1 });
-    // A GPU job must fit on the GPU node itself.
-    expect(status.nodeSizes).toEqual(expect.arrayContaining([{ cpu: 8, memGb: 32, gpu: 2 }]));
-    expect(status.nodeSizes).not.toContainEqual({ cpu: 8, memGb: 32, gpu: 4 });
+    // A GPU job must fit on the GPU node itself; a job without GPUs never lands there.
+    expect(status.nodeSizes).toEqual(expect.arrayContaining([{ cpu: 8, memGb: 32, gpu: 2, gpuJobsOnly: true }]));
+    expect(status.nodeSizes).not.toContainEqual(expect.objectContaining({ cpu: 8, memGb: 32, gpu: 4 }));
   });
 
   it('lists nodes, pods and Jobs in chunks of listChunkSize, following the continue tokens to the end', async () => {
@@ -253,6 +253,14 @@ describe('Kubernetes spoke against the API server double', () => {
     kr.fail(403, { method: 'GET', path: /\/apis\/batch\/v1\/namespaces\/default\/jobs$/, after: 2 });
     await expect(spoke().listJobs()).rejects.toBeInstanceOf(AdapterError);
     expect(listRestarts).toEqual([]);
+  });
+
+  it('does not adopt a Job of the same id made before the job was submitted (an earlier job\'s, kept until its TTL)', async () => {
+    await spoke().createJob(spokeJob('report').obj());
+    const later = Date.now() + 2 * 3600_000;
+    await expect(spoke().createJob(spokeJob('report').submittedAt(later).obj())).rejects.toBeInstanceOf(LeftoverJobError);
+    // Made within the clock skew allowed of the submission: the job's own (an earlier try whose answer was lost).
+    expect(await spoke().createJob(spokeJob('report').submittedAt(Date.now() + 30_000).obj())).toBe('adopted');
   });
 
   it('adopts an existing Job of the same AppWrapper on 409 and refuses one that is not ours', async () => {
@@ -321,7 +329,7 @@ describe('Kubernetes spoke against the API server double', () => {
     apiClockShiftMs = -3 * 3_600_000;
     await spoke().createJob(spokeJob('again').obj());
     api().addPod({ namespace: 'default', name: 'again-old01', phase: 'Running', job: 'again', containers: [{ cpu: '1' }] });
-    await spoke().deleteJob('again');
+    await spoke().deleteJob('again', 'again');
     // Background propagation: the Job is gone at once, its pod is removed later by the garbage collector.
     apiClockShiftMs = 0;
     const newPodStartedAt = Math.floor(Date.now() / 1000) * 1000;
@@ -362,16 +370,37 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(typo?.startedAt).toBeUndefined();
   });
 
-  it('deletes with Background propagation, and a Job already gone is fine', async () => {
+  it('deletes with Background propagation on the condition that it is the Job it read, and a Job already gone is fine', async () => {
     await spoke().createJob(spokeJob('job-a').obj());
-    await spoke().deleteJob('job-a');
-    await spoke().deleteJob('job-a');
+    const uid = (api().job('job-a')?.metadata as { uid: string }).uid;
+    expect(await spoke().deleteJob('job-a', 'job-a')).toBe(true);
+    expect(await spoke().deleteJob('job-a', 'job-a')).toBe(false);
     expect(api().jobNames()).toEqual([]);
     const deletes = api().requests.filter((r) => r.method === 'DELETE');
-    expect(deletes.map((r) => [r.query.propagationPolicy, r.status])).toEqual([
-      ['Background', 200],
-      ['Background', 404],
-    ]);
+    expect(deletes.map((r) => [r.query.propagationPolicy, r.body, r.status])).toEqual([['Background', { preconditions: { uid } }, 200]]);
+  });
+
+  it('leaves alone a Job of the name that is not the job\'s: another workload\'s, or one made in its place after it was read', async () => {
+    api().putJob({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'job-a', labels: { team: 'data' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } } });
+    expect(await spoke().deleteJob('job-a', 'job-a')).toBe(false);
+    expect(api().jobNames()).toEqual(['job-a']);
+    expect(api().requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+
+    // Ours when read, replaced by another object of the name before the delete: the uid precondition refuses (409).
+    api().removeJob('job-a');
+    await spoke().createJob(spokeJob('job-b').obj());
+    const made = api().job('job-b') as Record<string, unknown>;
+    const original = spoke()['batch'].readNamespacedJob.bind(spoke()['batch']);
+    spoke()['batch'].readNamespacedJob = async (params: { name: string; namespace: string }) => {
+      const job = await original(params);
+      // The same manifest made again: a new object, with a uid of its own.
+      api().removeJob('job-b');
+      api().putJob(made);
+      return job;
+    };
+    expect(await spoke().deleteJob('job-b', 'job-b')).toBe(false);
+    expect(api().jobNames()).toEqual(['job-b']);
+    expect(api().requests.filter((r) => r.method === 'DELETE').map((r) => r.status)).toEqual([409]);
   });
 
   it('retries 5xx and 429 with capped exponential backoff, honouring Retry-After', async () => {

@@ -170,7 +170,7 @@ describe('queueing when full', () => {
     await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(300).obj());
     await sim.createJob(spokeJob('c').cpu(4).runtimeSeconds(300).obj());
     clock.advance(MIN);
-    await sim.deleteJob('b');
+    await sim.deleteJob('b', 'b');
     await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(300).obj());
     clock.advance(30 * MIN);
     expect(await statusOf(sim, 'c')).toEqual({ phase: 'Succeeded', start: 10, end: 15 });
@@ -288,9 +288,9 @@ describe('deleteJob', () => {
   it('deletes a Job, and deleting an absent one is fine', async () => {
     const sim = spoke();
     await sim.createJob(spokeJob('a').obj());
-    await sim.deleteJob('a');
-    await sim.deleteJob('a');
-    await sim.deleteJob('never-was');
+    await sim.deleteJob('a', 'a');
+    await sim.deleteJob('a', 'a');
+    await sim.deleteJob('never-was', 'never-was');
     expect(await sim.listJobs()).toEqual([]);
   });
 
@@ -299,7 +299,7 @@ describe('deleteJob', () => {
     await sim.createJob(spokeJob('a').cpu(4).runtimeSeconds(3600).obj());
     await sim.createJob(spokeJob('b').cpu(4).runtimeSeconds(600).obj());
     clock.advance(10 * MIN);
-    await sim.deleteJob('a');
+    await sim.deleteJob('a', 'a');
     clock.advance(5 * MIN);
     expect(await statusOf(sim, 'b')).toEqual({ phase: 'Running', start: 10 });
     clock.advance(5 * MIN);
@@ -310,7 +310,7 @@ describe('deleteJob', () => {
     const sim = spoke();
     await sim.createJob(spokeJob('a').obj());
     clock.advance(MIN);
-    await sim.deleteJob('a');
+    await sim.deleteJob('a', 'a');
     expect(await sim.createJob(spokeJob('a').obj())).toBe('created');
     expect(await statusOf(sim, 'a')).toEqual({ phase: 'Running', start: 1 });
   });
@@ -325,7 +325,7 @@ describe('reachability', () => {
       ['status', () => sim.status()],
       ['createJob', () => sim.createJob(spokeJob('b').obj())],
       ['listJobs', () => sim.listJobs()],
-      ['deleteJob', () => sim.deleteJob('a')],
+      ['deleteJob', () => sim.deleteJob('a', 'a')],
     ];
     for (const [name, call] of calls) {
       await expect(call(), name).rejects.toBeInstanceOf(AdapterError);

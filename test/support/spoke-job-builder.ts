@@ -7,6 +7,8 @@ export class SpokeJobBuilder {
   constructor(jobId: string) {
     this.request = {
       jobId,
+      // The epoch: no Job predates the job (a test of a leftover Job sets it).
+      submittedAt: 0,
       jobName: jobId,
       generation: 1,
       region: 'KR',
@@ -22,6 +24,11 @@ export class SpokeJobBuilder {
       plannedStartAt: 0,
       co2EstimateG: 0,
     };
+  }
+
+  submittedAt(ms: number): this {
+    this.request.submittedAt = ms;
+    return this;
   }
 
   pool(pool: SpokeJobRequest['pool'], nodeSelector: Record<string, string> = {}): this {

@@ -428,9 +428,13 @@ export class KubeApiDouble {
       throw new Refusal(statuses.invalid('DeleteOptions', '', '', [{ reason: 'FieldValueNotSupported', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`, field: 'propagationPolicy' }]));
     }
     record.propagationPolicy = policy;
+    const preconditions = (typeof options.preconditions === 'object' && options.preconditions !== null ? options.preconditions : {}) as Json;
+    const uid = String((job.metadata as Json).uid);
+    if (typeof preconditions.uid === 'string' && preconditions.uid !== uid) {
+      throw new Refusal(statuses.conflict('jobs', 'batch', name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${uid}`));
+    }
     // No garbage collector here: the Job goes at once whatever the policy, as a Job without finalizers does.
     this.jobs.delete(`${namespace}/${name}`);
-    const uid = String((job.metadata as Json).uid);
     this.sendStatus(res, statuses.deleted('jobs', 'batch', name, uid), record);
   }
 }

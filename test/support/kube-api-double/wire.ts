@@ -91,6 +91,9 @@ function qualified(resource: string, group: string): string {
 
 export const statuses = {
   notFound: (resource: string, group: string, name: string) => failure(404, 'NotFound', `${qualified(resource, group)} "${name}" not found`, { name, group, kind: resource }),
+  /** apiserver's `NewConflict`: an update or a delete whose preconditions the stored object no longer meets. */
+  conflict: (resource: string, group: string, name: string, why: string) =>
+    failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`, { name, group, kind: resource }),
   alreadyExists: (resource: string, group: string, name: string) => failure(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group, kind: resource }),
   /** `Job.batch "x" is invalid: <field>: <message>` with one cause per field. */
   invalid: (kind: string, group: string, name: string, causes: StatusCause[]) =>
