@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
-import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, readingsOf, ResponseCache, type HttpDeps, type Series, type SeriesPoint } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -35,7 +35,7 @@ const CURRENT_LOOKBACK_MS = 3 * HOUR_MS;
 /** Green Software Foundation Carbon Aware SDK web API: `/emissions/forecasts/current` and `/emissions/bylocations`. */
 export class CarbonAwareSdkProvider implements CarbonProvider {
   readonly name = 'carbon-aware-sdk';
-  private readonly cache: ResponseCache<unknown>;
+  private readonly cache: ResponseCache<Series>;
 
   constructor(
     private readonly options: CarbonAwareSdkOptions,
@@ -44,10 +44,13 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
     this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
   }
 
-  /** The answer, checked by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
-  private get<T>(path: string, params: Record<string, string>, read: (body: unknown) => T): Promise<T> {
+  /** The answer's points, read by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
+  private get(path: string, params: Record<string, string>, read: (body: unknown) => SeriesPoint[]): Promise<Series> {
     const url = apiUrl(this.options.baseUrl, path, params);
-    return this.cache.get(url.href, async () => read(await getJson(this.name, url, {}, this.options.timeoutMs, this.deps))) as Promise<T>;
+    return this.cache.get(url.href, async () => {
+      const points = read(await getJson(this.name, url, {}, this.options.timeoutMs, this.deps));
+      return { fetchedAt: this.deps.clock.now(), points };
+    });
   }
 
   private location(zone: string): string {
@@ -55,12 +58,13 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   }
 
   private async observed(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const fetchedAt = this.deps.clock.now();
     const path = '/emissions/bylocations';
     const params = { location: this.location(zone), time: new Date(fromMs).toISOString(), toTime: new Date(toMs).toISOString() };
     // 204 No Content: the SDK's answer when nothing was observed in the window.
-    const body = await this.get(path, params, (answer) => (answer === null ? [] : parseAnswer(this.name, emissionsSchema, answer, path)));
-    return body.map((e) => ({ zone, at: epochMs(this.name, 'time', e.time), gco2PerKwh: e.rating, source: this.name, kind: 'measured' as const, fetchedAt })).sort((a, b) => a.at - b.at);
+    const series = await this.get(path, params, (answer) =>
+      (answer === null ? [] : parseAnswer(this.name, emissionsSchema, answer, path)).map((e) => ({ at: epochMs(this.name, 'time', e.time), gco2PerKwh: e.rating })).sort((a, b) => a.at - b.at),
+    );
+    return readingsOf(series, zone, this.name, 'measured');
   }
 
   async current(zone: string): Promise<CarbonReading> {
@@ -74,13 +78,15 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const fetchedAt = this.deps.clock.now();
     const path = '/emissions/forecasts/current';
-    const body = await this.get(path, { location: this.location(zone) }, (answer) => parseAnswer(this.name, forecastsSchema, answer, path));
-    const forecast = body.find((f) => f.location === this.location(zone)) ?? body[0];
-    if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${this.location(zone)}`, 'malformed');
-    const points = forecast.forecastData.map((p) => ({ zone, at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value, source: this.name, kind: 'forecast' as const, fetchedAt }));
-    return clip(points, fromMs, toMs);
+    const location = this.location(zone);
+    const series = await this.get(path, { location }, (answer) => {
+      const body = parseAnswer(this.name, forecastsSchema, answer, path);
+      const forecast = body.find((f) => f.location === location) ?? body[0];
+      if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${location}`, 'malformed');
+      return forecast.forecastData.map((p) => ({ at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value }));
+    });
+    return clip(readingsOf(series, zone, this.name, 'forecast'), fromMs, toMs);
   }
 
   history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {

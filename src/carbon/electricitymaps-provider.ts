@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
-import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, readingsOf, ResponseCache, type HttpDeps, type Series, type SeriesPoint } from './http.js';
 import { clip } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -45,7 +45,7 @@ const MAX_RANGE_HOURS = 240;
 /** Electricity Maps API v3: `carbon-intensity/latest`, `/forecast` and `/past-range`, authenticated by `auth-token`. */
 export class ElectricityMapsProvider implements CarbonProvider {
   readonly name = 'electricitymaps';
-  private readonly cache: ResponseCache<unknown>;
+  private readonly cache: ResponseCache<Series>;
 
   constructor(
     private readonly options: ElectricityMapsOptions,
@@ -54,34 +54,43 @@ export class ElectricityMapsProvider implements CarbonProvider {
     this.cache = new ResponseCache(deps.clock, options.cacheSeconds * 1000);
   }
 
-  /** The answer, checked by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
-  private get<T>(path: string, params: Record<string, string>, read: (body: unknown) => T): Promise<T> {
-    const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { ...params, emissionFactorType: this.options.emissionFactorType });
-    const load = async () => read(await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
-    return this.cache.get(url.href, load) as Promise<T>;
+  /** The answer's points, read by `read` before it is cached: an answer `read` refuses is a failure, not remembered. */
+  private get(path: string, zone: string, params: Record<string, string>, read: (body: unknown) => SeriesPoint[]): Promise<Series> {
+    const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { zone: this.zoneKey(zone), ...params, emissionFactorType: this.options.emissionFactorType });
+    return this.cache.get(url.href, async () => {
+      const points = read(await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
+      return { fetchedAt: this.deps.clock.now(), points };
+    });
   }
 
   private zoneKey(zone: string): string {
     return this.options.zones[zone] ?? zone;
   }
 
+  /** An answer for another zone (the API may answer for the caller's location when it has no data for the one asked) is refused. */
+  private sameZone(path: string, zone: string, answered: string): void {
+    if (answered.toUpperCase() !== this.zoneKey(zone).toUpperCase()) {
+      throw new CarbonFetchError(`${this.name} ${path}: answered for zone ${answered}, not ${this.zoneKey(zone)}`, 'malformed');
+    }
+  }
+
   async current(zone: string): Promise<CarbonReading> {
-    const fetchedAt = this.deps.clock.now();
-    const body = await this.get('latest', { zone: this.zoneKey(zone) }, (answer) => {
+    const series = await this.get('latest', zone, {}, (answer) => {
       const latest = parseAnswer(this.name, latestSchema, answer, 'latest');
+      this.sameZone('latest', zone, latest.zone);
       if (latest.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${latest.zone}`, 'malformed');
-      return { ...latest, carbonIntensity: latest.carbonIntensity };
+      return [{ at: epochMs(this.name, 'datetime', latest.datetime), gco2PerKwh: latest.carbonIntensity }];
     });
-    return { zone, at: epochMs(this.name, 'datetime', body.datetime), gco2PerKwh: body.carbonIntensity, source: this.name, kind: 'measured', fetchedAt };
+    return readingsOf(series, zone, this.name, 'measured')[0]!;
   }
 
   async forecast(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const fetchedAt = this.deps.clock.now();
-    const body = await this.get('forecast', { zone: this.zoneKey(zone) }, (answer) => parseAnswer(this.name, forecastSchema, answer, 'forecast'));
-    const points = body.forecast.flatMap((p) =>
-      p.carbonIntensity === null ? [] : [{ zone, at: epochMs(this.name, 'forecast.datetime', p.datetime), gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'forecast' as const, fetchedAt }],
-    );
-    return clip(points, fromMs, toMs);
+    const series = await this.get('forecast', zone, {}, (answer) => {
+      const body = parseAnswer(this.name, forecastSchema, answer, 'forecast');
+      this.sameZone('forecast', zone, body.zone);
+      return body.forecast.flatMap((p) => (p.carbonIntensity === null ? [] : [{ at: epochMs(this.name, 'forecast.datetime', p.datetime), gco2PerKwh: p.carbonIntensity }]));
+    });
+    return clip(readingsOf(series, zone, this.name, 'forecast'), fromMs, toMs);
   }
 
   /**
@@ -89,7 +98,6 @@ export class ElectricityMapsProvider implements CarbonProvider {
    * the 28 `history_days` allow) is asked for in consecutive ranges, newest first, and merged by time.
    */
   async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {
-    const fetchedAt = this.deps.clock.now();
     // Hour-aligned bounds keep the cache keys stable across refreshes within the hour.
     const start = Math.floor(fromMs / HOUR_MS) * HOUR_MS;
     const end = Math.floor(toMs / HOUR_MS) * HOUR_MS;
@@ -100,19 +108,18 @@ export class ElectricityMapsProvider implements CarbonProvider {
       ranges.push([from, to]);
       to = from;
     } while (to > start);
-    const bodies = await Promise.all(
-      ranges.map(async ([rangeStart, rangeEnd]) => {
-        const params = { zone: this.zoneKey(zone), start: new Date(rangeStart).toISOString(), end: new Date(rangeEnd).toISOString() };
-        return this.get('past-range', params, (answer) => parseAnswer(this.name, pastRangeSchema, answer, 'past-range'));
-      }),
+    const answers = await Promise.all(
+      ranges.map(([rangeStart, rangeEnd]) =>
+        this.get('past-range', zone, { start: new Date(rangeStart).toISOString(), end: new Date(rangeEnd).toISOString() }, (answer) => {
+          const body = parseAnswer(this.name, pastRangeSchema, answer, 'past-range');
+          this.sameZone('past-range', zone, body.zone);
+          return body.data.flatMap((p) => (p.carbonIntensity === null ? [] : [{ at: epochMs(this.name, 'data.datetime', p.datetime), gco2PerKwh: p.carbonIntensity }]));
+        }),
+      ),
     );
     // Ranges meet at their bounds, and the API may include the end hour: one value per hour.
     const byTime = new Map<number, CarbonReading>();
-    for (const p of bodies.flatMap((b) => b.data)) {
-      if (p.carbonIntensity === null) continue;
-      const at = epochMs(this.name, 'data.datetime', p.datetime);
-      byTime.set(at, { zone, at, gco2PerKwh: p.carbonIntensity, source: this.name, kind: 'measured', fetchedAt });
-    }
+    for (const reading of answers.flatMap((series) => readingsOf(series, zone, this.name, 'measured'))) byTime.set(reading.at, reading);
     return [...byTime.values()].sort((a, b) => a.at - b.at);
   }
 }

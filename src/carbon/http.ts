@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
 import { AdapterError } from '../domain/errors.js';
-import type { CarbonFaultReason } from './types.js';
+import type { CarbonFaultReason, CarbonReading } from './types.js';
 import { parseTimestamp } from '../domain/iso-time.js';
 
 /** A provider fault with the word the hub counts it under and, for 429, when to ask again. */
@@ -124,6 +124,27 @@ export function epochMs(provider: string, field: string, value: string): number 
   const ms = parseTimestamp(value);
   if (Number.isNaN(ms)) throw new CarbonFetchError(`${provider}: ${field} "${value}" is not a timestamp`, 'malformed');
   return ms;
+}
+
+/** A point of a carbon series: when, and gCO2/kWh. */
+export interface SeriesPoint {
+  at: number;
+  gco2PerKwh: number;
+}
+
+/**
+ * An answer as it is cached: its points, read in full before it is (a timestamp or a value the hub cannot
+ * read refuses the whole answer, which is then never cached), and when it arrived, which a refresh served from
+ * the cache keeps: the data is as old as the answer.
+ */
+export interface Series {
+  fetchedAt: number;
+  points: SeriesPoint[];
+}
+
+/** The readings of a cached series for `zone` (one answer may serve several zones of the same key). */
+export function readingsOf(series: Series, zone: string, source: string, kind: 'measured' | 'forecast'): CarbonReading[] {
+  return series.points.map((p) => ({ zone, at: p.at, gco2PerKwh: p.gco2PerKwh, source, kind, fetchedAt: series.fetchedAt }));
 }
 
 /**

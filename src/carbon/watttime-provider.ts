@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_GCO2_PER_KWH } from '../domain/carbon-integral.js';
-import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, ResponseCache, type HttpDeps } from './http.js';
+import { apiUrl, CarbonFetchError, epochMs, getJson, parseAnswer, readingsOf, ResponseCache, type HttpDeps, type Series } from './http.js';
 import { clip, indexAt } from './series.js';
 import type { CarbonProvider, CarbonReading } from './types.js';
 
@@ -46,7 +46,7 @@ const MAX_FORECAST_HOURS = 72;
 /** WattTime API v3: a token from `/login` (HTTP basic auth), then `/v3/forecast` and `/v3/historical` with it. */
 export class WattTimeProvider implements CarbonProvider {
   readonly name = 'watttime';
-  private readonly cache: ResponseCache<{ body: z.infer<typeof dataSchema>; factor: number }>;
+  private readonly cache: ResponseCache<Series>;
   private token: { value: string; until: number } | undefined;
 
   constructor(
@@ -91,25 +91,24 @@ export class WattTimeProvider implements CarbonProvider {
   }
 
   /**
-   * The answer at `url`, fetched or cached. It is checked before it is cached (units known, values within any
-   * grid), so that a refused answer is asked for again at the next refresh, not refused from the cache.
+   * The answer at `url`, fetched or cached. It is read in full before it is cached (units known, values within
+   * any grid, timestamps readable), so that a refused answer is asked for again at the next refresh, not refused
+   * from the cache.
    */
-  private checked(url: URL): Promise<{ body: z.infer<typeof dataSchema>; factor: number }> {
+  private checked(url: URL): Promise<Series> {
     return this.cache.get(url.href, async () => {
       const body = await this.authorized(url);
       const factor = TO_GCO2_PER_KWH[body.meta.units];
       if (factor === undefined) throw new CarbonFetchError(`${this.name} ${url.pathname}: unknown units "${body.meta.units}"`, 'units');
       const wild = body.data.find((p) => p.value * factor > MAX_GCO2_PER_KWH);
       if (wild) throw new CarbonFetchError(`${this.name} ${url.pathname}: ${wild.value * factor} gCO2/kWh is beyond any grid (at most ${MAX_GCO2_PER_KWH})`, 'malformed');
-      return { body, factor };
+      const points = body.data.map((p) => ({ at: epochMs(this.name, 'point_time', p.point_time), gco2PerKwh: Math.round(p.value * factor * 100) / 100 }));
+      return { fetchedAt: this.deps.clock.now(), points: points.sort((a, b) => a.at - b.at) };
     });
   }
 
   private async readings(zone: string, url: URL, kind: 'measured' | 'forecast'): Promise<CarbonReading[]> {
-    const { body, factor } = await this.checked(url);
-    const fetchedAt = this.deps.clock.now();
-    const readings = body.data.map((p) => ({ zone, at: epochMs(this.name, 'point_time', p.point_time), gco2PerKwh: Math.round(p.value * factor * 100) / 100, source: this.name, kind, fetchedAt }));
-    return readings.sort((a, b) => a.at - b.at);
+    return readingsOf(await this.checked(url), zone, this.name, kind);
   }
 
   private region(zone: string): string {
