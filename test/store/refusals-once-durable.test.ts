@@ -1,9 +1,6 @@
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DB_FILE } from '../../src/store/sqlite-store.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { holdWriter, onDatabase } from '../support/sqlite-disk.js';
 import { tempDirs } from '../support/temp-dir.js';
 
 /**
@@ -14,37 +11,6 @@ import { tempDirs } from '../support/temp-dir.js';
  */
 
 const tempDir = tempDirs('caspian-refusals-durable-');
-
-/** Runs `sql` on the hub's database file through a connection of its own (a stand-in for a failing disk). */
-function onDatabase(dir: string, sql: string): void {
-  const db = new Database(join(dir, DB_FILE));
-  try {
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-}
-
-/** Holds every batch the store sends to its writer thread until `release()`: a disk slow for a moment. */
-function holdWriter(t: TestHub): { held: Promise<void>; release: () => void } {
-  const writer = (t.hub.lifecycle.store as unknown as { writer: Worker }).writer;
-  const post = writer.postMessage.bind(writer);
-  const queue: unknown[] = [];
-  let heldNow: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => (heldNow = resolve));
-  writer.postMessage = (message: unknown) => {
-    if (message === 'close') return post(message);
-    queue.push(message);
-    heldNow();
-  };
-  return {
-    held,
-    release: () => {
-      writer.postMessage = post;
-      for (const message of queue.splice(0)) post(message);
-    },
-  };
-}
 
 const submission = (job_id: string) => ({ job_id, cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 600 });
 

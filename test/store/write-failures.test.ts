@@ -1,10 +1,8 @@
-import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DB_FILE } from '../../src/store/sqlite-store.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { holdWriter, onDatabase } from '../support/sqlite-disk.js';
 import { tempDirs } from '../support/temp-dir.js';
 import { twoRegions } from '../support/two-regions.js';
 
@@ -15,16 +13,6 @@ import { twoRegions } from '../support/two-regions.js';
  */
 
 const tempDir = tempDirs('caspian-store-write-failures-');
-
-/** Runs `sql` on the hub's database file through a connection of its own (another program on the same file). */
-function onDatabase(dir: string, sql: string): void {
-  const db = new Database(join(dir, DB_FILE));
-  try {
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-}
 
 const submission = (job_id: string, body: Record<string, unknown> = {}) => ({ job_id, cpu: 1, mem_gb: 1, runtime_minutes: 30, deadline_minutes: 600, ...body });
 
@@ -68,21 +56,8 @@ describe('a write that fails or is slow', () => {
 
   it('a scrape does not wait for the disk: with a commit held by a stalled disk, GET /metrics still answers (with the store gauges)', async () => {
     t = await testHub({ store: { kind: 'sqlite', data_dir: tempDir() } });
-    const writer = (t.hub.lifecycle.store as unknown as { writer: Worker }).writer;
     // The disk stalls (a hung NFS mount, an EBS volume that stops answering): the writer thread never gets its batch done.
-    const post = writer.postMessage.bind(writer);
-    const held: unknown[] = [];
-    let batchHeld: () => void = () => undefined;
-    const holding = new Promise<void>((resolve) => (batchHeld = resolve));
-    writer.postMessage = (message: unknown) => {
-      if (message === 'close') return post(message);
-      held.push(message);
-      batchHeld();
-    };
-    const release = () => {
-      writer.postMessage = post;
-      for (const message of held.splice(0)) post(message);
-    };
+    const { held: holding, release } = holdWriter(t);
     try {
       const submit = t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('waiting') });
       await holding;
