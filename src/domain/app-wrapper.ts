@@ -271,6 +271,14 @@ export function pendingMove(aw: Pick<AppWrapper, 'migrating' | 'placement' | 'ta
   return aw.migrating && from !== undefined && to !== undefined && from !== to ? { from, to } : undefined;
 }
 
+/** How far a cluster's clock may be behind the hub's when a Job's creation is compared with a submission. */
+const CLOCK_SKEW_MS = 60_000;
+
+/** Whether a Job made at `createdAt` (the cluster's clock) predates a submission at `submittedAt` (the hub's). */
+export function madeBefore(createdAt: number | undefined, submittedAt: number): boolean {
+  return createdAt !== undefined && createdAt < submittedAt - CLOCK_SKEW_MS;
+}
+
 /**
  * The AppWrapper with its pending move given up: it stays with the Job it has, whose cluster, pool, metadata
  * and CO2 estimate are its own again (the move's `migrated_from` would name a move that never happened, and

@@ -63,14 +63,6 @@ export class LeftoverJobError extends AdapterError {
   }
 }
 
-/** How far a cluster's clock may be behind the hub's when a Job's creation is compared with a submission. */
-export const CLOCK_SKEW_MS = 60_000;
-
-/** Whether a Job made at `createdAt` (the cluster's clock) predates a submission at `submittedAt` (the hub's). */
-export function madeBefore(createdAt: number | undefined, submittedAt: number): boolean {
-  return createdAt !== undefined && createdAt < submittedAt - CLOCK_SKEW_MS;
-}
-
 /** The message of anything thrown: an Error's message, else the value as text. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { jobNameFor, LIVE_PHASES, placementFor, type AppWrapper } from '../domain/app-wrapper.js';
+import { jobNameFor, LIVE_PHASES, madeBefore, placementFor, type AppWrapper } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
-import { madeBefore } from '../domain/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SpokeJobStatus } from '../spokes/types.js';
 import type { ClusterMonitor } from './cluster-monitor.js';
@@ -55,18 +54,21 @@ function knows(aw: AppWrapper, cluster: string, jobName: string): boolean {
  */
 function isGateJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'pool'>, now: number, gateLeadMs: number): boolean {
   const start = aw.plannedStartAt ?? now;
-  // Made for another pool (the plan moved the job to FAST meanwhile): its pods run on the other pool's nodes and time.
-  const samePool = job.pool === undefined || job.pool === (aw.targetPool ?? 'FAST');
-  return aw.phase === 'Planned' && aw.targetCluster === cluster && job.jobName === jobNameFor(aw.jobId, 1) && samePool && (start <= now || start < now + gateLeadMs);
+  return aw.phase === 'Planned' && aw.targetCluster === cluster && job.jobName === jobNameFor(aw.jobId, 1) && madeForItsPool(aw, job) && (start <= now || start < now + gateLeadMs);
+}
+
+/** The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. */
+function isMigrationJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'pool'>): boolean {
+  return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && job.jobName === jobNameFor(aw.jobId, aw.placement.generation + 1) && madeForItsPool(aw, job);
 }
 
 /**
- * The new Job of a migration under way: the dispatch cycle adopts it when it completes the migration. One made
- * for another pool (the plan changed the move's pool since) is not: its pods run on the other pool's nodes.
+ * Whether a Job was made for the pool the job is planned on (one without a pool label predates pools). One made
+ * for another pool (the plan changed the pool since its create) is not the job's: its pods run on the other
+ * pool's nodes and time.
  */
-function isMigrationJob(aw: AppWrapper, cluster: string, job: Pick<SpokeJobStatus, 'jobName' | 'pool'>): boolean {
-  const samePool = job.pool === undefined || job.pool === (aw.targetPool ?? 'FAST');
-  return LIVE_PHASES.has(aw.phase) && aw.migrating && aw.targetCluster === cluster && aw.placement !== undefined && job.jobName === jobNameFor(aw.jobId, aw.placement.generation + 1) && samePool;
+function madeForItsPool(aw: AppWrapper, job: Pick<SpokeJobStatus, 'pool'>): boolean {
+  return job.pool === undefined || job.pool === (aw.targetPool ?? 'FAST');
 }
 
 /** What a Job found on a spoke becomes for the AppWrapper it is labelled with. */

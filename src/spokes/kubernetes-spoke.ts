@@ -11,9 +11,9 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { addResources, NO_RESOURCES, POOLS, type Resources } from '../domain/app-wrapper.js';
+import { addResources, madeBefore, NO_RESOURCES, POOLS, type Resources } from '../domain/app-wrapper.js';
 import type { ClusterStatus, NodeSize } from '../domain/cluster.js';
-import { AdapterError, errorMessage, LeftoverJobError, madeBefore, QuotaExceededError } from '../domain/errors.js';
+import { AdapterError, errorMessage, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, LABEL_POOL, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';

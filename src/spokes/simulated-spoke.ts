@@ -1,7 +1,7 @@
-import { addResources, fits, NO_RESOURCES, subtractResources, type Resources } from '../domain/app-wrapper.js';
+import { addResources, fits, madeBefore, NO_RESOURCES, subtractResources, type Resources } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { WHOLE_CLUSTER_POOL, type ClusterStatus, type WorkerPool } from '../domain/cluster.js';
-import { AdapterError, LeftoverJobError, madeBefore } from '../domain/errors.js';
+import { AdapterError, LeftoverJobError } from '../domain/errors.js';
 import type { SpokeClient, SpokeJobRequest, SpokeJobStatus } from './types.js';
 
 interface SimulatedJob {
