@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PHASES, URGENCIES, type JobSpec } from '../domain/app-wrapper.js';
 import { ValidationError, type FieldIssue } from '../domain/errors.js';
 import { parseTimestamp } from '../domain/iso-time.js';
-import { DNS_1123_LABEL } from '../domain/kubernetes-names.js';
+import { DNS_1123_LABEL, IMAGE_REFERENCE } from '../domain/kubernetes-names.js';
 
 /**
  * Job ids become Kubernetes Job names and `job-name` label values (at most 63 characters). A migrated
@@ -42,7 +42,7 @@ function jobBodySchema<Id extends z.ZodType>(regions: readonly string[], jobId: 
       urgency: z.enum(URGENCIES).default('normal'),
       checkpointing: z.boolean().default(true),
       // Kubernetes refuses an image with white space around it, and the kubelet one with white space inside.
-      image: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be an image reference: visible ASCII, no white space').optional(),
+      image: z.string().min(1).max(IMAGE_REFERENCE.maxLength).regex(IMAGE_REFERENCE.pattern, IMAGE_REFERENCE.message).optional(),
       command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     })
     .refine((body) => body.deadline_minutes >= body.runtime_minutes, {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
 import { POOLS } from '../domain/app-wrapper.js';
 import { deepFreeze } from '../domain/frozen.js';
-import { DNS_1123_LABEL, INT32_MAX, isLabelKey, isLabelValue } from '../domain/kubernetes-names.js';
+import { DNS_1123_LABEL, IMAGE_REFERENCE, INT32_MAX, isLabelKey, isLabelValue, VISIBLE_ASCII } from '../domain/kubernetes-names.js';
 import { withoutBom } from '../domain/bom.js';
 
 /**
@@ -115,7 +115,7 @@ export const configSchema = z
     /** Bearer token required by mutating API calls; unset = open (start-up warns). */
     // Visible ASCII only: header values are bytes (Node reads them as latin1, curl sends UTF-8), so any other
     // character would make the configured token one no client can present.
-    api_token: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters, no white space').optional(),
+    api_token: z.string().min(16, 'must be at least 16 characters').regex(VISIBLE_ASCII, 'must be visible ASCII characters, no white space').optional(),
     regions: z
       .array(regionSchema)
       .min(1)
@@ -238,7 +238,7 @@ export const configSchema = z
       .prefault({}),
     jobs: z
       .strictObject({
-        default_image: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be an image reference: visible ASCII, no white space').default('busybox:1.36'),
+        default_image: z.string().min(1).max(IMAGE_REFERENCE.maxLength).regex(IMAGE_REFERENCE.pattern, IMAGE_REFERENCE.message).default('busybox:1.36'),
         /** Command run when a submission names none: sleeps for the job's runtime. */
         default_command: z.array(z.string()).min(1).default(() => ['sh', '-c', 'sleep "$CASPIAN_RUNTIME_SECONDS"']),
       })

@@ -97,6 +97,7 @@ export interface JobSpec extends Resources {
    * counts for nothing.
    */
   checkpointing: boolean;
+  /** A container image reference (`IMAGE_REFERENCE` of kubernetes-names). */
   image?: string;
   command?: string[];
 }

@@ -26,3 +26,9 @@ export function isLabelValue(value: string): boolean {
 
 /** Kubernetes' integer fields such as `ttlSecondsAfterFinished` are int32. */
 export const INT32_MAX = 2 ** 31 - 1;
+
+/** Visible ASCII, no white space: what Kubernetes takes in an image reference, and what a bearer token may hold. */
+export const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+
+/** A container image reference, wherever one is given (a submission, the configured default). */
+export const IMAGE_REFERENCE = { pattern: VISIBLE_ASCII, maxLength: 512, message: 'must be an image reference: visible ASCII, no white space' } as const;
