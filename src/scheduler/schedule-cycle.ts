@@ -443,6 +443,7 @@ export class ScheduleCycle {
     const prevPlan: Record<string, { region: string }> = {};
     const byId = new Map<string, AppWrapper>();
     const runShares = new Map<string, { done: number; restOverPriced: number }>();
+    const viewIn = (region: string) => (usable.get(region) as Usable).view;
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
       let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
@@ -478,17 +479,18 @@ export class ScheduleCycle {
         prevPlan[aw.jobId] = { region: here };
         // A running job that cannot resume elsewhere would start over: it stays. Nor does it move to a cluster that refused it.
         if (boundToItsJob(aw)) allowed = [here];
-        allowed = allowed.filter((r) => r === here || !aw.refusedBy?.includes((usable.get(r) as Usable).view.name));
+        allowed = allowed.filter((r) => r === here || !aw.refusedBy?.includes(viewIn(r).name));
         // A running Job keeps its kind of worker: switching pools would restart it.
         const pool = aw.migrating ? (aw.targetPool ?? placement.pool) : placement.pool;
-        if (!poolsOf((usable.get(here) as Usable).view).some((p) => p.name === pool)) {
+        if (!poolsOf(viewIn(here)).some((p) => p.name === pool)) {
           // The plan could not keep it where it runs (another cluster offering the pool or not): its old pool's
           // speed is gone with it, and it is held for its rest at full speed.
           leaveOutsidePlan('which its cluster no longer offers', pool, Math.ceil(runtimeMs / slotMs));
           continue;
         }
+        const herePool = poolOf(viewIn(here), pool);
         if (keptOutside?.has(aw.jobId)) {
-          leaveOutsidePlan('which the plan could not keep beside the other jobs', pool, runtimeOnSite(Math.ceil(runtimeMs / slotMs), poolOf((usable.get(here) as Usable).view, pool)));
+          leaveOutsidePlan('which the plan could not keep beside the other jobs', pool, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool));
           continue;
         }
         pools = [pool];
@@ -497,12 +499,12 @@ export class ScheduleCycle {
         // is always an option.
         const size = { cpu: aw.spec.cpu, memGb: aw.spec.memGb, gpu: aw.spec.gpu };
         allowed = allowed.filter((r) => {
-          const view = (usable.get(r) as Usable).view;
+          const view = viewIn(r);
           return r === here || (now + runtimeMs * poolOf(view, pool).speedFactor <= aw.deadlineAt && fitsANode(view, size));
         });
         // "Stay, or move now": the window holds the rest of the run on the slowest pool it may run on, and the
         // urgent waiting charge keeps the start at slot 0 wherever the pool is faster.
-        const slowest = Math.max(...[here, ...allowed].map((r) => poolOf((usable.get(r) as Usable).view, pool).speedFactor));
+        const slowest = Math.max(...[here, ...allowed].map((r) => poolOf(viewIn(r), pool).speedFactor));
         // The optimizer stretches whole slots (ceil(slots x speed)): the window is cut from the same figure,
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
         runtimeSlots = Math.min(Math.ceil(runtimeMs / slotMs), Math.floor(H / slowest));
@@ -512,7 +514,6 @@ export class ScheduleCycle {
         }
         deadlineSlot = runtimeOnSite(runtimeSlots, { speedFactor: slowest }) - 1;
         runShares.set(aw.jobId, { done, restOverPriced: restMs / (runtimeSlots * slotMs) });
-        const herePool = poolOf((usable.get(here) as Usable).view, pool);
         const heldInWindow = runtimeOnSite(runtimeSlots, herePool);
         holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, heldInWindow);
         // Where it runs it holds its cores for the whole rest of its run: what the cut window leaves out is
@@ -529,9 +530,9 @@ export class ScheduleCycle {
         }
         // Its pod must fit on one node: a cluster's total is no use to a job larger than each of its nodes.
         const size = { cpu: aw.spec.cpu, memGb: aw.spec.memGb, gpu: aw.spec.gpu };
-        const fitting = allowed.filter((r) => fitsANode((usable.get(r) as Usable).view, size));
+        const fitting = allowed.filter((r) => fitsANode(viewIn(r), size));
         if (!fitting.length) {
-          const clusters = allowed.map((r) => (usable.get(r) as Usable).view.name).join(', ');
+          const clusters = allowed.map((r) => viewIn(r).name).join(', ');
           unschedulable.push({ job_id: aw.jobId, reason: `larger than every node of its clusters (${clusters}): needs ${size.cpu} cpu, ${size.memGb} GB of memory and ${size.gpu} GPU on one node` });
           continue;
         }
@@ -576,7 +577,7 @@ export class ScheduleCycle {
       migration_allow: settings.migrationAllow,
       prev_plan: prevPlan,
       region_pools: Object.fromEntries(
-        regions.map((region) => [region, poolsOf((usable.get(region) as Usable).view).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
+        regions.map((region) => [region, poolsOf(viewIn(region)).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
