@@ -20,7 +20,10 @@
  * machine, with other work), and a ratio taken within one round is not skewed by the load drifting
  * between a bare run at the start and a hub run minutes later.
  *
- *   npm run bench:load [-- --duration 10 --connections 10 --rounds 3]
+ * Each measured run follows a warm-up with the same requests (`--warmup` seconds, figures dropped): without
+ * it a fresh hub was measured cold while the bare server's POST came after its GET run.
+ *
+ *   npm run bench:load [-- --duration 10 --connections 10 --rounds 3 --warmup 3]
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,11 +38,13 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '3' },
   },
 });
 const DURATION_S = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const ROUNDS = Number(args.rounds);
+const WARMUP_S = Number(args.warmup);
 const ROOT = join(import.meta.dirname, '../..');
 
 function freePort(): Promise<number> {
@@ -144,7 +149,12 @@ interface Figures {
   errors: number;
 }
 
+/**
+ * One measured run, after a warm-up of `WARMUP_S` seconds with the same requests whose figures are dropped:
+ * every server is measured warm (its JIT and heap settled), whichever run came before it.
+ */
 async function cannon(options: autocannon.Options): Promise<Figures> {
+  if (WARMUP_S > 0) await autocannon({ connections: CONNECTIONS, ...options, duration: WARMUP_S });
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...options });
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors };
 }
@@ -193,7 +203,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${line}\n`);
   };
   log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free), Node ${process.version}`);
-  log(`autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run, ${ROUNDS} rounds of bare Fastify then each hub variant`);
+  log(`autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run after ${WARMUP_S} s of warm-up, ${ROUNDS} rounds of bare Fastify then each hub variant`);
 
   // 1-2. Rounds: the ceiling (bare Fastify), then the hub beside it.
   const stores: { label: string; store: string; env: Record<string, string> }[] = [
