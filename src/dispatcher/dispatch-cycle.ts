@@ -18,7 +18,7 @@ import {
 import type { Clock } from '../domain/clock.js';
 import { isoTime } from '../domain/iso-time.js';
 import { poolOf, poolsOf } from '../domain/cluster.js';
-import { AdapterError, ConflictError, errorMessage, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
+import { AdapterError, ConflictError, errorMessage, JobBeingDeletedError, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
 import type { ClusterMonitor } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import { claimJob } from '../hub/reconcile.js';
@@ -442,8 +442,9 @@ export class DispatchCycle {
       const retryable = !(error instanceof AdapterError) || error.retryable;
       this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName, retryable, err: error }, `creating Job ${request.jobName} on ${cluster} failed`);
       if (!retryable) return { refused: message };
-      // A quota used up is the cluster answering: the Job waits for room there, and the plan may move it.
-      if (error instanceof QuotaExceededError) return undefined;
+      // A quota used up, or a Job of the same name still being deleted, is the cluster answering: the Job
+      // waits there (the create made nothing), and the plan may move it.
+      if (error instanceof QuotaExceededError || error instanceof JobBeingDeletedError) return undefined;
       this.deps.clusters.markUnreachable(cluster, error);
       // The create may have reached the cluster: the job remembers that Job until a listing settles it.
       const ref = { cluster, jobName: request.jobName };

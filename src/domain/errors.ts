@@ -53,6 +53,16 @@ export class QuotaExceededError extends AdapterError {
 }
 
 /**
+ * A create met a Job of the same name that the cluster is deleting (a finalizer holds it). Retryable, and the
+ * cluster is up: the create waits until that Job is gone, as it waits for quota.
+ */
+export class JobBeingDeletedError extends AdapterError {
+  constructor(message: string) {
+    super(message, true);
+  }
+}
+
+/**
  * A create met a Job of this job's name and id made before the job was submitted: an earlier job with the same
  * id left it (finished, kept until its TTL), forgotten by the hub since. It is never this job's Job: it is
  * deleted, and this job's made once it is gone.

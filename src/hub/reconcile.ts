@@ -88,17 +88,19 @@ function predates(aw: AppWrapper, job: Pick<SpokeJobStatus, 'createdAt'>): boole
  * before recording it), any other is queued for deletion: it is no longer wanted, or it was made before
  * this AppWrapper was submitted (an earlier job with the same id left it). Undefined when the
  * AppWrapper already accounts for it, or it is the new Job of a migration under way (the dispatch cycle
- * adopts that one when it completes the migration).
+ * adopts that one when it completes the migration), or the cluster is deleting it already.
  */
 export async function claimJob(
   deps: Pick<ReconcileDeps, 'lifecycle' | 'clock' | 'metrics' | 'logger' | 'gateLeadMs'>,
   aw: AppWrapper,
   cluster: string,
-  job: Pick<SpokeJobStatus, 'jobName' | 'createdAt' | 'pool'>,
+  job: Pick<SpokeJobStatus, 'jobName' | 'createdAt' | 'pool' | 'deleting'>,
   why: string,
 ): Promise<Claim | undefined> {
   const { lifecycle, clock, gateLeadMs } = deps;
   const { jobName } = job;
+  // Deleted once already (a finalizer holds it): deleting it again each cycle would only count it again.
+  if (job.deleting) return undefined;
   const ours = (cur: AppWrapper) => !predates(cur, job);
   if (knows(aw, cluster, jobName) || (ours(aw) && isMigrationJob(aw, cluster, job))) return undefined;
   let claim: Claim | undefined;
@@ -150,6 +152,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       continue;
     }
     for (const job of jobs) {
+      if (job.deleting) continue;
       const ref: JobOnCluster = { job_id: job.jobId, cluster: view.name, job_name: job.jobName };
       const aw = byId.get(job.jobId);
       if (!aw) {

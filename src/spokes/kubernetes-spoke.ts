@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { addResources, madeBefore, NO_RESOURCES, POOLS, type Resources } from '../domain/app-wrapper.js';
 import type { ClusterStatus, NodeSize } from '../domain/cluster.js';
-import { AdapterError, errorMessage, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
+import { AdapterError, errorMessage, JobBeingDeletedError, LeftoverJobError, QuotaExceededError } from '../domain/errors.js';
 import { callKube, realSleep, type CallSettings, type RetryPolicy, type Sleep } from './kube-call.js';
 import { GPU_RESOURCE, jobManifest, LABEL_JOB_ID, LABEL_POOL, MANAGED_SELECTOR } from './job-manifest.js';
 import { parseQuantity, quantityToCores, quantityToGib } from './quantity.js';
@@ -160,6 +160,7 @@ function jobStatus(job: V1Job, runs: RunStarts): SpokeJobStatus | undefined {
   const pool = POOLS.find((p) => p === label);
   const uid = job.metadata?.uid;
   const runStart = uid === undefined ? undefined : runs.starts.get(uid);
+  const common = { jobId, jobName, createdAt, pool, ...(job.metadata?.deletionTimestamp && { deleting: true }) };
   // A finished Job's pods may be gone already: the controller's start is then the best figure left. While its
   // pods are listed they say whether it ran at all (one stuck pulling its image until the deadline did not).
   const startedAt = uid !== undefined && runs.withPods.has(uid) ? runStart : epochMs(status.startTime);
@@ -167,15 +168,15 @@ function jobStatus(job: V1Job, runs: RunStarts): SpokeJobStatus | undefined {
   const failed = condition('Failed', 'FailureTarget');
   if (failed) {
     const reason = failed.reason ?? 'Failed';
-    return { jobId, jobName, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason, createdAt, pool };
+    return { ...common, phase: 'Failed', startedAt, finishedAt: epochMs(failed.lastTransitionTime), reason: failed.message ? `${reason}: ${failed.message}` : reason };
   }
   const complete = condition('Complete', 'SuccessCriteriaMet');
-  if (complete) return { jobId, jobName, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime), createdAt, pool };
+  if (complete) return { ...common, phase: 'Succeeded', startedAt, finishedAt: epochMs(status.completionTime ?? complete.lastTransitionTime) };
   // `ready` counts pods that run; clusters too old to report it only say how many pods are `active`.
   const running = status.ready !== undefined ? status.ready > 0 : (status.active ?? 0) > 0;
   const phase: SpokeJobPhase = running ? 'Running' : 'Pending';
   // A running Job is dated by its pods only: without them the hub dates it when it first sees it running.
-  return { jobId, jobName, phase, ...(running && runStart !== undefined && { startedAt: runStart }), createdAt, pool };
+  return { ...common, phase, ...(running && runStart !== undefined && { startedAt: runStart }) };
 }
 
 /**
@@ -333,6 +334,10 @@ export class KubernetesSpoke implements SpokeClient {
       if (created) return 'created';
       const existing = await read();
       if (!existing) continue;
+      // Whoever's it was, the name is free once it is gone.
+      if (existing.metadata?.deletionTimestamp) {
+        throw new JobBeingDeletedError(`Job ${namespace}/${name} on cluster ${this.cluster} is being deleted; it can be created again once it is gone`);
+      }
       const owner = existing.metadata?.labels?.[LABEL_JOB_ID];
       if (owner !== request.jobId) {
         const whose = owner ? `CASPIAN job "${owner}"` : 'no CASPIAN job';
@@ -340,9 +345,6 @@ export class KubernetesSpoke implements SpokeClient {
       }
       if (madeBefore(epochMs(existing.metadata?.creationTimestamp), request.submittedAt)) {
         throw new LeftoverJobError(`Job ${namespace}/${name} on cluster ${this.cluster} was made before job "${request.jobId}" was submitted: an earlier job with the same id left it`);
-      }
-      if (existing.metadata?.deletionTimestamp) {
-        throw new AdapterError(`Job ${namespace}/${name} on cluster ${this.cluster} is being deleted; it can be created again once it is gone`, true);
       }
       return 'adopted';
     }

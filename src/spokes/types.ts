@@ -45,6 +45,8 @@ export interface SpokeJobStatus {
   reason?: string;
   /** The worker pool it was made for (its `caspian.io/pool` label), where it says one the hub knows. */
   pool?: PoolName;
+  /** The cluster is deleting it (a finalizer holds it for now): it goes by itself, and is no one's Job any more. */
+  deleting?: boolean;
 }
 
 /**

@@ -197,6 +197,48 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     expect(api('carbon-kr').requests.filter((r) => r.method === 'DELETE').map((r) => r.propagationPolicy)).toEqual(['Background']);
   });
 
+  it('a Job held by a finalizer is deleted once: while it is being deleted it is neither claimed nor deleted again', async () => {
+    const kr = api('carbon-kr');
+    await store.insert(planned('job', 'carbon-kr'));
+    await dispatch();
+    kr.addFinalizer('job', 'example.com/cleanup');
+    expect(await dispatcher.cancel('job')).toMatchObject({ phase: 'Cancelled', staleJobs: [] });
+    expect(kr.job('job')).toMatchObject({ metadata: { deletionTimestamp: expect.any(String) } });
+    for (let cycle = 0; cycle < 3; cycle++) {
+      clock.advance(30_000);
+      await dispatch();
+    }
+    expect(kr.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(await metricValue(metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'deleted' })).toBe(1);
+    expect(await get('job')).toMatchObject({ phase: 'Cancelled', staleJobs: [] });
+    kr.releaseFinalizers('job');
+    expect(kr.jobNames()).toEqual([]);
+  });
+
+  it('a gate create that meets a Job of the same name still being deleted waits for it to go, the cluster staying Ready', async () => {
+    // An earlier 'report' left its finished Job on carbon-kr, held by a finalizer.
+    const kr = api('carbon-kr');
+    const earlier = clock.now();
+    kr.putJob(jobManifest({ ...spokeJob('report').obj(), region: 'KR' }, { namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 86_400 }) as unknown as Record<string, unknown>);
+    kr.setJobStatus('report', jobStatuses.succeeded(earlier, earlier + 600_000));
+    kr.addFinalizer('report', 'example.com/cleanup');
+    clock.advanceMinutes(10 * 60);
+    await store.insert(planned('report', 'carbon-kr'));
+    for (let cycle = 0; cycle < 3; cycle++) {
+      await dispatch();
+      clock.advance(30_000);
+    }
+    expect(kr.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(kr.job('report')).toMatchObject({ metadata: { deletionTimestamp: expect.any(String) } });
+    expect(await get('report')).toMatchObject({ phase: 'Planned' });
+    expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-kr' })).toBe(1);
+
+    kr.releaseFinalizers('report');
+    await dispatch();
+    expect(await get('report')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr', jobName: 'report' } });
+    expect(kr.job('report')?.status).not.toMatchObject({ succeeded: 1 });
+  });
+
   it('an API down for a while: the cluster is NotReady, nothing is duplicated, and all resumes when it answers', async () => {
     await store.insert(planned('early', 'carbon-kr'));
     await dispatch();

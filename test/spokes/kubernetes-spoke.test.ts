@@ -1,6 +1,6 @@
 import { Job } from 'kubernetes-models/batch/v1';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AdapterError, LeftoverJobError, QuotaExceededError } from '../../src/domain/errors.js';
+import { AdapterError, JobBeingDeletedError, LeftoverJobError, QuotaExceededError } from '../../src/domain/errors.js';
 import { jobManifest } from '../../src/spokes/job-manifest.js';
 import { KubeconfigError } from '../../src/spokes/kubeconfig.js';
 import { KUBERNETES_SPOKE_DEFAULTS, type KubernetesSpoke } from '../../src/spokes/kubernetes-spoke.js';
@@ -276,6 +276,21 @@ describe('Kubernetes spoke against the API server double', () => {
 
     api().putJob({ ...jobManifest(spokeJob('other').jobName('job-c').obj(), { namespace: 'default', backoffLimit: 2, ttlSecondsAfterFinished: 60 }) } as unknown as Record<string, unknown>);
     await expect(spoke().createJob(spokeJob('job-c').obj())).rejects.toMatchObject({ retryable: false, message: expect.stringContaining('belongs to CASPIAN job "other"') });
+  });
+
+  it('a Job held by a finalizer after its delete is listed as being deleted, and a create of its name waits (retryable) whoever it was', async () => {
+    await spoke().createJob(spokeJob('held').obj());
+    api().addFinalizer('held', 'example.com/cleanup');
+    expect(await spoke().deleteJob('held', 'held')).toBe(true);
+    expect(await spoke().listJobs()).toEqual([expect.objectContaining({ jobName: 'held', deleting: true })]);
+    for (const id of ['held', 'someone-else']) {
+      const refused = await spoke().createJob(spokeJob(id).jobName('held').obj()).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(JobBeingDeletedError);
+      expect(refused).toMatchObject({ retryable: true, message: 'Job default/held on cluster carbon-kr is being deleted; it can be created again once it is gone' });
+    }
+    api().releaseFinalizers('held');
+    expect(await spoke().listJobs()).toEqual([]);
+    expect(await spoke().createJob(spokeJob('held').obj())).toBe('created');
   });
 
   it('after a restart, a new client finds the Jobs by label and adopts them instead of duplicating', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { defaultJob, nodeObject, podObject, podOwner, Refusal, validateJob, wireCopy, type Json, type NodeSpec, type PodSpec } from './objects.js';
+import { defaultJob, nodeObject, podObject, podOwner, Refusal, timestamp, validateJob, wireCopy, type Json, type NodeSpec, type PodSpec } from './objects.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { servingCert } from './tls.js';
 import { API_GROUP_LIST, apiVersions, BATCH_V1_RESOURCES, CORE_V1_RESOURCES, SERVER_VERSION, statuses, type Status } from './wire.js';
@@ -213,10 +213,33 @@ export class KubeApiDouble {
     if (!this.jobs.delete(`${namespace}/${name}`)) throw new Error(`no Job ${namespace}/${name} on ${this.options.name}`);
   }
 
-  /** Replaces a Job's status, as the job controller's status updates do. */
-  setJobStatus(name: string, status: Json, namespace = 'default'): void {
+  /**
+   * Adds a finalizer to a stored Job, as a controller that must clean up first does: a delete then only marks
+   * the Job (`deletionTimestamp`) until `releaseFinalizers`.
+   */
+  addFinalizer(name: string, finalizer: string, namespace = 'default'): void {
+    const metadata = this.storedJob(name, namespace).metadata as Json;
+    metadata.finalizers = [...((metadata.finalizers as string[] | undefined) ?? []), finalizer];
+    metadata.resourceVersion = this.nextVersion();
+  }
+
+  /** Removes a Job's finalizers, as their controllers do once done: a Job marked for deletion is then gone. */
+  releaseFinalizers(name: string, namespace = 'default'): void {
+    const metadata = this.storedJob(name, namespace).metadata as Json;
+    delete metadata.finalizers;
+    if (metadata.deletionTimestamp !== undefined) this.jobs.delete(`${namespace}/${name}`);
+    else metadata.resourceVersion = this.nextVersion();
+  }
+
+  private storedJob(name: string, namespace: string): Json {
     const job = this.jobs.get(`${namespace}/${name}`);
     if (!job) throw new Error(`no Job ${namespace}/${name} on ${this.options.name}`);
+    return job;
+  }
+
+  /** Replaces a Job's status, as the job controller's status updates do. */
+  setJobStatus(name: string, status: Json, namespace = 'default'): void {
+    const job = this.storedJob(name, namespace);
     job.status = wireCopy(status);
     (job.metadata as Json).resourceVersion = this.nextVersion();
   }
@@ -433,7 +456,18 @@ export class KubeApiDouble {
     if (typeof preconditions.uid === 'string' && preconditions.uid !== uid) {
       throw new Refusal(statuses.conflict('jobs', 'batch', name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${uid}`));
     }
-    // No garbage collector here: the Job goes at once whatever the policy, as a Job without finalizers does.
+    // A Job with finalizers is only marked, and the API answers with the object (a repeated delete too);
+    // without, there is no garbage collector here: it goes at once whatever the policy.
+    const metadata = job.metadata as Json;
+    if (Array.isArray(metadata.finalizers) && metadata.finalizers.length > 0) {
+      if (metadata.deletionTimestamp === undefined) {
+        metadata.deletionTimestamp = timestamp(this.now());
+        metadata.deletionGracePeriodSeconds = 0;
+        metadata.resourceVersion = this.nextVersion();
+      }
+      this.sendObject(res, 200, wireCopy(job), record);
+      return;
+    }
     this.jobs.delete(`${namespace}/${name}`);
     this.sendStatus(res, statuses.deleted('jobs', 'batch', name, uid), record);
   }
