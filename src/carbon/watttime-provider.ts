@@ -48,6 +48,8 @@ export class WattTimeProvider implements CarbonProvider {
   readonly name = 'watttime';
   private readonly cache: ResponseCache<Series>;
   private token: { value: string; until: number } | undefined;
+  /** The login under way: requests that need a token meanwhile wait for it instead of logging in too. */
+  private loggingIn: Promise<string> | undefined;
 
   constructor(
     private readonly options: WattTimeOptions,
@@ -76,16 +78,27 @@ export class WattTimeProvider implements CarbonProvider {
     return parsed.data.token;
   }
 
+  /**
+   * A token that is not `refused`: the one held while it lasts, else one login shared by every request that
+   * needs it meanwhile (the zones of a refresh are asked at once).
+   */
+  private validToken(refused?: string): Promise<string> {
+    if (this.token && this.token.until > this.deps.clock.now() && this.token.value !== refused) return Promise.resolve(this.token.value);
+    this.loggingIn ??= this.login().finally(() => {
+      this.loggingIn = undefined;
+    });
+    return this.loggingIn;
+  }
+
   /** GET with the bearer token; a 401 (expired or revoked token) logs in again once. */
   private async authorized(url: URL): Promise<z.infer<typeof dataSchema>> {
-    const token = this.token && this.token.until > this.deps.clock.now() ? this.token.value : await this.login();
+    const token = await this.validToken();
     let body: unknown;
     try {
       body = await getJson(this.name, url, { authorization: `Bearer ${token}` }, this.options.timeoutMs, this.deps);
     } catch (error) {
       if (!(error instanceof CarbonFetchError && error.status === 401)) throw error;
-      this.token = undefined;
-      body = await getJson(this.name, url, { authorization: `Bearer ${await this.login()}` }, this.options.timeoutMs, this.deps);
+      body = await getJson(this.name, url, { authorization: `Bearer ${await this.validToken(token)}` }, this.options.timeoutMs, this.deps);
     }
     return parseAnswer(this.name, dataSchema, body, url.pathname);
   }

@@ -84,6 +84,27 @@ describe('WattTimeProvider', () => {
     expect(server.requests.filter((r) => r.path === '/v3/forecast').map((r) => r.headers.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
   });
 
+  it('requests made at once share one login, also when the token they all used is refused', async () => {
+    server
+      .on('/login', { json: { token: 'tok-1' } }, { json: { token: 'tok-2' } })
+      .on('/v3/forecast', { json: forecastBody() })
+      .on('/v3/historical', { json: HISTORICAL });
+    const wt = new WattTimeProvider(
+      { baseUrl: server.url, username: 'caspian', password: 's3cret', zones: { KR: 'CAISO_NORTH', JP: 'PJM' }, signalType: 'co2_moer', timeoutMs: 100, cacheSeconds: 300 },
+      { clock },
+    );
+    const ask = () => Promise.all([wt.current('KR'), wt.current('JP'), wt.history('KR', clock.now() - 3_600_000, clock.now())]);
+    await ask();
+    expect(server.count('/login')).toBe(1);
+
+    // The token revoked: each request's 401 would log in on its own.
+    server.on('/v3/forecast', { status: 401, json: { error: 'Unauthorized' } }, { status: 401, json: { error: 'Unauthorized' } }, { json: forecastBody() });
+    clock.advance(10 * 60_000);
+    await Promise.all([wt.current('KR'), wt.current('JP')]);
+    expect(server.count('/login')).toBe(2);
+    expect(server.requests.filter((r) => r.path === '/v3/forecast').map((r) => r.headers.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-1', 'Bearer tok-1', 'Bearer tok-1', 'Bearer tok-2', 'Bearer tok-2']);
+  });
+
   it('gives up with an auth fault when the token is refused twice', async () => {
     server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { status: 401, json: { error: 'Unauthorized' } });
     await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'auth' });
