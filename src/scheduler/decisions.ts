@@ -1,4 +1,4 @@
-import type { AppWrapper } from '../domain/app-wrapper.js';
+import { pendingMove, type AppWrapper } from '../domain/app-wrapper.js';
 import { csvTable } from '../domain/csv.js';
 import { runtimeOnSite, type OptimizeInput, type PlanItem } from '../optimizer/index.js';
 
@@ -101,7 +101,11 @@ export function decisionsOf(cycle: CycleDecisions): Decision[] {
     // slot is the same slot of the plan seen from a later cycle.
     const sameStart = before?.plannedStartAt !== undefined && Math.abs(before.plannedStartAt - Date.parse(placed.planned_start)) < (cycle.input.slot_seconds * 1000) / 2;
     const same = before?.targetCluster === placed.cluster && sameStart && (before.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
-    if (same && !migration) continue;
+    // A move decided earlier that waits to be carried out (its target's quota full, say) is planned again each
+    // cycle, still leaving its old cluster: that is the same decision.
+    const move = before && pendingMove(before);
+    const decidedBefore = migration !== undefined && move?.from === migration.from_cluster && move.to === migration.to_cluster;
+    if (same && (!migration || decidedBefore)) continue;
     const job = jobs.get(placed.job_id);
     let ci = 0;
     if (plan && job) {

@@ -38,4 +38,13 @@ describe('decisionsOf with worker pools', () => {
     expect(decisionsOf(cycle('FAST', [onFast]))).toEqual([]);
     expect(decisionsOf(cycle('ECO', [onFast]))).toHaveLength(1);
   });
+
+  it('a move decided in an earlier cycle and still waiting to be carried out is not decided again', () => {
+    const moving = (aw: AppWrapper): CycleDecisions => ({ ...cycle('FAST', [aw]), migrations: [{ job_id: 'a', from_cluster: 'carbon-jp', to_cluster: 'carbon-kr' }] });
+    const running = appWrapper('a').phase('Running').placement({ cluster: 'carbon-jp', jobName: 'a', generation: 1, pool: 'FAST' });
+    const decided = { ...running.migrating().target('carbon-kr').obj(), plannedStartAt: T0, targetPool: 'FAST' as const };
+    expect(decisionsOf(moving(decided))).toEqual([]);
+    const notYet = { ...appWrapper('a').phase('Running').placement({ cluster: 'carbon-jp', jobName: 'a', generation: 1, pool: 'FAST' }).target('carbon-jp').obj(), plannedStartAt: T0 };
+    expect(decisionsOf(moving(notYet))).toEqual([expect.objectContaining({ migration_from: 'carbon-jp', migration_to: 'carbon-kr' })]);
+  });
 });
