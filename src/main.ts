@@ -19,7 +19,7 @@ import { Lifecycle } from './hub/lifecycle.js';
 import { cronTicker, PeriodicLoop, type Ticker } from './hub/periodic-loop.js';
 import { reconcile } from './hub/reconcile.js';
 import { Metrics, type LoopName } from './metrics/metrics.js';
-import { optimize, solverNames } from './optimizer/index.js';
+import { optimize, SOLVER_STATUSES, solverNames } from './optimizer/index.js';
 import { ScheduleCycle, type OptimizeFn, type ScheduleSummary } from './scheduler/schedule-cycle.js';
 import { ThreadedOptimizer } from './scheduler/threaded-optimize.js';
 import { KubeconfigError } from './spokes/kubeconfig.js';
@@ -203,6 +203,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
     throw error;
   }
   metrics.observeStore(store);
+  metrics.registerSolvers(solverNames(), SOLVER_STATUSES);
 
   // From here on the store's writer thread keeps the process alive: whatever fails while the hub is being
   // built (a kubeconfig without a configured context, a missing trace file) must close it, or `serve`

@@ -37,6 +37,18 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
   });
+  // A client that gives up before the answer (a time-out, a scrape past its limit) never gets one, so onResponse
+  // never runs for it: the slowest requests would leave no trace at all.
+  app.addHook('onRequestAbort', (request, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.recordHttpRequestAbandoned(request.method, route);
+    request.log.info({ method: request.method, url: request.url, route }, 'request abandoned: the client closed the connection before the answer');
+    done();
+  });
+  // Counted from 0 for every route (and its method) once it exists, so that the first abandoned request shows.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) deps.metrics.registerRoute(method, route.url);
+  });
   registerErrorHandling(app);
   if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.

@@ -178,10 +178,16 @@ export class CarbonFeed {
     return valueAt(forecast, atMs)?.gco2PerKwh;
   }
 
-  /** Age, source (logged when it changes) and staleness of a zone, as metrics. */
+  /**
+   * Age, source (logged when it changes) and staleness of a zone, as metrics. A zone that never had a value is
+   * stale (the worst case of all: no plan goes there), without an age.
+   */
   private exportStatus(zone: string): void {
     const status = this.status(zone);
-    if (!status) return;
+    if (!status) {
+      this.deps.metrics.setCarbonMissing(zone);
+      return;
+    }
     const previous = this.sources.get(zone);
     if (previous !== status.source) {
       this.deps.logger.info({ zone, source: status.source, previous_source: previous ?? null }, `carbon source for zone ${zone}: ${previous ?? 'none'} -> ${status.source}`);

@@ -91,7 +91,7 @@ export class Metrics {
   });
   private readonly carbonStale = new Gauge({
     name: 'caspian_carbon_stale',
-    help: 'Whether the carbon value of a zone is older than carbon.max_staleness_seconds or a configured stand-in. Unit: boolean (1 stale, 0 fresh). Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
+    help: 'Whether the carbon value of a zone is older than carbon.max_staleness_seconds, a configured stand-in, or missing (no provider delivered one yet). Unit: boolean (1 stale, 0 fresh). Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
     labelNames: ['zone'],
     registers: [this.registry],
   });
@@ -306,6 +306,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
     registers: [this.registry],
   });
+  private readonly httpAbandoned = new Counter({
+    name: 'caspian_http_requests_abandoned_total',
+    help: 'HTTP requests whose client closed the connection before the answer (a client time-out, a proxy limit, a scrape past its scrape_timeout); they have no sample in caspian_http_request_duration_seconds. Unit: requests. Labels: method (GET|POST|DELETE|...), route (the route pattern, or unmatched).',
+    labelNames: ['method', 'route'],
+    registers: [this.registry],
+  });
   private readonly skippedTicks = new Counter({
     name: 'caspian_loop_skipped_ticks_total',
     help: 'Loop ticks that did not run a cycle. Unit: ticks. Labels: loop (carbon|schedule|dispatch), reason (busy: the previous cycle of the loop was still running; late: the tick came more than half a period late, the event loop blocked past it).',
@@ -379,7 +385,7 @@ export class Metrics {
     }
     // Counters start at 0 for every label set known up front: a series born at 1 hides its first event
     // from increase() and rate(), and a rare event (one migration) would never show on the dashboard. The
-    // label sets of the configuration start in registerClusters and registerCarbonProvider.
+    // label sets of the configuration start in registerClusters, registerCarbonProvider and registerSolvers.
     for (const outcome of CYCLE_OUTCOMES) {
       this.scheduleCycles.inc({ outcome }, 0);
       this.dispatchCycles.inc({ outcome }, 0);
@@ -475,6 +481,11 @@ export class Metrics {
    * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, and the
    * stale faults of the chain's last known value (`lastKnown`, its source name), start at 0.
    */
+  /** The solvers and statuses a solve may report, each counted from 0. */
+  registerSolvers(solvers: readonly string[], statuses: readonly string[]): void {
+    for (const solver of solvers) for (const status of statuses) this.solves.inc({ solver, status }, 0);
+  }
+
   registerCarbonProvider(name: string, configured: readonly string[], lastKnown: string): void {
     for (const outcome of CYCLE_OUTCOMES) this.carbonRefreshes.inc({ provider: name, outcome }, 0);
     for (const provider of configured) for (const reason of CARBON_FAULT_REASONS) this.carbonFetchErrors.inc({ provider, reason }, 0);
@@ -495,6 +506,11 @@ export class Metrics {
 
   setCarbonDataAge(zone: string, seconds: number): void {
     this.carbonDataAge.set({ zone }, seconds);
+  }
+
+  /** A zone with no carbon value yet: stale, so that the alert on `caspian_carbon_stale` covers it too. */
+  setCarbonMissing(zone: string): void {
+    this.carbonStale.set({ zone }, 1);
   }
 
   setCarbonSource(zone: string, source: string, previous: string | undefined, stale: boolean): void {
@@ -619,6 +635,14 @@ export class Metrics {
   /** `route` is the route's pattern (e.g. `/hub/appwrappers/:id`) or `unmatched`: never the raw URL. */
   observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
     this.httpDuration.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  registerRoute(method: string, route: string): void {
+    this.httpAbandoned.inc({ method, route }, 0);
+  }
+
+  recordHttpRequestAbandoned(method: string, route: string): void {
+    this.httpAbandoned.inc({ method, route });
   }
 
   // --- loops --------------------------------------------------------------------------------

@@ -8,5 +8,5 @@ export type { PlanValidation, PlanViolation } from './validate-plan.js';
 export { compileModel, lastSlotShare, powerWatts, runtimeOnSite } from './model.js';
 export type { CompiledModel } from './model.js';
 export { getSolver, solverNames } from './solvers/registry.js';
-export { DEFAULT_COSTS, DEFAULT_OPTIMIZE_OPTIONS } from './types.js';
+export { DEFAULT_COSTS, DEFAULT_OPTIMIZE_OPTIONS, SOLVER_STATUSES } from './types.js';
 export type * from './types.js';

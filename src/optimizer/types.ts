@@ -161,6 +161,9 @@ export type SolverStatus =
   /** The backend failed; the plan (if any) came from a fallback. */
   | 'error';
 
+/** Every status, for those who count solves by status. */
+export const SOLVER_STATUSES = ['optimal', 'feasible', 'timedout', 'error'] as const satisfies readonly SolverStatus[];
+
 /** The seed's `OptimizeOutput`, extended with the bound, the gap and the jobs left out. */
 export interface OptimizeOutput {
   plans: PlanItem[];
