@@ -80,6 +80,11 @@ function nameTaken(aw: AppWrapper, cluster: string, jobName: string): boolean {
  * on the target spoke, completes migrations (create in the new cluster, then delete in the old), reads
  * Job status back, and deletes Jobs left behind by migrations and cancels.
  */
+/** Whether a create of `jobName` on `cluster` went unanswered and no listing has settled it yet. */
+function mayHaveMade(aw: AppWrapper, cluster: string, jobName: string): boolean {
+  return aw.unconfirmedJobs?.some((ref) => ref.cluster === cluster && ref.jobName === jobName) ?? false;
+}
+
 export class DispatchCycle {
   private last: DispatchSummary | undefined;
 
@@ -480,7 +485,9 @@ export class DispatchCycle {
     if (earlyMs > 0) {
       this.deps.logger.info({ jobId: aw.jobId, cluster, earlySeconds: Math.round(earlyMs / 1000) }, `opening the gate of ${aw.jobId} a dispatch tick early: waiting for the next tick would miss its deadline`);
     }
-    if (now + request.runtimeSeconds * 1000 > aw.deadlineAt) {
+    // A create of this Job whose answer was lost may have made it, running since: the job is not judged as one
+    // that starts now until a listing settles that (adopted, or not there).
+    if (now + request.runtimeSeconds * 1000 > aw.deadlineAt && !mayHaveMade(aw, cluster, request.jobName)) {
       // The gate opens late (its cluster was down, the hub was stopped, the plan left less slack than a tick):
       // a Job now would only hit its deadline on this pool. The cluster's fastest pool takes it if it can still
       // finish there: the next schedule cycle may be too late for that too.
@@ -576,6 +583,7 @@ export class DispatchCycle {
         return kept && { ...kept, staleJobs: [...kept.staleJobs, { cluster: to, jobName: request.jobName }] };
       };
       await this.changeEndingMove(aw.jobId, dropAndDelete, 'refused', (move) => `its Job on ${move.to} failed (${adoptedFailed.reason ?? 'no reason given'}); it keeps running on ${move.from}`);
+      withdrawCreated(summary, aw.jobId, to, request.jobName);
       return;
     }
     // The old Job may have finished while the new one was being made: the job is done there (its outcome read,

@@ -521,7 +521,9 @@ export class ScheduleCycle {
         holdSlots(heldOutside, here, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool), heldInWindow);
       } else {
         if (now + runtimeMs > aw.deadlineAt) {
-          failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
+          // A create whose answer was lost may have started it already: the dispatch cycle's listing settles that
+          // (adopting the Job, or failing the job once it knows there is none); failed here, its Job would be deleted.
+          if (!aw.unconfirmedJobs?.length) failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
           continue;
         }
         if (!allowed.length) {
