@@ -62,6 +62,11 @@ export function subtractResources(a: Resources, b: Resources): Resources {
  */
 export const CAPACITY_EPS = 1e-9;
 
+/** Whether a load fits a limit: with `CAPACITY_EPS`, plus the float noise of a long sum. */
+export function withinCapacity(load: number, limit: number): boolean {
+  return load <= limit + CAPACITY_EPS + 1e-12 * Math.abs(limit);
+}
+
 export function fits(request: Resources, free: Resources): boolean {
   return request.cpu <= free.cpu + CAPACITY_EPS && request.memGb <= free.memGb + CAPACITY_EPS && request.gpu <= free.gpu + CAPACITY_EPS;
 }

@@ -1,4 +1,4 @@
-import { CAPACITY_EPS } from '../domain/app-wrapper.js';
+import { CAPACITY_EPS, withinCapacity } from '../domain/app-wrapper.js';
 import { OptimizeInputError } from './errors.js';
 import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
@@ -301,6 +301,7 @@ const MAX_EXACT_COST_GCO2 = 2 ** 50;
  * would cost as much as a placement), naming the dearest job: finite inputs can still multiply into them.
  */
 function checkCostMagnitude(input: OptimizeInput, model: PlacementModel): void {
+  // Also refuses NaN, which compares as nothing.
   if (unplacedPenalty(model) < MAX_EXACT_COST_GCO2) return;
   let dearest = { job: model.jobs[0]!, cost: -Infinity };
   for (const job of model.jobs) for (const cost of job.optionCost) if (!(cost <= dearest.cost)) dearest = { job, cost };
@@ -401,11 +402,16 @@ function noCapacityReason(
  * "Left out" costs more than the most expensive full plan, so the optimum places as many jobs as possible
  * and only then minimises carbon.
  */
+/** Every job's dearest option, summed, plus 1; NaN when a cost is (finite inputs can multiply into Infinity x 0). */
 export function unplacedPenalty(model: PlacementModel): number {
   let worst = 0;
   for (const job of model.jobs) {
     let max = 0;
-    for (const c of job.optionCost) if (c > max) max = c;
+    for (const c of job.optionCost) {
+      if (c <= max) continue;
+      max = c;
+      if (Number.isNaN(c)) break;
+    }
     worst += max;
   }
   return worst + 1;
@@ -539,9 +545,9 @@ export function findOverflow(model: PlacementModel, choice: Int32Array): string 
   }
   for (const res of RESOURCES) {
     for (let cell = 0; cell < cells; cell++) {
-      // Relative slack on top of the absolute one: LP solvers accept ~1e-7 row violations on large sums.
+      // What fits is what the plan validator, the packing and the clusters agree fits: HiGHS is held to it.
       const cap = model.capacity[res][cell]!;
-      if (used[res][cell]! > cap + CAPACITY_EPS + cap * 1e-9) {
+      if (!withinCapacity(used[res][cell]!, cap)) {
         const region = model.regions[Math.floor(cell / H)];
         return `${RESOURCE_WORDS[res]} in ${region} slot ${cell % H}: ${used[res][cell]} used of ${cap}`;
       }

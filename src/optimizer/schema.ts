@@ -118,7 +118,8 @@ function crossFieldIssues(input: z.output<typeof baseSchema>): Issue[] {
   }
   const allPools = new Set([...poolsOf.values()].flatMap((names) => [...names]));
   const sites = input.regions.reduce((n, r) => n + (poolsOf.get(r)?.size || 1), 0);
-  if (sites * input.horizon_slots > MAX_REGION_SLOT_CELLS) {
+  // At least one site: the grid is built slot by slot even without regions.
+  if (Math.max(sites, 1) * input.horizon_slots > MAX_REGION_SLOT_CELLS) {
     issues.push({
       path: ['horizon_slots'],
       message: `${sites} regions and pools x ${input.horizon_slots} slots exceeds ${MAX_REGION_SLOT_CELLS} region-slots`,

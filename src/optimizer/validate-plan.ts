@@ -1,4 +1,4 @@
-import { CAPACITY_EPS } from '../domain/app-wrapper.js';
+import { withinCapacity } from '../domain/app-wrapper.js';
 import { ownEntry } from './own-entry.js';
 import { DEFAULT_COSTS } from './types.js';
 import type { OptimizeInput, OptimizeJob, OptimizeOutput } from './types.js';
@@ -26,8 +26,6 @@ export interface PlanValidation {
 /** Relative tolerance for comparing recomputed sums with reported ones. */
 const REL_TOL = 1e-6;
 const ABS_TOL = 1e-6;
-/** Capacity is compared with the slack the planner and the clusters agree on, plus float noise of a long sum. */
-const fitsIn = (load: number, limit: number) => load <= limit + CAPACITY_EPS + 1e-12 * Math.abs(limit);
 
 function close(a: number, b: number): boolean {
   return Math.abs(a - b) <= ABS_TOL + REL_TOL * Math.max(Math.abs(a), Math.abs(b));
@@ -128,7 +126,7 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
       ['gpu', u.gpu, cap.gpu_cap],
     ] as const) {
       const where = pool ? `${region} pool ${pool}` : region;
-      if (!fitsIn(load, limit)) add('capacity', `${what} in ${where} slot ${slot}: ${load} used of ${limit}`);
+      if (!withinCapacity(load, limit)) add('capacity', `${what} in ${where} slot ${slot}: ${load} used of ${limit}`);
     }
   }
 
@@ -193,7 +191,7 @@ function aloneStarts(input: OptimizeInput, job: OptimizeJob, capacityAt: Capacit
       let ok = true;
       for (let s = t; s < t + runtime && ok; s++) {
         const cap = capacityAt(region, pool, s);
-        ok = cap !== undefined && fitsIn(job.cpu, cap.cpu_cap) && fitsIn(job.mem_gb, cap.mem_gb_cap) && fitsIn(job.gpu, cap.gpu_cap);
+        ok = cap !== undefined && withinCapacity(job.cpu, cap.cpu_cap) && withinCapacity(job.mem_gb, cap.mem_gb_cap) && withinCapacity(job.gpu, cap.gpu_cap);
       }
       if (ok) fitting++;
     }

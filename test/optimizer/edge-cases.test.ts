@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileModel, optimize, parseOptimizeInput, validatePlan } from '../../src/optimizer/index.js';
+import { compileModel, optimize, OptimizeInputError, parseOptimizeInput, validatePlan } from '../../src/optimizer/index.js';
 import type { OptimizeInput } from '../../src/optimizer/index.js';
 import { preferEarlierStarts } from '../../src/optimizer/earliest-ties.js';
 import { input, job } from '../support/optimizer-builders.js';
@@ -111,5 +111,59 @@ describe('optimizer edge cases', () => {
     expect(validatePlan(parseOptimizeInput(raw), out).violations).toEqual([]);
     expect(out.plans[0]).toMatchObject({ pool: 'ECO', start_slot: 0 });
     expect(out.plans[0]!.cost_gco2).toBeCloseTo(2.7, 9);
+  });
+});
+
+/**
+ * One region, two one-hour slots (slot 0 clean, slot 1 dirtier), the same capacity in both, and jobs of the
+ * given size that may run in either slot: a cell holds two of three "thirds" (their sum overshoots the cap by
+ * a few 1e-8, more than CAPACITY_EPS and less than HiGHS's default tolerance), so the optimum places two in
+ * slot 0 and one in slot 1.
+ */
+function thirds(resource: 'cpu' | 'mem', cap: number, size: number): OptimizeInput {
+  const b = input()
+    .regions('KR')
+    .horizon(2)
+    .capacity('KR', resource === 'cpu' ? { cpu: cap, mem: 1000 } : { cpu: 100, mem: cap })
+    .carbon('KR', [100, 300]);
+  for (const id of ['a', 'b', 'c']) b.job(resource === 'cpu' ? job(id).cpu(size).mem(1).window(0, 1) : job(id).cpu(1).mem(size).window(0, 1));
+  return b.obj();
+}
+
+describe('optimizer edge cases: tolerances and extremes', () => {
+  it('three jobs of a third of a core (0.3333334) in one core: HiGHS fits them as the rest of the system does, no solver error', async () => {
+    const raw = thirds('cpu', 1, 0.3333334);
+    const output = await optimize(raw, { timeLimitSeconds: 5 });
+    expect(validatePlan(parseOptimizeInput(raw), output).violations).toEqual([]);
+    expect(output).toMatchObject({ solver: 'hybrid', solver_status: 'optimal' });
+    expect(output.plans.map((p) => p.start_slot).sort()).toEqual([0, 0, 1]);
+  });
+
+  it('a plan never overfills a cell by less than HiGHS\'s default tolerance: three thirds of 256 GB (85.33333334) do not share a slot', async () => {
+    const raw = thirds('mem', 256, 85.33333334);
+    const output = await optimize(raw, { timeLimitSeconds: 5 });
+    expect(validatePlan(parseOptimizeInput(raw), output).violations).toEqual([]);
+    expect(output.plans.map((p) => p.start_slot).sort()).toEqual([0, 0, 1]);
+  });
+
+  it('an input with no regions and a huge horizon_slots is refused as invalid input, not a RangeError', async () => {
+    const raw = {
+      jobs: [{ job_id: 'a', cpu: 1, mem_gb: 1, runtime_slots: 1, release_slot: 0, deadline_slot: 3 }],
+      capacities: [],
+      carbons: [],
+      regions: [],
+      slot_seconds: 3600,
+      horizon_slots: 1e10,
+      costs: {},
+      network_costs: {},
+      migration_allow: true,
+      prev_plan: {},
+    };
+    await expect(optimize(raw, { timeLimitSeconds: 1 })).rejects.toBeInstanceOf(OptimizeInputError);
+  });
+
+  it('a job whose power overflows to Infinity (0 x Infinity = NaN grams) is refused, naming it', async () => {
+    const raw = input().regions('KR').horizon(2).capacity('KR', { cpu: 100 }).costs({ watt_cpu: 1e308 }).job(job('a').cpu(10).window(0, 1)).obj();
+    await expect(optimize(raw, { timeLimitSeconds: 1 })).rejects.toMatchObject({ name: 'OptimizeInputError', message: expect.stringContaining('job "a"') });
   });
 });
