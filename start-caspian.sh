@@ -50,12 +50,26 @@ for arg in "$@"; do
   esac
 done
 
+# What the CASPIAN_CONFIG file sets is taken as given, as the variables would be (they override the file):
+# spokes it names are not replaced by kind's or by simulated ones, and the kind clusters get the namespace it
+# names. (An unreadable file: the hub says why.)
+file_setting() {
+  [ -n "${CASPIAN_CONFIG:-}" ] && [ -f "$CASPIAN_CONFIG" ] && command -v node >/dev/null 2>&1 || return 0
+  node -e 'try { const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").replace(/^\uFEFF/, "")); const v = process.argv[2].split(".").reduce((o, k) => o?.[k], c); if (v !== undefined && v !== null) process.stdout.write(String(v)); } catch {}' "$CASPIAN_CONFIG" "$1"
+}
+
+# The kind clusters, with the namespace the hub will use (the variable's, else the file's; kind-up.sh exports it
+# only when one is named, so that the file's value is not overridden by a default).
+kind_up() {
+  CASPIAN_NAMESPACE="${CASPIAN_NAMESPACE:-$(file_setting spokes.namespace)}" scripts/kind-up.sh
+}
+
 if $compose; then
   scripts/require-compose.sh start-caspian.sh "; without them, run ./start-caspian.sh" || exit 1
 
   files=(-f docker-compose.yml)
   if [ -z "${CASPIAN_SPOKES:-}" ]; then
-    if kind_env="$(scripts/kind-up.sh)"; then
+    if kind_env="$(kind_up)"; then
       eval "$kind_env"
       # In a container the clusters answer on kind's network at their internal addresses, not on the
       # host's 127.0.0.1 ports of the kubeconfig kind-up.sh wrote.
@@ -140,15 +154,10 @@ fi
 echo "caspian: building"
 npm run --silent build
 
-# What the CASPIAN_CONFIG file sets is taken as given, as the variables would be (they override the file):
-# spokes it names are not replaced by kind's or by simulated ones. (An unreadable file: the hub says why.)
-file_setting() {
-  [ -n "${CASPIAN_CONFIG:-}" ] && [ -f "$CASPIAN_CONFIG" ] || return 0
-  node -e 'try { const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").replace(/^\uFEFF/, "")); const v = process.argv[2].split(".").reduce((o, k) => o?.[k], c); if (v !== undefined && v !== null) process.stdout.write(String(v)); } catch {}' "$CASPIAN_CONFIG" "$1"
-}
+# Spokes the environment or the file names are used as named (see file_setting).
 spokes=${CASPIAN_SPOKES:-$(file_setting spokes.kind)}
 if [ -z "$spokes" ]; then
-  if kind_env="$(scripts/kind-up.sh)"; then
+  if kind_env="$(kind_up)"; then
     eval "$kind_env"
   else
     rc=$?

@@ -43,4 +43,5 @@ fi
 echo "kind-up: clusters ready; watch Jobs with: kubectl --kubeconfig $kubeconfig --context kind-carbon-kr get jobs,pods" >&2
 printf 'export CASPIAN_SPOKES=kubernetes\n'
 printf 'export CASPIAN_KUBECONFIG=%q\n' "$kubeconfig"
-printf 'export CASPIAN_NAMESPACE=%q\n' "$namespace"
+# Only a namespace named: the default must not override one the hub's config file names.
+[ -z "${CASPIAN_NAMESPACE:-}" ] || printf 'export CASPIAN_NAMESPACE=%q\n' "$namespace"

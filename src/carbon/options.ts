@@ -13,6 +13,8 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 const positive = z.number().finite().positive();
 /** Hub zone (`regions[].zone`) -> the provider's own id for it; zones not listed are sent as they are. */
 const zoneMap = z.record(z.string().min(1), z.string().min(1)).default(() => ({}));
+/** A provider's address: http or https only (`carbon-aware-sdk:8080` would parse as a URL of scheme `carbon-aware-sdk`). */
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL with its scheme, e.g. http://carbon-aware-sdk:8080' });
 
 export const carbonOptionsSchema = z
   .strictObject({
@@ -43,7 +45,7 @@ export const carbonOptionsSchema = z
     electricitymaps: z
       .strictObject({
         /** `ELECTRICITYMAPS_BASE_URL`. */
-        base_url: z.url().default('https://api.electricitymap.org'),
+        base_url: httpUrl.default('https://api.electricitymap.org'),
         /** `ELECTRICITYMAPS_API_TOKEN`. */
         api_token: z.string().min(1).optional(),
         emission_factor: z.enum(['lifecycle', 'direct']).default('lifecycle'),
@@ -53,7 +55,7 @@ export const carbonOptionsSchema = z
     watttime: z
       .strictObject({
         /** `WATTTIME_BASE_URL`. */
-        base_url: z.url().default('https://api.watttime.org'),
+        base_url: httpUrl.default('https://api.watttime.org'),
         /** `WATTTIME_USERNAME`. */
         username: z.string().min(1).optional(),
         /** `WATTTIME_PASSWORD`. */
@@ -66,7 +68,7 @@ export const carbonOptionsSchema = z
     carbon_aware_sdk: z
       .strictObject({
         /** `CARBON_AWARE_SDK_URL`. */
-        url: z.url().optional(),
+        url: httpUrl.optional(),
         /** SDK locations (e.g. `{"KR": "koreacentral", "JP-TK": "japaneast"}`). */
         zones: zoneMap,
       })

@@ -66,6 +66,9 @@ async function serve(): Promise<number> {
       shutdown('store failure', 1);
     });
   }
+  // Until the server listens, nothing may hold the event loop (the memory store has no writer thread, and the waits
+  // of a start, such as a carbon provider's backoff, are unref'd): Node would end the process with code 0, silently.
+  const starting = setInterval(() => undefined, 60_000);
   try {
     await hub.start();
   } catch (error) {
@@ -75,6 +78,8 @@ async function serve(): Promise<number> {
     await hub.stop().catch(() => undefined);
     hub.flushLogs();
     return 1;
+  } finally {
+    clearInterval(starting);
   }
   return -1;
 }

@@ -12,6 +12,8 @@ import { withoutBom } from '../domain/bom.js';
  */
 
 const nonNegative = z.number().finite().nonnegative();
+/** 1,000 t of CO2 a move: far past any real charge, and far below the sums the optimizer must add up exactly (2^50 g). */
+const MAX_LAMBDA_PLAN_DEV = 1e9;
 const positiveInt = z.number().int().positive();
 const name = z.string().regex(DNS_1123_LABEL, 'must be a DNS-1123 label (at most 63 lowercase letters, digits, "-")');
 
@@ -158,8 +160,11 @@ export const configSchema = z
     migration: z
       .strictObject({
         allow: z.boolean().default(true),
-        /** Fixed gCO2 charged for moving a job away from its previous plan. */
-        lambda_plan_dev: nonNegative.default(100),
+        /**
+         * Fixed gCO2 charged for moving a job away from its previous plan. Bounded so that the optimizer can still
+         * add up every job's costs exactly; "never move" is `allow: false`.
+         */
+        lambda_plan_dev: nonNegative.max(MAX_LAMBDA_PLAN_DEV, `must be at most ${MAX_LAMBDA_PLAN_DEV} gCO2; to never move a job, set migration.allow to false`).default(100),
         /**
          * gCO2 per GB moved, by `from` region then `to` region; missing pairs cost 0. Default: the pairs of
          * `DEFAULT_NETWORK_GCO2_PER_GB` between configured regions.
@@ -261,6 +266,15 @@ export const configSchema = z
       for (const to of [from, ...Object.keys(row)]) {
         if (!regionNames.has(to)) {
           ctx.addIssue({ code: 'custom', path: ['migration', 'network_gco2_per_gb', from], message: `unknown region "${to}"` });
+        }
+      }
+    }
+    // A provider's zone ids are keyed by the hub's zones (regions[].zone): any other key is never looked up.
+    const zones = new Set(cfg.regions.map((r) => r.zone));
+    for (const provider of ['electricitymaps', 'watttime', 'carbon_aware_sdk', 'file'] as const) {
+      for (const zone of Object.keys(cfg.carbon[provider].zones)) {
+        if (!zones.has(zone)) {
+          ctx.addIssue({ code: 'custom', path: ['carbon', provider, 'zones', zone], message: `unknown zone "${zone}": the keys are regions[].zone (${[...zones].join(', ')})` });
         }
       }
     }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/store/sqlite-store.js';
-import { waitForLine } from '../support/child-process.js';
+import { freePort, waitForLine } from '../support/child-process.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -110,6 +110,16 @@ describe('caspian command line', () => {
     await stopped;
     const [code] = await exited;
     expect(code).toBe(0);
+  });
+
+  it('serve starts and listens on the memory store while its carbon provider refuses connections (it exited 0 in silence)', async () => {
+    const closed = await freePort();
+    child = caspian(['serve'], { CASPIAN_STORE: 'memory', CASPIAN_PORT: '0', CASPIAN_HOST: '127.0.0.1', CASPIAN_CARBON_PROVIDER: 'carbon-aware-sdk', CARBON_AWARE_SDK_URL: `http://127.0.0.1:${closed}` });
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    // Nothing but the start holds the event loop before the server listens: no store writer thread, and the
+    // provider's backoff waits on an unref'd timer.
+    const outcome = await Promise.race([waitForLine(child, (l) => l.msg === 'CASPIAN hub listening').then(() => 'listening'), exited.then(([code]) => `exited with code ${code}`)]);
+    expect(outcome).toBe('listening');
   });
 
   it('serve logs where it listens at any log level but silent: supervisors and start-caspian.sh --detach wait for that line', async () => {

@@ -28,9 +28,15 @@ interface StandIns {
   hubEnvFile: string;
   /** File the stand-in `docker` logs its calls to. */
   dockerCalls: string;
+  /** File the stand-in `kubectl` logs its calls to. */
+  kubectlCalls: string;
 }
 
-/** Stand-in `node` (Node 20; `serve` records its cwd and environment), `npm` (does nothing) and `docker`. */
+/**
+ * Stand-in `node` (Node 20; `serve` records its cwd and environment), `npm` (does nothing), `docker`, and
+ * `kind` whose three clusters exist already (so scripts/kind-up.sh only exports their contexts) with `kubectl`
+ * (logs its calls, finds no namespace).
+ */
 function standIns(docker: { engine: boolean }): StandIns {
   const dir = tempDir();
   const bin = join(dir, 'bin');
@@ -52,7 +58,10 @@ function standIns(docker: { engine: boolean }): StandIns {
     `echo "docker $* | CASPIAN_KUBECONFIG=\${CASPIAN_KUBECONFIG:-}" >> ${JSON.stringify(dockerCalls)}`,
     docker.engine ? 'exit 0' : 'case "$1" in info) echo "Cannot connect to the Docker daemon" >&2; exit 1 ;; esac; exit 0',
   ]);
-  return { PATH: `${bin}:${process.env.PATH ?? ''}`, hubEnvFile, dockerCalls };
+  const kubectlCalls = join(dir, 'kubectl-calls.log');
+  write('kind', ['case "$1" in get) printf "carbon-kr\\ncarbon-jp\\ncarbon-cn\\n" ;; esac', 'exit 0']);
+  write('kubectl', [`echo "kubectl $*" >> ${JSON.stringify(kubectlCalls)}`, 'case "$*" in *" get namespace "*) exit 1 ;; esac', 'exit 0']);
+  return { PATH: `${bin}:${process.env.PATH ?? ''}`, hubEnvFile, dockerCalls, kubectlCalls };
 }
 
 /** Runs a script from `cwd` with the machine's environment less every CASPIAN_ variable, KUBECONFIG and PWD, plus `env`. */
@@ -112,6 +121,20 @@ describe('start-caspian.sh: spokes configured in the CASPIAN_CONFIG file', () =>
     // which wins over the file: jobs "ran" in-process and ended Succeeded without ever running.
     const config = loadConfig(hubEnv(tools.hubEnvFile));
     expect(config.spokes.kind).toBe('kubernetes');
+  });
+
+  it("the file's spokes.namespace is kept, and made on the kind clusters, when the script points the hub at them", async () => {
+    const dir = tempDir();
+    const file = join(dir, 'caspian.json');
+    writeFileSync(file, JSON.stringify({ spokes: { namespace: 'batch-jobs' } }));
+    const tools = standIns({ engine: true });
+    // CASPIAN_KUBECONFIG only keeps kind-up.sh from writing .kind/ into the checkout.
+    const start = await runScript(START, [], dir, { PATH: tools.PATH, CASPIAN_CONFIG: file, CASPIAN_KUBECONFIG: join(dir, 'kubeconfig') });
+    expect(start.code).toBe(0);
+    const config = loadConfig(hubEnv(tools.hubEnvFile));
+    expect(config.spokes).toMatchObject({ kind: 'kubernetes', namespace: 'batch-jobs' });
+    const creates = readFileSync(tools.kubectlCalls, 'utf8').split('\n').filter((c) => c.includes('create namespace'));
+    expect(creates.map((c) => c.split(' --context ')[1])).toEqual(['kind-carbon-kr create namespace batch-jobs', 'kind-carbon-jp create namespace batch-jobs', 'kind-carbon-cn create namespace batch-jobs']);
   });
 });
 
