@@ -33,6 +33,16 @@ describe('dispatch cycle', () => {
     return { ...aw, submittedAt: clock.now(), deadlineAt: clock.now() + 180 * 60_000, plannedStartAt: clock.now() + startInMinutes * 60_000, updatedAt: clock.now() };
   };
 
+  /** The next create on spoke `i` makes its Job, but the hub hears a time-out (`tweak` may alter the request). */
+  const loseTheAnswerOnce = (i: number, tweak: (request: SpokeJobRequest) => SpokeJobRequest = (r) => r) => {
+    const spoke = sim(i);
+    const create = spoke.createJob.bind(spoke);
+    vi.spyOn(spoke, 'createJob').mockImplementationOnce(async (request) => {
+      await create(tweak(request));
+      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
+    });
+  };
+
   /** 'mover' runs on carbon-kr from the clock now, its Job read back as Running. */
   const runOnKr = async () => {
     await store().insert(planned('mover', 0));
@@ -396,15 +406,6 @@ describe('dispatch cycle', () => {
   });
 
   describe('a create whose answer was lost (the Job exists, the hub heard a time-out)', () => {
-    const loseTheAnswerOnce = (i: number) => {
-      const spoke = sim(i);
-      const create = spoke.createJob.bind(spoke);
-      vi.spyOn(spoke, 'createJob').mockImplementationOnce(async (request) => {
-        await create(request);
-        throw new AdapterError(`create Job ${request.jobName} timed out`, true);
-      });
-    };
-
     it('adopts the Job on the next cycle instead of creating a second one', async () => {
       await store().insert(planned('job', 0));
       loseTheAnswerOnce(0);
@@ -429,6 +430,53 @@ describe('dispatch cycle', () => {
       expect(next.deleted).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job' }]);
       expect(await sim(0).listJobs()).toEqual([]);
       expect(await store().get('job')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-jp' }, staleJobs: [] });
+    });
+
+    it('a migration that meets its failed lost-answer Job on the target reports no Job created in the cycle summary', async () => {
+      await store().insert(planned('mover', 0));
+      await dispatch();
+      await dispatch();
+      expect(await store().get('mover')).toMatchObject({ phase: 'Running', placement: { cluster: 'carbon-kr' } });
+      // T+5: a move to JP; the create makes mover-g2 there but its answer is lost, and that Job fails there soon after.
+      clock.advanceMinutes(5);
+      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+      loseTheAnswerOnce(1, (r) => ({ ...r, activeDeadlineSeconds: 10 }));
+      expect((await dispatch()).failed).toHaveLength(1);
+      clock.advanceMinutes(1);
+      const summary = await dispatch();
+      // The job keeps running on KR; the failed mover-g2 is given up and deleted.
+      expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+      expect(summary.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2' }]);
+      // DispatchSummary.created: "Jobs created (or adopted) that their AppWrapper now runs": not mover-g2.
+      expect(summary.created).toEqual([]);
+    });
+
+    it('a gate whose create answer was lost is judged by the listing, not as a job starting now: its running Job is adopted and succeeds', async () => {
+      const T = clock.now();
+      // 30 minutes of work, planned now, deadline in 35 minutes.
+      await store().insert({ ...planned('tight', 0), deadlineAt: T + 35 * 60_000 });
+      // The gate opens: the Job is made on KR and starts, but the hub hears a time-out (and KR is marked unreachable).
+      loseTheAnswerOnce(0);
+      expect((await dispatch()).failed).toHaveLength(1);
+      expect(await store().get('tight')).toMatchObject({ phase: 'Planned', unconfirmedJobs: [{ cluster: 'carbon-kr', jobName: 'tight' }] });
+      // KR stays away for a few minutes (a network blip); its Job runs on.
+      sim(0).setReachable(false);
+      clock.advanceMinutes(6);
+      await dispatch();
+      // Neither cycle judges it as a job that would start now: the schedule cycle leaves it to the listing too.
+      await t.hub.loops.schedule.runOnce();
+      expect((await store().get('tight'))?.phase).toBe('Planned');
+      // KR answers again at T+7: its Job has run 7 of its 30 minutes and finishes at T+30, before the T+35 deadline.
+      sim(0).setReachable(true);
+      clock.advanceMinutes(1);
+      await dispatch();
+      // Judged as a new Job from T+6 it could not finish by the deadline: the job would have been failed, and its
+      // running Job deleted as stale once KR answered.
+      expect((await sim(0).listJobs()).map((j) => [j.jobName, j.phase])).toEqual([['tight', 'Running']]);
+      expect((await store().get('tight'))?.phase).not.toBe('Failed');
+      clock.advanceTo(T + 30 * 60_000);
+      await dispatch();
+      expect(await store().get('tight')).toMatchObject({ phase: 'Succeeded', finishedAt: T + 30 * 60_000 });
     });
   });
 
@@ -502,11 +550,7 @@ describe('dispatch cycle', () => {
     const start = clock.now() + 10_000;
     await store().insert({ ...planned('last', 0), deadlineAt: start + 30 * 60_000, plannedStartAt: start });
     // The create makes the Job, but its answer is lost (a time-out).
-    const create = sim(0).createJob.bind(sim(0));
-    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
-      await create(request);
-      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
-    });
+    loseTheAnswerOnce(0);
     expect((await dispatch()).failed).toHaveLength(1);
     // An on-demand cycle 5 s later, still before the planned start, finds the Job: it is the gate's, not stale.
     clock.advance(5_000);
@@ -568,11 +612,7 @@ describe('dispatch cycle', () => {
     // T+5: the plan moves the job to JP. The create makes mover-g2 there (it starts at once), but its answer is lost.
     clock.advanceMinutes(5);
     await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
-    const create = sim(1).createJob.bind(sim(1));
-    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
-      await create(request);
-      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
-    });
+    loseTheAnswerOnce(1);
     expect((await dispatch()).failed).toHaveLength(1);
     // T+10: the next cycle adopts mover-g2, which has run since T+5 from the state the job had at T+5.
     clock.advanceMinutes(5);
