@@ -45,7 +45,8 @@ export class CsvDecisionLog implements DecisionLog, DecisionSource {
       return;
     }
     if (!decisions.length) return;
-    this.ring.push(...decisions);
+    // One by one: a spread call takes only so many arguments (a cycle of 130,000 decisions overflowed it).
+    for (const decision of decisions.slice(-this.options.memoryLimit)) this.ring.push(decision);
     if (this.ring.length > this.options.memoryLimit) this.ring.splice(0, this.ring.length - this.options.memoryLimit);
     this.deps.metrics.recordDecisions(decisions.length);
     const path = this.options.path;

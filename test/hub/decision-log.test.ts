@@ -61,6 +61,14 @@ afterEach(() => {
 });
 
 describe('CsvDecisionLog file header', () => {
+  it('takes a cycle of 200,000 decisions (more than a spread call can pass) and keeps the last ones in memory', () => {
+    const decisions = new CsvDecisionLog({ memoryLimit: 10 }, { logger: log.logger, metrics });
+    const one = cycle('job-0');
+    const placed = Array.from({ length: 200_000 }, (_, i) => ({ ...one.placed[0]!, job_id: `job-${i}` }));
+    decisions.record({ ...one, placed });
+    expect(decisions.recent(10).map((d) => d.job_id)).toEqual(Array.from({ length: 10 }, (_, i) => `job-${199_990 + i}`));
+  });
+
   it('cuts an append a full disk cut short back, so that no half row runs into the next', async () => {
     const path = join(dir, 'decisions.csv');
     const decisions = new CsvDecisionLog({ path, memoryLimit: 10 }, { logger: log.logger, metrics });
