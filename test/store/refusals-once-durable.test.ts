@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testHub, type TestHub } from '../support/hub.js';
 import { holdWriter, onDatabase } from '../support/sqlite-disk.js';
@@ -21,71 +22,61 @@ describe('SQLite store: a refusal or a count is answered once the writes before 
     t = undefined;
   });
 
-  it('a second DELETE is not answered 409 "already Cancelled" of a cancel whose commit then fails: it gets the failure, and the job is Pending after the restart', async () => {
-    const dir = tempDir();
-    const config = { store: { kind: 'sqlite', data_dir: dir } };
+  const sqliteHub = async () => {
+    const config = { store: { kind: 'sqlite', data_dir: tempDir() } };
     t = await testHub(config);
-    expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('job') })).statusCode).toBe(201);
-    // The disk refuses the cancel's commit (a full disk, an I/O error).
-    onDatabase(dir, `CREATE TRIGGER cancel_fails BEFORE UPDATE ON appwrappers WHEN json_extract(NEW.doc, '$.phase') = 'Cancelled' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
-    const disk = holdWriter(t);
-    const first = t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' });
-    await disk.held; // the cancel is in memory, its commit waiting for the disk
-    const second = t.hub.app.inject({ method: 'DELETE', url: '/hub/appwrappers/job' });
-    disk.release();
-    expect((await first).statusCode).toBe(503);
-    const told = { status: (await second).statusCode, body: (await second).json() };
-    await t.hub.stop();
+    return config;
+  };
 
-    onDatabase(dir, 'DROP TRIGGER cancel_fails');
+  /**
+   * Makes `first`'s commit fail (`trigger`) while it is held at the writer thread, sends `second` meanwhile, then
+   * restarts the hub on the file once the trigger is gone. `first` is answered 503; resolves with `second`'s answer.
+   */
+  const duringAFailingCommit = async (config: Awaited<ReturnType<typeof sqliteHub>>, trigger: string, first: InjectOptions, second: InjectOptions) => {
+    const hub = t!.hub;
+    onDatabase(config.store.data_dir, trigger);
+    const disk = holdWriter(t!);
+    const firstAnswer = hub.app.inject(first);
+    await disk.held; // the first change is in memory, its commit waiting for the disk
+    const secondAnswer = hub.app.inject(second);
+    disk.release();
+    expect((await firstAnswer).statusCode).toBe(503);
+    const answer = await secondAnswer;
+    await hub.stop();
+    onDatabase(config.store.data_dir, `DROP TRIGGER ${/CREATE TRIGGER (\w+)/.exec(trigger)![1]}`);
     t = await testHub(config);
-    const phase = (await t.hub.lifecycle.store.get('job'))?.phase;
-    // Today the second client is told {409, "AppWrapper \"job\" is already Cancelled"}, yet the job comes back Pending
-    // (and keeps running): a refusal is a read of the state and must wait for the disk like one (503 here).
-    expect({ status: told.status, phase }).toEqual({ status: 503, phase: 'Pending' });
+    return answer;
+  };
+
+  it('a second DELETE is not answered 409 "already Cancelled" of a cancel whose commit then fails: it gets the failure, and the job is Pending after the restart', async () => {
+    const config = await sqliteHub();
+    expect((await t!.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('job') })).statusCode).toBe(201);
+    const cancel = { method: 'DELETE', url: '/hub/appwrappers/job' } as const;
+    const told = await duringAFailingCommit(
+      config,
+      `CREATE TRIGGER cancel_fails BEFORE UPDATE ON appwrappers WHEN json_extract(NEW.doc, '$.phase') = 'Cancelled' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+      cancel,
+      cancel,
+    );
+    const phase = (await t!.hub.lifecycle.store.get('job'))?.phase;
+    // A 409 "already Cancelled" would be a read of a state that never reached the disk: the job is Pending again.
+    expect({ status: told.statusCode, phase }).toEqual({ status: 503, phase: 'Pending' });
   });
 
-  it('a second submission of an id is not answered 409 "already exists" of a first whose commit then fails: it gets the failure', async () => {
-    const dir = tempDir();
-    const config = { store: { kind: 'sqlite', data_dir: dir } };
-    t = await testHub(config);
-    onDatabase(dir, `CREATE TRIGGER insert_fails BEFORE INSERT ON appwrappers WHEN NEW.job_id = 'train' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
-    const disk = holdWriter(t);
-    const first = t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('train') });
-    await disk.held;
-    // A client retrying after a time-out: 409 means "your job is there".
-    const retry = t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('train') });
-    disk.release();
-    expect((await first).statusCode).toBe(503);
-    const told = (await retry).statusCode;
-    await t.hub.stop();
+  const failingInsert = `CREATE TRIGGER insert_fails BEFORE INSERT ON appwrappers WHEN NEW.job_id = 'train' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`;
+  const submit = { method: 'POST', url: '/hub/appwrappers', payload: submission('train') } as const;
 
-    onDatabase(dir, 'DROP TRIGGER insert_fails');
-    t = await testHub(config);
-    const stored = await t.hub.lifecycle.store.get('train');
-    // Today: 409 "AppWrapper \"train\" already exists", and no such job after the restart.
-    expect({ status: told, stored }).toEqual({ status: 503, stored: undefined });
+  it('a second submission of an id is not answered 409 "already exists" of a first whose commit then fails: it gets the failure', async () => {
+    // A client retrying after a time-out: 409 would mean "your job is there".
+    const told = await duringAFailingCommit(await sqliteHub(), failingInsert, submit, submit);
+    const stored = await t!.hub.lifecycle.store.get('train');
+    expect({ status: told.statusCode, stored }).toEqual({ status: 503, stored: undefined });
   });
 
   it('GET /hub/stats counts only what is on disk: a submission whose commit then fails is never counted', async () => {
-    const dir = tempDir();
-    const config = { store: { kind: 'sqlite', data_dir: dir } };
-    t = await testHub(config);
-    onDatabase(dir, `CREATE TRIGGER insert_fails BEFORE INSERT ON appwrappers WHEN NEW.job_id = 'train' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
-    const disk = holdWriter(t);
-    const submit = t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: submission('train') });
-    await disk.held;
-    const stats = t.hub.app.inject({ method: 'GET', url: '/hub/stats' });
-    disk.release();
-    expect((await submit).statusCode).toBe(503);
-    const answer = await stats;
+    const answer = await duringAFailingCommit(await sqliteHub(), failingInsert, submit, { method: 'GET', url: '/hub/stats' });
     const counted = answer.statusCode === 200 ? answer.json().appwrappers.total : 'refused';
-    await t.hub.stop();
-
-    onDatabase(dir, 'DROP TRIGGER insert_fails');
-    t = await testHub(config);
-    const stored = (await t.hub.lifecycle.store.list()).length;
-    // Today the stats answer 200 with total 1 (by_phase.Pending 1) for a job that was never stored.
+    const stored = (await t!.hub.lifecycle.store.list()).length;
     expect({ counted, stored }).toEqual({ counted: 'refused', stored: 0 });
   });
 });
