@@ -454,7 +454,7 @@ export class DispatchCycle {
       // The create may have reached the cluster: the job remembers that Job until a listing settles it.
       const ref = { cluster, jobName: request.jobName };
       await this.deps.lifecycle.change(aw.jobId, (cur) =>
-        cur.unconfirmedJobs?.some((j) => j.cluster === cluster && j.jobName === request.jobName) ? undefined : { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), ref] },
+        mayHaveMade(cur, cluster, request.jobName) ? undefined : { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), ref] },
       );
       return undefined;
     }

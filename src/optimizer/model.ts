@@ -22,7 +22,7 @@ export interface CompiledModel {
 }
 
 type Resource = 'cpu' | 'memGb' | 'gpu';
-const RESOURCES: readonly Resource[] = ['cpu', 'memGb', 'gpu'];
+export const RESOURCES: readonly Resource[] = ['cpu', 'memGb', 'gpu'];
 const RESOURCE_WORDS: Record<Resource, string> = { cpu: 'cpu', memGb: 'GB of memory', gpu: 'GPU' };
 
 /** A capacity site: a region, or one of its pools. */

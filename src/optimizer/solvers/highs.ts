@@ -1,6 +1,6 @@
 import highsModule from 'highs';
 import type { Highs, InitOptions } from 'highs';
-import { CAPACITY_EPS, capacityRows, cheapestOptionsBound, choiceCost, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
+import { CAPACITY_EPS, capacityRows, RESOURCES, cheapestOptionsBound, choiceCost, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -120,7 +120,7 @@ function formulate(model: PlacementModel, infinity: number, leaveOut: boolean): 
     rowUpper[j] = 1;
   }
   const whole = { cpu: true, memGb: true, gpu: true };
-  for (const job of model.jobs) for (const res of ['cpu', 'memGb', 'gpu'] as const) whole[res] &&= Number.isInteger(job[res]);
+  for (const job of model.jobs) for (const res of RESOURCES) whole[res] &&= Number.isInteger(job[res]);
   for (let i = 0; i < rows.count; i++) {
     const res = rows.resource[i]!;
     const cap = model.capacity[res][rows.cell[i]!]!;
