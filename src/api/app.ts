@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HubDeps } from './deps.js';
+import { sendAnswersTogether } from './answer-batching.js';
 import { requireBearerToken } from './auth.js';
 import { answerClientError, answerFrameworkError, registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
@@ -50,6 +51,7 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     for (const method of [route.method].flat()) deps.metrics.registerRoute(method, route.url);
   });
   registerErrorHandling(app);
+  sendAnswersTogether(app);
   if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.
   app.removeContentTypeParser('text/plain');

@@ -8,7 +8,7 @@ import { errorMessage, StoreUnavailableError } from '../domain/errors.js';
 import { appWrapperSchema } from './app-wrapper-schema.js';
 import { workerEntry } from '../platform/worker-entry.js';
 import { MemoryStore } from './memory-store.js';
-import type { QueuedWrite, Synchronous, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
+import type { Synchronous, WriterData, WriterMessage, WriterReply } from './sqlite-writer.js';
 import type { AppWrapperFilter, Store, StoreCounts } from './types.js';
 
 /** File of the database inside the data directory. */
@@ -64,7 +64,10 @@ interface Row {
 
 interface Batch {
   id: number;
-  writes: QueuedWrite[];
+  /** Column by column, as PackedWrites (the documents joined when the batch leaves). */
+  ops: string;
+  jobIds: string[];
+  docs: string[];
   /** performance.now() at its first write. */
   openedAt: number;
   done: Promise<void>;
@@ -116,11 +119,11 @@ export class SqliteStore implements Store {
         // Checked before writing: JSON would turn a NaN into a null that the next start would refuse.
         const checked = appWrapperSchema.safeParse(next);
         if (!checked.success) throw new Error(`AppWrapper "${next.jobId}" cannot be stored: ${issuesOf(checked.error)}`);
-        this.enqueue({ jobId: next.jobId, op: previous ? 'update' : 'insert', doc: JSON.stringify(next) });
+        this.enqueue(previous ? 'u' : 'i', next.jobId, JSON.stringify(next));
       },
       removeThrough: (removed) => {
         this.ensureWritable();
-        this.enqueue({ jobId: removed.jobId, op: 'delete', doc: '' });
+        this.enqueue('d', removed.jobId, '');
       },
     });
     this.writer = new Worker(workerEntry('sqlite-writer', import.meta.url), { workerData: { file, schemaVersion: SCHEMA_VERSION, synchronous } satisfies WriterData });
@@ -147,7 +150,7 @@ export class SqliteStore implements Store {
     if (this.closing) throw new Error(`the store at ${this.file} is closed`);
   }
 
-  private enqueue(write: QueuedWrite): void {
+  private enqueue(op: 'i' | 'u' | 'd', jobId: string, doc: string): void {
     if (!this.open) {
       let resolve!: () => void;
       let reject!: (error: Error) => void;
@@ -157,18 +160,21 @@ export class SqliteStore implements Store {
       });
       // A batch that fails is reported to each of its writers; this keeps Node from calling it unhandled meanwhile.
       done.catch(() => undefined);
-      this.open = { id: this.nextBatch++, writes: [], openedAt: performance.now(), done, resolve, reject };
+      this.open = { id: this.nextBatch++, ops: '', jobIds: [], docs: [], openedAt: performance.now(), done, resolve, reject };
       // Writes made in the same turn of the event loop join the batch before it leaves.
       if (!this.inFlight) setImmediate(() => this.send());
     }
-    this.open.writes.push(write);
+    this.open.ops += op;
+    this.open.jobIds.push(jobId);
+    this.open.docs.push(doc);
   }
 
   private send(): void {
     if (this.inFlight || !this.open || this.failure) return;
     this.inFlight = this.open;
     this.open = undefined;
-    this.writer.postMessage({ batch: this.inFlight.id, writes: this.inFlight.writes } satisfies WriterMessage);
+    const { id, ops, jobIds, docs } = this.inFlight;
+    this.writer.postMessage({ batch: id, writes: { ops, jobIds, docs: docs.join('\n') } } satisfies WriterMessage);
   }
 
   private committed(batch: number, error: string | undefined): void {
@@ -180,7 +186,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.inFlight = undefined;
-    this.observer?.batchDurable(done.writes.length, (performance.now() - done.openedAt) / 1000);
+    this.observer?.batchDurable(done.ops.length, (performance.now() - done.openedAt) / 1000);
     done.resolve();
     this.send();
   }

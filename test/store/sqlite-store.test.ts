@@ -87,6 +87,32 @@ describe('SqliteStore', () => {
     expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c', 'a', 'b', 'd']);
   });
 
+  it('commits the inserts, updates and deletes of one turn as one batch, text with line breaks included', async () => {
+    const dir = tempDir();
+    store = SqliteStore.open(dir);
+    await store.insert(appWrapper('gone').obj());
+    const reason = 'first line\nsecond line\r\nthird\u2028fourth';
+    const oneTurn = [
+      store.insert({ ...appWrapper('a').obj(), reason }),
+      store.remove(['gone']),
+      store.insert(appWrapper('b').obj()),
+      store.update('b', (cur) => ({ ...cur, phase: 'Cancelled', reason: `${reason}\n` })),
+      store.insert({ ...appWrapper('c').obj(), spec: { ...appWrapper('c').obj().spec, command: ['sh', '-c', 'echo a\necho b'] } }),
+    ];
+    await Promise.all(oneTurn);
+    const before = await store.list();
+    await store.close();
+
+    store = SqliteStore.open(dir);
+    expect(await store.list()).toEqual(before);
+    expect((await store.list()).map((aw) => [aw.jobId, aw.reason])).toEqual([
+      ['a', reason],
+      ['b', `${reason}\n`],
+      ['c', undefined],
+    ]);
+    expect((await store.get('c'))?.spec.command).toEqual(['sh', '-c', 'echo a\necho b']);
+  });
+
   it('keeps the CO2 estimate a placement was created with across a reopen', async () => {
     const dir = tempDir();
     store = SqliteStore.open(dir);
