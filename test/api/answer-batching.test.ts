@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendAnswersTogether } from '../../src/api/answer-batching.js';
+import { HOLD_AT_MOST_BYTES, sendAnswersTogether } from '../../src/api/answer-batching.js';
 
 /** A turn of the event loop that has run its callbacks, and the microtasks they queued. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -18,6 +18,7 @@ describe('sendAnswersTogether', () => {
     app.get('/refused', async (_request, reply) => reply.status(400).send({ error: 'bad_request' }));
     // A header value Node refuses to write: writing this answer throws.
     app.get('/unwritable', async (_request, reply) => reply.header('x-broken', 'a\nb').send({ ok: true }));
+    app.get('/large', async () => ({ text: 'x'.repeat(HOLD_AT_MOST_BYTES) }));
     await app.ready();
     return app;
   }
@@ -73,6 +74,17 @@ describe('sendAnswersTogether', () => {
     expect(releases).toHaveLength(2);
     releases[1]!();
     expect((await broken).statusCode).toBe(500);
+  });
+
+  it('writes a larger answer at once, beside small ones held in the same turn', async () => {
+    await appWithHeldAnswers();
+    const small = app.inject('/echo/small');
+    const large = await app.inject('/large');
+    expect(large.json()).toEqual({ text: 'x'.repeat(HOLD_AT_MOST_BYTES) });
+    expect(settled([small])).toEqual([false]);
+    expect(releases).toHaveLength(1);
+    releases[0]!();
+    expect((await small).json()).toEqual({ word: 'small' });
   });
 
   it('answers at once on the real event loop', async () => {
