@@ -301,7 +301,7 @@ export class Metrics {
   });
   private readonly httpDuration = new Histogram({
     name: 'caspian_http_request_duration_seconds',
-    help: 'Latency of HTTP requests to the hub API. Unit: seconds. Labels: method (GET|POST|DELETE|..., or unparsed for what the HTTP parser refused), route (the route pattern, e.g. /hub/appwrappers/:id, or unmatched; never a raw URL), status (the HTTP status code).',
+    help: 'Latency of HTTP requests to the hub API, until the answer is written (with the memory store, answers of at most 4 KiB wait for the end of their event-loop turn, to leave together). Unit: seconds. Labels: method (GET|POST|DELETE|..., or unparsed for what the HTTP parser refused), route (the route pattern, e.g. /hub/appwrappers/:id, or unmatched; never a raw URL), status (the HTTP status code).',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
     registers: [this.registry],
