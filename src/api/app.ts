@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HubDeps } from './deps.js';
-import { sendAnswersTogether } from './answer-batching.js';
+import { HOLD_AT_MOST_BYTES, sendAnswersTogether } from './answer-batching.js';
 import { requireBearerToken } from './auth.js';
 import { answerClientError, answerFrameworkError, registerErrorHandling } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
@@ -53,7 +53,10 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   // The SQLite store's answers already leave together, released by one commit; holding them for the end of the
   // turn measured no better there, and maybe worse (the reads of the turn then go first).
-  if (deps.lifecycle.store.name === 'memory') sendAnswersTogether(app);
+  if (deps.lifecycle.store.name === 'memory') {
+    sendAnswersTogether(app);
+    deps.logger.info({ hold_at_most_bytes: HOLD_AT_MOST_BYTES }, 'answers of at most hold_at_most_bytes leave together at the end of their event-loop turn (memory store)');
+  }
   if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.
   app.removeContentTypeParser('text/plain');

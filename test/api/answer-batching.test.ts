@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HOLD_AT_MOST_BYTES, sendAnswersTogether } from '../../src/api/answer-batching.js';
+import { testHub, type TestHub } from '../support/hub.js';
+import { tempDirs } from '../support/temp-dir.js';
 
 /** A turn of the event loop that has run its callbacks, and the microtasks they queued. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -93,5 +95,25 @@ describe('sendAnswersTogether', () => {
     app.get('/', async () => ({ ok: true }));
     const answers = await Promise.all([app.inject('/'), app.inject('/'), app.inject('/')]);
     expect(answers.map((a) => a.json())).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+  });
+});
+
+describe('the hub holds small answers with the memory store only', () => {
+  const tempDir = tempDirs('caspian-answers-');
+  let t: TestHub | undefined;
+  afterEach(async () => {
+    await t?.hub.stop();
+    t = undefined;
+  });
+  const holdLines = (hub: TestHub) => hub.log.lines.filter((line) => line.hold_at_most_bytes !== undefined);
+
+  it('memory store: says so in its log, with the bound', async () => {
+    t = await testHub();
+    expect(holdLines(t)).toEqual([expect.objectContaining({ hold_at_most_bytes: HOLD_AT_MOST_BYTES })]);
+  });
+
+  it('SQLite store (its answers leave together at each commit): no hold', async () => {
+    t = await testHub({ store: { kind: 'sqlite', data_dir: tempDir() } });
+    expect(holdLines(t)).toEqual([]);
   });
 });
