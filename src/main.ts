@@ -184,10 +184,6 @@ function carbonProviderFor(config: Config, clock: Clock, onError: ReturnType<typ
 
 /** Builds the hub from its configuration: the one place that picks concrete adapters. */
 export async function createHub(config: Config, overrides: HubOverrides = {}): Promise<Hub> {
-  const solvers = ['auto', ...solverNames()];
-  if (!solvers.includes(config.optimizer.solver)) {
-    throw new ConfigError(`invalid configuration:\n  optimizer.solver: unknown solver "${config.optimizer.solver}"; one of ${solvers.join(', ')}`);
-  }
   const clock = overrides.clock ?? systemClock;
   const metrics = new Metrics({ defaultMetrics: overrides.processMetrics ?? true });
   const owned = overrides.logger ? undefined : createLogger(config, metrics);

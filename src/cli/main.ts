@@ -120,11 +120,14 @@ export async function main(argv: string[]): Promise<number> {
         stderrIsTty: process.stderr.isTTY === true,
       });
     case undefined:
+      // A usage error like any other: the usage goes where the errors go.
+      process.stderr.write(`caspian: no command given\n\n${USAGE}`);
+      return 2;
     case 'help':
     case '--help':
     case '-h':
       process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
+      return 0;
     default:
       process.stderr.write(`caspian: unknown command "${command}"\n\n${USAGE}`);
       return 2;

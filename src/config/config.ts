@@ -5,6 +5,7 @@ import { POOLS } from '../domain/app-wrapper.js';
 import { deepFreeze } from '../domain/frozen.js';
 import { DNS_1123_LABEL, IMAGE_REFERENCE, INT32_MAX, isLabelKey, isLabelValue, VISIBLE_ASCII } from '../domain/kubernetes-names.js';
 import { withoutBom } from '../domain/bom.js';
+import { solverNames } from '../optimizer/solvers/registry.js';
 
 /**
  * The hub's configuration: exported defaults, overlaid by a JSON file (`CASPIAN_CONFIG`), overlaid by
@@ -175,7 +176,10 @@ export const configSchema = z
     optimizer: z
       .strictObject({
         /** `auto` or a solver name (see `caspian optimize --help`). */
-        solver: z.string().min(1).default('auto'),
+        solver: z
+          .string()
+          .default('auto')
+          .refine((name) => name === 'auto' || solverNames().includes(name), { error: (issue) => `unknown solver "${String(issue.input)}"; one of auto, ${solverNames().join(', ')}` }),
         time_limit_seconds: z.number().positive().max(3600).default(30),
         /** Relative gap to the proven bound at which a solve may stop: planning need not prove the last 0.01%. */
         gap_tolerance: z.number().min(0).max(0.5).default(0.005),
@@ -345,10 +349,14 @@ export class ConfigError extends Error {
 }
 
 function formatIssues(source: string, error: z.ZodError, envOfPath: ReadonlyMap<string, string>): string {
+  // The variable that set the key or a key above it (CASPIAN_CARBON_FALLBACK sets carbon.fallback, whose item 1 is wrong).
   const name = (path: readonly PropertyKey[]) => {
     const key = path.length ? path.join('.') : '(root)';
-    const variable = envOfPath.get(key);
-    return variable ? `${key} (from ${variable})` : key;
+    for (let length = path.length; length > 0; length--) {
+      const variable = envOfPath.get(path.slice(0, length).join('.'));
+      if (variable) return `${key} (from ${variable})`;
+    }
+    return key;
   };
   const lines = error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys' ? issue.keys.map((key) => `  ${name([...issue.path, key])}: unknown key`) : [`  ${name(issue.path)}: ${issue.message}`],

@@ -113,13 +113,13 @@ export class CarbonFeed {
           this.zones.set(zone, { current, forecast, fetchedAt: now });
           this.recordMeasured(zone, now, current);
           this.deps.metrics.setCarbonIntensity(zone, current.gco2PerKwh);
-          this.deps.metrics.setCarbonForecast(zone, new Map(FORECAST_HORIZONS.map(([label, ms]) => [label, this.forecastAt(forecast, now + ms)])));
           this.deps.metrics.recordCarbonRefresh(this.provider.name, 'ok');
         } catch (error) {
           failed.push(zone);
           this.deps.metrics.recordCarbonRefresh(this.provider.name, 'error');
           this.deps.logger.warn({ zone, provider: this.provider.name, err: error }, 'carbon refresh failed; keeping last known values');
         }
+        this.exportForecast(zone, now);
         this.exportStatus(zone);
       }),
     );
@@ -167,6 +167,15 @@ export class CarbonFeed {
     // Dated by its fetch: a last-known value served again during an outage is the same observation, and
     // must not stretch the measured history (past max_staleness it is no longer a measurement).
     history.record(current.fetchedAt ?? now, current.gco2PerKwh);
+  }
+
+  /**
+   * The forecast at each lead time from `now`. After a failed refresh that is the last forecast read from now
+   * on, as the scheduler keeps using it: its lead times slide, and those it no longer reaches are dropped.
+   */
+  private exportForecast(zone: string, now: number): void {
+    const forecast = this.zones.get(zone)?.forecast;
+    if (forecast) this.deps.metrics.setCarbonForecast(zone, new Map(FORECAST_HORIZONS.map(([label, ms]) => [label, this.forecastAt(forecast, now + ms)])));
   }
 
   /** The forecast's value at an instant, or undefined past the end of what the forecast covers. */

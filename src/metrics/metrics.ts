@@ -149,7 +149,7 @@ export class Metrics {
   });
   private readonly clusterAllocatable = new Gauge({
     name: 'caspian_cluster_allocatable',
-    help: 'Allocatable resources of a spoke cluster. Unit: per resource, cpu in cores, mem_gb in GB, gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
+    help: 'Allocatable resources of a spoke cluster. Unit: per resource, cpu in cores, mem_gb in GiB (as Kubernetes counts memory), gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
     labelNames: ['cluster', 'resource'],
     registers: [this.registry],
   });
@@ -360,7 +360,7 @@ export class Metrics {
   });
   private readonly poolCapacity = new Gauge({
     name: 'caspian_pool_capacity',
-    help: 'Free capacity a worker pool offers the optimizer for the current slot: its share of the cluster, FAST cut when scaled down for a dirty grid. Unit: per resource, cpu in cores, mem_gb in GB, gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), resource (cpu|mem_gb|gpu).',
+    help: 'Free capacity a worker pool offers the optimizer for the current slot: its share of the cluster, FAST cut when scaled down for a dirty grid. Unit: per resource, cpu in cores, mem_gb in GiB (as Kubernetes counts memory), gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), pool (FAST|ECO), resource (cpu|mem_gb|gpu).',
     labelNames: ['cluster', 'pool', 'resource'],
     registers: [this.registry],
   });

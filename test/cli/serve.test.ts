@@ -37,12 +37,19 @@ describe('caspian command line', () => {
     for (const command of ['serve', 'optimize', 'help']) expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
   });
 
-  it('an unknown command exits 2 with the usage on stderr', async () => {
-    const { code, stderr } = await finish(caspian(['frobnicate']));
-    expect(code).toBe(2);
-    expect(stderr).toContain('unknown command "frobnicate"');
-    expect(stderr).toContain('Usage: caspian');
-  });
+  const usageErrors: { name: string; args: string[]; says: string }[] = [
+    { name: 'an unknown command', args: ['frobnicate'], says: 'unknown command "frobnicate"' },
+    { name: 'no command', args: [], says: 'no command given' },
+  ];
+  for (const { name, args, says } of usageErrors) {
+    it(`${name} exits 2 with the usage on stderr, nothing on stdout`, async () => {
+      const { code, stdout, stderr } = await finish(caspian(args));
+      expect(code).toBe(2);
+      expect(stderr).toContain(says);
+      expect(stderr).toContain('Usage: caspian');
+      expect(stdout).toBe('');
+    });
+  }
 
   it('serve takes no arguments: one is refused with exit 2 before any hub starts, --help shows the usage', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'caspian-')), 'data');

@@ -345,6 +345,9 @@ describe('environment', () => {
     { env: { CASPIAN_LOG_LEVEL: 'verbose' }, key: 'log_level (from CASPIAN_LOG_LEVEL)', message: /./ },
     { env: { CASPIAN_CARBON_PERIOD_SECONDS: '7' }, key: 'periods.carbon_seconds (from CASPIAN_CARBON_PERIOD_SECONDS)', message: /must divide 60 s/ },
     { env: { CASPIAN_MOCK_SCENARIO: 'chaos' }, key: 'carbon.mock.scenario (from CASPIAN_MOCK_SCENARIO)', message: /./ },
+    { env: { CASPIAN_SOLVER: 'cplex' }, key: 'optimizer.solver (from CASPIAN_SOLVER)', message: /unknown solver "cplex"; one of auto, .*hybrid/ },
+    // An item of a list: the variable that set the whole list is named.
+    { env: { CASPIAN_CARBON_FALLBACK: 'mock,wattime' }, key: 'carbon.fallback.1 (from CASPIAN_CARBON_FALLBACK)', message: /watttime/ },
   ];
   for (const { env, key, message } of bad) {
     it(`rejects ${JSON.stringify(env)}, naming ${key}`, () => {

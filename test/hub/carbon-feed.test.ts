@@ -166,6 +166,22 @@ describe('forecast gauge', () => {
     const samples = await metricSamples(metrics, 'caspian_carbon_forecast_gco2_per_kwh');
     expect(samples.map((s) => [s.labels.horizon, s.value])).toEqual([['1h', 401]]);
   });
+
+  it('after a failed refresh, reads the last forecast from now on: its lead times slide and run out', async () => {
+    // Points every hour for 12 h from the first refresh: 100, 101, ... 111.
+    provider.behaviour.set('KR', { current: 50, forecast: Array.from({ length: 12 }, (_, h): [number, number] => [h * 60, 100 + h]) });
+    const carbon = feed(['KR']);
+    await carbon.refresh();
+    const byHorizon = async () => Object.fromEntries((await metricSamples(metrics, 'caspian_carbon_forecast_gco2_per_kwh')).map((s) => [s.labels.horizon, s.value]));
+    expect(await byHorizon()).toEqual({ '1h': 101, '3h': 103, '6h': 106 });
+    provider.behaviour.set('KR', 'fail');
+    clock.advance(2 * HOUR);
+    expect(await carbon.refresh()).toEqual(['KR']);
+    expect(await byHorizon()).toEqual({ '1h': 103, '3h': 105, '6h': 108 });
+    clock.advance(6 * HOUR);
+    await carbon.refresh();
+    expect(await byHorizon()).toEqual({ '1h': 109, '3h': 111 });
+  });
 });
 
 describe('slotIntensities', () => {
