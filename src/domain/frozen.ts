@@ -18,8 +18,15 @@ export function deepFreeze<T>(value: T): T {
  */
 export function frozenCopy<T>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  if (Array.isArray(value)) return (value.length === 0 ? EMPTY_ARRAY : Object.freeze(value.map(frozenCopy))) as T;
+  const keys = Object.keys(value);
+  if (keys.length === 0) return EMPTY_OBJECT as T;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = frozenCopy((value as Record<string, unknown>)[key]);
+  for (const key of keys) out[key] = frozenCopy((value as Record<string, unknown>)[key]);
   return Object.freeze(out) as T;
 }
+
+// Frozen, so one of each serves every copy: a stored AppWrapper has several empty lists and maps (no
+// affinity, no stale Jobs, no metadata), and each object the store keeps is one more for every GC to mark.
+const EMPTY_ARRAY: readonly never[] = Object.freeze([]);
+const EMPTY_OBJECT: Readonly<Record<string, never>> = Object.freeze({});

@@ -32,6 +32,20 @@ export class MemoryStore implements Store {
   }
 
   async insert(appWrapper: AppWrapper): Promise<void> {
+    this.insertNow(appWrapper);
+  }
+
+  async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
+    return this.updateNow(jobId, change);
+  }
+
+  async remove(jobIds: readonly string[]): Promise<number> {
+    return this.removeNow(jobIds);
+  }
+
+  // The writes themselves, done before they return: a durable store built on this one answers them when its disk has them.
+
+  insertNow(appWrapper: AppWrapper): void {
     if (this.byId.has(appWrapper.jobId)) throw new ConflictError(`AppWrapper "${appWrapper.jobId}" already exists`);
     const copy = frozenCopy(appWrapper);
     this.writeThrough?.(copy, undefined);
@@ -55,7 +69,7 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
+  updateNow(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): AppWrapper {
     const current = this.byId.get(jobId);
     if (!current) throw new NotFoundError(`AppWrapper "${jobId}" not found`);
     const next = change(current);
@@ -69,7 +83,7 @@ export class MemoryStore implements Store {
     return next;
   }
 
-  async remove(jobIds: readonly string[]): Promise<number> {
+  removeNow(jobIds: readonly string[]): number {
     let removed = 0;
     for (const jobId of jobIds) {
       const current = this.byId.get(jobId);

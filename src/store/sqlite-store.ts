@@ -349,20 +349,24 @@ export class SqliteStore implements Store {
    * state a batch may still be writing, so it waits too: a failed batch answers with the store's failure instead,
    * and a client is never told "already exists" or "already Cancelled" of a change that never reaches the disk.
    */
-  private async written<T>(write: Promise<T>): Promise<T> {
+  private written<T>(write: () => T): Promise<T> {
     let result: T;
     try {
-      result = await write;
+      result = write();
     } catch (refusal) {
-      await this.durable();
-      throw refusal;
+      return this.durable().then(() => Promise.reject(refusal as Error));
     }
-    await this.durable();
-    return result;
+    // One promise per write: the submission path's busiest line.
+    const last = this.open ?? this.inFlight;
+    if (!last) return this.failure ? Promise.reject(this.failure) : Promise.resolve(result);
+    return last.done.then(() => {
+      if (this.failure) throw this.failure;
+      return result;
+    });
   }
 
   insert(appWrapper: AppWrapper): Promise<void> {
-    return this.written(this.memory.insert(appWrapper));
+    return this.written(() => this.memory.insertNow(appWrapper));
   }
 
   get(jobId: string): Promise<AppWrapper | undefined> {
@@ -374,11 +378,11 @@ export class SqliteStore implements Store {
   }
 
   update(jobId: string, change: (current: AppWrapper) => AppWrapper | undefined): Promise<AppWrapper> {
-    return this.written(this.memory.update(jobId, change));
+    return this.written(() => this.memory.updateNow(jobId, change));
   }
 
   remove(jobIds: readonly string[]): Promise<number> {
-    return this.written(this.memory.remove(jobIds));
+    return this.written(() => this.memory.removeNow(jobIds));
   }
 
   /**

@@ -14,6 +14,19 @@ describe('frozenCopy', () => {
     expect(copy.nested.g.h).toBe(3);
   });
 
+  it('gives every empty list and map one shared frozen value, and leaves the caller\'s alone', () => {
+    const first = { list: [] as number[], map: {} as Record<string, number> };
+    const second = frozenCopy({ list: [], map: {} });
+    const copy = frozenCopy(first);
+    expect(copy).toEqual(first);
+    expect(copy.list).toBe(second.list);
+    expect(copy.map).toBe(second.map);
+    expect(Object.isFrozen(copy.list) && Object.isFrozen(copy.map)).toBe(true);
+    first.list.push(1);
+    first.map.k = 1;
+    expect(copy).toEqual({ list: [], map: {} });
+  });
+
   it('returns primitives as they are', () => {
     for (const value of [0, 'text', true, null, undefined]) expect(frozenCopy(value)).toBe(value);
   });
