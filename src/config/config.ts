@@ -285,6 +285,15 @@ export const configSchema = z
     if (cfg.horizon_hours * 3600 < cfg.slot_seconds) {
       ctx.addIssue({ code: 'custom', path: ['horizon_hours'], message: 'must cover at least one slot' });
     }
+    // The dispatch cycle reads a finished Job's outcome; a Job deleted before any cycle saw it is recorded Failed.
+    const ttlFloor = 2 * cfg.periods.dispatch_seconds;
+    if (cfg.spokes.ttl_seconds_after_finished < ttlFloor) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['spokes', 'ttl_seconds_after_finished'],
+        message: `must be at least two dispatch periods (${ttlFloor} s with periods.dispatch_seconds ${cfg.periods.dispatch_seconds}), so that the hub reads a finished Job's outcome before Kubernetes deletes it`,
+      });
+    }
   })
   .transform((cfg) => ({
     ...cfg,

@@ -200,6 +200,14 @@ describe('validation', () => {
     // Refused by Kubernetes on every Job (or by the Kubernetes spokes at start-up, as a crash): refused here, by key.
     { name: 'namespace over 63 characters', raw: { spokes: { namespace: 'a'.repeat(64) } }, key: 'spokes.namespace', message: /at most 63/ },
     { name: 'Job TTL beyond an int32', raw: { spokes: { ttl_seconds_after_finished: 2 ** 31 } }, key: 'spokes.ttl_seconds_after_finished' },
+    // Deleted before a dispatch cycle read it, a finished Job would be recorded Failed whatever its outcome.
+    { name: 'Job TTL of 0', raw: { spokes: { ttl_seconds_after_finished: 0 } }, key: 'spokes.ttl_seconds_after_finished', message: /at least two dispatch periods \(60 s/ },
+    {
+      name: 'Job TTL under two dispatch periods',
+      raw: { periods: { dispatch_seconds: 600 }, spokes: { ttl_seconds_after_finished: 1199 } },
+      key: 'spokes.ttl_seconds_after_finished',
+      message: /1200 s with periods.dispatch_seconds 600/,
+    },
     {
       name: 'node selector value that is no label value',
       raw: { regions: [region('KR', 'carbon-kr', { pools: [{ name: 'FAST', share: 1, node_selector: { 'caspian.io/pool': 'fast pool' } }] })] },
@@ -239,7 +247,9 @@ describe('loop periods', () => {
   const invalid = [0, 7, 45, 90, 420, 2400, 3000, 5400, 18000, 172800, 2.5];
   for (const key of ['carbon_seconds', 'schedule_seconds', 'dispatch_seconds']) {
     it(`accepts ${key} that tile a minute, an hour or a day`, () => {
-      for (const seconds of valid) expect(parseConfig({ periods: { [key]: seconds } }).periods[key as keyof Config['periods']], String(seconds)).toBe(seconds);
+      // A finished Job must outlast two dispatch periods (checked below): a daily dispatch needs a longer TTL than the default day.
+      const spokes = { ttl_seconds_after_finished: 2 * 86_400 };
+      for (const seconds of valid) expect(parseConfig({ periods: { [key]: seconds }, spokes }).periods[key as keyof Config['periods']], String(seconds)).toBe(seconds);
     });
     it(`rejects ${key} that do not, naming periods.${key}`, () => {
       for (const seconds of invalid) {
