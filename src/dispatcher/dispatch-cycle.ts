@@ -562,6 +562,18 @@ export class DispatchCycle {
     const generation = from.generation + 1;
     const request = this.request(aw, to, generation, now);
     if (nameTaken(aw, to, request.jobName)) return;
+    // A create of this Job whose answer was lost may have made it, running since: judged once a listing settles that.
+    if (now + request.runtimeSeconds * 1000 > aw.deadlineAt && !mayHaveMade(aw, to, request.jobName)) {
+      // Carried out late (the target could not be reached, the hub was stopped): the rest of the run on the target's
+      // pool would now end past the deadline. The Job it has keeps running; the next plan decides again from here.
+      await this.changeEndingMove(
+        aw.jobId,
+        giveUp,
+        'too_late',
+        (move) => `the rest of its run on ${move.to} (pool ${request.pool}) would end past its deadline; it keeps running on ${move.from}`,
+      );
+      return;
+    }
     const outcome = await this.create(aw, to, request, summary);
     if (!outcome) return;
     if (typeof outcome === 'object') {

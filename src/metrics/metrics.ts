@@ -10,7 +10,7 @@ export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
 const DISPATCH_ACTIONS = ['created', 'deleted', 'adopted', 'failed'] as const;
 export type DispatchAction = (typeof DISPATCH_ACTIONS)[number];
 /** Why a decided migration was not carried out. */
-const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'replanned', 'finished', 'cancelled', 'cluster_removed', 'cluster_lost', 'not_allowed'] as const;
+const MIGRATION_DROP_REASONS = ['refused', 'cannot_resume', 'too_late', 'replanned', 'finished', 'cancelled', 'cluster_removed', 'cluster_lost', 'not_allowed'] as const;
 export type MigrationDropReason = (typeof MIGRATION_DROP_REASONS)[number];
 /** The hub's periodic loops, as `caspian_loop_skipped_ticks_total` names them. */
 const LOOPS = ['carbon', 'schedule', 'dispatch'] as const;
@@ -173,7 +173,7 @@ export class Metrics {
   });
   private readonly migrationsDropped = new Counter({
     name: 'caspian_migrations_dropped_total',
-    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster (unless from_cluster was lost). Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out; finished: the job succeeded or failed in from_cluster first; cancelled: the job was cancelled first; cluster_removed: from_cluster or to_cluster is no longer in the configuration; cluster_lost: from_cluster stopped answering for longer than spokes.lost_after_seconds and the job was requeued; not_allowed: the hub restarted with migration.allow false before carrying it out).',
+    help: 'Migrations decided (and counted in migrations_total) that the dispatcher did not carry out; the job stays in from_cluster (unless from_cluster was lost). Unit: migrations. Labels: from_cluster, to_cluster (a regions[].cluster of the configuration, e.g. carbon-kr), reason (refused: to_cluster refused the new Job; cannot_resume: the job started running before the move and does not checkpoint; too_late: carried out late (to_cluster unreachable, hub stopped), the rest of the run on the target pool would end past the deadline; replanned: a later plan sent it elsewhere, or kept it where it runs, before the move was carried out; finished: the job succeeded or failed in from_cluster first; cancelled: the job was cancelled first; cluster_removed: from_cluster or to_cluster is no longer in the configuration; cluster_lost: from_cluster stopped answering for longer than spokes.lost_after_seconds and the job was requeued; not_allowed: the hub restarted with migration.allow false before carrying it out).',
     labelNames: ['from_cluster', 'to_cluster', 'reason'],
     registers: [this.registry],
   });

@@ -250,6 +250,51 @@ describe('dispatch cycle', () => {
     expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2, co2EstimateG: 7 } });
   });
 
+  describe('a move carried out late, after its target was unreachable', () => {
+    // 150 minutes of work, deadline in 180; the move to JP is decided after 10 minutes, and JP answers again
+    // after 60: 90 minutes of work are left and 120 until the deadline.
+    const cases = [
+      { pool: 'ECO' as const, moves: false, why: 'on ECO (4 times slower) they would take 360: given up, it keeps running on KR' },
+      { pool: 'FAST' as const, moves: true, why: 'on FAST they still fit: carried out' },
+    ];
+    for (const { pool, moves, why } of cases) {
+      it(why, async () => {
+        await t.hub.stop();
+        const world = twoRegions(4, 16, clock);
+        world.regions[1] = { ...world.regions[1], pools: [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 4 }] };
+        const jpPools = [
+          { name: 'FAST' as const, share: 0.5, speedFactor: 1, powerFactor: 1, nodeSelector: {} },
+          { name: 'ECO' as const, share: 0.5, speedFactor: 4, powerFactor: 1, nodeSelector: {} },
+        ];
+        spokes = world.spokes.map((spoke) => (spoke.info.name === 'carbon-jp' ? { ...spoke, info: { ...spoke.info, pools: jpPools } } : spoke));
+        t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes });
+        const job = planned('mover', 0);
+        await store().insert({ ...job, spec: { ...job.spec, runtimeMinutes: 150 } });
+        await dispatch();
+        await dispatch();
+        clock.advanceMinutes(10);
+        await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: pool }));
+        sim(1).setReachable(false);
+        clock.advanceMinutes(50);
+        expect((await dispatch()).created).toEqual([]);
+        sim(1).setReachable(true);
+        const late = await dispatch();
+        if (moves) {
+          expect(late.created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: false }]);
+          expect(await store().get('mover')).toMatchObject({ migrating: false, placement: { cluster: 'carbon-jp', pool: 'FAST' } });
+          expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(0);
+          return;
+        }
+        expect(late.created).toEqual([]);
+        expect(late.deleted).toEqual([]);
+        expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
+        expect(await sim(1).listJobs()).toEqual([]);
+        expect(t.log.messages()).toContain('not moving mover to carbon-jp: the rest of its run on carbon-jp (pool ECO) would end past its deadline; it keeps running on carbon-kr');
+        expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(1);
+      });
+    }
+  });
+
   it('forgets finished AppWrappers after the retention period, never before, and never with a Job still to delete', async () => {
     await store().insert(planned('done', 0));
     await store().insert(planned('cancelled', 0, 'carbon-jp'));
