@@ -610,7 +610,8 @@ export class DispatchCycle {
     }
     let unwanted = false;
     const stored = await this.deps.lifecycle.change(aw.jobId, (cur) => {
-      if (!cur.migrating || cur.placement?.jobName !== from.jobName || cur.targetCluster !== to) {
+      // Given up, finished, or re-planned (another cluster, another pool: the Job was made for this one) while the Job was being created.
+      if (!cur.migrating || cur.placement?.jobName !== from.jobName || cur.targetCluster !== to || cur.targetPool !== aw.targetPool) {
         unwanted = true;
         return { ...cur, staleJobs: [...cur.staleJobs, { cluster: to, jobName: request.jobName }] };
       }

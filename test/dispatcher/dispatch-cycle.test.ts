@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import { AdapterError } from '../../src/domain/errors.js';
-import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
+import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { SpokeJobRequest } from '../../src/spokes/types.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import type { FakeClock } from '../support/fake-clock.js';
@@ -250,6 +250,38 @@ describe('dispatch cycle', () => {
     expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', generation: 2, co2EstimateG: 7 } });
   });
 
+  /** The hub started again with JP split into a FAST pool and an ECO pool four times slower. */
+  const withJpPools = async () => {
+    await t.hub.stop();
+    const world = twoRegions(4, 16, clock);
+    world.regions[1] = { ...world.regions[1], pools: [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 4 }] };
+    const jpPools = [
+      { name: 'FAST' as const, share: 0.5, speedFactor: 1, powerFactor: 1, nodeSelector: {} },
+      { name: 'ECO' as const, share: 0.5, speedFactor: 4, powerFactor: 1, nodeSelector: {} },
+    ];
+    spokes = [world.spokes[0]!, { info: { ...world.spokes[1]!.info, pools: jpPools }, client: new SimulatedSpoke('carbon-jp', { cpu: 4, memGb: 16, gpu: 0 }, clock, jpPools) }];
+    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes });
+  };
+
+  it('deletes the new Job of a move whose pool a plan changed while its create was in flight, and makes it for the new pool next', async () => {
+    await withJpPools();
+    await runOnKr();
+    await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: 'FAST' }));
+    const create = sim(1).createJob.bind(sim(1));
+    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
+      // The schedule cycle applies a new plan meanwhile: the same move, to the ECO pool.
+      await t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'ECO' }));
+      return create(request);
+    });
+    const summary = await dispatch();
+    expect(summary.created).toEqual([]);
+    expect(summary.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2' }]);
+    expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: true, targetCluster: 'carbon-jp', targetPool: 'ECO', placement: { cluster: 'carbon-kr' } });
+    expect((await dispatch()).created).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2', adopted: false }]);
+    expect(await store().get('mover')).toMatchObject({ migrating: false, placement: { cluster: 'carbon-jp', jobName: 'mover-g2', pool: 'ECO' } });
+    expect((await sim(1).listJobs()).map((j) => j.jobName)).toEqual(['mover-g2']);
+  });
+
   describe('a move carried out late, after its target was unreachable', () => {
     // 150 minutes of work, deadline in 180; the move to JP is decided after 10 minutes, and JP answers again
     // after 60: 90 minutes of work are left and 120 until the deadline.
@@ -259,15 +291,7 @@ describe('dispatch cycle', () => {
     ];
     for (const { pool, moves, why } of cases) {
       it(why, async () => {
-        await t.hub.stop();
-        const world = twoRegions(4, 16, clock);
-        world.regions[1] = { ...world.regions[1], pools: [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 4 }] };
-        const jpPools = [
-          { name: 'FAST' as const, share: 0.5, speedFactor: 1, powerFactor: 1, nodeSelector: {} },
-          { name: 'ECO' as const, share: 0.5, speedFactor: 4, powerFactor: 1, nodeSelector: {} },
-        ];
-        spokes = world.spokes.map((spoke) => (spoke.info.name === 'carbon-jp' ? { ...spoke, info: { ...spoke.info, pools: jpPools } } : spoke));
-        t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes });
+        await withJpPools();
         const job = planned('mover', 0);
         await store().insert({ ...job, spec: { ...job.spec, runtimeMinutes: 150 } });
         await dispatch();
