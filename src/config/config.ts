@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
 import { POOLS } from '../domain/app-wrapper.js';
@@ -419,6 +420,28 @@ export function parseConfig(raw: unknown, source = 'configuration', envOfPath: R
   return deepFreeze(result.data);
 }
 
+/**
+ * Makes the relative paths a config file holds relative to the file's own directory, as kubectl reads a
+ * kubeconfig's: a hub started from elsewhere (a service manager's working directory is often `/`) reads
+ * what the file's author meant. Values of the wrong type are left for the schema to name.
+ */
+function resolvePathsAgainst(raw: Record<string, unknown>, dir: string): void {
+  const at = (path: string) => path.split('.').reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined), raw);
+  const absolute = (p: string) => (p === '' || isAbsolute(p) ? p : resolve(dir, p));
+  const rewrite = (path: string, change: (value: string) => string) => {
+    const value = at(path);
+    if (typeof value === 'string') setPath(raw, path, change(value));
+  };
+  // A kubeconfig path list, as in KUBECONFIG.
+  rewrite('spokes.kubeconfig', (v) => v.split(delimiter).map(absolute).join(delimiter));
+  rewrite('store.data_dir', absolute);
+  rewrite('decisions.path', absolute);
+  // One path, several separated by commas, or a list (see the carbon options).
+  rewrite('carbon.file.path', (v) => v.split(',').map((p) => absolute(p.trim())).join(','));
+  const traces = at('carbon.file.path');
+  if (Array.isArray(traces)) setPath(raw, 'carbon.file.path', traces.map((p: unknown) => (typeof p === 'string' ? absolute(p) : p)));
+}
+
 /** Reads the config file named by `CASPIAN_CONFIG` (if any) and the `CASPIAN_*` variables. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let raw: Record<string, unknown> = {};
@@ -439,6 +462,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new ConfigError(`config file ${file} must hold a JSON object`);
     }
+    resolvePathsAgainst(raw, dirname(resolve(file)));
   }
   const envOfPath = new Map<string, string>();
   for (const [variable, [path, type]] of Object.entries(ENV_KEYS)) {

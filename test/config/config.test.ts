@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_NETWORK_GCO2_PER_GB, ENV_KEYS, horizonSlots, loadConfig, parseConfig, type Config } from '../../src/config/config.js';
 import { carbonOptionsSchema } from '../../src/carbon/options.js';
@@ -370,6 +370,40 @@ describe('environment', () => {
 });
 
 describe('config file', () => {
+  describe('relative paths in the file are relative to its directory, those in variables to the working directory', () => {
+    const file = configFile(
+      JSON.stringify({
+        spokes: { kubeconfig: ['kube/a', '/etc/kube/b'].join(delimiter) },
+        store: { data_dir: 'state' },
+        decisions: { path: '../logs/decisions.csv' },
+        carbon: { file: { path: 'traces/kr.csv, /srv/jp.csv' } },
+      }),
+    );
+    const config = loadConfig({ CASPIAN_CONFIG: file });
+    const cases: [string, unknown, unknown][] = [
+      ['spokes.kubeconfig', config.spokes.kubeconfig, [join(dir, 'kube/a'), '/etc/kube/b'].join(delimiter)],
+      ['store.data_dir', config.store.data_dir, join(dir, 'state')],
+      ['decisions.path', config.decisions.path, join(dir, '../logs/decisions.csv')],
+      ['carbon.file.path', config.carbon.file.path, [join(dir, 'traces/kr.csv'), '/srv/jp.csv']],
+    ];
+    for (const [key, got, want] of cases) it(key, () => expect(got).toEqual(want));
+
+    it('carbon.file.path as a list', () => {
+      const list = configFile(JSON.stringify({ carbon: { file: { path: ['kr.csv', '/srv/jp.csv'] } } }));
+      expect(loadConfig({ CASPIAN_CONFIG: list }).carbon.file.path).toEqual([join(dir, 'kr.csv'), '/srv/jp.csv']);
+    });
+
+    it('a variable over the file, and the defaults, stay as given', () => {
+      const overridden = loadConfig({ CASPIAN_CONFIG: file, CASPIAN_DATA_DIR: 'here', CASPIAN_CARBON_FILE: 'kr.csv' });
+      expect([overridden.store.data_dir, overridden.carbon.file.path]).toEqual(['here', ['kr.csv']]);
+      expect(loadConfig({ CASPIAN_CONFIG: configFile('{}') }).store.data_dir).toBe('./data');
+    });
+
+    it('a path of the wrong type is named by the schema, not rewritten', () => {
+      expect(() => loadConfig({ CASPIAN_CONFIG: configFile(JSON.stringify({ store: { data_dir: 7 } })) })).toThrow(/store\.data_dir: /);
+    });
+  });
+
   it('reads CASPIAN_CONFIG and merges it over the defaults', () => {
     const file = configFile(JSON.stringify({ port: 9000, regions: [region('EU', 'carbon-eu')], migration: { allow: false } }));
     const config = loadConfig({ CASPIAN_CONFIG: file });
