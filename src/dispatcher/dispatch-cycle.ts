@@ -132,12 +132,20 @@ export class DispatchCycle {
 
   /** Cancels an AppWrapper: Cancelled at once, its Job deleted now or, if the spoke does not answer, by a later cycle. */
   async cancel(jobId: string): Promise<AppWrapper> {
+    // A Job dispatched since the last cycle read it may be running already: its run so far is accounted for
+    // (the cancel ends it), not lost with it. Read once here; a Job that cannot be read is taken as not started.
+    const listed = await this.deps.lifecycle.store.get(jobId);
+    const seen = listed?.phase === 'Dispatched' && listed.placement ? await this.readJob(listed.placement) : undefined;
+    const startedUnseen = seen?.phase === 'Running' ? seen.startedAt : undefined;
     const cancelled = await this.changeEndingMove(
       jobId,
       (cur) => {
         if (isTerminal(cur)) throw new ConflictError(`AppWrapper "${jobId}" is already ${cur.phase}`);
+        // Still the Job that was read, still not seen started.
+        const unseen = cur.phase === 'Dispatched' && cur.startedAt === undefined && cur.placement?.jobName === listed?.placement?.jobName && cur.placement?.cluster === listed?.placement?.cluster;
         return {
           ...withoutPendingMove(cur),
+          ...(unseen && startedUnseen !== undefined ? { startedAt: startedUnseen } : {}),
           phase: 'Cancelled',
           reason: 'cancelled by request',
           finishedAt: this.deps.clock.now(),
@@ -641,15 +649,19 @@ export class DispatchCycle {
     await this.deleteStale(stored, summary);
   }
 
-  /** The Job `placement` names, read again, if it has finished; undefined when it runs or cannot be read. */
+  /** The Job `placement` names, read again, if it has finished; undefined when it runs or cannot be read (the move then goes on). */
   private async finishedJob(placement: Placement): Promise<SpokeJobStatus | undefined> {
+    const job = await this.readJob(placement);
+    return job?.phase === 'Succeeded' || job?.phase === 'Failed' ? job : undefined;
+  }
+
+  /** The Job `placement` names, read from its cluster now; undefined when it is not there or cannot be read (a cluster not ready is not asked). */
+  private async readJob(placement: Placement): Promise<SpokeJobStatus | undefined> {
     const client = this.deps.clusters.client(placement.cluster);
-    if (!client) return undefined;
+    if (!client || !this.deps.clusters.snapshot().find((v) => v.name === placement.cluster)?.ready) return undefined;
     try {
-      const job = (await this.call(client, client.listJobs(), 'list Jobs')).find((j) => j.jobName === placement.jobName);
-      return job?.phase === 'Succeeded' || job?.phase === 'Failed' ? job : undefined;
+      return (await this.call(client, client.listJobs(), 'list Jobs')).find((j) => j.jobName === placement.jobName);
     } catch {
-      // Unread, it is taken as running: the move goes on, as it would have without this look.
       return undefined;
     }
   }

@@ -39,6 +39,18 @@ describe('carbon accounting in the hub, end to end', () => {
     }
   }
 
+  it('accounts a job cancelled while Dispatched whose Job had started unseen (no cycle read it running): the cancel reads it first', async () => {
+    expect((await inject('POST', '/hub/appwrappers', { job_id: 'unseen', cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, affinity_regions: ['KR'], urgency: 'urgent' })).statusCode).toBe(201);
+    await inject('POST', '/hub/schedule');
+    // One dispatch creates the Job, which starts at once; the next would read it running.
+    await inject('POST', '/hub/dispatch');
+    await advanceMinutes(10);
+    const cancelled = (await inject('DELETE', '/hub/appwrappers/unseen')).json();
+    // KR 00:00-00:10, as for a job seen running: 0.061568 kW x (1/6) h x 500 = 5.131 g.
+    expect(cancelled).toMatchObject({ phase: 'Cancelled', started_at: new Date(T0).toISOString(), carbon: { actual_g: 5.131, basis: 'measured' } });
+    expect(t.log.messages()).toContain('carbon account of unseen: 5.131 g actual, 0 g saved (measured)');
+  });
+
   it('accounts a job that ran to completion and one cancelled while running, in the API, the report and the counters', async () => {
     // 2 cores x 30 W + 4 GB x 0.392 W = 61.568 W on FAST (the default pools).
     expect((await inject('POST', '/hub/appwrappers', { job_id: 'clean', cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, affinity_regions: ['KR', 'JP'] })).statusCode).toBe(201);
