@@ -88,7 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     for (const method of [route.method].flat()) routes.push({ method, path });
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
+    const path = decodedPath(request.url.split('?')[0] ?? '');
     const allow = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))].sort();
     const status = allow.length ? 405 : 404;
     const message = allow.length ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no route ${request.method} ${path}`;
@@ -97,4 +97,16 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (allow.length) void reply.header('allow', allow.join(', '));
     return reply.status(status).send(body);
   });
+}
+
+/**
+ * The path as the router matches it: percent escapes decoded (`/hub/%61ppwrappers` is `/hub/appwrappers`), those
+ * of reserved characters such as `%2F` kept. A path with a malformed escape is taken as it is.
+ */
+function decodedPath(raw: string): string {
+  try {
+    return decodeURI(raw);
+  } catch {
+    return raw;
+  }
 }

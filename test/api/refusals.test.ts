@@ -113,4 +113,15 @@ describe('methods a route does not take', () => {
     expect(missing.headers.allow).toBeUndefined();
     expect(t.log.lines.filter((l) => l.msg === 'request rejected').map((l) => l.status)).toEqual([405, 405, 404]);
   });
+
+  it('answers 405 on a percent-encoded path that routes when decoded, as the router decodes it (it answered 404)', async () => {
+    t = await testHub();
+    // The router takes GET /hub/%61ppwrappers as GET /hub/appwrappers.
+    expect((await t.hub.app.inject({ method: 'GET', url: '/hub/%61ppwrappers' })).statusCode).toBe(200);
+    const put = await t.hub.app.inject({ method: 'PUT', url: '/hub/%61ppwrappers' });
+    expect(put.statusCode).toBe(405);
+    expect(put.headers.allow).toBe('GET, HEAD, POST');
+    // A malformed escape is a bad URL, before any route is looked for.
+    expect((await t.hub.app.inject({ method: 'PUT', url: '/hub/%E0%A4%A' })).statusCode).toBe(400);
+  });
 });
