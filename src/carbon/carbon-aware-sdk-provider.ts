@@ -73,7 +73,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
     const from = Math.floor((now - CURRENT_LOOKBACK_MS) / HOUR_MS) * HOUR_MS;
     const points = await this.observed(zone, from, from + CURRENT_LOOKBACK_MS + HOUR_MS);
     const point = points[indexAt(points, now)];
-    if (!point) throw new CarbonFetchError(`${this.name} /emissions/bylocations: no value for location ${this.location(zone)} in the last hours`, 'malformed');
+    if (!point) throw new CarbonFetchError(`${this.name} /emissions/bylocations: no value for location ${this.location(zone)} in the last hours`, 'no_data');
     return point;
   }
 
@@ -83,7 +83,7 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
     const series = await this.get(path, { location }, (answer) => {
       const body = parseAnswer(this.name, forecastsSchema, answer, path);
       const forecast = body.find((f) => f.location === location) ?? body[0];
-      if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${location}`, 'malformed');
+      if (!forecast) throw new CarbonFetchError(`${this.name} ${path}: no forecast for location ${location}`, 'no_data');
       return forecast.forecastData.map((p) => ({ at: epochMs(this.name, 'forecastData.timestamp', p.timestamp), gco2PerKwh: p.value }));
     });
     return clip(readingsOf(series, zone, this.name, 'forecast'), fromMs, toMs);

@@ -78,7 +78,7 @@ export class ElectricityMapsProvider implements CarbonProvider {
     const series = await this.get('latest', zone, {}, (answer) => {
       const latest = parseAnswer(this.name, latestSchema, answer, 'latest');
       this.sameZone('latest', zone, latest.zone);
-      if (latest.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${latest.zone}`, 'malformed');
+      if (latest.carbonIntensity === null) throw new CarbonFetchError(`${this.name} latest: no carbonIntensity for zone ${latest.zone}`, 'no_data');
       return [{ at: epochMs(this.name, 'datetime', latest.datetime), gco2PerKwh: latest.carbonIntensity }];
     });
     return readingsOf(series, zone, this.name, 'measured')[0]!;

@@ -33,6 +33,8 @@ const RETRYABLE: Record<CarbonFaultReason, boolean> = {
   auth: false,
   http_4xx: false,
   malformed: false,
+  // The provider has no value for the zone now: the next refresh asks again, an immediate retry would not help.
+  no_data: false,
   units: false,
 };
 

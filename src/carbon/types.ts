@@ -28,7 +28,7 @@ export interface CarbonReading {
 export type CarbonRisk = 'expected' | 'pessimistic';
 
 /** Why a fetch from a provider failed: a bounded word, used as a metric label. */
-export type CarbonFaultReason = 'timeout' | 'auth' | 'rate_limited' | 'http_4xx' | 'http_5xx' | 'malformed' | 'units' | 'network' | 'stale';
+export type CarbonFaultReason = 'timeout' | 'auth' | 'rate_limited' | 'http_4xx' | 'http_5xx' | 'malformed' | 'no_data' | 'units' | 'network' | 'stale';
 
 /** Told about every provider fault a composite provider absorbed (so that the hub can count them). */
 export type CarbonFaultHook = (provider: string, reason: CarbonFaultReason, error: unknown) => void;

@@ -138,7 +138,7 @@ export class WattTimeProvider implements CarbonProvider {
     const now = this.deps.clock.now();
     const points = await this.latestForecast(zone, 24);
     const point = points[Math.max(0, indexAt(points, now))];
-    if (!point) throw new CarbonFetchError(`${this.name} /v3/forecast: no data for region ${this.region(zone)}`, 'malformed');
+    if (!point) throw new CarbonFetchError(`${this.name} /v3/forecast: no data for region ${this.region(zone)}`, 'no_data');
     return { ...point, kind: 'measured' };
   }
 

@@ -26,6 +26,7 @@ const CARBON_FAULT_REASONS = Object.keys({
   http_4xx: 0,
   http_5xx: 0,
   malformed: 0,
+  no_data: 0,
   units: 0,
   network: 0,
   stale: 0,
@@ -67,7 +68,7 @@ export class Metrics {
   });
   private readonly carbonFetchErrors = new Counter({
     name: 'caspian_carbon_fetch_errors_total',
-    help: 'Carbon provider faults, also those a fallback answered for. Unit: faults. Labels: provider (carbon.provider or one of carbon.fallback: mock|electricitymaps|watttime|carbon-aware-sdk|file; last-known when the last known value served is stale), reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|units|network|stale).',
+    help: 'Carbon provider faults, also those a fallback answered for. Unit: faults. Labels: provider (carbon.provider or one of carbon.fallback: mock|electricitymaps|watttime|carbon-aware-sdk|file; last-known when the last known value served is stale), reason (timeout|auth|rate_limited|http_4xx|http_5xx|malformed|no_data|units|network|stale; no_data: a well-formed answer with no value for the zone, e.g. an Electricity Maps carbonIntensity of null).',
     labelNames: ['provider', 'reason'],
     registers: [this.registry],
   });

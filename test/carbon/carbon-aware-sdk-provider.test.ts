@@ -70,13 +70,13 @@ describe('CarbonAwareSdkProvider', () => {
 
   it('fails when nothing was observed lately', async () => {
     server.on('/emissions/bylocations', { json: [] });
-    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed' });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'no_data' });
   });
 
   it('reads 204 No Content from bylocations (its answer when nothing was observed) as no history, and no current value', async () => {
     server.on('/emissions/bylocations', { status: 204, text: '' });
     await expect(provider().history('KR', clock.now() - 24 * 3_600_000, clock.now())).resolves.toEqual([]);
-    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed', message: expect.stringContaining('no value for location koreacentral') });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'no_data', message: expect.stringContaining('no value for location koreacentral') });
   });
 
   it('turns a ValidationProblemDetails 400 into an http_4xx fault carrying its detail', async () => {

@@ -160,7 +160,7 @@ describe('ElectricityMapsProvider', () => {
     { name: '502 from a proxy, in HTML', answer: { status: 502, text: '<html><body>Bad Gateway</body></html>' }, reason: 'http_5xx', retryable: true },
     { name: 'a body that is not JSON', answer: { text: '{"zone":"KR","carbonIntensity":43' }, reason: 'malformed', retryable: false },
     { name: 'JSON of another shape', answer: { json: { zone: 'KR', carbonIntensity: '436' } }, reason: 'malformed', message: /carbonIntensity/, retryable: false },
-    { name: 'no value for the zone', answer: { json: { ...LATEST, carbonIntensity: null } }, reason: 'malformed', message: /no carbonIntensity/, retryable: false },
+    { name: 'no value for the zone', answer: { json: { ...LATEST, carbonIntensity: null } }, reason: 'no_data', message: /no carbonIntensity/, retryable: false },
     { name: 'a server that never answers', answer: 'hang', reason: 'timeout', message: /timed out after 100 ms/, retryable: true },
   ];
   for (const { name, answer, reason, message, retryable } of faults) {

@@ -136,6 +136,11 @@ describe('WattTimeProvider', () => {
     await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'malformed', message: expect.stringContaining('250000 gCO2/kWh is beyond any grid') });
   });
 
+  it('reports a well-formed forecast without a point as no_data, not as a malformed answer', async () => {
+    server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { json: { ...forecastBody(), data: [] } });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'no_data', retryable: false, message: expect.stringContaining('no data for region') });
+  });
+
   it('passes a 429 on with its Retry-After', async () => {
     server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { status: 429, json: { error: 'Too Many Requests' }, headers: { 'retry-after': '60' } });
     await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'rate_limited', retryAfterMs: 60_000 });

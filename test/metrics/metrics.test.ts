@@ -252,7 +252,7 @@ describe('recorders', () => {
       expect(await metricValue(metrics, 'caspian_carbon_refreshes_total', { provider: 'electricitymaps>file>last-known', outcome }), outcome).toBe(0);
     }
     const faults = await metricSamples(metrics, 'caspian_carbon_fetch_errors_total');
-    const reasons = ['timeout', 'auth', 'rate_limited', 'http_4xx', 'http_5xx', 'malformed', 'units', 'network', 'stale'];
+    const reasons = ['timeout', 'auth', 'rate_limited', 'http_4xx', 'http_5xx', 'malformed', 'no_data', 'units', 'network', 'stale'];
     expect(faults.map((s) => `${s.labels.provider} ${s.labels.reason} ${s.value}`).sort()).toEqual(
       [...['electricitymaps', 'file'].flatMap((provider) => reasons.map((reason) => `${provider} ${reason} 0`)), 'last-known stale 0'].sort(),
     );
