@@ -342,6 +342,8 @@ export const ENV_KEYS = {
   CASPIAN_KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_NAMESPACE: ['spokes.namespace', 'string'],
   CASPIAN_CLUSTER_LOST_AFTER_SECONDS: ['spokes.lost_after_seconds', 'int'],
+  // Beside CASPIAN_DISPATCH_PERIOD_SECONDS, which it must outlast twice.
+  CASPIAN_JOB_TTL_SECONDS: ['spokes.ttl_seconds_after_finished', 'int'],
   CASPIAN_JOB_IMAGE: ['jobs.default_image', 'string'],
   CASPIAN_STORE: ['store.kind', 'string'],
   CASPIAN_DATA_DIR: ['store.data_dir', 'string'],

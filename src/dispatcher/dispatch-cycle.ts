@@ -132,10 +132,16 @@ export class DispatchCycle {
 
   /** Cancels an AppWrapper: Cancelled at once, its Job deleted now or, if the spoke does not answer, by a later cycle. */
   async cancel(jobId: string): Promise<AppWrapper> {
-    // A Job dispatched since the last cycle read it may be running already: its run so far is accounted for
-    // (the cancel ends it), not lost with it. Read once here; a Job that cannot be read is taken as not started.
+    // A Job dispatched since the last cycle read it may be running already, or even done: its run is accounted
+    // for, not lost with the cancel. Read once here, from a cluster that answers (the cancel must not wait on
+    // one that does not); a Job that cannot be read is taken as not started.
     const listed = await this.deps.lifecycle.store.get(jobId);
-    const seen = listed?.phase === 'Dispatched' && listed.placement ? await this.readJob(listed.placement) : undefined;
+    const readable = listed?.phase === 'Dispatched' && listed.placement && this.deps.clusters.snapshot().find((v) => v.name === listed.placement?.cluster)?.ready;
+    const seen = readable && listed.placement ? await this.readJob(listed.placement) : undefined;
+    if (listed?.placement && (seen?.phase === 'Succeeded' || seen?.phase === 'Failed')) {
+      // Finished before the cancel: its outcome is read as a cycle would have, and the cancel is refused as for any finished job.
+      await this.sync(listed, listed.placement, seen, this.emptySummary(this.deps.clock.now()));
+    }
     const startedUnseen = seen?.phase === 'Running' ? seen.startedAt : undefined;
     const cancelled = await this.changeEndingMove(
       jobId,
@@ -574,11 +580,12 @@ export class DispatchCycle {
     if (now + request.runtimeSeconds * 1000 > aw.deadlineAt && !mayHaveMade(aw, to, request.jobName)) {
       // Carried out late (the target could not be reached, the hub was stopped): the rest of the run on the target's
       // pool would now end past the deadline. The Job it has keeps running; the next plan decides again from here.
+      // Decided on the listed value: a plan applied since (another pool, another cluster) is left to the next cycle.
       await this.changeEndingMove(
         aw.jobId,
-        giveUp,
+        (cur) => (cur.updatedAt === aw.updatedAt ? giveUp(cur) : undefined),
         'too_late',
-        (move) => `the rest of its run on ${move.to} (pool ${request.pool}) would end past its deadline; it keeps running on ${move.from}`,
+        (move) => `the rest of its run on ${move.to} (pool ${request.pool}) would end past its deadline; it stays on ${move.from}`,
       );
       return;
     }
@@ -655,10 +662,10 @@ export class DispatchCycle {
     return job?.phase === 'Succeeded' || job?.phase === 'Failed' ? job : undefined;
   }
 
-  /** The Job `placement` names, read from its cluster now; undefined when it is not there or cannot be read (a cluster not ready is not asked). */
+  /** The Job `placement` names, read from its cluster now; undefined when it is not there or cannot be read. */
   private async readJob(placement: Placement): Promise<SpokeJobStatus | undefined> {
     const client = this.deps.clusters.client(placement.cluster);
-    if (!client || !this.deps.clusters.snapshot().find((v) => v.name === placement.cluster)?.ready) return undefined;
+    if (!client) return undefined;
     try {
       return (await this.call(client, client.listJobs(), 'list Jobs')).find((j) => j.jobName === placement.jobName);
     } catch {

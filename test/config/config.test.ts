@@ -294,6 +294,7 @@ describe('environment', () => {
     CASPIAN_KUBECONFIG: { raw: '/etc/caspian/kubeconfig', want: '/etc/caspian/kubeconfig' },
     CASPIAN_NAMESPACE: { raw: 'batch', want: 'batch' },
     CASPIAN_CLUSTER_LOST_AFTER_SECONDS: { raw: '600', want: 600 },
+    CASPIAN_JOB_TTL_SECONDS: { raw: '3600', want: 3600 },
     CASPIAN_JOB_IMAGE: { raw: 'alpine:3.20', want: 'alpine:3.20' },
     CASPIAN_STORE: { raw: 'memory', want: 'memory' },
     CASPIAN_DATA_DIR: { raw: '/var/lib/caspian', want: '/var/lib/caspian' },
@@ -355,6 +356,7 @@ describe('environment', () => {
     { env: { CASPIAN_LOG_LEVEL: 'verbose' }, key: 'log_level (from CASPIAN_LOG_LEVEL)', message: /./ },
     { env: { CASPIAN_CARBON_PERIOD_SECONDS: '7' }, key: 'periods.carbon_seconds (from CASPIAN_CARBON_PERIOD_SECONDS)', message: /must divide 60 s/ },
     { env: { CASPIAN_MOCK_SCENARIO: 'chaos' }, key: 'carbon.mock.scenario (from CASPIAN_MOCK_SCENARIO)', message: /./ },
+    { env: { CASPIAN_DISPATCH_PERIOD_SECONDS: '86400', CASPIAN_JOB_TTL_SECONDS: '100000' }, key: 'spokes.ttl_seconds_after_finished (from CASPIAN_JOB_TTL_SECONDS)', message: /172800 s/ },
     { env: { CASPIAN_SOLVER: 'cplex' }, key: 'optimizer.solver (from CASPIAN_SOLVER)', message: /unknown solver "cplex"; one of auto, .*hybrid/ },
     // An item of a list: the variable that set the whole list is named.
     { env: { CASPIAN_CARBON_FALLBACK: 'mock,wattime' }, key: 'carbon.fallback.1 (from CASPIAN_CARBON_FALLBACK)', message: /watttime/ },

@@ -282,11 +282,34 @@ describe('dispatch cycle', () => {
     expect((await sim(1).listJobs()).map((j) => j.jobName)).toEqual(['mover-g2']);
   });
 
+  it('judges a late move on the plan it was listed with: one a plan sent meanwhile to a pool where it fits is carried out, not given up', async () => {
+    await withJpPools();
+    // 'other' is listed before 'mover'; its gate opens in the cycle below.
+    await store().insert(planned('other', 10));
+    const job = planned('mover', 0);
+    await store().insert({ ...job, spec: { ...job.spec, runtimeMinutes: 150 } });
+    await dispatch();
+    await dispatch();
+    clock.advanceMinutes(10);
+    // A move decided before the hub stopped: to JP's ECO pool, where the rest (140 minutes x 4) no longer fits.
+    await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: 'ECO' }));
+    // While other's create is in flight, a plan sends the move to JP's FAST pool (140 minutes left, 170 until the deadline).
+    const create = sim(0).createJob.bind(sim(0));
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      await t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'FAST' }));
+      return create(request);
+    });
+    await dispatch();
+    await dispatch();
+    expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(0);
+    expect(await store().get('mover')).toMatchObject({ migrating: false, placement: { cluster: 'carbon-jp', pool: 'FAST' } });
+  });
+
   describe('a move carried out late, after its target was unreachable', () => {
-    // 150 minutes of work, deadline in 180; the move to JP is decided after 10 minutes, and JP answers again
-    // after 60: 90 minutes of work are left and 120 until the deadline.
+    // 150 minutes of work, deadline in 180; the move to JP is decided after 10 minutes, JP does not answer, and
+    // the move is judged after 60 (it would be made once JP answers): 90 minutes of work are left and 120 until the deadline.
     const cases = [
-      { pool: 'ECO' as const, moves: false, why: 'on ECO (4 times slower) they would take 360: given up, it keeps running on KR' },
+      { pool: 'ECO' as const, moves: false, why: 'on ECO (4 times slower) they would take 360: given up, even before JP answers; it keeps running on KR' },
       { pool: 'FAST' as const, moves: true, why: 'on FAST they still fit: carried out' },
     ];
     for (const { pool, moves, why } of cases) {
@@ -300,7 +323,9 @@ describe('dispatch cycle', () => {
         await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: pool }));
         sim(1).setReachable(false);
         clock.advanceMinutes(50);
-        expect((await dispatch()).created).toEqual([]);
+        const whileDown = await dispatch();
+        expect(whileDown.created).toEqual([]);
+        expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(moves ? 0 : 1);
         sim(1).setReachable(true);
         const late = await dispatch();
         if (moves) {
@@ -313,7 +338,7 @@ describe('dispatch cycle', () => {
         expect(late.deleted).toEqual([]);
         expect(await store().get('mover')).toMatchObject({ phase: 'Running', migrating: false, targetCluster: 'carbon-kr', placement: { cluster: 'carbon-kr', jobName: 'mover' } });
         expect(await sim(1).listJobs()).toEqual([]);
-        expect(t.log.messages()).toContain('not moving mover to carbon-jp: the rest of its run on carbon-jp (pool ECO) would end past its deadline; it keeps running on carbon-kr');
+        expect(t.log.messages()).toContain('not moving mover to carbon-jp: the rest of its run on carbon-jp (pool ECO) would end past its deadline; it stays on carbon-kr');
         expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(1);
       });
     }

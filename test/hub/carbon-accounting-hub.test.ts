@@ -51,6 +51,19 @@ describe('carbon accounting in the hub, end to end', () => {
     expect(t.log.messages()).toContain('carbon account of unseen: 5.131 g actual, 0 g saved (measured)');
   });
 
+  it('refuses (409) the cancel of a Dispatched job whose Job finished unseen, and records its outcome and account instead', async () => {
+    expect((await inject('POST', '/hub/appwrappers', { job_id: 'quick', cpu: 2, mem_gb: 4, runtime_minutes: 1, deadline_minutes: 240, affinity_regions: ['KR'], urgency: 'urgent' })).statusCode).toBe(201);
+    await inject('POST', '/hub/schedule');
+    // The cycle creates the Job, which starts at once and succeeds a minute later, before any cycle reads it.
+    await inject('POST', '/hub/dispatch');
+    t.clock.advance(90_000);
+    await t.hub.loops.carbon.runOnce();
+    const cancel = await inject('DELETE', '/hub/appwrappers/quick');
+    expect(cancel.statusCode).toBe(409);
+    // KR 00:00-00:01: 0.061568 kW x (1/60) h x 500 = 0.513 g.
+    expect((await inject('GET', '/hub/appwrappers/quick')).json()).toMatchObject({ phase: 'Succeeded', carbon: { actual_g: 0.513 } });
+  });
+
   it('accounts a job that ran to completion and one cancelled while running, in the API, the report and the counters', async () => {
     // 2 cores x 30 W + 4 GB x 0.392 W = 61.568 W on FAST (the default pools).
     expect((await inject('POST', '/hub/appwrappers', { job_id: 'clean', cpu: 2, mem_gb: 4, runtime_minutes: 30, deadline_minutes: 240, affinity_regions: ['KR', 'JP'] })).statusCode).toBe(201);
