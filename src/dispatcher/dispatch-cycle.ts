@@ -373,7 +373,9 @@ export class DispatchCycle {
         phase: 'Failed',
         reason: `DeadlineExceeded: its Job ${placement.jobName} on ${placement.cluster} was still ${job.phase.toLowerCase()} after its deadline (suspended?)`,
         startedAt: cur.startedAt ?? job.startedAt,
-        finishedAt: Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity),
+        // A Job read running ran until now, when the hub ends it; a suspended one stopped at some point the hub did
+        // not see: its deadline, when it should have stopped, is the bound taken.
+        finishedAt: job.phase === 'Running' ? now : Math.max(cur.deadlineAt, cur.startedAt ?? -Infinity),
         staleJobs: [...finishing.staleJobs, { cluster: placement.cluster, jobName: placement.jobName }],
       };
     }

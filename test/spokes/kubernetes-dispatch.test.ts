@@ -356,6 +356,20 @@ describe('dispatch cycle on Kubernetes spokes', () => {
     expect(api('carbon-kr').job('preempted')).toBeUndefined();
   });
 
+  it('a Job still running past its deadline (its deadline timer reset by a suspend and resume) is ended by the hub, dated when it was read running', async () => {
+    await store.insert(planned('overrun', 'carbon-kr'));
+    await dispatcher.run();
+    api('carbon-kr').setJobStatus('overrun', jobStatuses.running(clock.now()));
+    await dispatcher.run();
+    // Hours past its deadline, its pods still running: they burnt until the hub ended them, not until the deadline.
+    clock.advanceMinutes(240);
+    await dispatcher.run();
+    const aw = await get('overrun');
+    expect(aw.deadlineAt).toBeLessThan(clock.now());
+    expect(aw).toMatchObject({ phase: 'Failed', reason: expect.stringMatching(/^DeadlineExceeded: its Job overrun on carbon-kr was still running after its deadline/), finishedAt: clock.now() });
+    expect(api('carbon-kr').job('overrun')).toBeUndefined();
+  });
+
   it('a lost-answer Job made for ECO is not adopted once the plan moved the job to FAST: it is deleted, and a FAST Job made', async () => {
     await Promise.all(spokes.map((s) => s.client.close()));
     startHub([
