@@ -45,8 +45,9 @@ describe('carbon configuration wired into the hub', () => {
     t = await testHub({ regions: KR_ONLY, carbon: { provider: 'file', file: { path: TRACE }, fallback: ['mock'] } });
     const faults = await metricSamples(t.hub.metrics, 'caspian_carbon_fetch_errors_total');
     expect(new Set(faults.map((s) => s.labels.provider))).toEqual(new Set(['file', 'mock', 'last-known']));
-    // Every reason of each configured provider; the chain's last known value only goes stale.
-    expect(faults).toHaveLength(2 * 9 + 1);
+    // Every reason of each configured provider (timeout, auth, rate_limited, http_4xx, http_5xx, malformed, no_data,
+    // units, network, stale); the chain's last known value only goes stale.
+    expect(faults).toHaveLength(2 * 10 + 1);
     expect(faults.find((s) => s.labels.provider === 'last-known')?.labels.reason).toBe('stale');
     expect(faults.every((s) => s.value === 0)).toBe(true);
     const refreshes = await metricSamples(t.hub.metrics, 'caspian_carbon_refreshes_total');
