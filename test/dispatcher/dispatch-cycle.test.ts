@@ -43,6 +43,16 @@ describe('dispatch cycle', () => {
     });
   };
 
+  /** While the next create on spoke `i` is in flight, `meanwhile` runs (a schedule cycle applying its plan, a slow API server). */
+  const duringNextCreate = (i: number, meanwhile: () => Promise<unknown> | void) => {
+    const spoke = sim(i);
+    const create = spoke.createJob.bind(spoke);
+    vi.spyOn(spoke, 'createJob').mockImplementationOnce(async (request) => {
+      await meanwhile();
+      return create(request);
+    });
+  };
+
   /** 'mover' runs on carbon-kr from the clock now, its Job read back as Running. */
   const runOnKr = async () => {
     await store().insert(planned('mover', 0));
@@ -267,12 +277,8 @@ describe('dispatch cycle', () => {
     await withJpPools();
     await runOnKr();
     await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: 'FAST' }));
-    const create = sim(1).createJob.bind(sim(1));
-    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
-      // The schedule cycle applies a new plan meanwhile: the same move, to the ECO pool.
-      await t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'ECO' }));
-      return create(request);
-    });
+    // The schedule cycle applies a new plan meanwhile: the same move, to the ECO pool.
+    duringNextCreate(1, () => t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'ECO' })));
     const summary = await dispatch();
     expect(summary.created).toEqual([]);
     expect(summary.deleted).toEqual([{ job_id: 'mover', cluster: 'carbon-jp', job_name: 'mover-g2' }]);
@@ -294,11 +300,7 @@ describe('dispatch cycle', () => {
     // A move decided before the hub stopped: to JP's ECO pool, where the rest (140 minutes x 4) no longer fits.
     await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp'), targetPool: 'ECO' }));
     // While other's create is in flight, a plan sends the move to JP's FAST pool (140 minutes left, 170 until the deadline).
-    const create = sim(0).createJob.bind(sim(0));
-    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
-      await t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'FAST' }));
-      return create(request);
-    });
+    duringNextCreate(0, () => t.hub.lifecycle.change('mover', (cur) => ({ ...cur, targetPool: 'FAST' })));
     await dispatch();
     await dispatch();
     expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(0);
@@ -608,12 +610,8 @@ describe('dispatch cycle', () => {
   it('deletes a gate Job whose AppWrapper was re-planned to a later start while the create was in flight, and opens the gate then', async () => {
     await store().insert(planned('job', 0));
     const later = clock.now() + 120 * 60_000;
-    const create = sim(0).createJob.bind(sim(0));
-    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
-      // The schedule cycle applies a new plan meanwhile: same cluster and pool, two hours later.
-      await t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: later }));
-      return create(request);
-    });
+    // The schedule cycle applies a new plan meanwhile: same cluster and pool, two hours later.
+    duringNextCreate(0, () => t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: later })));
     const summary = await dispatch();
     // Not listed as created: the AppWrapper did not take the Job (an API client reads created as Dispatched).
     expect(summary.created).toEqual([]);
@@ -626,12 +624,10 @@ describe('dispatch cycle', () => {
 
   it('keeps a gate Job whose AppWrapper a cycle started meanwhile re-planned to start now (later than the dispatch began, not later than now)', async () => {
     await store().insert(planned('job', 0));
-    const create = sim(0).createJob.bind(sim(0));
-    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
-      // A schedule cycle that began a second after this dispatch plans the job at its slot 0: "now", for it.
+    // A schedule cycle that began a second after this dispatch plans the job at its slot 0: "now", for it.
+    duringNextCreate(0, () => {
       clock.advance(1_000);
-      await t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: clock.now() }));
-      return create(request);
+      return t.hub.lifecycle.change('job', (cur) => ({ ...cur, plannedStartAt: clock.now() }));
     });
     const summary = await dispatch();
     expect(summary.created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: false }]);
@@ -661,12 +657,8 @@ describe('dispatch cycle', () => {
     // 'late' has 30 minutes of work and a deadline in 20: as listed, its gate opens too late.
     await store().insert(planned('first', 0));
     await store().insert({ ...planned('late', 0), deadlineAt: clock.now() + 20 * 60_000 });
-    const create = sim(0).createJob.bind(sim(0));
-    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
-      // While 'first' is being created, a plan moves 'late' to carbon-jp (the next cycle judges it there).
-      await t.hub.lifecycle.change('late', (cur) => ({ ...cur, targetCluster: 'carbon-jp' }));
-      return create(request);
-    });
+    // While 'first' is being created, a plan moves 'late' to carbon-jp (the next cycle judges it there).
+    duringNextCreate(0, () => t.hub.lifecycle.change('late', (cur) => ({ ...cur, targetCluster: 'carbon-jp' })));
     const summary = await dispatch();
     expect(summary.synced).toEqual([]);
     expect(await store().get('late')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-jp' });
@@ -747,12 +739,8 @@ describe('dispatch cycle', () => {
     // T+29: one minute of work left; the plan moves it to JP.
     clock.advanceMinutes(29);
     await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
-    const create = sim(1).createJob.bind(sim(1));
-    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
-      // The create takes two minutes (a slow API server): the job's Job in KR succeeds meanwhile, at T+30.
-      clock.advanceMinutes(2);
-      return create(request);
-    });
+    // The create takes two minutes (a slow API server): the job's Job in KR succeeds meanwhile, at T+30.
+    duringNextCreate(1, () => clock.advanceMinutes(2));
     const krDeletes = vi.spyOn(sim(0), 'deleteJob');
     const summary = await dispatch();
     // README: "A move also ends uncarried when the job finishes ... first".
