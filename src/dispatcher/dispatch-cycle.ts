@@ -136,11 +136,12 @@ export class DispatchCycle {
     // for, not lost with the cancel. Read once here, from a cluster that answers (the cancel must not wait on
     // one that does not); a Job that cannot be read is taken as not started.
     const listed = await this.deps.lifecycle.store.get(jobId);
-    const readable = listed?.phase === 'Dispatched' && listed.placement && this.deps.clusters.snapshot().find((v) => v.name === listed.placement?.cluster)?.ready;
-    const seen = readable && listed.placement ? await this.readJob(listed.placement) : undefined;
-    if (listed?.placement && (seen?.phase === 'Succeeded' || seen?.phase === 'Failed')) {
+    const placement = listed?.phase === 'Dispatched' ? listed.placement : undefined;
+    const ready = placement && this.deps.clusters.snapshot().find((v) => v.name === placement.cluster)?.ready;
+    const seen = placement && ready ? await this.readJob(placement) : undefined;
+    if (listed && placement && (seen?.phase === 'Succeeded' || seen?.phase === 'Failed')) {
       // Finished before the cancel: its outcome is read as a cycle would have, and the cancel is refused as for any finished job.
-      await this.sync(listed, listed.placement, seen, this.emptySummary(this.deps.clock.now()));
+      await this.sync(listed, placement, seen, this.emptySummary(this.deps.clock.now()));
     }
     const startedUnseen = seen?.phase === 'Running' ? seen.startedAt : undefined;
     const cancelled = await this.changeEndingMove(
@@ -148,7 +149,7 @@ export class DispatchCycle {
       (cur) => {
         if (isTerminal(cur)) throw new ConflictError(`AppWrapper "${jobId}" is already ${cur.phase}`);
         // Still the Job that was read, still not seen started.
-        const unseen = cur.phase === 'Dispatched' && cur.startedAt === undefined && cur.placement?.jobName === listed?.placement?.jobName && cur.placement?.cluster === listed?.placement?.cluster;
+        const unseen = cur.phase === 'Dispatched' && cur.startedAt === undefined && cur.placement?.jobName === placement?.jobName && cur.placement?.cluster === placement?.cluster;
         return {
           ...withoutPendingMove(cur),
           ...(unseen && startedUnseen !== undefined ? { startedAt: startedUnseen } : {}),
