@@ -335,7 +335,16 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       // At any level but silent: supervisors (and start-caspian.sh --detach) wait for this line.
       const startupLog = logger.isLevelEnabled('info') || config.log_level === 'silent' ? logger : logger.child({}, { level: 'info' });
       startupLog.info(
-        { address, regions: config.regions.map((r) => `${r.name}=${r.cluster}`), spokes: spokes.map((s) => s.client.kind), carbonProvider: provider.name, solver: config.optimizer.solver, store: store.name },
+        {
+          address,
+          regions: config.regions.map((r) => `${r.name}=${r.cluster}`),
+          spokes: spokes.map((s) => s.client.kind),
+          // Which file the contexts came from (a KUBECONFIG in the shell does not override the config file's): null is kubectl's default.
+          ...(config.spokes.kind === 'kubernetes' && { kubeconfig: config.spokes.kubeconfig ?? null }),
+          carbonProvider: provider.name,
+          solver: config.optimizer.solver,
+          store: store.name,
+        },
         'CASPIAN hub listening',
       );
       // Whoever waits for the hub (a supervisor, a test) reads this line at once, not a second later.

@@ -337,7 +337,7 @@ export const ENV_KEYS = {
   CARBON_AWARE_SDK_URL: ['carbon.carbon_aware_sdk.url', 'string'],
   CASPIAN_CARBON_FILE: ['carbon.file.path', 'string'],
   CASPIAN_SPOKES: ['spokes.kind', 'string'],
-  // CASPIAN_KUBECONFIG comes after KUBECONFIG so that it wins when both are set.
+  // Ambient (see AMBIENT_VARIABLES); CASPIAN_KUBECONFIG comes after it so that it wins when both are set.
   KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_KUBECONFIG: ['spokes.kubeconfig', 'string'],
   CASPIAN_NAMESPACE: ['spokes.namespace', 'string'],
@@ -352,6 +352,13 @@ export const ENV_KEYS = {
   CASPIAN_STORE_EXIT_ON_FAILURE: ['store.exit_on_failure', 'boolean'],
   CASPIAN_DECISIONS_PATH: ['decisions.path', 'string'],
 } as const satisfies Record<string, readonly [string, EnvType]>;
+
+/**
+ * Variables a shell sets for other programs (kubectl reads KUBECONFIG): they fill a key the config file leaves
+ * unset but do not override it, as `kubectl --kubeconfig` beats KUBECONFIG. A file naming the hub's kubeconfig
+ * is the operator's choice for this hub; a KUBECONFIG left in the shell that starts it is not.
+ */
+const AMBIENT_VARIABLES: ReadonlySet<string> = new Set(['KUBECONFIG']);
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -422,16 +429,20 @@ export function parseConfig(raw: unknown, source = 'configuration', envOfPath: R
   return deepFreeze(result.data);
 }
 
+/** The value at a dotted `path` of `raw`, or undefined when a key on the way is missing or not an object. */
+function valueAt(raw: Record<string, unknown>, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined), raw);
+}
+
 /**
  * Makes the relative paths a config file holds relative to the file's own directory, as kubectl reads a
  * kubeconfig's: a hub started from elsewhere (a service manager's working directory is often `/`) reads
  * what the file's author meant. Values of the wrong type are left for the schema to name.
  */
 function resolvePathsAgainst(raw: Record<string, unknown>, dir: string): void {
-  const at = (path: string) => path.split('.').reduce<unknown>((node, key) => (typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined), raw);
   const absolute = (p: string) => (p === '' || isAbsolute(p) ? p : resolve(dir, p));
   const rewrite = (path: string, change: (value: string) => string) => {
-    const value = at(path);
+    const value = valueAt(raw, path);
     if (typeof value === 'string') setPath(raw, path, change(value));
   };
   // A kubeconfig path list, as in KUBECONFIG.
@@ -440,7 +451,7 @@ function resolvePathsAgainst(raw: Record<string, unknown>, dir: string): void {
   rewrite('decisions.path', absolute);
   // One path, several separated by commas, or a list (see the carbon options).
   rewrite('carbon.file.path', (v) => v.split(',').map((p) => absolute(p.trim())).join(','));
-  const traces = at('carbon.file.path');
+  const traces = valueAt(raw, 'carbon.file.path');
   if (Array.isArray(traces)) setPath(raw, 'carbon.file.path', traces.map((p: unknown) => (typeof p === 'string' ? absolute(p) : p)));
 }
 
@@ -470,6 +481,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [variable, [path, type]] of Object.entries(ENV_KEYS)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
+    if (AMBIENT_VARIABLES.has(variable) && valueAt(raw, path) !== undefined) continue;
     setPath(raw, path, coerceEnv(variable, value, type));
     envOfPath.set(path, variable);
   }

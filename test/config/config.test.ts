@@ -422,6 +422,18 @@ describe('config file', () => {
     expect(config.periods).toEqual({ carbon_seconds: 5, schedule_seconds: 900, dispatch_seconds: 30 });
   });
 
+  it('lets the ambient KUBECONFIG fill a kubeconfig the file does not name, never override it (as kubectl --kubeconfig beats it)', () => {
+    const naming = configFile(JSON.stringify({ spokes: { kubeconfig: '/etc/caspian/kubeconfig' } }));
+    const silent = configFile(JSON.stringify({ port: 9000 }));
+    const cases = [
+      { name: 'the file names one, KUBECONFIG set', env: { CASPIAN_CONFIG: naming, KUBECONFIG: '/home/u/.kube/config' }, want: '/etc/caspian/kubeconfig' },
+      { name: 'the file names none, KUBECONFIG set', env: { CASPIAN_CONFIG: silent, KUBECONFIG: '/home/u/.kube/config' }, want: '/home/u/.kube/config' },
+      { name: 'CASPIAN_KUBECONFIG beats the file', env: { CASPIAN_CONFIG: naming, KUBECONFIG: '/a', CASPIAN_KUBECONFIG: '/b' }, want: '/b' },
+      { name: 'no file, KUBECONFIG set', env: { KUBECONFIG: '/home/u/.kube/config' }, want: '/home/u/.kube/config' },
+    ];
+    for (const c of cases) expect(loadConfig(c.env).spokes.kubeconfig, c.name).toBe(c.want);
+  });
+
   it('reports a file value that is not an object even when a variable sets a key below it', () => {
     const file = configFile(JSON.stringify({ store: 'x' }));
     const error = configError(() => loadConfig({ CASPIAN_CONFIG: file, CASPIAN_DATA_DIR: '/var/lib/caspian' }));

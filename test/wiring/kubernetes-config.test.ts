@@ -63,6 +63,13 @@ describe('Kubernetes spokes wired into the hub', () => {
     expect((await t.hub.app.inject({ method: 'GET', url: '/hub/appwrappers/wide' })).json()).toMatchObject({ phase: 'Unschedulable', reason });
   });
 
+  it('names the kubeconfig it read in its start-up line (a KUBECONFIG in the shell does not override the configured one)', async () => {
+    t = await testHub({ spokes: { kind: 'kubernetes', kubeconfig } }, { clock });
+    await t.hub.start();
+    const listening = t.log.lines.find((l) => l.msg === 'CASPIAN hub listening');
+    expect(listening).toMatchObject({ spokes: ['kubernetes', 'kubernetes', 'kubernetes'], kubeconfig });
+  });
+
   it('refuses to start when the kubeconfig lacks a configured context, naming the key', async () => {
     const attempt = testHub({
       spokes: { kind: 'kubernetes', kubeconfig },
