@@ -122,6 +122,38 @@ describe('improve', () => {
   });
 });
 
+describe('improve stops its ejection searches between two options once the deadline has passed', () => {
+  /** A deadline that passes at the `reads`-th clock read: each read stands for the work done since the last. */
+  const passingAtRead = (reads: number) => {
+    let read = 0;
+    return { at: reads, now: () => ++read };
+  };
+
+  // Slots 0-2 of one core (slot 0 is never free for job 2). Job 0 can only run in slot 0; job 2 runs in slot 1 and could move to slot 2. Job 1,
+  // unplaced, fits slot 0 (cheaper) or 1: the search tries slot 0 first (job 0 cannot move), then slot 1.
+  // Clock reads: the pass (1), the unplaced job (2), then one per option tried (3: slot 0, 4: slot 1).
+  const insertion = () => lineModel(3, 1, [[1, 1, [1]], [1, 1, [1, 2]], [1, 1, [9, 1, 2]]]);
+  // Job 0 runs in slot 2 (cost 5); slot 0 (1) is job 1's only slot, slot 1 (2) is job 2's, which could move to slot 2.
+  // Clock reads: the pass (1), the plain moves (2), the exchanges (3), then one per option of job 0 (4: slot 0, 5: slot 1).
+  const exchange = () => lineModel(3, 1, [[1, 1, [1, 2, 5]], [1, 1, [1]], [1, 1, [9, 1, 3]]]);
+
+  const cases = [
+    { name: 'an insertion, given the time', model: insertion, place: [[0, 0], [2, 1]], search: { ejectionOptions: 4, exchangeOptions: 0 }, at: 1e9, want: [0, 1, 2] },
+    { name: 'an insertion, the deadline passing after its first option', model: insertion, place: [[0, 0], [2, 1]], search: { ejectionOptions: 4, exchangeOptions: 0 }, at: 4, want: [0, -1, 1] },
+    { name: 'an exchange, given the time', model: exchange, place: [[0, 2], [1, 0], [2, 1]], search: { ejectionOptions: 0, exchangeOptions: 4 }, at: 1e9, want: [1, 0, 2] },
+    { name: 'an exchange, the deadline passing after its first option', model: exchange, place: [[0, 2], [1, 0], [2, 1]], search: { ejectionOptions: 0, exchangeOptions: 4 }, at: 5, want: [2, 0, 1] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const model = c.model();
+      const packing = new Packing(model);
+      for (const [j, k] of c.place) packing.place(j!, k!);
+      improve(packing, sortOptionsByCost(model), { deadline: passingAtRead(c.at), maxPasses: 1, ...c.search });
+      expect(Array.from(packing.choice)).toEqual(c.want);
+    });
+  }
+});
+
 describe('greedySolver', () => {
   it('places the most jobs any plan can place, feasibly, with a bound no higher than the optimum', async () => {
     for (let seed = 1; seed <= 25; seed++) {
