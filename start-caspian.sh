@@ -3,7 +3,7 @@
 # the kind clusters carbon-kr/-jp/-cn are created (or reused) when Docker and kind work, and the hub is
 # pointed at them; otherwise it runs on simulated spokes and says why. CASPIAN_SPOKES=simulated or
 # =kubernetes (with CASPIAN_KUBECONFIG) is taken as given. In the foreground by default; with --detach in
-# the background, its pid in .caspian.pid and its log in caspian.log (stop it with ./stop-caspian.sh).
+# the background once it listens (CASPIAN_START_TIMEOUT_SECONDS, 30), pid in .caspian.pid, log in caspian.log.
 # With --compose, instead: the hub, Prometheus and Grafana in containers (docker-compose.yml, built
 # here with Docker's compose plugin; Node.js is not needed), on the kind clusters when kind works, else
 # on simulated spokes; stop them with ./stop-caspian.sh --compose.
@@ -49,6 +49,12 @@ for arg in "$@"; do
     *) echo "start-caspian.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
+# How long --detach waits for the hub to say it listens.
+wait_seconds=${CASPIAN_START_TIMEOUT_SECONDS:-30}
+if ! [[ "$wait_seconds" =~ ^[0-9]+$ ]] || [ "$wait_seconds" -lt 1 ]; then
+  echo "start-caspian.sh: CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds >= 1, got \"$wait_seconds\"" >&2
+  exit 2
+fi
 
 # What the CASPIAN_CONFIG file sets is taken as given, as the variables would be (they override the file):
 # spokes it names are not replaced by kind's or by simulated ones, and the kind clusters get the namespace it
@@ -183,10 +189,14 @@ if $detach; then
   pid=$!
   echo "$pid" >.caspian.pid
   # Started is not listening: wait for the hub's "listening" line (logged at info), or its exit (a bad
-  # setting, a port in use), for up to 30 s.
-  for _ in $(seq 1 60); do
+  # setting, a port in use), for up to CASPIAN_START_TIMEOUT_SECONDS (a big store takes a while to load).
+  listening=false
+  for _ in $(seq 1 $((10#$wait_seconds * 2))); do
     # Not a pipe: under pipefail, tail killed by grep -q stopping early would make a found line read as missing.
-    if grep -q '"msg":"CASPIAN hub listening"' < <(tail -c "+$log_from" caspian.log); then break; fi
+    if grep -q '"msg":"CASPIAN hub listening"' < <(tail -c "+$log_from" caspian.log); then
+      listening=true
+      break
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f .caspian.pid
       echo "start-caspian.sh: the hub exited as it started; the end of caspian.log:" >&2
@@ -195,6 +205,11 @@ if $detach; then
     fi
     sleep 0.5
   done
+  if ! $listening; then
+    # Still running, but not confirmed: left to finish starting (or to be stopped), not reported as up.
+    echo "start-caspian.sh: the hub (pid $pid) has not said it listens after ${wait_seconds} s; it may still be starting (loading its store, reaching its clusters): follow caspian.log, stop it with ./stop-caspian.sh" >&2
+    exit 1
+  fi
   echo "caspian: running in the background (pid $pid, log caspian.log); stop it with ./stop-caspian.sh"
 else
   exec node dist/cli/main.js serve

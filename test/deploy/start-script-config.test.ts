@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { optimizeCommand } from '../../src/cli/optimize-command.js';
@@ -154,5 +154,77 @@ describe('files with a UTF-8 byte order mark', () => {
     });
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+});
+
+describe('start-caspian.sh --detach: reports the hub up only once it says it listens', () => {
+  /**
+   * A copy of the script and the pid helper in a checkout of their own (the pid file and the log are written
+   * there, not in this one), with a stand-in `node` whose `serve` logs `listening` when told to, then idles.
+   */
+  function checkout(hub: 'listens' | 'stays silent'): { dir: string; PATH: string } {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'scripts'));
+    copyFileSync(START, join(dir, 'start-caspian.sh'));
+    copyFileSync(join(ROOT, 'scripts/hub-pid.sh'), join(dir, 'scripts/hub-pid.sh'));
+    mkdirSync(join(dir, 'node_modules'));
+    const tools = standIns({ engine: false });
+    const bin = dirname(tools.hubEnvFile);
+    const node = join(bin, 'serve-node', 'node');
+    mkdirSync(dirname(node));
+    const listening = JSON.stringify({ level: 30, msg: 'CASPIAN hub listening', address: 'http://127.0.0.1:1' });
+    writeFileSync(
+      node,
+      [
+        '#!/usr/bin/env bash',
+        `case "$1" in -p|-e) exec ${JSON.stringify(process.execPath)} "$@" ;; esac`,
+        hub === 'listens' ? `echo '${listening}'` : ':',
+        'exec sleep 60',
+        '',
+      ].join('\n'),
+    );
+    chmodSync(node, 0o755);
+    return { dir, PATH: `${dirname(node)}:${tools.PATH}` };
+  }
+
+  /** Stops the stand-in hub the script left running, if any. */
+  function stopHub(dir: string): void {
+    const pidFile = join(dir, '.caspian.pid');
+    if (existsSync(pidFile)) spawnSync('pkill', ['-P', readFileSync(pidFile, 'utf8').trim()]);
+    if (existsSync(pidFile)) spawnSync('kill', [readFileSync(pidFile, 'utf8').trim()]);
+  }
+
+  it('says it runs in the background once the hub logs that it listens', async () => {
+    const { dir, PATH } = checkout('listens');
+    try {
+      const start = await runScript(join(dir, 'start-caspian.sh'), ['--detach'], dir, { PATH, CASPIAN_SPOKES: 'simulated' });
+      expect(start.code).toBe(0);
+      expect(start.stdout).toContain('running in the background');
+    } finally {
+      stopHub(dir);
+    }
+  });
+
+  it('exits 1, leaving the hub to finish starting, when it has not said so within CASPIAN_START_TIMEOUT_SECONDS (it said "running")', async () => {
+    const { dir, PATH } = checkout('stays silent');
+    try {
+      const start = await runScript(join(dir, 'start-caspian.sh'), ['--detach'], dir, { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_START_TIMEOUT_SECONDS: '1' });
+      expect(start.code).toBe(1);
+      expect(start.stdout).not.toContain('running in the background');
+      expect(start.stderr).toMatch(/has not said it listens after 1 s; it may still be starting/);
+      expect(existsSync(join(dir, '.caspian.pid'))).toBe(true);
+    } finally {
+      stopHub(dir);
+    }
+  });
+
+  it('refuses a CASPIAN_START_TIMEOUT_SECONDS that is not a whole number of seconds, before starting anything', async () => {
+    const { dir, PATH } = checkout('listens');
+    for (const bad of ['0', '1.5', 'soon']) {
+      const start = await runScript(join(dir, 'start-caspian.sh'), ['--detach'], dir, { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_START_TIMEOUT_SECONDS: bad });
+      expect(start.code, bad).toBe(2);
+      expect(start.stderr, bad).toContain(`CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds >= 1, got "${bad}"`);
+      expect(existsSync(join(dir, '.caspian.pid')), bad).toBe(false);
+    }
   });
 });
