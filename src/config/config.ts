@@ -184,6 +184,11 @@ export const configSchema = z
         time_limit_seconds: z.number().positive().max(3600).default(30),
         /** Relative gap to the proven bound at which a solve may stop: planning need not prove the last 0.01%. */
         gap_tolerance: z.number().min(0).max(0.5).default(0.005),
+        /**
+         * Most candidate starts (job x start x pool) one schedule cycle plans: past it, jobs not yet planned wait
+         * for a later cycle, earliest deadline first. 3 million plan within about 0.5% in 30 s on 2 cores.
+         */
+        max_options: z.number().int().min(1000).max(100_000_000).default(3_000_000),
       })
       .prefault({}),
     /** Carbon-data provider, fallbacks, credentials and risk: the schema lives with the providers. */
@@ -324,6 +329,7 @@ export const ENV_KEYS = {
   CASPIAN_SOLVER: ['optimizer.solver', 'string'],
   CASPIAN_SOLVER_TIME_LIMIT_SECONDS: ['optimizer.time_limit_seconds', 'number'],
   CASPIAN_SOLVER_GAP_TOLERANCE: ['optimizer.gap_tolerance', 'number'],
+  CASPIAN_SOLVER_MAX_OPTIONS: ['optimizer.max_options', 'int'],
   CASPIAN_CARBON_PROVIDER: ['carbon.provider', 'string'],
   CASPIAN_CARBON_FALLBACK: ['carbon.fallback', 'list'],
   CASPIAN_CARBON_RISK: ['carbon.risk', 'string'],

@@ -276,6 +276,11 @@ export class Metrics {
     help: 'Running jobs the last schedule cycle left outside its plan because their cluster no longer has their pool in the configuration, their pool is too slow for one slot to fit the horizon, or the optimizer gave their room to other jobs (the cluster has less free than its running jobs hold): they run on where they are, their cores held for them, and the plan cannot move them. Unit: jobs. No labels.',
     registers: [this.registry],
   });
+  private readonly deferred = new Gauge({
+    name: 'caspian_jobs_deferred',
+    help: 'Waiting jobs (Pending, Unschedulable) the last schedule cycle left for a later one because planning them too would have exceeded optimizer.max_options candidate starts; the earliest deadlines are planned first. Unit: jobs. No labels.',
+    registers: [this.registry],
+  });
   private readonly co2Planned = new Gauge({
     name: 'caspian_co2_planned_grams',
     help: 'Planned emissions of the jobs in the last plan. Unit: gCO2. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr).',
@@ -543,7 +548,7 @@ export class Metrics {
   recordScheduleCycle(
     outcome: CycleOutcome,
     durationSeconds: number,
-    solve?: { solver: string; status: string; objectiveGco2: number; gap: number | null; unschedulable: number; outsidePlan: number; co2ByCluster: ReadonlyMap<string, number> },
+    solve?: { solver: string; status: string; objectiveGco2: number; gap: number | null; unschedulable: number; outsidePlan: number; deferred: number; co2ByCluster: ReadonlyMap<string, number> },
   ): void {
     this.scheduleCycles.inc({ outcome });
     this.scheduleDuration.observe(durationSeconds);
@@ -554,6 +559,7 @@ export class Metrics {
     this.scheduleGap.set(solve.gap ?? Number.NaN);
     this.unschedulable.set(solve.unschedulable);
     this.outsidePlan.set(solve.outsidePlan);
+    this.deferred.set(solve.deferred);
     this.co2Planned.reset();
     for (const [cluster, grams] of solve.co2ByCluster) this.co2Planned.set({ cluster }, grams);
   }

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { lastSlotShare, powerWatts, runtimeOnSite } from '../optimizer/index.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
+import { withinOptionBudget } from './option-budget.js';
 
 export type OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => Promise<OptimizeOutput>;
 
@@ -24,6 +25,8 @@ export interface ScheduleSettings {
   gapTolerance: number;
   /** What an hour of waiting costs a `normal` job, gCO2 per kWh of its energy (config `urgency`). */
   normalWaitGco2PerKwhPerHour: number;
+  /** Most candidate starts one cycle plans (config `optimizer.max_options`); waiting jobs past it wait a cycle. */
+  maxOptions: number;
 }
 
 export interface PlacedJob {
@@ -54,6 +57,8 @@ export interface ScheduleSummary {
   lower_bound_gco2: number | null;
   gap: number | null;
   jobs_considered: number;
+  /** Waiting jobs left for a later cycle: planning them too would have exceeded `optimizer.max_options`. */
+  jobs_deferred: number;
   placed: PlacedJob[];
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
@@ -138,6 +143,8 @@ interface Snapshot {
   failed: { job_id: string; reason: string }[];
   outsidePlan: { job_id: string; reason: string }[];
   considered: number;
+  /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`). */
+  deferred: number;
 }
 
 /**
@@ -214,6 +221,7 @@ export class ScheduleCycle {
           gap: summary.gap,
           unschedulable: summary.unschedulable.length,
           outsidePlan: summary.outside_plan.length,
+          deferred: summary.jobs_deferred,
           co2ByCluster,
         });
         this.deps.logger.info(
@@ -221,6 +229,7 @@ export class ScheduleCycle {
             solver: summary.solver,
             status: summary.status,
             jobs: summary.jobs_considered,
+            deferred: summary.jobs_deferred,
             placed: summary.placed.length,
             unschedulable: summary.unschedulable.length,
             outsidePlan: summary.outside_plan.length,
@@ -426,9 +435,26 @@ export class ScheduleCycle {
     const carbonSpread = intensities.length ? Math.max(...intensities) - Math.min(...intensities) : 0;
     const maxNetworkGco2PerGb = Math.max(0, ...Object.values(settings.networkCosts).flatMap((row) => Object.values(row)));
 
-    // 3. Snapshot the store: every job the plan may still change.
-    const candidates = (await lifecycle.store.list()).filter((aw) => MOVABLE.has(aw.phase) || (PINNED.has(aw.phase) && aw.placement));
-    if (extra) candidates.push(extra);
+    // 3. Snapshot the store: every job the plan may still change, within the cycle's option budget.
+    const listed = (await lifecycle.store.list()).filter((aw) => MOVABLE.has(aw.phase) || (PINNED.has(aw.phase) && aw.placement));
+    if (extra) listed.push(extra);
+    const viewIn = (region: string) => (usable.get(region) as Usable).view;
+    const regionsFor = (aw: AppWrapper) => (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
+    // Every start from now to the deadline in every pool it may use: what the model will hold for the job, give or take
+    // a slower pool's longer run. A running job is offered one start (stay, or move now).
+    const optionsOf = (aw: AppWrapper) => {
+      const starts = PINNED.has(aw.phase) ? 1 : Math.min(H, Math.max(1, Math.floor((aw.deadlineAt - now) / slotMs) - Math.ceil((aw.spec.runtimeMinutes * 60_000) / slotMs) + 1));
+      return starts * regionsFor(aw).reduce((n, r) => n + poolsOf(viewIn(r)).length, 0);
+    };
+    const budgeted = withinOptionBudget(listed, optionsOf, settings.maxOptions, (aw) => aw === extra);
+    const candidates = budgeted.planned;
+    // Once a cycle: the plans made again with running jobs held see the same jobs.
+    if (budgeted.deferred.length > 0 && !keptOutside?.size) {
+      this.deps.logger.warn(
+        { deferred: budgeted.deferred.length, firstDeferred: budgeted.deferred[0]!.jobId, options: budgeted.options, maxOptions: settings.maxOptions },
+        `${budgeted.deferred.length} waiting jobs left for a later cycle: planning them too would exceed optimizer.max_options (${settings.maxOptions} candidate starts)`,
+      );
+    }
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
     const outsidePlan: { job_id: string; reason: string }[] = [];
@@ -443,10 +469,9 @@ export class ScheduleCycle {
     const prevPlan: Record<string, { region: string }> = {};
     const byId = new Map<string, AppWrapper>();
     const runShares = new Map<string, { done: number; restOverPriced: number }>();
-    const viewIn = (region: string) => (usable.get(region) as Usable).view;
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
-      let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
+      let allowed = regionsFor(aw);
       // Work is measured at FAST speed; a pool's speed factor stretches it (the optimizer does that per pool).
       let runtimeMs = aw.spec.runtimeMinutes * 60_000;
       let runtimeSlots: number;
@@ -583,7 +608,20 @@ export class ScheduleCycle {
       ),
     };
     const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
-    return { now, input, views, usable, seen, byId, runShares, unschedulable, failed, outsidePlan, considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length };
+    return {
+      now,
+      input,
+      views,
+      usable,
+      seen,
+      byId,
+      runShares,
+      unschedulable,
+      failed,
+      outsidePlan,
+      considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length,
+      deferred: budgeted.deferred.length,
+    };
   }
 
   /**
@@ -779,6 +817,7 @@ function summaryOf(
     lower_bound_gco2: output.lower_bound_gco2,
     gap: output.gap,
     jobs_considered: snapshot.considered,
+    jobs_deferred: snapshot.deferred,
     placed: result.placed,
     unschedulable: result.unschedulable,
     failed: result.failed,

@@ -53,7 +53,7 @@ describe('defaults', () => {
         lambda_plan_dev: 100,
         network_gco2_per_gb: { KR: { JP: 5, CN: 5 }, JP: { KR: 5, CN: 7 }, CN: { KR: 5, JP: 7 } },
       },
-      optimizer: { solver: 'auto', time_limit_seconds: 30, gap_tolerance: 0.005 },
+      optimizer: { solver: 'auto', time_limit_seconds: 30, gap_tolerance: 0.005, max_options: 3_000_000 },
       // Pinned in test/carbon/factory.test.ts, next to the providers they configure.
       carbon: carbonOptionsSchema.parse({}),
       spokes: { kind: 'simulated', namespace: 'default', backoff_limit: 2, ttl_seconds_after_finished: 86_400, request_timeout_ms: 2500, list_chunk_size: 500, lost_after_seconds: 900 },
@@ -277,6 +277,7 @@ describe('environment', () => {
     CASPIAN_SOLVER: { raw: 'highs', want: 'highs' },
     CASPIAN_SOLVER_TIME_LIMIT_SECONDS: { raw: '2.5', want: 2.5 },
     CASPIAN_SOLVER_GAP_TOLERANCE: { raw: '0.001', want: 0.001 },
+    CASPIAN_SOLVER_MAX_OPTIONS: { raw: '500000', want: 500_000 },
     CASPIAN_CARBON_PROVIDER: { raw: 'file', want: 'file', with: { CASPIAN_CARBON_FILE: '/data/trace.csv' } },
     CASPIAN_CARBON_FALLBACK: { raw: 'file, watttime', want: ['file', 'watttime'], with: { CASPIAN_CARBON_FILE: '/t.csv', WATTTIME_USERNAME: 'u', WATTTIME_PASSWORD: 'p' } },
     CASPIAN_CARBON_RISK: { raw: 'pessimistic', want: 'pessimistic' },

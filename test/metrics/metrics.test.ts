@@ -18,7 +18,7 @@ function exerciseAll(metrics: Metrics): void {
   metrics.recordCarbonRefresh('mock', 'ok');
   metrics.recordSubmission();
   metrics.recordTransition('new', 'Pending');
-  metrics.recordScheduleCycle('ok', 0.2, { solver: 'highs', status: 'optimal', objectiveGco2: 10, gap: 0, unschedulable: 0, outsidePlan: 0, co2ByCluster: new Map([['carbon-kr', 10]]) });
+  metrics.recordScheduleCycle('ok', 0.2, { solver: 'highs', status: 'optimal', objectiveGco2: 10, gap: 0, unschedulable: 0, outsidePlan: 0, deferred: 0, co2ByCluster: new Map([['carbon-kr', 10]]) });
   metrics.recordPlacement('carbon-kr');
   metrics.recordMigration('carbon-kr', 'carbon-jp', 2, 110);
   metrics.recordDispatchCycle('ok', 0.01);
@@ -312,12 +312,13 @@ describe('recorders', () => {
       gap: 0.01,
       unschedulable: 2,
       outsidePlan: 1,
+      deferred: 40,
       co2ByCluster: new Map([
         ['carbon-kr', 700],
         ['carbon-jp', 500],
       ]),
     });
-    metrics.recordScheduleCycle('ok', 0.4, { solver: 'jslp', status: 'feasible', objectiveGco2: 900, gap: null, unschedulable: 0, outsidePlan: 0, co2ByCluster: new Map([['carbon-jp', 900]]) });
+    metrics.recordScheduleCycle('ok', 0.4, { solver: 'jslp', status: 'feasible', objectiveGco2: 900, gap: null, unschedulable: 0, outsidePlan: 0, deferred: 3, co2ByCluster: new Map([['carbon-jp', 900]]) });
     metrics.recordScheduleCycle('error', 0.1);
     expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome: 'ok' })).toBe(2);
     expect(await metricValue(metrics, 'caspian_schedule_cycles_total', { outcome: 'error' })).toBe(1);
@@ -329,6 +330,7 @@ describe('recorders', () => {
     expect(await metricValue(metrics, 'caspian_schedule_gap_ratio')).toBeNaN();
     expect(await metricValue(metrics, 'caspian_unschedulable_jobs')).toBe(0);
     expect(await metricValue(metrics, 'caspian_jobs_outside_plan')).toBe(0);
+    expect(await metricValue(metrics, 'caspian_jobs_deferred')).toBe(3);
     expect((await metricSamples(metrics, 'caspian_co2_planned_grams')).map((s) => [s.labels.cluster, s.value])).toEqual([['carbon-jp', 900]]);
   });
 

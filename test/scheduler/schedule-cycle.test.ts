@@ -297,6 +297,35 @@ describe('schedule cycle', () => {
     await expect.poll(async () => (await t.hub.lifecycle.store.get('a'))?.phase).toBe('Planned');
   });
 
+  it('leaves the waiting jobs past optimizer.max_options for a later cycle, earliest deadline first, counted and logged', async () => {
+    // Three regions of one pool, 5-min slots, a 30-min job: a 300-min deadline is 55 starts x 3 = 165 options, 600 min
+    // 345, a day 849 (283 starts).
+    t = await testHub({ optimizer: { max_options: 1000 } });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'day', deadline_minutes: 24 * 60 });
+    await submit(t, { job_id: 'five-hours', deadline_minutes: 300 });
+    await submit(t, { job_id: 'ten-hours', deadline_minutes: 600 });
+    const summary = await schedule(t);
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['five-hours', 'ten-hours']);
+    expect(summary).toMatchObject({ jobs_considered: 2, jobs_deferred: 1 });
+    expect((await t.hub.lifecycle.store.get('day'))?.phase).toBe('Pending');
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_deferred')).toBe(1);
+    expect(t.log.lines.find((l) => l.deferred === 1 && l.level === 40)).toMatchObject({
+      firstDeferred: 'day',
+      options: 510,
+      maxOptions: 1000,
+      msg: '1 waiting jobs left for a later cycle: planning them too would exceed optimizer.max_options (1000 candidate starts)',
+    });
+
+    // Without the cap's pressure everything is planned, and the gauge says so.
+    await t.hub.stop();
+    t = await testHub();
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'day', deadline_minutes: 24 * 60 });
+    expect(await schedule(t)).toMatchObject({ jobs_considered: 1, jobs_deferred: 0 });
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_deferred')).toBe(0);
+  });
+
   it('counts a move once, from where the Job runs, and a move re-planned before it happened as dropped', async () => {
     // The optimizer says where each job goes; the test decides.
     let region = 'JP';
