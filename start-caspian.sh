@@ -49,10 +49,11 @@ for arg in "$@"; do
     *) echo "start-caspian.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
-# How long --detach waits for the hub to say it listens.
+# How long --detach waits for the hub to say it listens: checked before anything starts. At most a day, and at most
+# six digits before the arithmetic, which would wrap a 20-digit number round to a negative wait.
 wait_seconds=${CASPIAN_START_TIMEOUT_SECONDS:-30}
-if ! [[ "$wait_seconds" =~ ^[0-9]+$ ]] || [ "$wait_seconds" -lt 1 ]; then
-  echo "start-caspian.sh: CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds >= 1, got \"$wait_seconds\"" >&2
+if $detach && { ! [[ "$wait_seconds" =~ ^[0-9]{1,6}$ ]] || [ $((10#$wait_seconds)) -lt 1 ] || [ $((10#$wait_seconds)) -gt 86400 ]; }; then
+  echo "start-caspian.sh: CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds from 1 to 86400, got \"$wait_seconds\"" >&2
   exit 2
 fi
 
@@ -191,7 +192,7 @@ if $detach; then
   # Started is not listening: wait for the hub's "listening" line (logged at info), or its exit (a bad
   # setting, a port in use), for up to CASPIAN_START_TIMEOUT_SECONDS (a big store takes a while to load).
   listening=false
-  for _ in $(seq 1 $((10#$wait_seconds * 2))); do
+  for ((check = 0; check < 2 * 10#$wait_seconds; check++)); do
     # Not a pipe: under pipefail, tail killed by grep -q stopping early would make a found line read as missing.
     if grep -q '"msg":"CASPIAN hub listening"' < <(tail -c "+$log_from" caspian.log); then
       listening=true

@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { lastSlotShare, powerWatts, runtimeOnSite } from '../optimizer/index.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
-import { withinOptionBudget } from './option-budget.js';
+import { candidateStarts, withinOptionBudget } from './option-budget.js';
 
 export type OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => Promise<OptimizeOutput>;
 
@@ -143,8 +143,10 @@ interface Snapshot {
   failed: { job_id: string; reason: string }[];
   outsidePlan: { job_id: string; reason: string }[];
   considered: number;
-  /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`). */
-  deferred: number;
+  /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`), earliest deadline first. */
+  deferred: string[];
+  /** Candidate starts of the jobs handed to the optimizer. */
+  options: number;
 }
 
 /**
@@ -275,7 +277,7 @@ export class ScheduleCycle {
       const started = performance.now();
       const { snapshot, output } = await this.plan(candidate);
       const schedule = this.preview(snapshot, output, started);
-      const answer = whatIfAnswer(candidate, snapshot, schedule, (job) => this.counterfactualG(candidate, job, snapshot.now));
+      const answer = whatIfAnswer(candidate, snapshot, schedule, (job) => this.counterfactualG(candidate, job, snapshot.now), this.deps.settings.maxOptions);
       this.deps.metrics.recordWhatIf('whatif');
       this.deps.logger.info(
         { jobId: candidate.jobId, urgency: candidate.spec.urgency, placed: answer.placed, cluster: answer.cluster, pool: answer.pool, waitSeconds: answer.wait_seconds, savedG: answer.saved_g },
@@ -349,6 +351,14 @@ export class ScheduleCycle {
     });
     this.recordPools(snapshot);
     const { now, input, byId, seen, unschedulable, failed } = snapshot;
+    // Logged by the cycle that applies its plan, not by a dry run or a what-if.
+    if (snapshot.deferred.length > 0) {
+      const { maxOptions } = this.deps.settings;
+      this.deps.logger.warn(
+        { deferred: snapshot.deferred.length, firstDeferred: snapshot.deferred[0], options: snapshot.options, maxOptions },
+        `${snapshot.deferred.length} waiting jobs left for a later cycle: planning them too would exceed optimizer.max_options (${maxOptions} candidate starts)`,
+      );
+    }
     const slotMs = this.deps.settings.slotSeconds * 1000;
 
     // 6. Apply: plans, migrations, jobs that could not be placed, jobs past hope.
@@ -435,26 +445,10 @@ export class ScheduleCycle {
     const carbonSpread = intensities.length ? Math.max(...intensities) - Math.min(...intensities) : 0;
     const maxNetworkGco2PerGb = Math.max(0, ...Object.values(settings.networkCosts).flatMap((row) => Object.values(row)));
 
-    // 3. Snapshot the store: every job the plan may still change, within the cycle's option budget.
-    const listed = (await lifecycle.store.list()).filter((aw) => MOVABLE.has(aw.phase) || (PINNED.has(aw.phase) && aw.placement));
-    if (extra) listed.push(extra);
+    // 3. Snapshot the store: every job the plan may still change.
+    const candidates = (await lifecycle.store.list()).filter((aw) => MOVABLE.has(aw.phase) || (PINNED.has(aw.phase) && aw.placement));
+    if (extra) candidates.push(extra);
     const viewIn = (region: string) => (usable.get(region) as Usable).view;
-    const regionsFor = (aw: AppWrapper) => (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
-    // Every start from now to the deadline in every pool it may use: what the model will hold for the job, give or take
-    // a slower pool's longer run. A running job is offered one start (stay, or move now).
-    const optionsOf = (aw: AppWrapper) => {
-      const starts = PINNED.has(aw.phase) ? 1 : Math.min(H, Math.max(1, Math.floor((aw.deadlineAt - now) / slotMs) - Math.ceil((aw.spec.runtimeMinutes * 60_000) / slotMs) + 1));
-      return starts * regionsFor(aw).reduce((n, r) => n + poolsOf(viewIn(r)).length, 0);
-    };
-    const budgeted = withinOptionBudget(listed, optionsOf, settings.maxOptions, (aw) => aw === extra);
-    const candidates = budgeted.planned;
-    // Once a cycle: the plans made again with running jobs held see the same jobs.
-    if (budgeted.deferred.length > 0 && !keptOutside?.size) {
-      this.deps.logger.warn(
-        { deferred: budgeted.deferred.length, firstDeferred: budgeted.deferred[0]!.jobId, options: budgeted.options, maxOptions: settings.maxOptions },
-        `${budgeted.deferred.length} waiting jobs left for a later cycle: planning them too would exceed optimizer.max_options (${settings.maxOptions} candidate starts)`,
-      );
-    }
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
     const outsidePlan: { job_id: string; reason: string }[] = [];
@@ -471,7 +465,7 @@ export class ScheduleCycle {
     const runShares = new Map<string, { done: number; restOverPriced: number }>();
     for (const aw of candidates) {
       const pinned = PINNED.has(aw.phase);
-      let allowed = regionsFor(aw);
+      let allowed = (aw.spec.affinityRegions.length ? aw.spec.affinityRegions : [...regionOfCluster.values()]).filter((r) => usable.has(r));
       // Work is measured at FAST speed; a pool's speed factor stretches it (the optimizer does that per pool).
       let runtimeMs = aw.spec.runtimeMinutes * 60_000;
       let runtimeSlots: number;
@@ -592,8 +586,20 @@ export class ScheduleCycle {
       });
     }
     const regions = [...usable.keys()];
+    const regionPools = Object.fromEntries(
+      regions.map((region) => [region, poolsOf(viewIn(region)).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
+    );
+    // Within the cycle's option budget: the waiting jobs past it are left out, as if not yet submitted.
+    const budgeted = withinOptionBudget(
+      jobs.map((job) => ({ aw: byId.get(job.job_id) as AppWrapper, job, options: candidateStarts(job, { regions, region_pools: regionPools }) })),
+      settings.maxOptions,
+    );
+    for (const { aw } of budgeted.deferred) {
+      byId.delete(aw.jobId);
+      delete prevPlan[aw.jobId];
+    }
     const input: OptimizeInput = {
-      jobs,
+      jobs: budgeted.planned.map((c) => c.job),
       regions,
       capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable, heldOutside.get(region), (pool) => heldInPlan.get(`${region}/${pool}`))),
       carbons: regions.flatMap((region) => (usable.get(region) as Usable).intensities.map((ci, slot) => ({ region, slot, ci_gco2_per_kwh: ci }))),
@@ -603,11 +609,11 @@ export class ScheduleCycle {
       network_costs: restrictMatrix(settings.networkCosts, usable),
       migration_allow: settings.migrationAllow,
       prev_plan: prevPlan,
-      region_pools: Object.fromEntries(
-        regions.map((region) => [region, poolsOf(viewIn(region)).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
-      ),
+      region_pools: regionPools,
     };
-    const seen = new Map(candidates.map((aw) => [aw.jobId, aw]));
+    const deferred = budgeted.deferred.map((c) => c.aw.jobId);
+    const deferredIds = new Set(deferred);
+    const seen = new Map(candidates.flatMap((aw) => (deferredIds.has(aw.jobId) ? [] : [[aw.jobId, aw] as const])));
     return {
       now,
       input,
@@ -619,8 +625,9 @@ export class ScheduleCycle {
       unschedulable,
       failed,
       outsidePlan,
-      considered: jobs.length + failed.length + unschedulable.length + outsidePlan.length,
-      deferred: budgeted.deferred.length,
+      considered: input.jobs.length + failed.length + unschedulable.length + outsidePlan.length,
+      deferred,
+      options: budgeted.options,
     };
   }
 
@@ -817,7 +824,7 @@ function summaryOf(
     lower_bound_gco2: output.lower_bound_gco2,
     gap: output.gap,
     jobs_considered: snapshot.considered,
-    jobs_deferred: snapshot.deferred,
+    jobs_deferred: snapshot.deferred.length,
     placed: result.placed,
     unschedulable: result.unschedulable,
     failed: result.failed,
@@ -843,8 +850,17 @@ export function waitCharge(
 }
 
 /** The what-if answer for `candidate` out of a dry run that included it. */
-function whatIfAnswer(candidate: AppWrapper, snapshot: Snapshot, schedule: ScheduleSummary, counterfactualG: (job: OptimizeJob) => number | undefined): WhatIfAnswer {
+function whatIfAnswer(
+  candidate: AppWrapper,
+  snapshot: Snapshot,
+  schedule: ScheduleSummary,
+  counterfactualG: (job: OptimizeJob) => number | undefined,
+  maxOptions: number,
+): WhatIfAnswer {
   const base = { job_id: candidate.jobId, schedule };
+  if (snapshot.deferred.includes(candidate.jobId)) {
+    return { ...base, placed: false, reason: `the next cycle would leave it for a later one: the jobs due before it fill optimizer.max_options (${maxOptions} candidate starts)` };
+  }
   const refused = [...schedule.unschedulable, ...schedule.failed].find((u) => u.job_id === candidate.jobId);
   const placed = schedule.placed.find((p) => p.job_id === candidate.jobId);
   const job = snapshot.input.jobs.find((j) => j.job_id === candidate.jobId);

@@ -65,10 +65,10 @@ function standIns(docker: { engine: boolean }): StandIns {
 }
 
 /** Runs a script from `cwd` with the machine's environment less every CASPIAN_ variable, KUBECONFIG and PWD, plus `env`. */
-async function runScript(path: string, args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runScript(path: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('CASPIAN_') && k !== 'KUBECONFIG' && k !== 'PWD')) as Record<string, string>;
   try {
-    const { stdout, stderr } = await execFileAsync(path, args, { cwd, env: { ...base, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await execFileAsync(path, args, { cwd, env: { ...base, ...env }, timeout: timeoutMs });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -218,13 +218,29 @@ describe('start-caspian.sh --detach: reports the hub up only once it says it lis
     }
   });
 
-  it('refuses a CASPIAN_START_TIMEOUT_SECONDS that is not a whole number of seconds, before starting anything', async () => {
+  it('refuses a CASPIAN_START_TIMEOUT_SECONDS that is not a whole number of seconds from 1 to a day, before starting anything', async () => {
     const { dir, PATH } = checkout('listens');
-    for (const bad of ['0', '1.5', 'soon']) {
+    // The 20-digit values passed a digits-only check, then wrapped round to a negative wait: "not listening" at once.
+    for (const bad of ['0', '1.5', 'soon', '86401', '99999999999999999999', '9223372036854775807']) {
       const start = await runScript(join(dir, 'start-caspian.sh'), ['--detach'], dir, { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_START_TIMEOUT_SECONDS: bad });
       expect(start.code, bad).toBe(2);
-      expect(start.stderr, bad).toContain(`CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds >= 1, got "${bad}"`);
+      expect(start.stderr, bad).toContain(`CASPIAN_START_TIMEOUT_SECONDS must be a whole number of seconds from 1 to 86400, got "${bad}"`);
       expect(existsSync(join(dir, '.caspian.pid')), bad).toBe(false);
     }
+  });
+
+  it('waits as long as a day when told to, and ignores the value when not detaching', async () => {
+    const { dir, PATH } = checkout('listens');
+    try {
+      const long = await runScript(join(dir, 'start-caspian.sh'), ['--detach'], dir, { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_START_TIMEOUT_SECONDS: '86400' });
+      expect(long.code).toBe(0);
+      expect(long.stdout).toContain('running in the background');
+    } finally {
+      stopHub(dir);
+    }
+    // In the foreground the stand-in hub logs, idles and is stopped by the test's time-out: only the check matters here.
+    const foreground = await runScript(join(dir, 'start-caspian.sh'), [], dir, { PATH, CASPIAN_SPOKES: 'simulated', CASPIAN_START_TIMEOUT_SECONDS: 'soon' }, 3000);
+    expect(foreground.stderr).not.toContain('CASPIAN_START_TIMEOUT_SECONDS');
+    expect(foreground.stdout).toContain('starting the hub');
   });
 });
