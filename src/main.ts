@@ -263,6 +263,7 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         gapTolerance: config.optimizer.gap_tolerance,
         normalWaitGco2PerKwhPerHour: config.urgency.normal_wait_gco2_per_kwh_per_hour,
         maxOptions: config.optimizer.max_options,
+        schedulePeriodSeconds: config.periods.schedule_seconds,
       },
       decisions,
     });

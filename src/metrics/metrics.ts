@@ -278,7 +278,7 @@ export class Metrics {
   });
   private readonly deferred = new Gauge({
     name: 'caspian_jobs_deferred',
-    help: 'Waiting jobs (Pending, Unschedulable) the last schedule cycle left for a later one because planning them too would have exceeded optimizer.max_options candidate starts; the earliest deadlines are planned first. Unit: jobs. No labels.',
+    help: 'Waiting jobs (Pending, Unschedulable) the last schedule cycle left for a later one because planning them too would have exceeded optimizer.max_options candidate starts; those with the earliest latest start go first, and one due to start before the next cycle always goes. Unit: jobs. No labels.',
     registers: [this.registry],
   });
   private readonly co2Planned = new Gauge({

@@ -163,6 +163,21 @@ export function siteAllowed(input: OptimizeInput, job: OptimizeJob, site: Pick<S
   return !job.pools?.length || site.pool === undefined || job.pools.includes(site.pool);
 }
 
+/**
+ * The options `compileModel` makes for a job before it checks capacity: every start in its window on every site it
+ * may use (a slower pool's longer run leaves fewer). An upper bound on its share of the model, for a caller that
+ * bounds a model's size before building it.
+ */
+export function candidateStarts(input: OptimizeInput, job: OptimizeJob, sites: readonly Site[] = sitesOf(input)): number {
+  let starts = 0;
+  for (const site of sites) {
+    if (!siteAllowed(input, job, site)) continue;
+    const { first, last } = startRange(job, input.horizon_slots, runtimeOnSite(job.runtime_slots, site));
+    starts += Math.max(0, last - first + 1);
+  }
+  return starts;
+}
+
 /** Sites (as indices) a job may run on. */
 function allowedSites(input: OptimizeInput, grid: Grid, job: OptimizeJob): number[] {
   return grid.sites.flatMap((site, i) => (siteAllowed(input, job, site) ? [i] : []));

@@ -1,11 +1,10 @@
 import type { AppWrapper, Phase } from '../domain/app-wrapper.js';
-import { runtimeOnSite } from '../optimizer/index.js';
-import type { OptimizeInput, OptimizeJob } from '../optimizer/index.js';
+import type { OptimizeJob } from '../optimizer/index.js';
 
 /** Phases of jobs that hold no room yet (no plan the dispatcher would act on, no Job): they can wait a cycle. */
 const WAITING: ReadonlySet<Phase> = new Set(['Pending', 'Unschedulable']);
 
-/** A job of the optimizer's input, with the AppWrapper it stands for and its candidate starts. */
+/** A job of the optimizer's input, with the AppWrapper it stands for and its candidate starts (`candidateStarts`). */
 export interface Candidate {
   aw: AppWrapper;
   job: OptimizeJob;
@@ -15,50 +14,41 @@ export interface Candidate {
 export interface Budgeted {
   /** The jobs to plan this cycle, in the order given. */
   planned: Candidate[];
-  /** Waiting jobs left for a later cycle, earliest deadline first. */
+  /** Waiting jobs left for a later cycle, the most pressing first. */
   deferred: Candidate[];
   /** Candidate starts of the planned jobs. */
   options: number;
 }
 
-/**
- * Candidate starts the optimizer gets for `job` before it checks capacity: every start from its release to the
- * latest that ends by its deadline slot, on each pool it may use in each of its regions (a slower pool holds it
- * for more slots, so it has fewer starts).
- */
-export function candidateStarts(job: OptimizeJob, input: Pick<OptimizeInput, 'regions' | 'region_pools'>): number {
-  let starts = 0;
-  for (const region of job.affinity_regions.length ? job.affinity_regions : input.regions) {
-    const pools = input.region_pools?.[region] ?? [{ name: 'FAST', speed_factor: 1 }];
-    for (const pool of pools) {
-      if (job.pools?.length && !job.pools.includes(pool.name)) continue;
-      const run = runtimeOnSite(job.runtime_slots, { speedFactor: pool.speed_factor ?? 1 });
-      starts += Math.max(0, job.deadline_slot - run + 2 - job.release_slot);
-    }
-  }
-  return starts;
+/** The latest moment a job can start and still finish by its deadline at full speed. */
+function latestStart(aw: AppWrapper): number {
+  return aw.deadlineAt - aw.spec.runtimeMinutes * 60_000;
 }
 
 /**
  * Bounds one schedule cycle's model to `maxOptions` candidate starts (the optimizer's time and memory grow with
- * them: 12 million took 510 MB and a whole minute). Every job that holds room stays in the plan, whatever the
- * budget: a planned job the dispatcher will start, a running one. Waiting jobs (Pending, Unschedulable; a what-if's
- * job is one) follow by earliest deadline, then submission, while their starts fit what is left. The first that
- * does not fit ends the list: a big job is not passed over by smaller ones behind it. Jobs that never reach the
- * optimizer (past hope, too big for every node) are not candidates: the caller fails or refuses them as before.
+ * them: 12 million took 510 MB and a whole minute). What is always planned, whatever the budget: every job that
+ * holds room (a planned job the dispatcher will start, a running one), and every waiting job that must start
+ * before `nextCycleAt` (waiting a cycle would make it miss its deadline; its window is short, so it costs few
+ * starts). The other waiting jobs (Pending, Unschedulable; a what-if's job is one) follow by latest start (the
+ * deadline less the run), then submission, while their starts fit what is left; the first of them always, so that
+ * every cycle plans at least one (a job larger than the budget, or a budget the jobs holding room fill, would
+ * otherwise stall them all). The first that does not fit ends the list: a big job is not passed over by smaller
+ * ones behind it.
  */
-export function withinOptionBudget(candidates: readonly Candidate[], maxOptions: number): Budgeted {
+export function withinOptionBudget(candidates: readonly Candidate[], maxOptions: number, nextCycleAt: number): Budgeted {
   const waiting: Candidate[] = [];
   let options = 0;
   for (const c of candidates) {
-    if (WAITING.has(c.aw.phase)) waiting.push(c);
+    if (WAITING.has(c.aw.phase) && latestStart(c.aw) >= nextCycleAt) waiting.push(c);
     else options += c.options;
   }
-  waiting.sort((a, b) => a.aw.deadlineAt - b.aw.deadlineAt || a.aw.submittedAt - b.aw.submittedAt || (a.aw.jobId < b.aw.jobId ? -1 : a.aw.jobId > b.aw.jobId ? 1 : 0));
+  waiting.sort((a, b) => latestStart(a.aw) - latestStart(b.aw) || a.aw.submittedAt - b.aw.submittedAt || (a.aw.jobId < b.aw.jobId ? -1 : a.aw.jobId > b.aw.jobId ? 1 : 0));
   let taken = 0;
   for (; taken < waiting.length; taken++) {
     const more = waiting[taken]!.options;
-    if (options + more > maxOptions) break;
+    // The first always goes: a job larger than the budget, or a budget the held jobs fill, must not stall the queue.
+    if (options + more > maxOptions && taken > 0) break;
     options += more;
   }
   const deferred = waiting.slice(taken);

@@ -7,10 +7,10 @@ import type { CarbonFeed } from '../hub/carbon-feed.js';
 import { answering, type ClusterMonitor, type ClusterView } from '../hub/cluster-monitor.js';
 import type { Lifecycle } from '../hub/lifecycle.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { lastSlotShare, powerWatts, runtimeOnSite } from '../optimizer/index.js';
+import { candidateStarts, lastSlotShare, powerWatts, runtimeOnSite, sitesOf } from '../optimizer/index.js';
 import type { CostWeights, OptimizeInput, OptimizeJob, OptimizeOptions, OptimizeOutput, PlanItem, SlotCapacity } from '../optimizer/index.js';
 import type { DecisionLog } from './decisions.js';
-import { candidateStarts, withinOptionBudget } from './option-budget.js';
+import { withinOptionBudget } from './option-budget.js';
 
 export type OptimizeFn = (input: OptimizeInput, options: Partial<OptimizeOptions>) => Promise<OptimizeOutput>;
 
@@ -27,6 +27,8 @@ export interface ScheduleSettings {
   normalWaitGco2PerKwhPerHour: number;
   /** Most candidate starts one cycle plans (config `optimizer.max_options`); waiting jobs past it wait a cycle. */
   maxOptions: number;
+  /** Seconds between schedule cycles (config `periods.schedule_seconds`): a job due to start sooner is never deferred. */
+  schedulePeriodSeconds: number;
 }
 
 export interface PlacedJob {
@@ -143,7 +145,7 @@ interface Snapshot {
   failed: { job_id: string; reason: string }[];
   outsidePlan: { job_id: string; reason: string }[];
   considered: number;
-  /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`), earliest deadline first. */
+  /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`), the most pressing first. */
   deferred: string[];
   /** Candidate starts of the jobs handed to the optimizer. */
   options: number;
@@ -586,20 +588,8 @@ export class ScheduleCycle {
       });
     }
     const regions = [...usable.keys()];
-    const regionPools = Object.fromEntries(
-      regions.map((region) => [region, poolsOf(viewIn(region)).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
-    );
-    // Within the cycle's option budget: the waiting jobs past it are left out, as if not yet submitted.
-    const budgeted = withinOptionBudget(
-      jobs.map((job) => ({ aw: byId.get(job.job_id) as AppWrapper, job, options: candidateStarts(job, { regions, region_pools: regionPools }) })),
-      settings.maxOptions,
-    );
-    for (const { aw } of budgeted.deferred) {
-      byId.delete(aw.jobId);
-      delete prevPlan[aw.jobId];
-    }
     const input: OptimizeInput = {
-      jobs: budgeted.planned.map((c) => c.job),
+      jobs,
       regions,
       capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable, heldOutside.get(region), (pool) => heldInPlan.get(`${region}/${pool}`))),
       carbons: regions.flatMap((region) => (usable.get(region) as Usable).intensities.map((ci, slot) => ({ region, slot, ci_gco2_per_kwh: ci }))),
@@ -609,8 +599,22 @@ export class ScheduleCycle {
       network_costs: restrictMatrix(settings.networkCosts, usable),
       migration_allow: settings.migrationAllow,
       prev_plan: prevPlan,
-      region_pools: regionPools,
+      region_pools: Object.fromEntries(
+        regions.map((region) => [region, poolsOf(viewIn(region)).map((p) => ({ name: p.name, speed_factor: p.speedFactor, power_factor: p.powerFactor }))]),
+      ),
     };
+    // Within the cycle's option budget: the waiting jobs past it are left out, as if not yet submitted.
+    const sites = sitesOf(input);
+    const budgeted = withinOptionBudget(
+      jobs.map((job) => ({ aw: byId.get(job.job_id) as AppWrapper, job, options: candidateStarts(input, job, sites) })),
+      settings.maxOptions,
+      now + settings.schedulePeriodSeconds * 1000,
+    );
+    input.jobs = budgeted.planned.map((c) => c.job);
+    for (const { aw } of budgeted.deferred) {
+      byId.delete(aw.jobId);
+      delete prevPlan[aw.jobId];
+    }
     const deferred = budgeted.deferred.map((c) => c.aw.jobId);
     const deferredIds = new Set(deferred);
     const seen = new Map(candidates.flatMap((aw) => (deferredIds.has(aw.jobId) ? [] : [[aw.jobId, aw] as const])));

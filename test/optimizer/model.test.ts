@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { compileModel, OptimizeInputError, parseOptimizeInput } from '../../src/optimizer/index.js';
-import { capacityRows, findOverflow, leastSumOverAtLeast } from '../../src/optimizer/model.js';
+import { candidateStarts, capacityRows, findOverflow, leastSumOverAtLeast } from '../../src/optimizer/model.js';
 import type { ModelJob, OptimizeInput } from '../../src/optimizer/types.js';
 import { input, job, seedScenario } from '../support/optimizer-builders.js';
 
@@ -138,6 +138,39 @@ describe('compileModel options', () => {
     expect([...model.capacity.memGb]).toEqual([0, 0, 0, 0, 0, 6]);
     expect([...model.capacity.gpu]).toEqual([0, 0, 0, 0, 0, 7]);
   });
+});
+
+describe('candidateStarts: the options compileModel makes for a job before it checks capacity', () => {
+  // KR has a FAST pool and an ECO pool at 1.5x, JP one FAST pool; room for every job everywhere.
+  const grid = () =>
+    input()
+      .regions('KR', 'JP')
+      .horizon(12)
+      .pools('KR', { name: 'FAST', speed: 1, power: 1 }, { name: 'ECO', speed: 1.5, power: 0.6 })
+      .pools('JP', { name: 'FAST', speed: 1, power: 1 })
+      .capacity('KR', { cpu: 100, mem: 1000, gpu: 10 })
+      .capacity('JP', { cpu: 100, mem: 1000, gpu: 10 })
+      .carbon('KR', 100)
+      .carbon('JP', 200);
+  const cases = [
+    // KR/FAST starts 0-8, KR/ECO (3 slots) 0-7, JP/FAST 0-8.
+    { name: 'every start on every site, a slower pool leaving fewer', raw: () => grid().job(job('a').runtime(2).window(0, 9)), want: 26 },
+    { name: 'from the release slot', raw: () => grid().job(job('a').runtime(2).window(4, 9)), want: 14 },
+    { name: 'a deadline past the horizon clipped to it (starts 0-10, 0-9 and 0-10)', raw: () => grid().job(job('a').runtime(2).window(0, 40)), want: 32 },
+    { name: 'only the regions of its affinity', raw: () => grid().job(job('a').runtime(2).window(0, 9).affinity('JP')), want: 9 },
+    { name: 'only the pools it names', raw: () => grid().job(job('a').runtime(2).window(0, 9).pools('FAST')), want: 18 },
+    { name: 'only its previous region when it may not move', raw: () => grid().job(job('a').runtime(2).window(0, 9)).prev('a', 'JP').migrationAllow(false), want: 9 },
+    { name: 'none on a pool too slow for its window', raw: () => grid().job(job('a').runtime(8).window(0, 9).affinity('KR')), want: 3 },
+    { name: 'none when even its fastest run misses the window', raw: () => grid().job(job('a').runtime(11).window(0, 9)), want: 0 },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const raw = parseOptimizeInput(c.raw().obj());
+      expect(candidateStarts(raw, raw.jobs[0]!)).toBe(c.want);
+      // What the model holds for it, with room everywhere.
+      expect(compileModel(raw).model.jobs[0]?.optionCost.length ?? 0).toBe(c.want);
+    });
+  }
 });
 
 describe('compileModel unscheduled jobs', () => {

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { AppWrapper, Phase } from '../../src/domain/app-wrapper.js';
 import type { OptimizeJob } from '../../src/optimizer/index.js';
-import { candidateStarts, withinOptionBudget, type Candidate } from '../../src/scheduler/option-budget.js';
+import { withinOptionBudget, type Candidate } from '../../src/scheduler/option-budget.js';
 
-/** A candidate with its phase, deadline (minutes from a fixed time) and candidate starts; submitted at `submittedAt`. */
-function job(jobId: string, phase: Phase, deadlineMinutes: number, options: number, submittedAt = 0): Candidate {
+/**
+ * A candidate with its phase, deadline (minutes from a fixed time), candidate starts, submission time and run
+ * (minutes; its latest start is the deadline less the run).
+ */
+function job(jobId: string, phase: Phase, deadlineMinutes: number, options: number, submittedAt = 0, runtimeMinutes = 30): Candidate {
   const aw: AppWrapper = {
     jobId,
-    spec: { cpu: 1, memGb: 1, gpu: 0, runtimeMinutes: 30, deadlineMinutes, dataGb: 0, affinityRegions: [], urgency: 'normal', checkpointing: true },
+    spec: { cpu: 1, memGb: 1, gpu: 0, runtimeMinutes, deadlineMinutes, dataGb: 0, affinityRegions: [], urgency: 'normal', checkpointing: true },
     submittedAt,
     deadlineAt: deadlineMinutes * 60_000,
     phase,
@@ -23,7 +26,7 @@ function job(jobId: string, phase: Phase, deadlineMinutes: number, options: numb
 const ids = (list: readonly Candidate[]) => list.map((c) => c.aw.jobId);
 
 describe('withinOptionBudget: what one schedule cycle plans when its options are capped', () => {
-  const cases: { name: string; jobs: Candidate[]; max: number; planned: string[]; deferred: string[]; options: number }[] = [
+  const cases: { name: string; jobs: Candidate[]; max: number; nextCycleMinutes?: number; planned: string[]; deferred: string[]; options: number }[] = [
     {
       name: 'everything, in the order given, when it fits',
       jobs: [job('late', 'Pending', 600, 40), job('soon', 'Pending', 60, 40), job('planned', 'Planned', 300, 40)],
@@ -33,7 +36,7 @@ describe('withinOptionBudget: what one schedule cycle plans when its options are
       options: 120,
     },
     {
-      name: 'waiting jobs by earliest deadline, the rest deferred',
+      name: 'waiting jobs by latest start (here, by deadline: the same runs), the rest deferred',
       jobs: [job('late', 'Pending', 600, 40), job('soon', 'Pending', 60, 40), job('middle', 'Unschedulable', 300, 40)],
       max: 100,
       planned: ['soon', 'middle'],
@@ -49,15 +52,40 @@ describe('withinOptionBudget: what one schedule cycle plans when its options are
       options: 20,
     },
     {
-      name: 'jobs that hold room (planned, dispatched, running) whatever the budget',
-      jobs: [job('planned', 'Planned', 600, 80), job('running', 'Running', 600, 3), job('dispatched', 'Dispatched', 600, 3), job('waiting', 'Pending', 30, 10)],
+      name: 'jobs that hold room (planned, dispatched, running) whatever the budget, and the first waiting job',
+      jobs: [job('planned', 'Planned', 600, 80), job('running', 'Running', 600, 3), job('dispatched', 'Dispatched', 600, 3), job('waiting', 'Pending', 30, 10), job('later', 'Pending', 60, 10)],
       max: 50,
-      planned: ['planned', 'running', 'dispatched'],
-      deferred: ['waiting'],
-      options: 86,
+      planned: ['planned', 'running', 'dispatched', 'waiting'],
+      deferred: ['later'],
+      options: 96,
     },
     {
-      name: 'equal deadlines by submission, then by id',
+      name: 'the first waiting job even when it alone is larger than the budget: the queue never stalls',
+      jobs: [job('huge', 'Pending', 60, 500), job('next', 'Pending', 120, 1)],
+      max: 100,
+      planned: ['huge'],
+      deferred: ['next'],
+      options: 500,
+    },
+    {
+      name: 'by latest start, not by deadline: a long run due a little later has to start first',
+      jobs: [job('short', 'Pending', 300, 60), job('long', 'Pending', 600, 60, 0, 570)],
+      max: 100,
+      planned: ['long'],
+      deferred: ['short'],
+      options: 60,
+    },
+    {
+      name: 'every waiting job that must start before the next cycle, whatever the budget (waiting would make it miss its deadline)',
+      jobs: [job('planned', 'Planned', 600, 100), job('due', 'Pending', 40, 3), job('due-too', 'Pending', 44, 3), job('roomy', 'Pending', 300, 3), job('roomier', 'Pending', 400, 3)],
+      max: 100,
+      nextCycleMinutes: 15,
+      planned: ['planned', 'due', 'due-too', 'roomy'],
+      deferred: ['roomier'],
+      options: 109,
+    },
+    {
+      name: 'equal latest starts by submission, then by id',
       jobs: [job('b', 'Pending', 60, 10, 2), job('a', 'Pending', 60, 10, 2), job('first', 'Pending', 60, 10, 1)],
       max: 20,
       planned: ['a', 'first'],
@@ -67,29 +95,10 @@ describe('withinOptionBudget: what one schedule cycle plans when its options are
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const result = withinOptionBudget(c.jobs, c.max);
+      const result = withinOptionBudget(c.jobs, c.max, (c.nextCycleMinutes ?? 0) * 60_000);
       expect(ids(result.planned)).toEqual(c.planned);
       expect(ids(result.deferred)).toEqual(c.deferred);
       expect(result.options).toBe(c.options);
-    });
-  }
-});
-
-describe('candidateStarts: the starts the optimizer gets for a job before it checks capacity', () => {
-  const pools = { A: [{ name: 'FAST', speed_factor: 1, power_factor: 1 }, { name: 'ECO', speed_factor: 1.5, power_factor: 0.6 }], B: [{ name: 'FAST', speed_factor: 1, power_factor: 1 }] };
-  const base: OptimizeJob = { job_id: 'j', cpu: 1, mem_gb: 1, gpu: 0, runtime_slots: 2, release_slot: 0, deadline_slot: 9, data_gb: 0, affinity_regions: [] };
-  const cases: { name: string; job: Partial<OptimizeJob>; want: number }[] = [
-    // A FAST: starts 0-8 (9); A ECO, 3 slots: 0-7 (8); B FAST: 9.
-    { name: 'every pool of every region, a slower pool holding the job longer', job: {}, want: 26 },
-    { name: 'only the regions it may run in', job: { affinity_regions: ['B'] }, want: 9 },
-    { name: 'only the pools it may use (an urgent job: FAST)', job: { pools: ['FAST'] }, want: 18 },
-    { name: 'from its release slot', job: { release_slot: 4, affinity_regions: ['B'] }, want: 5 },
-    { name: 'one start when it fills its window', job: { runtime_slots: 10, affinity_regions: ['B'] }, want: 1 },
-    { name: 'no start on a pool too slow for its window (ECO stretches 10 slots to 15)', job: { runtime_slots: 10, affinity_regions: ['A'] }, want: 1 },
-  ];
-  for (const c of cases) {
-    it(c.name, () => {
-      expect(candidateStarts({ ...base, ...c.job }, { regions: ['A', 'B'], region_pools: pools })).toBe(c.want);
     });
   }
 });

@@ -100,4 +100,50 @@ describe('optimizer.max_options', () => {
     expect((await t.hub.lifecycle.store.get('asked'))?.phase).toBe('Pending');
     expect(deferralWarnings(t)).toHaveLength(1);
   });
+  it('counts a planned job in the one region it may stay in when migration is not allowed, as the optimizer gets it', async () => {
+    const rec = recording();
+    t = await testHub({ optimizer: { max_options: 1000 }, migration: { allow: false } }, { optimize: rec.optimize });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'day', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await schedule(t);
+    expect((await t.hub.lifecycle.store.get('day'))?.phase).toBe('Planned');
+    // 'second' (due in 525 min: 100 starts a region) fits beside 'day' pinned to its region: 283 + 300 = 583 (849 + 300 did not).
+    await submit(t, { job_id: 'second', runtime_minutes: 30, deadline_minutes: 525 });
+    const summary = await schedule(t);
+    expect(optionCount(compileModel(rec.inputs.at(-1)!).model)).toBe(583);
+    expect(summary.jobs_deferred).toBe(0);
+    expect((await t.hub.lifecycle.store.get('second'))?.phase).toBe('Planned');
+  });
+
+  it('takes waiting jobs by latest start: a long run due a little later goes before short ones with a day of slack', async () => {
+    t = await testHub({ optimizer: { max_options: 1000 } });
+    await t.hub.loops.carbon.runOnce();
+    // a1, a2: 30 min due in 24 h (849 starts each). b: 23 h of work due in 24 h 5 min, its latest start in 65 min (39 starts).
+    await submit(t, { job_id: 'a1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await submit(t, { job_id: 'a2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await submit(t, { job_id: 'b', runtime_minutes: 23 * 60, deadline_minutes: 24 * 60 + 5 });
+    const first = await schedule(t);
+    expect(first.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['a1', 'b']);
+    // By deadline, b came after a2, which did not fit, and was left until it could no longer finish.
+    expect(first.jobs_deferred).toBe(1);
+    expect((await t.hub.lifecycle.store.get('a2'))?.phase).toBe('Pending');
+  });
+
+  it('plans every waiting job that must start before the next cycle, and the first of the others, when the jobs that hold room fill the cap', async () => {
+    // The schedule period is 5 min. 'day1' is planned in one cycle, 'day2' in the next (the first waiting job always
+    // goes): 849 + 849 fill the cap. 'due1' and 'due2' (25 min of work due in 28: their latest start in 3 min) cannot
+    // wait for the next cycle; of 'roomy1' and 'roomy2' (due in 2 days) the first goes, the other waits.
+    t = await testHub({ optimizer: { max_options: 1000 } });
+    await t.hub.loops.carbon.runOnce();
+    await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await schedule(t);
+    await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    expect(await schedule(t)).toMatchObject({ jobs_deferred: 0 });
+    for (const id of ['roomy1', 'roomy2']) await submit(t, { job_id: id, runtime_minutes: 30, deadline_minutes: 2 * 24 * 60 });
+    for (const id of ['due1', 'due2']) await submit(t, { job_id: id, runtime_minutes: 25, deadline_minutes: 28 });
+    const summary = await schedule(t);
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['day1', 'day2', 'due1', 'due2', 'roomy1']);
+    expect(summary.jobs_deferred).toBe(1);
+    expect((await t.hub.lifecycle.store.get('roomy2'))?.phase).toBe('Pending');
+  });
 });
