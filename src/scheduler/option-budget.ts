@@ -29,8 +29,8 @@ function latestStart(aw: AppWrapper): number {
  * Bounds one schedule cycle's model to `maxOptions` candidate starts (the optimizer's time and memory grow with
  * them: 12 million took 510 MB and a whole minute). What is always planned, whatever the budget: every job that
  * holds room (a planned job the dispatcher will start, a running one), and every waiting job that must start
- * before `nextCycleAt` (waiting a cycle would make it miss its deadline; its window is short, so it costs few
- * starts). The other waiting jobs (Pending, Unschedulable; a what-if's job is one) follow by latest start (the
+ * before `nextCycleAt`, the latest a later cycle surely runs (waiting for it would make the job miss its deadline;
+ * its window is short, so it costs few starts). The other waiting jobs (Pending, Unschedulable; a what-if's job is one) follow by latest start (the
  * deadline less the run), then submission, while their starts fit what is left; the first of them always, so that
  * every cycle plans at least one (a job larger than the budget, or a budget the jobs holding room fill, would
  * otherwise stall them all). The first that does not fit ends the list: a big job is not passed over by smaller

@@ -27,7 +27,7 @@ export interface ScheduleSettings {
   normalWaitGco2PerKwhPerHour: number;
   /** Most candidate starts one cycle plans (config `optimizer.max_options`); waiting jobs past it wait a cycle. */
   maxOptions: number;
-  /** Seconds between schedule cycles (config `periods.schedule_seconds`): a job due to start sooner is never deferred. */
+  /** Seconds between schedule cycles (config `periods.schedule_seconds`): a job due to start before the next sure cycle is never deferred. */
   schedulePeriodSeconds: number;
 }
 
@@ -608,7 +608,9 @@ export class ScheduleCycle {
     const budgeted = withinOptionBudget(
       jobs.map((job) => ({ aw: byId.get(job.job_id) as AppWrapper, job, options: candidateStarts(input, job, sites) })),
       settings.maxOptions,
-      now + settings.schedulePeriodSeconds * 1000,
+      // The next cycle that surely runs: a tick may find a cycle still running and be skipped, and a cycle may queue
+      // behind a what-if's solve. A job due to start before then cannot wait for it.
+      now + (2 * settings.schedulePeriodSeconds + settings.timeLimitSeconds) * 1000,
     );
     input.jobs = budgeted.planned.map((c) => c.job);
     for (const { aw } of budgeted.deferred) {
@@ -863,7 +865,7 @@ function whatIfAnswer(
 ): WhatIfAnswer {
   const base = { job_id: candidate.jobId, schedule };
   if (snapshot.deferred.includes(candidate.jobId)) {
-    return { ...base, placed: false, reason: `the next cycle would leave it for a later one: the jobs due before it fill optimizer.max_options (${maxOptions} candidate starts)` };
+    return { ...base, placed: false, reason: `the next cycle would leave it for a later one: the jobs that must start before it fill optimizer.max_options (${maxOptions} candidate starts)` };
   }
   const refused = [...schedule.unschedulable, ...schedule.failed].find((u) => u.job_id === candidate.jobId);
   const placed = schedule.placed.find((p) => p.job_id === candidate.jobId);

@@ -88,7 +88,7 @@ describe('optimizer.max_options', () => {
     ).json();
     expect(whatIf).toMatchObject({
       placed: false,
-      reason: 'the next cycle would leave it for a later one: the jobs due before it fill optimizer.max_options (1000 candidate starts)',
+      reason: 'the next cycle would leave it for a later one: the jobs that must start before it fill optimizer.max_options (1000 candidate starts)',
       schedule: { jobs_deferred: 1 },
     });
     expect(deferralWarnings(t)).toEqual([]);
@@ -130,9 +130,10 @@ describe('optimizer.max_options', () => {
   });
 
   it('plans every waiting job that must start before the next cycle, and the first of the others, when the jobs that hold room fill the cap', async () => {
-    // The schedule period is 5 min. 'day1' is planned in one cycle, 'day2' in the next (the first waiting job always
-    // goes): 849 + 849 fill the cap. 'due1' and 'due2' (25 min of work due in 28: their latest start in 3 min) cannot
-    // wait for the next cycle; of 'roomy1' and 'roomy2' (due in 2 days) the first goes, the other waits.
+    // The schedule period is 5 min and the solve limit 30 s: a later cycle surely runs within 10.5 min. 'day1' is planned
+    // in one cycle, 'day2' in the next (the first waiting job always goes): 849 + 849 fill the cap. 'due1' and 'due2'
+    // (25 min of work due in 35: their latest start in 10 min) cannot wait for it; of 'roomy1' and 'roomy2' (due in 2
+    // days) the first goes, the other waits.
     t = await testHub({ optimizer: { max_options: 1000 } });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
@@ -140,10 +141,27 @@ describe('optimizer.max_options', () => {
     await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
     expect(await schedule(t)).toMatchObject({ jobs_deferred: 0 });
     for (const id of ['roomy1', 'roomy2']) await submit(t, { job_id: id, runtime_minutes: 30, deadline_minutes: 2 * 24 * 60 });
-    for (const id of ['due1', 'due2']) await submit(t, { job_id: id, runtime_minutes: 25, deadline_minutes: 28 });
+    for (const id of ['due1', 'due2']) await submit(t, { job_id: id, runtime_minutes: 25, deadline_minutes: 35 });
     const summary = await schedule(t);
     expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['day1', 'day2', 'due1', 'due2', 'roomy1']);
     expect(summary.jobs_deferred).toBe(1);
     expect((await t.hub.lifecycle.store.get('roomy2'))?.phase).toBe('Pending');
+  });
+  it('does not defer a job whose latest start comes before a next cycle that is one tick late (the tick skipped while a cycle ran)', async () => {
+    t = await testHub({ optimizer: { max_options: 1000 } });
+    await t.hub.loops.carbon.runOnce();
+    // Two planned jobs hold 1698 starts: the cap is full, so only jobs due before a sure next cycle and the first waiting one go.
+    await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await schedule(t);
+    await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+    await schedule(t);
+    // 'first' and 'tight': 25 min of work due in 33 min, their latest start 8 min on: past one period, within two.
+    await submit(t, { job_id: 'first', runtime_minutes: 25, deadline_minutes: 33 });
+    await submit(t, { job_id: 'tight', runtime_minutes: 25, deadline_minutes: 33 });
+    for (const id of ['roomy1', 'roomy2']) await submit(t, { job_id: id, runtime_minutes: 30, deadline_minutes: 2 * 24 * 60 });
+    const summary = await schedule(t);
+    // Deferred, 'tight' would have been failed as unable to finish by a next cycle two periods on.
+    expect(summary.placed.map((p: { job_id: string }) => p.job_id).sort()).toEqual(['day1', 'day2', 'first', 'roomy1', 'tight']);
+    expect(summary.jobs_deferred).toBe(1);
   });
 });
