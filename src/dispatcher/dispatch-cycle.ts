@@ -137,7 +137,7 @@ export class DispatchCycle {
     // one that does not); a Job that cannot be read is taken as not started.
     const listed = await this.deps.lifecycle.store.get(jobId);
     const placement = listed?.phase === 'Dispatched' ? listed.placement : undefined;
-    const ready = placement && this.deps.clusters.snapshot().find((v) => v.name === placement.cluster)?.ready;
+    const ready = placement && this.deps.clusters.view(placement.cluster)?.ready;
     const seen = placement && ready ? await this.readJob(placement) : undefined;
     if (listed && placement && (seen?.phase === 'Succeeded' || seen?.phase === 'Failed')) {
       // Finished before the cancel: its outcome is read as a cycle would have, and the cancel is refused as for any finished job.
@@ -443,8 +443,7 @@ export class DispatchCycle {
    */
   private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<CreateOutcome | undefined> {
     const client = this.deps.clusters.client(cluster);
-    const view = this.deps.clusters.snapshot().find((v) => v.name === cluster);
-    if (!client || !view?.ready) return undefined;
+    if (!client || !this.deps.clusters.view(cluster)?.ready) return undefined;
     try {
       const outcome = await this.call(client, client.createJob(request), `create Job ${request.jobName}`);
       this.deps.metrics.recordDispatchAction(cluster, outcome);

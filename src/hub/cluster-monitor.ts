@@ -89,6 +89,11 @@ export class ClusterMonitor {
     return [...this.views.values()];
   }
 
+  /** The last view of one cluster, as `snapshot()` holds it. */
+  view(cluster: string): ClusterView | undefined {
+    return this.views.get(cluster);
+  }
+
   /** Asks every spoke for its status, concurrently, and returns the new views. */
   async refresh(): Promise<ClusterView[]> {
     // Refreshes overlap (the periodic one and an on-demand one): an older one that answers late must not

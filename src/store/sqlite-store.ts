@@ -201,10 +201,21 @@ export class SqliteStore implements Store {
   }
 
   /** Waits until every write made so far is on disk; throws once the store has failed. */
-  private async durable(): Promise<void> {
+  private durable(): Promise<void> {
+    return this.durableThen(undefined);
+  }
+
+  /**
+   * `value` once the writes made so far are durable, or the store's failure: one promise, as the submission path
+   * (its busiest line) needs.
+   */
+  private durableThen<T>(value: T): Promise<T> {
     const last = this.open ?? this.inFlight;
-    if (last) await last.done;
-    if (this.failure) throw this.failure;
+    if (!last) return this.failure ? Promise.reject(this.failure) : Promise.resolve(value);
+    return last.done.then(() => {
+      if (this.failure) throw this.failure;
+      return value;
+    });
   }
 
   /**
@@ -356,13 +367,7 @@ export class SqliteStore implements Store {
     } catch (refusal) {
       return this.durable().then(() => Promise.reject(refusal as Error));
     }
-    // One promise per write: the submission path's busiest line.
-    const last = this.open ?? this.inFlight;
-    if (!last) return this.failure ? Promise.reject(this.failure) : Promise.resolve(result);
-    return last.done.then(() => {
-      if (this.failure) throw this.failure;
-      return result;
-    });
+    return this.durableThen(result);
   }
 
   insert(appWrapper: AppWrapper): Promise<void> {
