@@ -18,6 +18,20 @@ const submit = async (t: TestHub, body: Record<string, unknown>) => {
 const schedule = async (t: TestHub) => (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule' })).json();
 const deferralWarnings = (t: TestHub) => t.log.lines.filter((l) => String(l.msg).includes('waiting jobs left for a later cycle'));
 
+/**
+ * A hub with a cap of 1000 whose two planned jobs hold 1698 starts: 'day1' is planned in one cycle, 'day2' in the next
+ * (the first waiting job always goes), each a 30-minute job due in a day (849 starts).
+ */
+async function hubWithHeldJobsFillingTheCap(): Promise<TestHub> {
+  const t = await testHub({ optimizer: { max_options: 1000 } });
+  await t.hub.loops.carbon.runOnce();
+  await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+  await schedule(t);
+  await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
+  expect(await schedule(t)).toMatchObject({ jobs_deferred: 0 });
+  return t;
+}
+
 /** The real optimizer, keeping every input it is given. */
 function recording(): { optimize: OptimizeFn; inputs: OptimizeInput[] } {
   const inputs: OptimizeInput[] = [];
@@ -130,16 +144,10 @@ describe('optimizer.max_options', () => {
   });
 
   it('plans every waiting job that must start before the next cycle, and the first of the others, when the jobs that hold room fill the cap', async () => {
-    // The schedule period is 5 min and the solve limit 30 s: a later cycle surely runs within 10.5 min. 'day1' is planned
-    // in one cycle, 'day2' in the next (the first waiting job always goes): 849 + 849 fill the cap. 'due1' and 'due2'
+    // The schedule period is 5 min and the solve limit 30 s: a later cycle surely runs within 10.5 min. 'due1' and 'due2'
     // (25 min of work due in 35: their latest start in 10 min) cannot wait for it; of 'roomy1' and 'roomy2' (due in 2
     // days) the first goes, the other waits.
-    t = await testHub({ optimizer: { max_options: 1000 } });
-    await t.hub.loops.carbon.runOnce();
-    await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
-    await schedule(t);
-    await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
-    expect(await schedule(t)).toMatchObject({ jobs_deferred: 0 });
+    t = await hubWithHeldJobsFillingTheCap();
     for (const id of ['roomy1', 'roomy2']) await submit(t, { job_id: id, runtime_minutes: 30, deadline_minutes: 2 * 24 * 60 });
     for (const id of ['due1', 'due2']) await submit(t, { job_id: id, runtime_minutes: 25, deadline_minutes: 35 });
     const summary = await schedule(t);
@@ -147,14 +155,10 @@ describe('optimizer.max_options', () => {
     expect(summary.jobs_deferred).toBe(1);
     expect((await t.hub.lifecycle.store.get('roomy2'))?.phase).toBe('Pending');
   });
+
   it('does not defer a job whose latest start comes before a next cycle that is one tick late (the tick skipped while a cycle ran)', async () => {
-    t = await testHub({ optimizer: { max_options: 1000 } });
-    await t.hub.loops.carbon.runOnce();
-    // Two planned jobs hold 1698 starts: the cap is full, so only jobs due before a sure next cycle and the first waiting one go.
-    await submit(t, { job_id: 'day1', runtime_minutes: 30, deadline_minutes: 24 * 60 });
-    await schedule(t);
-    await submit(t, { job_id: 'day2', runtime_minutes: 30, deadline_minutes: 24 * 60 });
-    await schedule(t);
+    // The cap is full, so only jobs due before a sure next cycle and the first waiting one go.
+    t = await hubWithHeldJobsFillingTheCap();
     // 'first' and 'tight': 25 min of work due in 33 min, their latest start 8 min on: past one period, within two.
     await submit(t, { job_id: 'first', runtime_minutes: 25, deadline_minutes: 33 });
     await submit(t, { job_id: 'tight', runtime_minutes: 25, deadline_minutes: 33 });
