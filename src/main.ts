@@ -319,6 +319,9 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
       lastDispatch: () => dispatcher.lastSummary,
       storeFault: () => store.fault(),
       apiToken: config.api_token,
+      // The SQLite store's answers already leave together, released by one commit; holding them for the end of the
+      // turn measured no better there (sessions 14 and 17: interleaved runs within the noise).
+      holdSmallAnswers: config.store.kind === 'memory',
       decisions,
     });
 

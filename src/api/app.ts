@@ -51,11 +51,9 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     for (const method of [route.method].flat()) deps.metrics.registerRoute(method, route.url);
   });
   registerErrorHandling(app);
-  // The SQLite store's answers already leave together, released by one commit; holding them for the end of the
-  // turn measured no better there, and maybe worse (the reads of the turn then go first).
-  if (deps.lifecycle.store.name === 'memory') {
+  if (deps.holdSmallAnswers) {
     sendAnswersTogether(app);
-    deps.logger.info({ hold_at_most_bytes: HOLD_AT_MOST_BYTES }, 'answers of at most hold_at_most_bytes leave together at the end of their event-loop turn (memory store)');
+    deps.logger.info({ hold_at_most_bytes: HOLD_AT_MOST_BYTES, store: deps.lifecycle.store.name }, 'answers of at most hold_at_most_bytes leave together at the end of their event-loop turn');
   }
   if (deps.apiToken) requireBearerToken(app, deps.apiToken);
   // The API speaks JSON only: any other body is 415, not a string for the schemas to puzzle over.

@@ -34,4 +34,10 @@ export interface HubDeps {
   storeFault(): string | undefined;
   /** When set, mutating routes require `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
+  /**
+   * Whether small answers wait for the end of their event-loop turn to leave together (`sendAnswersTogether`):
+   * for a store that answers writes at once. A store whose writes are answered by a commit already releases
+   * them together.
+   */
+  holdSmallAnswers?: boolean;
 }
