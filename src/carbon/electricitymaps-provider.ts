@@ -39,6 +39,13 @@ const pastRangeSchema = z.object({
 });
 
 const HOUR_MS = 3_600_000;
+/**
+ * How the API words a 401 for a zone or an endpoint the token's plan does not cover (a free plan has one zone
+ * and no `past-range`): `{"error": "Request unauthorized for zoneKey=DK-DK2,requestType=past,...", "message":
+ * "You do not have access to this specific endpoint for this specific zone..."}`. A bad token's 401 says
+ * "Invalid auth-token" instead.
+ */
+const PLAN_REFUSAL = /Request unauthorized for zoneKey=|do not have access to this specific endpoint/i;
 /** `past-range` at hourly granularity answers at most 10 days (app.electricitymaps.com/developer-hub/api/reference). */
 const MAX_RANGE_HOURS = 240;
 
@@ -58,9 +65,19 @@ export class ElectricityMapsProvider implements CarbonProvider {
   private get(path: string, zone: string, params: Record<string, string>, read: (body: unknown) => SeriesPoint[]): Promise<Series> {
     const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { zone: this.zoneKey(zone), ...params, emissionFactorType: this.options.emissionFactorType });
     return this.cache.get(url.href, async () => {
-      const points = read(await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps));
+      const points = read(await this.getJson(url));
       return { fetchedAt: this.deps.clock.now(), points };
     });
+  }
+
+  /** A plan's refusal of one zone or endpoint is that request's: the token still works for the others. */
+  private async getJson(url: URL): Promise<unknown> {
+    try {
+      return await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps);
+    } catch (error) {
+      if (!(error instanceof CarbonFetchError && error.reason === 'auth' && PLAN_REFUSAL.test(error.message))) throw error;
+      throw new CarbonFetchError(error.message, 'auth', { status: error.status, refusal: 'request', cause: error });
+    }
   }
 
   private zoneKey(zone: string): string {

@@ -93,17 +93,17 @@ export class FallbackChain implements CarbonProvider {
    * - the account: a rate limit (429), a refused token (401), or a refusal the provider says is account-wide
    *   (WattTime's 403 to a login);
    * - the zone: a connection that fails (refused, reset, no such host): every kind of request would meet it;
-   * - the zone and kind of request that got it: any other answer (another 403, a 5xx, a malformed body) and
-   *   a timeout. Electricity Maps refuses `past-range` to plans without it while `latest` and `forecast`
-   *   still work, WattTime refuses a region not in the plan, and one endpoint failing or slow says nothing
-   *   of the others.
+   * - the zone and kind of request that got it: any other answer (another 403, a 401 the provider says is
+   *   this request's, a 5xx, a malformed body) and a timeout. Electricity Maps refuses a zone or an endpoint
+   *   outside the plan (a free plan has one zone and no `past-range`) while the others still work, WattTime
+   *   refuses a region not in the plan, and one endpoint failing or slow says nothing of the others.
    */
   private restFor(keys: RestKeys, error: unknown): string {
     const reason = reasonOf(error);
     if (reason === 'rate_limited') return keys.account;
     if (reason === 'auth') {
-      const refusedRequest = error instanceof CarbonFetchError && error.status === 403 && !error.accountWide;
-      return refusedRequest ? keys.request : keys.account;
+      const refusal = error instanceof CarbonFetchError ? (error.refusal ?? (error.status === 403 ? 'request' : 'account')) : 'account';
+      return refusal === 'request' ? keys.request : keys.account;
     }
     return reason === 'network' ? keys.zone : keys.request;
   }

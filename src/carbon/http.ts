@@ -9,19 +9,25 @@ export class CarbonFetchError extends AdapterError {
   constructor(
     message: string,
     readonly reason: CarbonFaultReason,
-    options: { retryable?: boolean; retryAfterMs?: number; status?: number; accountWide?: boolean; cause?: unknown } = {},
+    options: { retryable?: boolean; retryAfterMs?: number; status?: number; refusal?: AuthRefusal; cause?: unknown } = {},
   ) {
     super(message, options.retryable ?? RETRYABLE[reason], { cause: options.cause });
     this.retryAfterMs = options.retryAfterMs;
     this.status = options.status;
-    this.accountWide = options.accountWide ?? false;
+    this.refusal = options.refusal;
   }
 
   readonly retryAfterMs: number | undefined;
   readonly status: number | undefined;
-  /** The refusal concerns every request of the account (refused credentials), whatever its status. */
-  readonly accountWide: boolean;
+  /**
+   * What an `auth` refusal concerns, when the provider's answer says so: every request of the account (refused
+   * credentials), or this request alone (a zone or endpoint outside the account's plan). Unset: read from the
+   * status (401 the account's, 403 the request's).
+   */
+  readonly refusal: AuthRefusal | undefined;
 }
+
+export type AuthRefusal = 'account' | 'request';
 
 const RETRYABLE: Record<CarbonFaultReason, boolean> = {
   timeout: true,

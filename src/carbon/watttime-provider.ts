@@ -70,7 +70,7 @@ export class WattTimeProvider implements CarbonProvider {
       body = await getJson(this.name, this.url('/login'), { authorization: `Basic ${basic}` }, this.options.timeoutMs, this.deps);
     } catch (error) {
       if (!(error instanceof CarbonFetchError && error.reason === 'auth')) throw error;
-      throw new CarbonFetchError(error.message, 'auth', { status: error.status, accountWide: true, cause: error });
+      throw new CarbonFetchError(error.message, 'auth', { status: error.status, refusal: 'account', cause: error });
     }
     const parsed = loginSchema.safeParse(body);
     if (!parsed.success) throw new CarbonFetchError(`${this.name} /login: no token in the answer`, 'malformed');

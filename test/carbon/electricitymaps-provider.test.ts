@@ -138,7 +138,7 @@ describe('ElectricityMapsProvider', () => {
     expect(server.count('/v3/carbon-intensity/latest')).toBe(2);
   });
 
-  const faults: { name: string; answer: Parameters<Loopback['on']>[1]; reason: string; message?: RegExp; retryable: boolean }[] = [
+  const faults: { name: string; answer: Parameters<Loopback['on']>[1]; reason: string; message?: RegExp; retryable: boolean; refusal?: 'account' | 'request' }[] = [
     // The two bodies Electricity Maps documents for authentication errors (help.electricitymaps.com, "API authentication errors").
     {
       name: '401 missing auth header',
@@ -154,6 +154,21 @@ describe('ElectricityMapsProvider', () => {
       message: /401: The provided token is invalid/,
       retryable: false,
     },
+    // A valid token asking for a zone or an endpoint outside its plan: that request's refusal, not the token's.
+    {
+      name: '401 for a zone outside the plan',
+      answer: {
+        status: 401,
+        json: {
+          error: 'Request unauthorized for zoneKey=KR,requestType=latest,dataType=carbon-intensity.',
+          message: 'You do not have access to this specific endpoint for this specific zone. Please visit https://help.electricitymaps.com if this is a mistake',
+        },
+      },
+      reason: 'auth',
+      message: /401: You do not have access to this specific endpoint/,
+      retryable: false,
+      refusal: 'request',
+    },
     { name: '403 plain "Access denied"', answer: { status: 403, text: 'Access denied' }, reason: 'auth', message: /403: Access denied/, retryable: false },
     { name: '400 {"status":"error","message"}', answer: { status: 400, json: { status: 'error', message: 'Zone "XX" does not exist.' } }, reason: 'http_4xx', message: /Zone "XX" does not exist/, retryable: false },
     { name: '500', answer: { status: 500, json: { error: 'Internal Server Error' } }, reason: 'http_5xx', retryable: true },
@@ -163,12 +178,13 @@ describe('ElectricityMapsProvider', () => {
     { name: 'no value for the zone', answer: { json: { ...LATEST, carbonIntensity: null } }, reason: 'no_data', message: /no carbonIntensity/, retryable: false },
     { name: 'a server that never answers', answer: 'hang', reason: 'timeout', message: /timed out after 100 ms/, retryable: true },
   ];
-  for (const { name, answer, reason, message, retryable } of faults) {
+  for (const { name, answer, reason, message, retryable, refusal } of faults) {
     it(`turns ${name} into a ${reason} fault`, async () => {
       server.on('/v3/carbon-intensity/latest', answer);
       const error = await fault(provider().current('KR'));
       expect(error.reason).toBe(reason);
       expect(error.retryable).toBe(retryable);
+      expect(error.refusal).toBe(refusal);
       if (message) expect(error.message).toMatch(message);
     });
   }

@@ -113,12 +113,12 @@ describe('WattTimeProvider', () => {
 
   it('reports bad credentials at login as an auth fault', async () => {
     server.on('/login', { status: 403, json: { error: 'Forbidden', message: 'invalid credentials' } });
-    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'auth', accountWide: true, message: expect.stringMatching(/403: invalid credentials/) });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'auth', refusal: 'account', message: expect.stringMatching(/403: invalid credentials/) });
   });
 
   it('reports a region the plan does not cover (403 on the data call) without logging in again', async () => {
     server.on('/login', { json: { token: 'tok' } }).on('/v3/forecast', { status: 403, json: { error: 'Forbidden', message: 'region KR is not in your plan' } });
-    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'auth', accountWide: false });
+    await expect(provider().current('KR')).rejects.toMatchObject({ reason: 'auth', refusal: undefined });
     expect(server.count('/login')).toBe(1);
   });
 
