@@ -31,6 +31,7 @@ const emissionsSchema = z.array(z.object({ location: z.string(), time: z.string(
 const HOUR_MS = 3_600_000;
 /** How far back `current()` looks for the latest observed value. */
 const CURRENT_LOOKBACK_MS = 3 * HOUR_MS;
+const MINUTE_MS = 60_000;
 
 /** Green Software Foundation Carbon Aware SDK web API: `/emissions/forecasts/current` and `/emissions/bylocations`. */
 export class CarbonAwareSdkProvider implements CarbonProvider {
@@ -69,9 +70,12 @@ export class CarbonAwareSdkProvider implements CarbonProvider {
 
   async current(zone: string): Promise<CarbonReading> {
     const now = this.deps.clock.now();
-    // Hour-aligned window: one request per hour and zone, whatever the refresh period.
+    // A window that has already happened: the SDK serves one within the last 24 hours from Electricity Maps'
+    // recent history, which every plan has, and any other (one ending in the future too) from `past-range`,
+    // which plans without it refuse (ElectricityMapsDataSource.GetCarbonIntensityAsync). Aligned (the hour,
+    // the minute) so that the refreshes of one minute share an answer.
     const from = Math.floor((now - CURRENT_LOOKBACK_MS) / HOUR_MS) * HOUR_MS;
-    const points = await this.observed(zone, from, from + CURRENT_LOOKBACK_MS + HOUR_MS);
+    const points = await this.observed(zone, from, Math.floor(now / MINUTE_MS) * MINUTE_MS);
     const point = points[indexAt(points, now)];
     if (!point) throw new CarbonFetchError(`${this.name} /emissions/bylocations: no value for location ${this.location(zone)} in the last hours`, 'no_data');
     return point;
