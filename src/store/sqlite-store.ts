@@ -299,6 +299,13 @@ export class SqliteStore implements Store {
       throw new StoreOpenError(file, `schema version ${version} was written by a newer CASPIAN (this one reads up to ${SCHEMA_VERSION})`);
     }
     SqliteStore.checkIsCaspianDatabase(db, file, version);
+    // The rows below are read through the table's own pages only: a damaged index or free page would let the hub
+    // start and then fail its first write. The whole file is checked first (37 ms at 100,000 AppWrappers, whose
+    // reading takes 240 ms), so that a damaged file stops start-up, as the hub promises.
+    const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((row) => row.quick_check.replace(/\s*\n\s*/g, ' '));
+    if (problems.length !== 1 || problems[0] !== 'ok') {
+      throw new StoreOpenError(file, `the file is damaged (SQLite quick_check: ${problems.join('; ')}); restore it from a backup or move it away`);
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     if (version === 0) {

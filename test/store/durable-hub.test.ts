@@ -82,6 +82,34 @@ describe('the hub on the SQLite store', () => {
     expect(readFileSync(file, 'utf8')).toBe('this is not a database, but someone may want it back');
   });
 
+  it('refuses to build on a database whose job_id index is damaged (the rows themselves read fine), and keeps the file', async () => {
+    const dir = tempDir();
+    const before = SqliteStore.open(dir);
+    for (const id of ['a', 'b', 'c']) await before.insert(appWrapper(id).obj());
+    await before.close();
+    // Scribbles over the index's page: the table's own pages, all that reading the rows touches, stay intact.
+    // Without the check the hub started, served the old rows, and failed its first write ("database disk image is malformed").
+    const file = join(dir, DB_FILE);
+    const db = new Database(file, { readonly: true });
+    const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'appwrappers'").get() as { rootpage: number };
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    const bytes = readFileSync(file);
+    bytes.fill(0xa5, (rootpage - 1) * pageSize, rootpage * pageSize);
+    writeFileSync(file, bytes);
+
+    const error = await testHub(sqlite(dir)).then(
+      (hub) => {
+        t = hub;
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/store\.data_dir: cannot open the store .*caspian\.db: the file is damaged \(SQLite quick_check: .+\); restore it from a backup/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
   it('reconciles on start: adopts the Job of an AppWrapper stored as Planned, and logs the summary', async () => {
     const dir = tempDir();
     const clock = new FakeClock();
