@@ -65,19 +65,12 @@ export class ElectricityMapsProvider implements CarbonProvider {
   private get(path: string, zone: string, params: Record<string, string>, read: (body: unknown) => SeriesPoint[]): Promise<Series> {
     const url = apiUrl(this.options.baseUrl, `/v3/carbon-intensity/${path}`, { zone: this.zoneKey(zone), ...params, emissionFactorType: this.options.emissionFactorType });
     return this.cache.get(url.href, async () => {
-      const points = read(await this.getJson(url));
-      return { fetchedAt: this.deps.clock.now(), points };
+      // A plan's refusal of one zone or endpoint is that request's: the token still works for the others.
+      const body = await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps, (message) =>
+        PLAN_REFUSAL.test(message) ? 'request' : undefined,
+      );
+      return { fetchedAt: this.deps.clock.now(), points: read(body) };
     });
-  }
-
-  /** A plan's refusal of one zone or endpoint is that request's: the token still works for the others. */
-  private async getJson(url: URL): Promise<unknown> {
-    try {
-      return await getJson(this.name, url, { 'auth-token': this.options.apiToken }, this.options.timeoutMs, this.deps);
-    } catch (error) {
-      if (!(error instanceof CarbonFetchError && error.reason === 'auth' && PLAN_REFUSAL.test(error.message))) throw error;
-      throw new CarbonFetchError(error.message, 'auth', { status: error.status, refusal: 'request', cause: error });
-    }
   }
 
   private zoneKey(zone: string): string {

@@ -76,9 +76,17 @@ function errorMessage(body: string): string {
 /**
  * GET `url` and parse JSON, with a per-request timeout. Every failure becomes a `CarbonFetchError` whose
  * `reason` says what went wrong: timeout, network, auth (401/403), rate_limited (429, with
- * `Retry-After`), http_4xx, http_5xx or malformed (not JSON).
+ * `Retry-After`), http_4xx, http_5xx or malformed (not JSON). `refusalOf` reads what an auth refusal concerns
+ * from the provider's message, when the provider says so (`CarbonFetchError.refusal`).
  */
-export async function getJson(provider: string, url: URL, headers: Record<string, string>, timeoutMs: number, deps: HttpDeps): Promise<unknown> {
+export async function getJson(
+  provider: string,
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  deps: HttpDeps,
+  refusalOf: (message: string) => AuthRefusal | undefined = () => undefined,
+): Promise<unknown> {
   const doFetch = deps.fetch ?? fetch;
   const what = `${provider} ${url.pathname}`;
   let response: Response;
@@ -96,7 +104,7 @@ export async function getJson(provider: string, url: URL, headers: Record<string
   if (!response.ok) {
     const status = response.status;
     const message = `${what} answered ${status}: ${errorMessage(text)}`;
-    if (status === 401 || status === 403) throw new CarbonFetchError(message, 'auth', { status });
+    if (status === 401 || status === 403) throw new CarbonFetchError(message, 'auth', { status, refusal: refusalOf(message) });
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), deps.clock.now());
       throw new CarbonFetchError(message, 'rate_limited', { status, retryAfterMs });

@@ -65,13 +65,7 @@ export class WattTimeProvider implements CarbonProvider {
   /** A refused login is refused credentials: every request of the account fails until they are fixed. */
   private async login(): Promise<string> {
     const basic = Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64');
-    let body: unknown;
-    try {
-      body = await getJson(this.name, this.url('/login'), { authorization: `Basic ${basic}` }, this.options.timeoutMs, this.deps);
-    } catch (error) {
-      if (!(error instanceof CarbonFetchError && error.reason === 'auth')) throw error;
-      throw new CarbonFetchError(error.message, 'auth', { status: error.status, refusal: 'account', cause: error });
-    }
+    const body = await getJson(this.name, this.url('/login'), { authorization: `Basic ${basic}` }, this.options.timeoutMs, this.deps, () => 'account');
     const parsed = loginSchema.safeParse(body);
     if (!parsed.success) throw new CarbonFetchError(`${this.name} /login: no token in the answer`, 'malformed');
     this.token = { value: parsed.data.token, until: this.deps.clock.now() + TOKEN_LIFETIME_MS };
