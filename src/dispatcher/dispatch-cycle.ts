@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   boundToItsJob,
   CANNOT_FINISH,
+  gateJobUnconfirmed,
   isTerminal,
   jobNameFor,
   LIVE_PHASES,
@@ -9,6 +10,7 @@ import {
   placementFor,
   requeuedOffLostCluster,
   withoutPendingMove,
+  withUnconfirmedSettled,
   workDoneMs,
   type AppWrapper,
   type JobRef,
@@ -57,6 +59,8 @@ export interface DispatchSummary {
 }
 
 type CreateOutcome = 'created' | 'adopted' | { refused: string };
+/** A create that made no Job for the job: `unanswered` may have made one (the answer was lost), `not-made` did not. */
+type NoJob = 'unanswered' | 'not-made';
 
 /** How long past a job's deadline (and a dispatch period) its Job may still be unfinished before the hub ends it: Kubernetes' own stop and clock skew. */
 const DEADLINE_GRACE_MS = 60_000;
@@ -244,10 +248,7 @@ export class DispatchCycle {
     for (const aw of known.values()) {
       const settled = (ref: JobRef) => !this.deps.clusters.info(ref.cluster) || (jobsByCluster.has(ref.cluster) && unchangedSinceListing(aw));
       if (!aw.unconfirmedJobs?.some(settled)) continue;
-      await this.deps.lifecycle.change(aw.jobId, (cur) => {
-        const left = (cur.unconfirmedJobs ?? []).filter((ref) => !(cur.updatedAt === aw.updatedAt && settled(ref)));
-        return left.length === (cur.unconfirmedJobs ?? []).length ? undefined : { ...cur, unconfirmedJobs: left.length ? left : undefined };
-      });
+      await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.updatedAt === aw.updatedAt ? withUnconfirmedSettled(cur, settled) : undefined));
     }
 
     // 5. Sync the phase of every live AppWrapper from its Job.
@@ -292,6 +293,8 @@ export class DispatchCycle {
     }
     if (lostSince.size === 0) return;
     for (const aw of await this.deps.lifecycle.store.list()) {
+      const gateLost = gateJobUnconfirmed(aw) ? lostSince.get(aw.targetCluster ?? '') : undefined;
+      if (gateLost !== undefined) await this.replanUnconfirmedGate(aw, gateLost, now, summary);
       const cluster = aw.placement?.cluster;
       const since = cluster === undefined ? undefined : lostSince.get(cluster);
       if (!LIVE_PHASES.has(aw.phase) || cluster === undefined || since === undefined) continue;
@@ -311,6 +314,29 @@ export class DispatchCycle {
         `AppWrapper ${aw.jobId} requeued: cluster ${cluster} has not answered for ${minutes} min; it runs again, from the start, where the next plan puts it`,
       );
     }
+  }
+
+  /**
+   * A Planned job whose gate Job's create went unanswered on a cluster lost since: it waits no longer for a listing
+   * of that cluster. That Job, if it was made, is deleted once the cluster answers again, and the next plan places
+   * the job afresh (as a requeue does for a job whose Job is known to be there).
+   */
+  private async replanUnconfirmedGate(aw: AppWrapper, since: number, now: number, summary: DispatchSummary): Promise<void> {
+    const cluster = aw.targetCluster as string;
+    const onLost = (ref: JobRef) => ref.cluster === cluster;
+    let applied = false;
+    await this.deps.lifecycle.change(aw.jobId, (cur) => {
+      if (!gateJobUnconfirmed(cur) || cur.targetCluster !== cluster) return undefined;
+      applied = true;
+      return { ...withUnconfirmedSettled(cur, onLost), staleJobs: [...cur.staleJobs, ...(cur.unconfirmedJobs ?? []).filter(onLost)] };
+    });
+    if (!applied) return;
+    summary.requeued.push({ job_id: aw.jobId, cluster });
+    this.deps.metrics.recordRequeue(cluster);
+    this.deps.logger.warn(
+      { jobId: aw.jobId, cluster, unreadySince: isoTime(since) },
+      `AppWrapper ${aw.jobId} planned again: the create of its Job on ${cluster} was not answered, and ${cluster} has not answered for ${Math.round((now - since) / 60_000)} min; that Job, if it was made, is deleted once ${cluster} answers`,
+    );
   }
 
   private async prune(now: number, summary: DispatchSummary): Promise<void> {
@@ -437,13 +463,18 @@ export class DispatchCycle {
     };
   }
 
+  /** Whether a cluster is configured and answering, so that a create there is worth sending. */
+  private answering(cluster: string): boolean {
+    return this.deps.clusters.client(cluster) !== undefined && this.deps.clusters.view(cluster)?.ready === true;
+  }
+
   /**
    * Creates a Job. Resolves with the outcome; `refused` (with the cluster's message) when the cluster will
-   * never take it; undefined when it could not be reached, to be tried again next cycle.
+   * never take it; `unanswered` or `not-made` when it made nothing the hub knows of, to be tried again next cycle.
    */
-  private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<CreateOutcome | undefined> {
+  private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<CreateOutcome | NoJob> {
     const client = this.deps.clusters.client(cluster);
-    if (!client || !this.deps.clusters.view(cluster)?.ready) return undefined;
+    if (!client || !this.answering(cluster)) return 'not-made';
     try {
       const outcome = await this.call(client, client.createJob(request), `create Job ${request.jobName}`);
       this.deps.metrics.recordDispatchAction(cluster, outcome);
@@ -456,7 +487,7 @@ export class DispatchCycle {
         // Not this job's: deleted with the Jobs left behind, and this job's made once the name is free.
         this.deps.logger.warn({ jobId: aw.jobId, cluster, jobName: request.jobName }, `${message}; it is deleted, and the job's own made once it is gone`);
         await this.deps.lifecycle.change(aw.jobId, (cur) => (nameTaken(cur, cluster, request.jobName) ? undefined : { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] }));
-        return undefined;
+        return 'not-made';
       }
       this.deps.metrics.recordDispatchAction(cluster, 'failed');
       summary.failed.push({ job_id: aw.jobId, cluster, error: message });
@@ -465,14 +496,15 @@ export class DispatchCycle {
       if (!retryable) return { refused: message };
       // A quota used up, or a Job of the same name still being deleted, is the cluster answering: the Job
       // waits there (the create made nothing), and the plan may move it.
-      if (error instanceof QuotaExceededError || error instanceof JobBeingDeletedError) return undefined;
+      if (error instanceof QuotaExceededError || error instanceof JobBeingDeletedError) return 'not-made';
       this.deps.clusters.markUnreachable(cluster, error);
-      // The create may have reached the cluster: the job remembers that Job until a listing settles it.
+      // The create may have reached the cluster: the job remembers that Job until a listing settles it (a gate's
+      // create wrote that ahead).
       const ref = { cluster, jobName: request.jobName };
       await this.deps.lifecycle.change(aw.jobId, (cur) =>
         mayHaveMade(cur, cluster, request.jobName) ? undefined : { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), ref] },
       );
-      return undefined;
+      return 'unanswered';
     }
   }
 
@@ -524,21 +556,41 @@ export class DispatchCycle {
       aw = stored;
       request = this.request(aw, cluster, 1, now);
     }
+    if (!this.answering(cluster)) return;
+    // Written ahead of the create: a hub that dies before it records the answer finds the Job on restart as one
+    // that may exist, and no plan moves or fails the job (which would delete that Job, perhaps running or done
+    // by then) until a listing of the cluster settles it.
+    const isThisJob = (ref: JobRef) => ref.cluster === cluster && ref.jobName === request.jobName;
+    const intentWritten = !mayHaveMade(aw, cluster, request.jobName);
+    if (intentWritten) {
+      const listedNow = aw;
+      aw = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.updatedAt === listedNow.updatedAt ? { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), { cluster, jobName: request.jobName }] } : undefined));
+      // Changed since it was listed (cancelled, re-planned): the next cycle decides again.
+      if (!mayHaveMade(aw, cluster, request.jobName)) return;
+    }
     const outcome = await this.create(aw, cluster, request, summary);
-    if (!outcome) return;
+    if (outcome === 'unanswered') return;
+    if (outcome === 'not-made') {
+      // The cluster answered without making it (or was not asked): the intent goes, and the plan may move the job.
+      if (intentWritten) await this.deps.lifecycle.change(aw.jobId, (cur) => withUnconfirmedSettled(cur, isThisJob));
+      return;
+    }
     let unwanted = false;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
+      // The answer settles whether the Job exists.
+      const answered = withUnconfirmedSettled(cur, isThisJob);
       // A start moved by a plan applied meanwhile, past the clock now (a plan that starts the job "now" is no later;
       // an unchanged start may be a little ahead: see gateDue).
       const replannedLater = cur.plannedStartAt !== aw.plannedStartAt && cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
       if (cur.phase !== 'Planned' || cur.targetCluster !== cluster || cur.targetPool !== aw.targetPool || replannedLater) {
         // Cancelled or re-planned (elsewhere, to another pool, to a later start) while the Job was being created: the Job is not wanted.
-        if (typeof outcome === 'object') return undefined;
+        // A cancel has queued it for deletion already, from the intent.
+        if (typeof outcome === 'object') return answered;
         unwanted = true;
-        return { ...cur, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
+        return nameTaken(cur, cluster, request.jobName) ? answered : { ...answered, staleJobs: [...cur.staleJobs, { cluster, jobName: request.jobName }] };
       }
-      if (typeof outcome === 'object') return { ...cur, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
-      return { ...cur, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now }) };
+      if (typeof outcome === 'object') return { ...answered, phase: 'Failed', reason: `the cluster refused the Job: ${outcome.refused}`, finishedAt: now };
+      return { ...answered, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now }) };
     });
     if (unwanted) withdrawCreated(summary, aw.jobId, cluster, request.jobName);
   }
@@ -592,7 +644,7 @@ export class DispatchCycle {
       return;
     }
     const outcome = await this.create(aw, to, request, summary);
-    if (!outcome) return;
+    if (outcome === 'unanswered' || outcome === 'not-made') return;
     if (typeof outcome === 'object') {
       // The new cluster refuses the Job (create logged why); the old one keeps running it, and no plan moves it there again
       // (a refusal is for good: deciding the same move every cycle would count and log a drop every cycle).

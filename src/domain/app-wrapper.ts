@@ -208,8 +208,9 @@ export interface AppWrapper {
   /** Jobs left on spokes by a migration or a cancel, still to be deleted (retried until the spoke answers). */
   staleJobs: JobRef[];
   /**
-   * Jobs a create may have made although its answer was lost (a time-out, a connection cut), until a listing of
-   * their cluster settles them (adopted, deleted, or not there); a job that ends first has them deleted.
+   * Jobs a create may have made without the hub knowing: its answer was lost (a time-out, a connection cut), or
+   * the hub died before recording it (a gate's create is written here before it is sent). Kept until a listing
+   * of their cluster settles them (adopted, deleted, or not there); a job that ends first has them deleted.
    */
   unconfirmedJobs?: JobRef[];
   /** When the current Job started running (a migration clears it: the next Job starts over). */
@@ -336,6 +337,23 @@ export function workDoneMs(
   if (aw.spec.checkpointing) for (const leg of aw.pastRuns ?? []) done = leg.lost ? 0 : done + (leg.endedAt - leg.startedAt) / speedOf(leg.cluster, leg.pool);
   if (aw.startedAt !== undefined && aw.placement) done += Math.max(0, now - aw.startedAt) / speedOf(aw.placement.cluster, aw.placement.pool);
   return done;
+}
+
+/**
+ * Whether a Planned job's gate Job may exist unseen on its target cluster: a create of it was sent and not
+ * answered. Until a listing settles that, the job is neither re-planned nor failed: its Job, perhaps running
+ * (or done) since, would then be deleted as not its own.
+ */
+export function gateJobUnconfirmed(aw: Pick<AppWrapper, 'jobId' | 'phase' | 'targetCluster' | 'unconfirmedJobs'>): boolean {
+  const gateJob = jobNameFor(aw.jobId, 1);
+  return aw.phase === 'Planned' && (aw.unconfirmedJobs?.some((ref) => ref.cluster === aw.targetCluster && ref.jobName === gateJob) ?? false);
+}
+
+/** `aw` without the unconfirmed Jobs `settled` picks (unchanged when it picks none). */
+export function withUnconfirmedSettled(aw: AppWrapper, settled: (ref: JobRef) => boolean): AppWrapper {
+  const left = (aw.unconfirmedJobs ?? []).filter((ref) => !settled(ref));
+  if (left.length === (aw.unconfirmedJobs ?? []).length) return aw;
+  return { ...aw, unconfirmedJobs: left.length ? left : undefined };
 }
 
 /**

@@ -162,7 +162,7 @@ export class Metrics {
   });
   private readonly requeued = new Counter({
     name: 'caspian_jobs_requeued_total',
-    help: 'Live jobs (Dispatched or Running) taken off a cluster that did not answer for longer than spokes.lost_after_seconds, and put back to Pending to run again, from the start, on a cluster that answers; their Job there is deleted once it answers again. Unit: jobs. Labels: cluster (the lost one, a regions[].cluster of the configuration, e.g. carbon-kr).',
+    help: 'Live jobs (Dispatched or Running) taken off a cluster that did not answer for longer than spokes.lost_after_seconds, and put back to Pending to run again, from the start, on a cluster that answers; their Job there is deleted once it answers again. Also Planned jobs whose gate create there went unanswered, planned afresh elsewhere. Unit: jobs. Labels: cluster (the lost one, a regions[].cluster of the configuration, e.g. carbon-kr).',
     labelNames: ['cluster'],
     registers: [this.registry],
   });

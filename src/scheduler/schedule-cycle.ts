@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { boundToItsJob, CANNOT_FINISH, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
+import { boundToItsJob, CANNOT_FINISH, gateJobUnconfirmed, NO_RESOURCES, pendingMove, withoutPendingMove, workDoneMs, type AppWrapper, type Phase, type PoolName, type Urgency } from '../domain/app-wrapper.js';
 import type { Clock } from '../domain/clock.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { fitsANode, poolOf, poolsOf, type WorkerPool } from '../domain/cluster.js';
@@ -66,6 +66,11 @@ export interface ScheduleSummary {
   failed: { job_id: string; reason: string }[];
   /** Running jobs the plan cannot hold (their pool is gone, or too slow for the horizon): they run on where they are. */
   outside_plan: { job_id: string; reason: string }[];
+  /**
+   * Planned jobs the plan left as they are: a create of their Job was sent and not answered (or the hub died before
+   * recording the answer), so it may be running; the dispatch cycle settles that once their cluster answers.
+   */
+  unconfirmed: string[];
   migrations: Migration[];
   /** True for a dry run: the plan the next cycle would apply, not applied. */
   dry_run: boolean;
@@ -144,6 +149,8 @@ interface Snapshot {
   unschedulable: { job_id: string; reason: string }[];
   failed: { job_id: string; reason: string }[];
   outsidePlan: { job_id: string; reason: string }[];
+  /** Planned jobs left as they are until their cluster is listed: a create of their Job went unanswered. */
+  unconfirmed: string[];
   considered: number;
   /** Waiting jobs left for a later cycle by the option budget (`withinOptionBudget`), the most pressing first. */
   deferred: string[];
@@ -237,6 +244,7 @@ export class ScheduleCycle {
             placed: summary.placed.length,
             unschedulable: summary.unschedulable.length,
             outsidePlan: summary.outside_plan.length,
+            unconfirmed: summary.unconfirmed.length,
             migrations: summary.migrations.length,
             objectiveGco2: summary.objective_gco2,
             gap: summary.gap,
@@ -454,6 +462,7 @@ export class ScheduleCycle {
     const failed: { job_id: string; reason: string }[] = [];
     const unschedulable: { job_id: string; reason: string }[] = [];
     const outsidePlan: { job_id: string; reason: string }[] = [];
+    const unconfirmed: string[] = [];
     // What running jobs hold on their cluster, per slot: by region and pool for those in the plan (staying must
     // stay possible for all of them at once, whatever a pool's capacity drops to), by region for those outside
     // it (the plan cannot move them, so their cores are simply not free).
@@ -541,10 +550,18 @@ export class ScheduleCycle {
         // taken off the cluster's free capacity, or new jobs would be planned onto cores it still uses.
         holdSlots(heldOutside, here, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool), heldInWindow);
       } else {
+        if (gateJobUnconfirmed(aw)) {
+          // Its Job may be running on its target already (a create sent and not answered, or a hub that died before
+          // recording the answer): the dispatch cycle's listing settles that, adopting the Job or letting the next plan
+          // decide. Re-planned or failed now, that Job would be deleted as not its own. Its room stays taken there.
+          unconfirmed.push(aw.jobId);
+          const target = regionOfCluster.get(aw.targetCluster ?? '');
+          const targetView = target === undefined ? undefined : usable.get(target)?.view;
+          if (target !== undefined && targetView) holdSlots(heldOutside, target, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), poolOf(targetView, aw.targetPool)));
+          continue;
+        }
         if (now + runtimeMs > aw.deadlineAt) {
-          // A create whose answer was lost may have started it already: the dispatch cycle's listing settles that
-          // (adopting the Job, or failing the job once it knows there is none); failed here, its Job would be deleted.
-          if (!aw.unconfirmedJobs?.length) failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
+          failed.push({ job_id: aw.jobId, reason: CANNOT_FINISH });
           continue;
         }
         if (!allowed.length) {
@@ -631,7 +648,8 @@ export class ScheduleCycle {
       unschedulable,
       failed,
       outsidePlan,
-      considered: input.jobs.length + failed.length + unschedulable.length + outsidePlan.length,
+      unconfirmed,
+      considered: input.jobs.length + failed.length + unschedulable.length + outsidePlan.length + unconfirmed.length,
       deferred,
       options: budgeted.options,
     };
@@ -835,6 +853,7 @@ function summaryOf(
     unschedulable: result.unschedulable,
     failed: result.failed,
     outside_plan: snapshot.outsidePlan,
+    unconfirmed: snapshot.unconfirmed,
     migrations: result.migrations,
     dry_run: result.dryRun,
   };

@@ -574,6 +574,23 @@ describe('dispatch cycle', () => {
       await dispatch();
       expect(await store().get('tight')).toMatchObject({ phase: 'Succeeded', finishedAt: T + 30 * 60_000 });
     });
+
+    it.each([
+      { affinity: ['KR'], instead: 'made Unschedulable (no ready cluster among its regions)' },
+      { affinity: [], instead: 'moved to JP' },
+    ])('a gate whose create answer was lost stays planned on its cluster while that cluster is away, not $instead', async ({ affinity }) => {
+      await store().insert({ ...planned('job', 0), spec: { ...planned('job', 0).spec, affinityRegions: affinity } });
+      loseTheAnswerOnce(0);
+      await dispatch();
+      sim(0).setReachable(false);
+      const cycle = await t.hub.loops.schedule.runOnce();
+      // Its Job may be running on KR: planning the job now would have that Job deleted as not its own once KR answers.
+      expect(cycle).toMatchObject({ unconfirmed: ['job'], unschedulable: [], placed: [] });
+      expect(await store().get('job')).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-kr' });
+
+      sim(0).setReachable(true);
+      expect((await dispatch()).created).toEqual([{ job_id: 'job', cluster: 'carbon-kr', job_name: 'job', adopted: true }]);
+    });
   });
 
   it('fails a live job whose Job is on a cluster no longer configured', async () => {
