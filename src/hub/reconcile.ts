@@ -22,6 +22,8 @@ export interface ReconcileSummary {
   stale: JobOnCluster[];
   /** Finished Jobs with our label whose job id no AppWrapper has: deleted. */
   deleted: JobOnCluster[];
+  /** Such Jobs left in place: their delete failed, or came after one that failed on their cluster. */
+  undeleted: JobOnCluster[];
   /** Unfinished Jobs with our label whose job id no AppWrapper has: left alone (someone's work), logged. */
   unknown: JobOnCluster[];
   /** Clusters that did not answer; the dispatch cycle reads them once they do. */
@@ -134,7 +136,7 @@ export async function claimJob(
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const { lifecycle, clusters, logger, metrics } = deps;
   const byId = new Map((await lifecycle.store.list()).map((aw) => [aw.jobId, aw]));
-  const summary: ReconcileSummary = { loaded: byId.size, adopted: [], stale: [], deleted: [], unknown: [], unreachable: [] };
+  const summary: ReconcileSummary = { loaded: byId.size, adopted: [], stale: [], deleted: [], undeleted: [], unknown: [], unreachable: [] };
 
   for (const view of clusters.snapshot()) {
     const client = clusters.client(view.name);
@@ -151,12 +153,19 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       summary.unreachable.push(view.name);
       continue;
     }
+    // Deletes stop at the first that fails: one that hangs would otherwise cost a time-out per leftover Job,
+    // before the hub listens. The rest are left for the next start (their ttlSecondsAfterFinished may remove them first).
+    let deletesFailed = false;
     for (const job of jobs) {
       if (job.deleting) continue;
       const ref: JobOnCluster = { job_id: job.jobId, cluster: view.name, job_name: job.jobName };
       const aw = byId.get(job.jobId);
       if (!aw) {
         if (job.phase === 'Succeeded' || job.phase === 'Failed') {
+          if (deletesFailed) {
+            summary.undeleted.push(ref);
+            continue;
+          }
           try {
             const deleted = await withTimeout(client.deleteJob(job.jobName, job.jobId), deps.spokeTimeoutMs, `delete Job ${job.jobName}`);
             if (!deleted) continue;
@@ -164,8 +173,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
             metrics.recordDispatchAction(view.name, 'deleted');
             logger.info(ref, `finished Job ${job.jobName} of an unknown AppWrapper deleted from ${view.name}`);
           } catch (error) {
+            deletesFailed = true;
+            summary.undeleted.push(ref);
             metrics.recordDispatchAction(view.name, 'failed');
-            logger.warn({ ...ref, err: error }, `deleting finished Job ${job.jobName} of an unknown AppWrapper failed`);
+            logger.warn({ ...ref, err: error }, `deleting finished Job ${job.jobName} of an unknown AppWrapper failed; no more are deleted from ${view.name} until the next start`);
           }
         } else {
           summary.unknown.push(ref);
@@ -184,6 +195,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       adopted: summary.adopted.length,
       stale: summary.stale.length,
       deleted: summary.deleted.length,
+      undeleted: summary.undeleted.length,
       unknown: summary.unknown.length,
       unreachable: summary.unreachable,
     },

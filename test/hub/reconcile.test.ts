@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AppWrapper } from '../../src/domain/app-wrapper.js';
 import { ClusterMonitor } from '../../src/hub/cluster-monitor.js';
 import { Lifecycle } from '../../src/hub/lifecycle.js';
@@ -7,6 +7,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
+import { track } from '../support/deferred.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger } from '../support/logger.js';
 import { metricValue } from '../support/metric-value.js';
@@ -32,7 +33,7 @@ async function world(initial: AppWrapper[]) {
     await clusters.refresh();
     return reconcile({ lifecycle, clusters, logger: log.logger, metrics, clock, spokeTimeoutMs: 1000, gateLeadMs: 30_000 });
   };
-  return { clock, log, kr, jp, store, metrics, run };
+  return { clock, log, kr, jp, store, metrics, clusters, lifecycle, run };
 }
 
 const planned = (id: string, cluster: string) => ({ ...appWrapper(id).phase('Planned').target(cluster).obj(), plannedStartAt: Date.UTC(2026, 0, 5) });
@@ -124,7 +125,8 @@ describe('reconcile on start', () => {
     const summary = await w.run();
     expect(summary.deleted).toEqual([]);
     expect(await metricValue(w.metrics, 'caspian_dispatch_actions_total', { cluster: 'carbon-kr', action: 'failed' })).toBe(1);
-    expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: 'deleting finished Job done of an unknown AppWrapper failed' }));
+    expect(summary.undeleted).toEqual([{ job_id: 'done', cluster: 'carbon-kr', job_name: 'done' }]);
+    expect(w.log.lines).toContainEqual(expect.objectContaining({ level: 40, msg: 'deleting finished Job done of an unknown AppWrapper failed; no more are deleted from carbon-kr until the next start' }));
   });
 
   it('skips a cluster that does not answer, naming it, and changes none of its AppWrappers', async () => {
@@ -136,5 +138,38 @@ describe('reconcile on start', () => {
     expect(summary.unreachable).toEqual(['carbon-jp']);
     expect(summary.adopted.map((j) => j.job_id)).toEqual(['b']);
     expect((await w.store.get('a'))?.phase).toBe('Planned');
+  });
+});
+
+describe('reconcile at start with a spoke that lists its Jobs and then stops answering', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('gives up deleting on that spoke after one timed-out call instead of waiting out a time-out per leftover Job', async () => {
+    const SPOKE_TIMEOUT_MS = 10_000;
+    const w = await world([]);
+    // Twenty finished Jobs of AppWrappers forgotten after their retention, on KR.
+    for (let i = 0; i < 20; i++) await w.kr.createJob(spokeJob(`old-${i}`).runtimeSeconds(60).obj());
+    w.clock.advanceMinutes(2);
+    // JP holds the Job of a job the store has as Planned (the hub died between creating it and recording it).
+    await w.store.insert({ ...appWrapper('p').phase('Planned').target('carbon-jp').obj(), plannedStartAt: w.clock.now() });
+    await w.jp.createJob(spokeJob('p').obj());
+    // KR's list answers; from then on its API hangs (every delete waits until the call's time-out).
+    const deletes = vi.spyOn(w.kr, 'deleteJob').mockImplementation(() => new Promise<boolean>(() => undefined));
+    await w.clusters.refresh();
+
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const run = track(reconcile({ lifecycle: w.lifecycle, clusters: w.clusters, logger: w.log.logger, metrics: w.metrics, clock: w.clock, spokeTimeoutMs: SPOKE_TIMEOUT_MS, gateLeadMs: 30_000 }));
+    // The hub does not listen until reconcile is done: KR costs it one time-out, not one per Job.
+    await vi.advanceTimersByTimeAsync(SPOKE_TIMEOUT_MS + 1);
+    expect(run.done).toBe(true);
+    const summary = await run.promise;
+    expect(deletes).toHaveBeenCalledTimes(1);
+    expect(summary.deleted).toEqual([]);
+    expect(summary.undeleted).toHaveLength(20);
+    // JP, after KR in the loop, is still reconciled.
+    expect(summary.adopted).toEqual([{ job_id: 'p', cluster: 'carbon-jp', job_name: 'p' }]);
+    expect((await w.store.get('p'))?.phase).toBe('Dispatched');
   });
 });
