@@ -563,9 +563,11 @@ export class DispatchCycle {
     const isThisJob = (ref: JobRef) => ref.cluster === cluster && ref.jobName === request.jobName;
     const intentWritten = !mayHaveMade(aw, cluster, request.jobName);
     if (intentWritten) {
-      const listedNow = aw;
-      aw = await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.updatedAt === listedNow.updatedAt ? { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), { cluster, jobName: request.jobName }] } : undefined));
-      // Changed since it was listed (cancelled, re-planned): the next cycle decides again.
+      const listed = aw;
+      aw = await this.deps.lifecycle.change(aw.jobId, (cur) =>
+        this.gateStillWanted(cur, listed, cluster) && !nameTaken(cur, cluster, request.jobName) ? { ...cur, unconfirmedJobs: [...(cur.unconfirmedJobs ?? []), { cluster, jobName: request.jobName }] } : undefined,
+      );
+      // Cancelled or re-planned since it was listed: the next cycle decides again.
       if (!mayHaveMade(aw, cluster, request.jobName)) return;
     }
     const outcome = await this.create(aw, cluster, request, summary);
@@ -576,13 +578,11 @@ export class DispatchCycle {
       return;
     }
     let unwanted = false;
+    const sent = aw;
     await this.deps.lifecycle.change(aw.jobId, (cur) => {
       // The answer settles whether the Job exists.
       const answered = withUnconfirmedSettled(cur, isThisJob);
-      // A start moved by a plan applied meanwhile, past the clock now (a plan that starts the job "now" is no later;
-      // an unchanged start may be a little ahead: see gateDue).
-      const replannedLater = cur.plannedStartAt !== aw.plannedStartAt && cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
-      if (cur.phase !== 'Planned' || cur.targetCluster !== cluster || cur.targetPool !== aw.targetPool || replannedLater) {
+      if (!this.gateStillWanted(cur, sent, cluster)) {
         // Cancelled or re-planned (elsewhere, to another pool, to a later start) while the Job was being created: the Job is not wanted.
         // A cancel has queued it for deletion already, from the intent.
         if (typeof outcome === 'object') return answered;
@@ -593,6 +593,17 @@ export class DispatchCycle {
       return { ...answered, phase: 'Dispatched', gateOpen: true, placement: placementFor(cur, { cluster, jobName: request.jobName, generation: 1, pool: request.pool, createdAt: now }) };
     });
     if (unwanted) withdrawCreated(summary, aw.jobId, cluster, request.jobName);
+  }
+
+  /**
+   * Whether the gate `listed` opens (on `cluster`) is still the job's as it is now: still Planned there, in the same
+   * pool, its start not moved past the clock by a plan applied since. A schedule cycle re-applies an unchanged plan
+   * each time (a start of "now" is no later; an unchanged start may be a little ahead: see gateDue), which must not
+   * hold the gate back a tick.
+   */
+  private gateStillWanted(cur: AppWrapper, listed: AppWrapper, cluster: string): boolean {
+    const replannedLater = cur.plannedStartAt !== listed.plannedStartAt && cur.plannedStartAt !== undefined && cur.plannedStartAt > this.deps.clock.now();
+    return cur.phase === 'Planned' && !cur.gateOpen && cur.targetCluster === cluster && cur.targetPool === listed.targetPool && !replannedLater;
   }
 
   /** `onTarget`: the Jobs listed on the target cluster this cycle, when it could be listed. */

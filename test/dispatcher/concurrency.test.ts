@@ -180,4 +180,28 @@ describe('concurrency between the API and the loops', () => {
     await dispatch();
     expect(await store().get('a')).toBeUndefined();
   });
+
+  it('opens the gate of a job whose unchanged plan (same cluster and pool, start now) a schedule cycle re-applied while an earlier gate was being created', async () => {
+    await hub();
+    await t.hub.loops.carbon.runOnce();
+    // 'first' is listed before 'tight'. 'tight' has 30 minutes of work and 20 s of slack: its gate must open now.
+    const urgentOnKr = (aw: ReturnType<typeof planned>) => ({ ...aw, spec: { ...aw.spec, affinityRegions: ['KR'], urgency: 'urgent' as const }, targetPool: 'FAST' as const });
+    await store().insert(urgentOnKr(planned('first')));
+    await store().insert({ ...urgentOnKr(planned('tight')), deadlineAt: clock.now() + 30 * 60_000 + 20_000 });
+    // While 'first' is being created, a schedule cycle applies its plan: 'tight' stays on KR, FAST, slot 0 (its
+    // start and updatedAt rewritten all the same).
+    const create = sim(0).createJob.bind(sim(0));
+    let replanned: Awaited<ReturnType<typeof t.hub.loops.schedule.runOnce>> | undefined;
+    vi.spyOn(sim(0), 'createJob').mockImplementationOnce(async (request) => {
+      replanned = await t.hub.loops.schedule.runOnce();
+      return create(request);
+    });
+    const summary = await dispatch();
+    expect(replanned?.placed).toContainEqual(expect.objectContaining({ job_id: 'tight', cluster: 'carbon-kr', pool: 'FAST' }));
+    // Held back a tick, 'tight' would have been failed then as unable to finish.
+    expect(summary.created.map((c) => c.job_id)).toEqual(['first', 'tight']);
+    clock.advance(30_000);
+    await dispatch();
+    expect(await store().get('tight')).toMatchObject({ phase: 'Running', unconfirmedJobs: undefined });
+  });
 });
