@@ -19,6 +19,10 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
     // One line per request, written by the onResponse hook below (quieter for probes and scrapes).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // A request that arrives while the hub drains (on a keep-alive connection with an answer still in flight) is
+    // answered as any other, its connection then closed: the store is still open, and a cycle it would start is
+    // refused with the API's own 503 body. Fastify's default answered a 503 body of its own, past the hooks.
+    return503OnClosing: false,
     // Job ids are case-sensitive names: /hub/appwrappers/A is not /hub/appwrappers/a.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
     // The router's refusals skip the hooks: counted here, as every other request is in onResponse.

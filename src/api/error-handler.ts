@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
+import { ConflictError, HubStoppingError, NotFoundError, StoreUnavailableError, ValidationError, type FieldIssue } from '../domain/errors.js';
 
 export interface ErrorBody {
   error: string;
@@ -19,7 +19,7 @@ function statusOf(error: unknown): number {
   if (error instanceof ValidationError) return 400;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
-  if (error instanceof StoreUnavailableError) return 503;
+  if (error instanceof StoreUnavailableError || error instanceof HubStoppingError) return 503;
   const code = (error as FastifyError).statusCode;
   return typeof code === 'number' && code >= 400 && code < 600 ? code : 500;
 }
@@ -74,8 +74,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
           }
         : error instanceof StoreUnavailableError
           ? { error: statusText(503), message: STORE_UNAVAILABLE, details: [] }
-          : { error: statusText(500), message: 'internal error; see the hub log', details: [] };
-    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+          : error instanceof HubStoppingError
+            ? { error: statusText(503), message: `${error.message}; ask again once it is back`, details: [] }
+            : { error: statusText(500), message: 'internal error; see the hub log', details: [] };
+    // A hub shutting down is doing as it should: its refusals are no failures.
+    if (status >= 500 && !(error instanceof HubStoppingError)) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
     return reply.status(status).send(body);
   });

@@ -29,6 +29,9 @@ export class ConflictError extends DomainError {}
 /** The store refuses every change until the hub restarts (a failed commit left memory ahead of the disk). */
 export class StoreUnavailableError extends DomainError {}
 
+/** The hub is shutting down: it starts no new cycle (the one running finishes). */
+export class HubStoppingError extends DomainError {}
+
 /** An adapter failed; `retryable` says whether the same call may succeed later. */
 export class AdapterError extends Error {
   constructor(

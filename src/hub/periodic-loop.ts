@@ -1,4 +1,5 @@
 import cron from 'node-cron';
+import { HubStoppingError } from '../domain/errors.js';
 
 /**
  * Starts calling `onTick` periodically, and `onMissed` for a tick that came too late to run; returns a
@@ -41,11 +42,12 @@ export interface LoopHooks {
 /**
  * Runs a cycle on every tick and on demand, one at a time: a tick that finds a cycle running is skipped
  * (and counted); an on-demand run waits for the running cycle, then runs its own. A cycle that throws
- * never stops the loop.
+ * never stops the loop. Once stopped, it starts no cycle until started again.
  */
 export class PeriodicLoop<T> {
   private running: Promise<T> | undefined;
   private stopTicker: (() => void) | undefined;
+  private stopped = false;
 
   constructor(
     readonly name: string,
@@ -58,9 +60,14 @@ export class PeriodicLoop<T> {
     return this.running !== undefined;
   }
 
-  /** Runs one cycle now (after the one in progress, if any) and returns its result; rejects if it throws. */
+  /**
+   * Runs one cycle now (after the one in progress, if any) and returns its result; rejects if it throws, or with
+   * HubStoppingError once the loop is stopped: a stop waits for the running cycle, and one more asked meanwhile
+   * (an API call) would hold the shutdown past its bound.
+   */
   async runOnce(): Promise<T> {
     while (this.running) await this.running.catch(() => undefined);
+    if (this.stopped) throw new HubStoppingError(`the hub is stopping: no new ${this.name} cycle starts`);
     const run = this.cycle();
     this.running = run;
     try {
@@ -79,6 +86,7 @@ export class PeriodicLoop<T> {
   }
 
   start(): void {
+    this.stopped = false;
     if (this.stopTicker) return;
     this.stopTicker = this.ticker(
       () => this.tick(),
@@ -88,6 +96,7 @@ export class PeriodicLoop<T> {
 
   /** Stops ticking and waits for a cycle in progress to finish. */
   async stop(): Promise<void> {
+    this.stopped = true;
     this.stopTicker?.();
     this.stopTicker = undefined;
     while (this.running) await this.running.catch(() => undefined);

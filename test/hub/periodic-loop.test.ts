@@ -1,6 +1,7 @@
 import cron from 'node-cron';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.js';
+import { HubStoppingError } from '../../src/domain/errors.js';
 import { cronExpressionFor, cronTicker, PeriodicLoop } from '../../src/hub/periodic-loop.js';
 import { deferred, flushPromises, track, type Deferred } from '../support/deferred.js';
 import { ManualTickers } from '../support/manual-ticker.js';
@@ -261,18 +262,22 @@ describe('PeriodicLoop', () => {
     expect(loop.busy).toBe(false);
   });
 
-  it('stop also waits for an on-demand run queued behind the running cycle', async () => {
+  it('once stopping, starts no on-demand run queued behind the running cycle, nor any later one, until started again', async () => {
     const first = loop.runOnce();
     const second = loop.runOnce();
     const stopping = track(loop.stop());
     cycle.last().resolve(1);
     await first;
-    await flushPromises();
-    expect(cycle.calls).toBe(2);
-    expect(stopping.done).toBe(false);
-    cycle.last().resolve(2);
     await stopping.promise;
-    await expect(second).resolves.toBe(2);
+    // Each run asked meanwhile would hold the stop for a whole cycle more.
+    expect(cycle.calls).toBe(1);
+    await expect(second).rejects.toThrow(new HubStoppingError('the hub is stopping: no new carbon cycle starts'));
+    await expect(loop.runOnce()).rejects.toBeInstanceOf(HubStoppingError);
+    loop.start();
+    const again = loop.runOnce();
+    cycle.last().resolve(3);
+    await expect(again).resolves.toBe(3);
+    await loop.stop();
   });
 
   it('stop resolves even when the running cycle fails', async () => {
