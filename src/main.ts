@@ -336,7 +336,13 @@ export async function createHub(config: Config, overrides: HubOverrides = {}): P
         logger.warn('CASPIAN_API_TOKEN is not set: anyone who can reach the hub can submit, cancel and run cycles');
       }
       for (const loop of Object.values(loops)) loop.start();
-      const address = await app.listen({ port: config.port, host: config.host });
+      const address = await app.listen({ port: config.port, host: config.host }).catch((error: NodeJS.ErrnoException) => {
+        // The configuration's to fix, and named as such: a host name the resolver does not know, an address not on
+        // this machine, a port taken or not allowed.
+        if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' || error.code === 'EADDRNOTAVAIL') throw new ConfigError(`host "${config.host}" (CASPIAN_HOST): cannot listen there: ${error.message}`);
+        if (error.code === 'EADDRINUSE' || error.code === 'EACCES') throw new ConfigError(`port ${config.port} (CASPIAN_PORT): cannot listen there: ${error.message}`);
+        throw error;
+      });
       // At any level but silent: supervisors (and start-caspian.sh --detach) wait for this line.
       const startupLog = logger.isLevelEnabled('info') || config.log_level === 'silent' ? logger : logger.child({}, { level: 'info' });
       startupLog.info(

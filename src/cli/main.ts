@@ -77,6 +77,11 @@ async function serve(): Promise<number> {
     hub.logger.fatal({ err: error }, 'hub failed to start');
     await hub.stop().catch(() => undefined);
     hub.flushLogs();
+    // A value of the configuration it cannot listen with exits as every bad value does.
+    if (error instanceof ConfigError) {
+      console.error(`caspian: ${error.message}`);
+      return 2;
+    }
     return 1;
   } finally {
     clearInterval(starting);

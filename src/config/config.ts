@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { delimiter, dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { carbonOptionsSchema } from '../carbon/options.js';
@@ -14,8 +15,26 @@ import { solverNames } from '../optimizer/solvers/registry.js';
  */
 
 const nonNegative = z.number().finite().nonnegative();
+
+/** A host name of DNS labels (letters, digits, "-"), dot-separated, at most 253 characters. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** What the server can listen on: an IP address or a host name; a URL or `host:port` fails only at listen, naming neither. */
+const listenHost = z.string().refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), 'must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name, without a scheme, port or brackets');
 /** 1,000 t of CO2 a move: far past any real charge, and far below the sums the optimizer must add up exactly (2^50 g). */
 const MAX_LAMBDA_PLAN_DEV = 1e9;
+/**
+ * Upper bounds of the cost settings, each far past any real value (a core draws 10-50 W, a GPU 70-700 W, a GB of
+ * memory 0.4 W; a GB crosses a network for a few grams), so that a job at the API's maxima (1024 cores, 64 GPUs,
+ * 16 TB, a week, 10^6 GB) on the dirtiest grid the carbon data admits costs at most about 2e11 g a placement: a
+ * plan of thousands of such jobs still adds up exactly (below 2^50 g). Without them a value such as 1e308 passed,
+ * and every schedule cycle then failed on an input the optimizer cannot price.
+ */
+const MAX_WATT_CPU = 1000;
+const MAX_WATT_GPU = 10_000;
+const MAX_WATT_MEM_GB = 100;
+const MAX_NORMAL_WAIT_GCO2_PER_KWH_PER_HOUR = 1000;
+const MAX_NETWORK_GCO2_PER_GB = 10_000;
+const atMost = (max: number, unit: string) => nonNegative.max(max, `must be at most ${max} ${unit}`);
 const positiveInt = z.number().int().positive();
 const name = z.string().regex(DNS_1123_LABEL, 'must be a DNS-1123 label (at most 63 lowercase letters, digits, "-")');
 
@@ -114,7 +133,7 @@ function defaultNetworkFor(regions: ReadonlySet<string>): Record<string, Record<
 export const configSchema = z
   .strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
-    host: z.string().min(1).default('0.0.0.0'),
+    host: listenHost.default('0.0.0.0'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Bearer token required by mutating API calls; unset = open (start-up warns). */
     // Visible ASCII only: header values are bytes (Node reads them as latin1, curl sends UTF-8), so any other
@@ -142,11 +161,11 @@ export const configSchema = z
     /** Power model: watts per CPU core, per GPU and per GB of memory. */
     energy: z
       .strictObject({
-        watt_cpu: nonNegative.default(30),
+        watt_cpu: atMost(MAX_WATT_CPU, 'W per core').default(30),
         // A data-centre GPU under batch load (between a T4's 70 W and an A100's 400 W).
-        watt_gpu: nonNegative.default(250),
+        watt_gpu: atMost(MAX_WATT_GPU, 'W per GPU').default(250),
         // Cloud Carbon Footprint's coefficient for memory: 0.392 W per GB.
-        watt_mem_gb: nonNegative.default(0.392),
+        watt_mem_gb: atMost(MAX_WATT_MEM_GB, 'W per GB').default(0.392),
       })
       .prefault({}),
     urgency: z
@@ -156,7 +175,7 @@ export const configSchema = z
          * run on a grid at least this much cleaner. `flexible` jobs wait for free; `urgent` ones never wait
          * for carbon.
          */
-        normal_wait_gco2_per_kwh_per_hour: nonNegative.default(5),
+        normal_wait_gco2_per_kwh_per_hour: atMost(MAX_NORMAL_WAIT_GCO2_PER_KWH_PER_HOUR, 'gCO2/kWh per hour').default(5),
       })
       .prefault({}),
     migration: z
@@ -171,7 +190,7 @@ export const configSchema = z
          * gCO2 per GB moved, by `from` region then `to` region; missing pairs cost 0. Default: the pairs of
          * `DEFAULT_NETWORK_GCO2_PER_GB` between configured regions.
          */
-        network_gco2_per_gb: z.record(z.string(), z.record(z.string(), nonNegative)).optional(),
+        network_gco2_per_gb: z.record(z.string(), z.record(z.string(), atMost(MAX_NETWORK_GCO2_PER_GB, 'gCO2 per GB'))).optional(),
       })
       .prefault({}),
     optimizer: z

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -117,6 +118,22 @@ describe('caspian command line', () => {
     await stopped;
     const [code] = await exited;
     expect(code).toBe(0);
+  });
+
+  it.each([
+    { what: 'an address not on this machine', env: { CASPIAN_HOST: '192.0.2.1' }, says: /caspian: host "192\.0\.2\.1" \(CASPIAN_HOST\): cannot listen there: listen EADDRNOTAVAIL/ },
+    { what: 'a port in use', env: { CASPIAN_HOST: '127.0.0.1' }, says: /caspian: port \d+ \(CASPIAN_PORT\): cannot listen there: listen EADDRINUSE/ },
+  ])('serve exits 2 naming the key when it cannot listen on $what, as for every bad value', async ({ env, says }) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as AddressInfo).port);
+    try {
+      const { code, stderr } = await finish(caspian(['serve'], { CASPIAN_STORE: 'memory', CASPIAN_PORT: port, ...env }));
+      expect(stderr).toMatch(says);
+      expect(code).toBe(2);
+    } finally {
+      taken.close();
+    }
   });
 
   it('serve starts and listens on the memory store while its carbon provider refuses connections (it exited 0 in silence)', async () => {

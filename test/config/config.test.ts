@@ -121,6 +121,10 @@ describe('validation', () => {
     { name: 'port out of range', raw: { port: 70000 }, key: 'port' },
     { name: 'port not a number', raw: { port: '80' }, key: 'port' },
     { name: 'unknown log level', raw: { log_level: 'verbose' }, key: 'log_level' },
+    // listen() would fail on these with "getaddrinfo ENOTFOUND http://0.0.0.0", naming neither the key nor the variable.
+    { name: 'host written as a URL', raw: { host: 'http://0.0.0.0' }, key: 'host', message: /IP address .* or a host name, without a scheme, port or brackets/ },
+    { name: 'host with a port', raw: { host: 'localhost:8080' }, key: 'host' },
+    { name: 'IPv6 host in brackets', raw: { host: '[::1]' }, key: 'host' },
     { name: 'unknown top-level key', raw: { prot: 80 }, key: 'prot', message: /prot: unknown key/ },
     { name: 'unknown nested key', raw: { periods: { carbon: 10 } }, key: 'periods.carbon', message: /periods\.carbon: unknown key/ },
     { name: 'two unknown keys', raw: { energy: { watts: 1, cpu: 2 } }, key: 'energy.watts', message: /energy\.cpu: unknown key/ },
@@ -164,6 +168,12 @@ describe('validation', () => {
       key: 'regions.0.fast_scale_down.capacity_factor',
     },
     { name: 'negative normal wait charge', raw: { urgency: { normal_wait_gco2_per_kwh_per_hour: -1 } }, key: 'urgency.normal_wait_gco2_per_kwh_per_hour' },
+    // Past these, a plan of jobs at the API's maxima no longer adds up exactly: every schedule cycle would fail.
+    { name: 'normal wait charge past its maximum', raw: { urgency: { normal_wait_gco2_per_kwh_per_hour: 1e308 } }, key: 'urgency.normal_wait_gco2_per_kwh_per_hour', message: /at most 1000 gCO2\/kWh per hour/ },
+    { name: 'core power past its maximum', raw: { energy: { watt_cpu: 1001 } }, key: 'energy.watt_cpu', message: /at most 1000 W per core/ },
+    { name: 'GPU power past its maximum', raw: { energy: { watt_gpu: 1e308 } }, key: 'energy.watt_gpu', message: /at most 10000 W per GPU/ },
+    { name: 'memory power past its maximum', raw: { energy: { watt_mem_gb: 101 } }, key: 'energy.watt_mem_gb', message: /at most 100 W per GB/ },
+    { name: 'network charge past its maximum', raw: { migration: { network_gco2_per_gb: { KR: { JP: 1e308 } } } }, key: 'migration.network_gco2_per_gb.KR.JP', message: /at most 10000 gCO2 per GB/ },
     {
       name: 'duplicate region',
       raw: { regions: [region('KR', 'carbon-a'), region('KR', 'carbon-b')], migration: { network_gco2_per_gb: {} } },
@@ -405,6 +415,10 @@ describe('config file', () => {
     it('a path of the wrong type is named by the schema, not rewritten', () => {
       expect(() => loadConfig({ CASPIAN_CONFIG: configFile(JSON.stringify({ store: { data_dir: 7 } })) })).toThrow(/store\.data_dir: /);
     });
+  });
+
+  it('takes an IP address or a host name as host', () => {
+    for (const host of ['::', '::1', '127.0.0.1', 'localhost', 'caspian-hub.caspian.svc.cluster.local']) expect(parseConfig({ host }).host).toBe(host);
   });
 
   it('reads CASPIAN_CONFIG and merges it over the defaults', () => {
