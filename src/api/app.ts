@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { HubDeps } from './deps.js';
 import { HOLD_AT_MOST_BYTES, sendAnswersTogether } from './answer-batching.js';
 import { requireBearerToken } from './auth.js';
-import { answerClientError, answerFrameworkError, registerErrorHandling } from './error-handler.js';
+import { answerClientError, answerFrameworkError, registerErrorHandling, unsupportedContentCoding } from './error-handler.js';
 import { appWrapperRoutes } from './routes/appwrappers.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { hubRoutes } from './routes/hub.js';
@@ -66,7 +66,13 @@ export async function buildApp(deps: HubDeps): Promise<FastifyInstance> {
   // as without the header; anything else goes to Fastify's own parser (prototype poisoning refused).
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, undefined) : json(request, body as string, done)));
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // Fastify does not decode a Content-Encoding: a compressed body would be read as malformed JSON (400), and one
+    // labelled compressed but sent plain acted on. Either way it is a coding the hub does not take (RFC 9110: 415).
+    const coding = request.headers['content-encoding'];
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') return done(unsupportedContentCoding(coding), undefined);
+    return body === '' ? done(null, undefined) : json(request, body as string, done);
+  });
   await app.register(probeRoutes(deps));
   await app.register(appWrapperRoutes(deps), { prefix: '/hub/appwrappers' });
   await app.register(hubRoutes(deps), { prefix: '/hub' });

@@ -12,6 +12,15 @@ export interface ErrorBody {
 /** The status text of a code (`Bad Request`, `URI Too Long`...), as Node's HTTP server writes it. */
 const statusText = (status: number): string => STATUS_CODES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
 
+/** A request body in a content coding (gzip, br...): the hub reads plain JSON only. */
+class UnsupportedContentCodingError extends Error {
+  readonly statusCode = 415;
+}
+
+export function unsupportedContentCoding(coding: string): Error {
+  return new UnsupportedContentCodingError(`Content-Encoding "${coding}" is not accepted: send the JSON body uncompressed (identity)`);
+}
+
 /** What a client is told when the store has failed; the cause (a file, an SQLite error) is in the hub log. */
 const STORE_UNAVAILABLE = 'the store refuses every change until the hub restarts; GET /health says why';
 
@@ -80,6 +89,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // A hub shutting down is doing as it should: its refusals are no failures.
     if (status >= 500 && !(error instanceof HubStoppingError)) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
+    // RFC 9110, 415 for a content coding: Accept-Encoding says which codings a request may use.
+    if (error instanceof UnsupportedContentCodingError) void reply.header('accept-encoding', 'identity');
     return reply.status(status).send(body);
   });
   // Every route's method and path, to tell a path no route has (404) from a method its route does not take (405).

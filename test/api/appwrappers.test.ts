@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../support/metric-value.js';
 import { testHub, type TestHub } from '../support/hub.js';
@@ -102,6 +103,19 @@ describe('AppWrapper API', () => {
     expect(bad.json()).toMatchObject({ error: 'Bad Request', details: [] });
     const text = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'text/plain' }, payload: 'hello' });
     expect(text.statusCode).toBe(415);
+  });
+
+  it.each([
+    { coding: 'gzip', payload: () => gzipSync(JSON.stringify(valid)), was: '400 "Body is not valid JSON" for valid JSON' },
+    { coding: 'br', payload: () => JSON.stringify(valid), was: 'a plain body labelled Brotli stored (201)' },
+  ])('answers 415 for a body in a content coding ($coding), naming it, and stores nothing (was: $was)', async ({ coding, payload }) => {
+    const res = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'application/json', 'content-encoding': coding }, payload: payload() });
+    expect(res.statusCode).toBe(415);
+    expect(res.headers['accept-encoding']).toBe('identity');
+    expect(res.json()).toEqual({ error: 'Unsupported Media Type', message: `Content-Encoding "${coding}" is not accepted: send the JSON body uncompressed (identity)`, details: [] });
+    expect(await t.hub.lifecycle.store.list()).toEqual([]);
+    const identity = await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', headers: { 'content-type': 'application/json', 'content-encoding': 'identity' }, payload: JSON.stringify(valid) });
+    expect(identity.statusCode).toBe(201);
   });
 
   it('answers 413 for a body over the limit', async () => {
