@@ -116,8 +116,17 @@ function seriesOf(zone: string, points: TracePoint[], where: string): Series {
     }
   }
   const gaps = points.slice(1).map((p, i) => p.at - (points[i] as TracePoint).at).sort((a, b) => a - b);
-  return { points, stepMs: gaps.length ? (gaps[Math.floor(gaps.length / 2)] as number) : 3_600_000 };
+  const stepMs = gaps.length ? (gaps[Math.floor(gaps.length / 2)] as number) : 3_600_000;
+  // Finer than the shortest slot, a point tells the planner nothing more, and a replay over days would hold millions
+  // of readings (points 100 ms apart: 36,000 an hour).
+  if (stepMs < MIN_STEP_MS) {
+    throw new TraceFileError(`${where}: zone ${zone}: its points are ${stepMs / 1000} s apart (the median); a trace may step a minute at the finest, the shortest slot`);
+  }
+  return { points, stepMs };
 }
+
+/** The finest step a trace may have: the shortest slot (`slot_seconds` is at least 60). */
+const MIN_STEP_MS = 60_000;
 
 /**
  * Replays recorded carbon intensity from CSV or JSON files, for reproducible runs and the benchmark. The

@@ -123,6 +123,11 @@ describe('FileTraceProvider', () => {
     { name: 'an offset that does not exist', text: 'zone,datetime,gco2_per_kwh\nKR,2025-03-03T00:00:00+09:60,400', error: 'bad.csv: line 2: datetime is not a timestamp' },
     { name: 'an empty zone', text: 'zone,datetime,gco2_per_kwh\n,2026-01-01T00:00:00Z,400', error: 'bad.csv: line 2: zone is empty' },
     { name: 'an unknown header', text: 'time,value\n2026-01-01T00:00:00Z,400', error: 'bad.csv: line 1: unknown header' },
+    {
+      name: 'points closer than a minute (a replay over days would hold millions of readings)',
+      text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,400\nKR,2026-01-01T00:00:00.100Z,410\nKR,2026-01-01T00:00:00.200Z,420',
+      error: 'bad.csv: zone KR: its points are 0.1 s apart (the median); a trace may step a minute at the finest, the shortest slot',
+    },
     { name: 'two values for one hour', text: 'zone,datetime,gco2_per_kwh\nKR,2026-01-01T00:00:00Z,400\nKR,2026-01-01 00:00:00,410', error: 'zone KR has two values for 2026-01-01T00:00:00.000Z' },
   ];
   for (const { name, text, error } of bad) {
