@@ -39,15 +39,16 @@ const submit = (t: TestHub, job_id: string, body: Record<string, unknown>) =>
 const view = async (t: TestHub, id: string) => (await t.hub.app.inject({ method: 'GET', url: `/hub/appwrappers/${id}` })).json();
 
 /**
- * Plans and dispatches `jobId` on KR, and returns a data directory holding the store as it was on disk when KR
- * had made the Job and the hub had not yet heard back: where a hub that died then restarts from.
+ * Submits `jobId` (urgent, an hour of work; `body` over that), plans and dispatches it on KR, and returns a data
+ * directory holding the store as it was on disk when KR had made the Job and the hub had not yet heard back: where
+ * a hub that died then restarts from.
  */
-async function crashAfterCreate(w: ReturnType<typeof world>, submitted: (t: TestHub) => Promise<void>, jobId: string): Promise<string> {
+async function crashAfterCreate(w: ReturnType<typeof world>, jobId: string, body: Record<string, unknown>): Promise<string> {
   const dir = tempDir();
   const crashed = tempDir();
   const t = await w.hub(dir);
   try {
-    await submitted(t);
+    expect((await submit(t, jobId, { urgency: 'urgent', runtime_minutes: 60, ...body })).statusCode).toBe(201);
     await t.hub.loops.schedule.runOnce();
     expect((await t.hub.lifecycle.store.get(jobId))!).toMatchObject({ phase: 'Planned', targetCluster: 'carbon-kr' });
     const create = w.kr.createJob.bind(w.kr);
@@ -75,11 +76,7 @@ describe('restart: a Job created just before the hub died, on a cluster that doe
 
   it('is adopted once its cluster answers: its job is not failed as unable to finish, nor its Succeeded Job deleted', async () => {
     const w = world();
-    const crashed = await crashAfterCreate(
-      w,
-      async (hub) => expect((await submit(hub, 'a', { urgency: 'urgent', affinity_regions: ['KR'], runtime_minutes: 60, deadline_minutes: 70 })).statusCode).toBe(201),
-      'a',
-    );
+    const crashed = await crashAfterCreate(w, 'a', { affinity_regions: ['KR'], deadline_minutes: 70 });
 
     // The hub comes back a minute later, while KR does not answer (a network blip): reconcile skips KR.
     w.clock.advanceMinutes(1);
@@ -108,11 +105,7 @@ describe('restart: a Job created just before the hub died, on a cluster that doe
 
   it('is adopted once its cluster answers, not deleted because the plan found no ready cluster for it meanwhile', async () => {
     const w = world();
-    const crashed = await crashAfterCreate(
-      w,
-      async (hub) => expect((await submit(hub, 'b', { urgency: 'urgent', affinity_regions: ['KR'], runtime_minutes: 60, deadline_minutes: 600 })).statusCode).toBe(201),
-      'b',
-    );
+    const crashed = await crashAfterCreate(w, 'b', { affinity_regions: ['KR'], deadline_minutes: 600 });
     const madeAt = (await w.kr.listJobs())[0]!.createdAt;
 
     w.clock.advanceMinutes(1);
@@ -141,11 +134,7 @@ describe('restart: a Job created just before the hub died, on a cluster that doe
 
   it('is planned again once its cluster counts as lost, and the Job, if it was made, deleted when that cluster answers', async () => {
     const w = world();
-    const crashed = await crashAfterCreate(
-      w,
-      async (hub) => expect((await submit(hub, 'c', { urgency: 'urgent', runtime_minutes: 60, deadline_minutes: 600 })).statusCode).toBe(201),
-      'c',
-    );
+    const crashed = await crashAfterCreate(w, 'c', { deadline_minutes: 600 });
     w.kr.setReachable(false);
     t = await w.hub(crashed);
     // Past spokes.lost_after_seconds (15 minutes by default): the job waits no longer for KR.

@@ -10,6 +10,21 @@ import { testHub, type TestHub } from '../support/hub.js';
 
 const JOB = { job_id: 'a', cpu: 1, mem_gb: 1, runtime_minutes: 10, deadline_minutes: 600 };
 
+/** An optimizer whose first solve waits for `gate` (`solving` resolves when it is held); later ones run at once. */
+function heldSolve() {
+  const gate = deferred();
+  const solving = deferred();
+  let solves = 0;
+  const held: OptimizeFn = async (input, options) => {
+    if (++solves === 1) {
+      solving.resolve();
+      await gate.promise;
+    }
+    return optimize(input, options);
+  };
+  return { gate, solving, held, solves: () => solves };
+}
+
 /** POST over a keep-alive connection (as undici's fetch, Go's net/http and Prometheus use): status, Connection header, body. */
 function post(address: string, path: string, agent: Agent): Promise<{ status: number; connection: string | undefined; body: string }> {
   const url = new URL(path, address);
@@ -34,13 +49,7 @@ describe('hub stop', () => {
   });
 
   it('stops without waiting for the keep-alive connection of a request answered while it stops', { timeout: 20_000 }, async () => {
-    const gate = deferred();
-    const solving = deferred();
-    const held: OptimizeFn = async (input, options) => {
-      solving.resolve();
-      await gate.promise;
-      return optimize(input, options);
-    };
+    const { gate, solving, held } = heldSolve();
     t = await testHub({}, { optimize: held });
     const address = await t.hub.start();
     expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: JOB })).statusCode).toBe(201);
@@ -63,16 +72,7 @@ describe('hub stop', () => {
   });
 
   it('starts no new cycle once the stop began: a POST /hub/schedule meanwhile gets 503 with the error body, not a second cycle to wait for', async () => {
-    const gate = deferred();
-    const solving = deferred();
-    let solves = 0;
-    const held: OptimizeFn = async (input, options) => {
-      if (++solves === 1) {
-        solving.resolve();
-        await gate.promise;
-      }
-      return optimize(input, options);
-    };
+    const { gate, solving, held, solves } = heldSolve();
     t = await testHub({}, { optimize: held });
     await t.hub.loops.carbon.runOnce();
     expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: JOB })).statusCode).toBe(201);
@@ -86,7 +86,7 @@ describe('hub stop', () => {
     await stopping;
     const answer = await late;
     // A client asking for cycles while the hub stops would otherwise add one each, past the 30 s shutdown bound.
-    expect(solves).toBe(1);
+    expect(solves()).toBe(1);
     expect(answer.statusCode).toBe(503);
     expect(answer.json()).toEqual({ error: 'Service Unavailable', message: 'the hub is stopping: no new schedule cycle starts; ask again once it is back', details: [] });
     expect(t.log.lines).toContainEqual(expect.objectContaining({ level: 30, msg: 'request rejected', status: 503, url: '/hub/schedule' }));
@@ -94,13 +94,7 @@ describe('hub stop', () => {
   });
 
   it('answers a request that reaches it while it drains as any other, then closes that connection', { timeout: 20_000 }, async () => {
-    const gate = deferred();
-    const solving = deferred();
-    const held: OptimizeFn = async (input, options) => {
-      solving.resolve();
-      await gate.promise;
-      return optimize(input, options);
-    };
+    const { gate, solving, held } = heldSolve();
     t = await testHub({}, { optimize: held });
     const address = new URL(await t.hub.start());
     expect((await t.hub.app.inject({ method: 'POST', url: '/hub/appwrappers', payload: JOB })).statusCode).toBe(201);
