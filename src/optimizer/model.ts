@@ -146,7 +146,7 @@ export function definedOnly<T extends object>(o: T): Partial<T> {
 /** The start slots a job of `runtime` slots may use, clipped to the horizon; empty when `first > last`. */
 export function startRange(job: OptimizeJob, horizonSlots: number, runtime = job.runtime_slots): { first: number; last: number } {
   const first = job.release_slot;
-  const last = Math.min(job.deadline_slot, horizonSlots - 1) - runtime + 1;
+  const last = Math.min(Math.min(job.deadline_slot, horizonSlots - 1) - runtime + 1, job.latest_start_slot ?? Infinity);
   return { first, last };
 }
 
@@ -357,6 +357,9 @@ function emptyWindowReason(job: OptimizeJob, horizonSlots: number, fastest: Fast
   const id = `job "${job.job_id}"`;
   if (job.release_slot > horizonSlots - 1) {
     return `${id} is released at slot ${job.release_slot}, after the horizon ends at slot ${horizonSlots - 1}`;
+  }
+  if (job.latest_start_slot !== undefined && job.latest_start_slot < job.release_slot) {
+    return `${id} must start by slot ${job.latest_start_slot} (its latest_start_slot), before its release at slot ${job.release_slot}`;
   }
   const end = Math.min(job.deadline_slot, horizonSlots - 1);
   const clipped = job.deadline_slot > horizonSlots - 1 ? ` (its deadline is clipped to the horizon end)` : '';

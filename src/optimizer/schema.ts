@@ -28,6 +28,7 @@ const jobSchema = z.strictObject({
     .min(1, { error: 'must be at least 1 slot' }),
   release_slot: slot(),
   deadline_slot: slot(),
+  latest_start_slot: slot().optional(),
   data_gb: quantity().default(0),
   affinity_regions: z.array(name()).default([]),
   pools: z.array(name()).optional(),

@@ -26,6 +26,12 @@ export interface OptimizeJob {
   release_slot: number;
   /** Last slot the job may still run in: a start `t` is allowed when `t + runtime_slots - 1 <= deadline_slot`. */
   deadline_slot: number;
+  /**
+   * Last slot the job may start in, whatever its deadline leaves (default: no such limit). A job already running
+   * (the hub's re-plan: stay, or move now) has 0: where its run is shorter than its window, a later start would
+   * free the cores it holds now.
+   */
+  latest_start_slot?: number;
   /** Data that moves with the job when it migrates, GB (default 0). */
   data_gb: number;
   /** Regions the job may run in; empty = all regions. */

@@ -85,6 +85,8 @@ export function validatePlan(input: OptimizeInput, output: OptimizeOutput): Plan
     const end = item.start_slot + runtime - 1;
     if (!Number.isInteger(item.start_slot) || item.start_slot < job.release_slot || end > job.deadline_slot) {
       add('window', `job "${id}" runs slots ${item.start_slot}..${end}, outside ${job.release_slot}..${job.deadline_slot}`, id);
+    } else if (job.latest_start_slot !== undefined && item.start_slot > job.latest_start_slot) {
+      add('window', `job "${id}" starts at slot ${item.start_slot}, after its latest_start_slot ${job.latest_start_slot}`, id);
     }
     if (item.start_slot < 0 || end > input.horizon_slots - 1) {
       add('horizon', `job "${id}" runs slots ${item.start_slot}..${end}, outside the horizon 0..${input.horizon_slots - 1}`, id);
@@ -169,7 +171,7 @@ function checkUnscheduled(input: OptimizeInput, output: OptimizeOutput, planned:
  * run, and how many (site, start) pairs fit alone.
  */
 function aloneStarts(input: OptimizeInput, job: OptimizeJob, capacityAt: CapacityAt): { windowStarts: number; regions: number; fitting: number } {
-  const lastStartFor = (runtime: number) => Math.min(job.deadline_slot, input.horizon_slots - 1) - runtime + 1;
+  const lastStartFor = (runtime: number) => Math.min(Math.min(job.deadline_slot, input.horizon_slots - 1) - runtime + 1, job.latest_start_slot ?? Infinity);
   const prev = ownEntry(input.prev_plan, job.job_id)?.region;
   const allowed = input.regions.filter(
     (r) => (job.affinity_regions.length === 0 || job.affinity_regions.includes(r)) && (input.migration_allow || prev === undefined || prev === r),

@@ -532,8 +532,8 @@ export class ScheduleCycle {
           const view = viewIn(r);
           return r === here || (now + runtimeMs * poolOf(view, pool).speedFactor <= aw.deadlineAt && fitsANode(view, size));
         });
-        // "Stay, or move now": the window holds the rest of the run on the slowest pool it may run on, and the
-        // urgent waiting charge keeps the start at slot 0 wherever the pool is faster.
+        // "Stay, or move now": the window holds the rest of the run on the slowest pool it may run on, and its latest
+        // start is slot 0 (below) wherever the pool is faster: a later start would give the cores it runs on now away.
         const slowest = Math.max(...[here, ...allowed].map((r) => poolOf(viewIn(r), pool).speedFactor));
         // The optimizer stretches whole slots (ceil(slots x speed)): the window is cut from the same figure,
         // and the run is cut to what the horizon holds on that pool, so that staying is always an option.
@@ -598,6 +598,7 @@ export class ScheduleCycle {
         runtime_slots: runtimeSlots,
         release_slot: 0,
         deadline_slot: Math.max(0, deadlineSlot),
+        ...(pinned && { latest_start_slot: 0 }),
         data_gb: aw.spec.dataGb,
         affinity_regions: allowed,
         ...(pools && { pools }),

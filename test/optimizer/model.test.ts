@@ -173,6 +173,22 @@ describe('candidateStarts: the options compileModel makes for a job before it ch
   }
 });
 
+test('latest_start_slot cuts the starts its window leaves, on every site whatever its speed', () => {
+  const raw = input()
+    .regions('KR')
+    .horizon(8)
+    .pools('KR', { name: 'FAST', speed: 1, power: 1, cap: { cpu: 4 } }, { name: 'ECO', speed: 2, power: 0.5, cap: { cpu: 4 } })
+    .carbon('KR', 100)
+    .job(job('r').runtime(2).window(0, 7).latestStart(0), job('w').runtime(2).window(0, 7).latestStart(3))
+    .obj();
+  const { model } = compile(raw);
+  const starts = (id: string) => [...model.jobs.find((j) => j.jobId === id)!.optionStart];
+  // FAST (2 slots) and ECO (4 slots): 'r' starts at 0 only, on both; 'w' at 0..3 on both (ECO's window allows 0..4).
+  expect(starts('r')).toEqual([0, 0]);
+  expect(starts('w')).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+  expect(candidateStarts(parseOptimizeInput(raw), raw.jobs[0]!)).toBe(2);
+});
+
 describe('compileModel unscheduled jobs', () => {
   const base = () => input().regions('KR', 'JP').horizon(6).capacity('KR', { cpu: 4, mem: 8 }).capacity('JP', { cpu: 2, mem: 8, gpu: 1 }).carbon('KR', 100);
 
@@ -180,6 +196,7 @@ describe('compileModel unscheduled jobs', () => {
     { name: 'window shorter than the runtime', spec: job('w').runtime(3).window(2, 3), code: 'empty_window', reason: /needs 3 slots but only slots 2..3/ },
     { name: 'released after the horizon', spec: job('w').window(9, 12), code: 'empty_window', reason: /after the horizon ends at slot 5/ },
     { name: 'deadline clipped by the horizon', spec: job('w').runtime(3).window(4, 30), code: 'empty_window', reason: /clipped/ },
+    { name: 'latest start before the release', spec: job('w').window(2, 5).latestStart(1), code: 'empty_window', reason: /must start by slot 1 \(its latest_start_slot\), before its release at slot 2/ },
     { name: 'more cpu than any region has', spec: job('c').cpu(6), code: 'no_capacity', reason: /needs 6 cpu .* no allowed region \(KR, JP\)/ },
     { name: 'a GPU where the cpu is short', spec: job('g').cpu(3).gpu(1), code: 'no_capacity', reason: /3 cpu, 1 GB of memory and 1 GPU at the same time/ },
     { name: 'a GPU outside its affinity', spec: job('g').gpu(1).affinity('KR'), code: 'no_capacity', reason: /needs 1 GPU .*\(KR\)/ },

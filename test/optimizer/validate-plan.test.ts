@@ -52,6 +52,15 @@ describe('validatePlan', () => {
     expect(kinds).toContain(kind);
   });
 
+  test('reports a start after the latest_start_slot as window, though the run ends by the deadline', async () => {
+    const input = parseOptimizeInput(seedScenario().job(job('r').cpu(1).window(0, 5).latestStart(0)).obj());
+    const output = await optimize(input, { solver: 'highs' });
+    expect(output.plans).toMatchObject([{ job_id: 'r', start_slot: 0 }]);
+    expect(validatePlan(input, output).violations).toEqual([]);
+    output.plans[0]!.start_slot = 2;
+    expect(validatePlan(input, output).violations).toContainEqual(expect.objectContaining({ kind: 'window', message: 'job "r" starts at slot 2, after its latest_start_slot 0' }));
+  });
+
   test('compares capacity with the slack the planner uses (1e-9), not the cost tolerance: a no_capacity claim 5e-7 over it stands', async () => {
     const raw = seedScenario().capacity('KR', { cpu: 1 }).job(job('a').cpu(1.0000005).affinity('KR').window(0, 0)).obj();
     const parsed = parseOptimizeInput(raw);

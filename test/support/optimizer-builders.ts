@@ -49,6 +49,12 @@ export class JobBuilder {
     return this;
   }
 
+  /** Last slot it may start in (a job already running: 0). */
+  latestStart(slot: number): this {
+    this.spec.latest_start_slot = slot;
+    return this;
+  }
+
   data(gb: number): this {
     this.spec.data_gb = gb;
     return this;
