@@ -374,7 +374,9 @@ export class KubernetesSpoke implements SpokeClient {
     const uid = job.metadata?.uid;
     const answer = await this.callTolerating(
       `delete Job ${jobName}`,
-      () => this.batch.deleteNamespacedJob({ name: jobName, namespace, propagationPolicy: 'Background', body: uid ? { preconditions: { uid } } : undefined }),
+      // In the body: kube-apiserver reads a DELETE's options from its body when it has one, the query only otherwise, and a
+      // batch/v1 Job deleted without a policy orphans its pods (they run on). The uid precondition needs the body.
+      () => this.batch.deleteNamespacedJob({ name: jobName, namespace, body: { propagationPolicy: 'Background', ...(uid && { preconditions: { uid } }) } }),
       404,
       409,
     );

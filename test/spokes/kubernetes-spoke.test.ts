@@ -1,3 +1,4 @@
+import { request as httpsRequest } from 'node:https';
 import { Job } from 'kubernetes-models/batch/v1';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdapterError, JobBeingDeletedError, LeftoverJobError, QuotaExceededError } from '../../src/domain/errors.js';
@@ -385,14 +386,38 @@ describe('Kubernetes spoke against the API server double', () => {
     expect(typo?.startedAt).toBeUndefined();
   });
 
-  it('deletes with Background propagation on the condition that it is the Job it read, and a Job already gone is fine', async () => {
+  it('deletes with Background propagation on the condition that it is the Job it read, its pods with it, and a Job already gone is fine', async () => {
     await spoke().createJob(spokeJob('job-a').obj());
+    api().addPod({ namespace: 'default', name: 'job-a-x7k2p', nodeName: 'carbon-kr-worker', phase: 'Running', containers: [{ cpu: '1', memory: '1Gi' }], job: 'job-a' });
     const uid = (api().job('job-a')?.metadata as { uid: string }).uid;
     expect(await spoke().deleteJob('job-a', 'job-a')).toBe(true);
     expect(await spoke().deleteJob('job-a', 'job-a')).toBe(false);
     expect(api().jobNames()).toEqual([]);
+    // The policy travels in the body with the precondition: kube-apiserver reads a DELETE's options from its body when
+    // it has one, and a batch/v1 Job deleted without a policy orphans its pods, which run on (a migrated job twice).
     const deletes = api().requests.filter((r) => r.method === 'DELETE');
-    expect(deletes.map((r) => [r.query.propagationPolicy, r.body, r.status])).toEqual([['Background', { preconditions: { uid } }, 200]]);
+    expect(deletes.map((r) => [r.body, r.propagationPolicy, r.status])).toEqual([[{ propagationPolicy: 'Background', preconditions: { uid } }, 'Background', 200]]);
+    expect(api().podNames()).toEqual([]);
+  });
+
+  it('the API double applies a DELETE as kube-apiserver does: a body without a policy orphans the pods, the query policy beside it unread', async () => {
+    await spoke().createJob(spokeJob('job-b').obj());
+    api().addPod({ namespace: 'default', name: 'job-b-q9z4m', nodeName: 'carbon-kr-worker', phase: 'Running', containers: [{ cpu: '1', memory: '1Gi' }], job: 'job-b' });
+    const uid = String((api().job('job-b')?.metadata as { uid: string }).uid);
+    const payload = JSON.stringify({ preconditions: { uid } });
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${api().url}/apis/batch/v1/namespaces/default/jobs/job-b?propagationPolicy=Background`);
+      const req = httpsRequest(url, { method: 'DELETE', ca: api().caPem, headers: { authorization: `Bearer ${api().token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    expect(status).toBe(200);
+    expect(api().requests.at(-1)?.propagationPolicy).toBeUndefined();
+    expect(api().jobNames()).toEqual([]);
+    expect(api().podNames()).toEqual(['job-b-q9z4m']);
   });
 
   it('leaves alone a Job of the name that is not the job\'s: another workload\'s, or one made in its place after it was read', async () => {

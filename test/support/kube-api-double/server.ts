@@ -38,7 +38,7 @@ export interface RecordedRequest {
   /** What the double answered; undefined for a stall or a reset. */
   status?: number;
   fault?: Fault['kind'];
-  /** For a delete: the propagation policy asked for, from the query or the DeleteOptions body. */
+  /** For a delete: the propagation policy the API server applies (the DeleteOptions body's if there is one, else the query's). */
   propagationPolicy?: string;
   contentType?: string;
 }
@@ -194,6 +194,10 @@ export class KubeApiDouble {
   job(name: string, namespace = 'default'): Json | undefined {
     const job = this.jobs.get(`${namespace}/${name}`);
     return job && wireCopy(job);
+  }
+
+  podNames(namespace = 'default'): string[] {
+    return [...this.pods.keys()].filter((k) => k.startsWith(`${namespace}/`)).map((k) => k.slice(namespace.length + 1));
   }
 
   jobNames(namespace = 'default'): string[] {
@@ -444,9 +448,11 @@ export class KubeApiDouble {
   private deleteJob(res: ServerResponse, record: RecordedRequest, namespace: string, name: string, url: URL): void {
     const job = this.jobs.get(`${namespace}/${name}`);
     if (!job) throw new Refusal(statuses.notFound('jobs', 'batch', name));
-    // client-node sends the policy as a query parameter, kubectl as DeleteOptions in the body.
-    const options = (record.body && typeof record.body === 'object' ? record.body : {}) as Json;
-    const policy = url.searchParams.get('propagationPolicy') ?? (typeof options.propagationPolicy === 'string' ? options.propagationPolicy : undefined);
+    // As kube-apiserver (handlers/delete.go): DeleteOptions come from the body when there is one, from the query only
+    // otherwise; a query policy beside a body is not read.
+    const hasBody = record.body !== undefined;
+    const options = (hasBody && typeof record.body === 'object' && record.body !== null ? record.body : {}) as Json;
+    const policy = hasBody ? (typeof options.propagationPolicy === 'string' ? options.propagationPolicy : undefined) : (url.searchParams.get('propagationPolicy') ?? undefined);
     if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
       throw new Refusal(statuses.invalid('DeleteOptions', '', '', [{ reason: 'FieldValueNotSupported', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`, field: 'propagationPolicy' }]));
     }
@@ -469,6 +475,21 @@ export class KubeApiDouble {
       return;
     }
     this.jobs.delete(`${namespace}/${name}`);
+    this.collectPods(uid, policy);
     this.sendStatus(res, statuses.deleted('jobs', 'batch', name, uid), record);
+  }
+
+  /**
+   * The garbage collector on a deleted Job's pods: Background or Foreground deletes them; Orphan, or no policy (a
+   * batch/v1 Job's default, kept for backwards compatibility), leaves them running, their owner reference gone.
+   */
+  private collectPods(jobUid: string, policy: string | undefined): void {
+    for (const [key, pod] of this.pods) {
+      const metadata = pod.metadata as Json;
+      const owners = (metadata.ownerReferences ?? []) as Json[];
+      if (!owners.some((o) => o.uid === jobUid)) continue;
+      if (policy === 'Background' || policy === 'Foreground') this.pods.delete(key);
+      else metadata.ownerReferences = owners.filter((o) => o.uid !== jobUid);
+    }
   }
 }
