@@ -468,6 +468,12 @@ export class ScheduleCycle {
     // it (the plan cannot move them, so their cores are simply not free).
     const heldInPlan = new Map<string, SlotUse>();
     const heldOutside = new Map<string, SlotUse>();
+    // A Job runs on its pool's nodes: what one outside the plan holds comes off that pool, or off the whole cluster
+    // when the cluster no longer offers the pool.
+    const holdOutside = (region: string, pool: PoolName, spec: AppWrapper['spec'], slots: number, from = 0) => {
+      const offered = poolsOf(usable.get(region)?.view).some((p) => p.name === pool);
+      holdSlots(heldOutside, offered ? `${region}/${pool}` : region, H, spec, slots, from);
+    };
 
     // 4. Build the optimizer input (seed OptimizeInput): slot 0 starts now.
     const jobs: OptimizeJob[] = [];
@@ -491,7 +497,8 @@ export class ScheduleCycle {
           const targetView = target === undefined ? undefined : usable.get(target)?.view;
           if (target !== undefined && targetView) {
             const restMs = Math.max(slotMs, runtimeMs - workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor));
-            holdSlots(heldOutside, target, H, aw.spec, runtimeOnSite(Math.ceil(restMs / slotMs), poolOf(targetView, aw.targetPool ?? aw.placement?.pool)));
+            const targetPool = poolOf(targetView, aw.targetPool ?? aw.placement?.pool);
+            holdOutside(target, targetPool.name, aw.spec, runtimeOnSite(Math.ceil(restMs / slotMs), targetPool));
           }
           continue;
         }
@@ -499,7 +506,7 @@ export class ScheduleCycle {
         // A running job the plan cannot hold (the optimizer would refuse the whole input) runs on as it is.
         const leaveOutsidePlan = (why: string, pool: PoolName, slots: number) => {
           outsidePlan.push({ job_id: aw.jobId, reason: `pool ${pool}, ${why}` });
-          holdSlots(heldOutside, here, H, aw.spec, slots);
+          holdOutside(here, pool, aw.spec, slots);
           this.deps.logger.warn({ jobId: aw.jobId, cluster: placement.cluster, pool, horizonSlots: H }, `running job ${aw.jobId} is in pool ${pool}, ${why}; it keeps running where it is, outside the plan`);
         };
         const doneMs = workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor);
@@ -548,7 +555,7 @@ export class ScheduleCycle {
         holdSlots(heldInPlan, `${here}/${pool}`, H, aw.spec, heldInWindow);
         // Where it runs it holds its cores for the whole rest of its run: what the cut window leaves out is
         // taken off the cluster's free capacity, or new jobs would be planned onto cores it still uses.
-        holdSlots(heldOutside, here, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool), heldInWindow);
+        holdOutside(here, pool, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), herePool), heldInWindow);
       } else {
         if (gateJobUnconfirmed(aw)) {
           // Its Job may be running on its target already (a create sent and not answered, or a hub that died before
@@ -557,7 +564,10 @@ export class ScheduleCycle {
           unconfirmed.push(aw.jobId);
           const target = regionOfCluster.get(aw.targetCluster ?? '');
           const targetView = target === undefined ? undefined : usable.get(target)?.view;
-          if (target !== undefined && targetView) holdSlots(heldOutside, target, H, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), poolOf(targetView, aw.targetPool)));
+          if (target !== undefined && targetView) {
+            const targetPool = poolOf(targetView, aw.targetPool);
+            holdOutside(target, targetPool.name, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), targetPool));
+          }
           continue;
         }
         if (now + runtimeMs > aw.deadlineAt) {
@@ -609,7 +619,9 @@ export class ScheduleCycle {
     const input: OptimizeInput = {
       jobs,
       regions,
-      capacities: regions.flatMap((region) => this.poolCapacities(usable.get(region) as Usable, heldOutside.get(region), (pool) => heldInPlan.get(`${region}/${pool}`))),
+      capacities: regions.flatMap((region) =>
+        this.poolCapacities(usable.get(region) as Usable, (pool) => heldOutside.get(pool ? `${region}/${pool}` : region), (pool) => heldInPlan.get(`${region}/${pool}`)),
+      ),
       carbons: regions.flatMap((region) => (usable.get(region) as Usable).intensities.map((ci, slot) => ({ region, slot, ci_gco2_per_kwh: ci }))),
       slot_seconds: settings.slotSeconds,
       horizon_slots: H,
@@ -657,27 +669,30 @@ export class ScheduleCycle {
   }
 
   /**
-   * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free (less what
-   * running jobs outside the plan hold), the FAST share cut to `capacityFactor` in slots dirtier than the
-   * cluster's threshold; never less than what the plan's running jobs hold there, so that they can all stay.
-   * What running jobs hold beyond their pool's share comes out of the other pools: together the pools never
-   * offer more than the cluster has free.
+   * Free capacity of each pool of a cluster in every slot: its share of what the cluster has free, less what Jobs
+   * outside the plan hold in it (`heldOutside(pool)`; `heldOutside()` for those of a pool no longer offered, off the
+   * whole cluster), the FAST share cut to `capacityFactor` in slots dirtier than the cluster's threshold; never less
+   * than what the plan's running jobs hold there, so that they can all stay. What a pool's Jobs hold beyond its
+   * share comes out of the other pools: together the pools never offer more than the cluster has free.
    */
-  private poolCapacities({ view, intensities }: Usable, heldOutside: SlotUse | undefined, heldInPlan: (pool: PoolName) => SlotUse | undefined): SlotCapacity[] {
+  private poolCapacities({ view, intensities }: Usable, heldOutside: (pool?: PoolName) => SlotUse | undefined, heldInPlan: (pool: PoolName) => SlotUse | undefined): SlotCapacity[] {
+    const anyPool = heldOutside();
     const free = (resource: keyof SlotUse, slot: number) =>
-      Math.max(0, view.allocatable[resource] - view.foreignUsage[resource] - (heldOutside?.[resource][slot] ?? 0));
+      Math.max(0, view.allocatable[resource] - view.foreignUsage[resource] - (anyPool?.[resource][slot] ?? 0));
     const scaleDown = view.fastScaleDown;
     const out: SlotCapacity[] = [];
     const pools = poolsOf(view);
     const scaledIn = (pool: WorkerPool, slot: number) => pool.name === 'FAST' && scaleDown !== undefined && intensities[slot]! > scaleDown.thresholdGco2PerKwh;
     const share = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => free(resource, slot) * pool.share * (scaledIn(pool, slot) ? scaleDown!.capacityFactor : 1);
     const held = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => heldInPlan(pool.name)?.[resource][slot] ?? 0;
+    const outside = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => heldOutside(pool.name)?.[resource][slot] ?? 0;
     // Against the pool's whole share: a FAST pool scaled down for a dirty grid takes no new work, but its running
     // jobs use its own cores, not the other pool's.
-    const overflow = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => Math.max(0, held(pool, resource, slot) - free(resource, slot) * pool.share);
+    const overflow = (pool: WorkerPool, resource: keyof SlotUse, slot: number) =>
+      Math.max(0, held(pool, resource, slot) + outside(pool, resource, slot) - free(resource, slot) * pool.share);
     const cap = (pool: WorkerPool, resource: keyof SlotUse, slot: number) => {
       const othersOverflow = pools.reduce((sum, other) => (other === pool ? sum : sum + overflow(other, resource, slot)), 0);
-      return Math.max(held(pool, resource, slot), share(pool, resource, slot) - othersOverflow);
+      return Math.max(held(pool, resource, slot), share(pool, resource, slot) - outside(pool, resource, slot) - othersOverflow);
     };
     for (const pool of pools) {
       for (let slot = 0; slot < intensities.length; slot++) {
