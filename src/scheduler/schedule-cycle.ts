@@ -578,6 +578,13 @@ export class ScheduleCycle {
           unschedulable.push({ job_id: aw.jobId, reason: `no ready cluster with carbon data among its regions (${aw.spec.affinityRegions.join(', ') || 'any'})` });
           continue;
         }
+        // A cluster that refused a Job of it refuses it for good (a requeued job keeps its refused_by): its gate there would fail it.
+        const notRefused = allowed.filter((r) => !aw.refusedBy?.includes(viewIn(r).name));
+        if (!notRefused.length) {
+          unschedulable.push({ job_id: aw.jobId, reason: `every ready cluster among its regions refused a Job of it (refused_by: ${aw.refusedBy?.join(', ')})` });
+          continue;
+        }
+        allowed = notRefused;
         // Its pod must fit on one node: a cluster's total is no use to a job larger than each of its nodes.
         const size = { cpu: aw.spec.cpu, memGb: aw.spec.memGb, gpu: aw.spec.gpu };
         const fitting = allowed.filter((r) => fitsANode(viewIn(r), size));
