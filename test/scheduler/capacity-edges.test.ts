@@ -1,14 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppWrapper, Resources } from '../../src/domain/app-wrapper.js';
-import type { Clock } from '../../src/domain/clock.js';
 import type { ClusterStatus } from '../../src/domain/cluster.js';
-import type { Spoke } from '../../src/hub/cluster-monitor.js';
-import { clusterInfo } from '../../src/main.js';
-import { parseConfig } from '../../src/config/config.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FlatProvider, region, schedule, submit } from '../support/flat-hub.js';
+import { configuredSpokes, FlatProvider, region, schedule, submit } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
 
 type Placed = { job_id: string; cluster: string; pool: string; planned_start: string };
@@ -26,19 +22,6 @@ class BusySpoke extends SimulatedSpoke {
   override async status(): Promise<ClusterStatus> {
     return { ...(await super.status()), foreignUsage: { ...this.foreign } };
   }
-}
-
-/** The spokes `testHub` would make for `regions`, each a BusySpoke. */
-function busySpokes(regions: Record<string, unknown>[], clock: Clock): { spokes: Spoke[]; clients: Map<string, BusySpoke> } {
-  const config = parseConfig({ regions, store: { kind: 'memory' } });
-  const clients = new Map<string, BusySpoke>();
-  const spokes = config.regions.map((r) => {
-    const info = clusterInfo(r);
-    const client = new BusySpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock, info.pools);
-    clients.set(r.cluster, client);
-    return { info, client };
-  });
-  return { spokes, clients };
 }
 
 describe('the schedule cycle\'s picture of the clusters', () => {
@@ -69,7 +52,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
     // KR: 16 cores, half FAST and half ECO. 8 of its cores are taken by workloads CASPIAN does not manage.
     const clock = new FakeClock();
     const regions = [region('KR', [{ name: 'FAST', share: 0.5 }, { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 }], 16)];
-    const { spokes, clients } = busySpokes(regions, clock);
+    const { spokes, clients } = configuredSpokes(regions, clock, BusySpoke);
     clients.get('carbon-kr')!.foreign = { cpu: 8, memGb: 0, gpu: 0 };
     t = await testHub({ horizon_hours: 1, regions }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 300 }) });
     await t.hub.loops.carbon.runOnce();
@@ -107,7 +90,7 @@ describe('the schedule cycle\'s picture of the clusters', () => {
     const clock = new FakeClock();
     const carbon = new FlatProvider(clock, { KR: 300, JP: 600 });
     const regions = [region('KR', undefined, 8), region('JP', undefined, 8)];
-    const { spokes, clients } = busySpokes(regions, clock);
+    const { spokes, clients } = configuredSpokes(regions, clock, BusySpoke);
     t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: carbon });
     await t.hub.loops.carbon.runOnce();
     await submit(t, { job_id: 'r', cpu: 8, runtime_minutes: 240, deadline_minutes: 900, urgency: 'urgent' });

@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppWrapper } from '../../src/domain/app-wrapper.js';
-import { clusterInfo } from '../../src/main.js';
-import { parseConfig } from '../../src/config/config.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { appWrapper } from '../support/app-wrapper-builder.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FlatProvider, region, schedule, submit } from '../support/flat-hub.js';
+import { configuredSpokes, FlatProvider, region, schedule, submit } from '../support/flat-hub.js';
 import { testHub, type TestHub } from '../support/hub.js';
 
 /**
@@ -22,18 +20,6 @@ const HALF_AND_HALF = [
   { name: 'ECO', share: 0.5, speed_factor: 1.5, power_factor: 0.6 },
 ];
 
-function spokesFor(regions: Record<string, unknown>[], clock: FakeClock) {
-  const config = parseConfig({ regions, store: { kind: 'memory' } });
-  const clients = new Map<string, SimulatedSpoke>();
-  const spokes = config.regions.map((r) => {
-    const info = clusterInfo(r);
-    const client = new SimulatedSpoke(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock, info.pools);
-    clients.set(r.cluster, client);
-    return { info, client };
-  });
-  return { spokes, clients };
-}
-
 describe('room held outside the plan, on a cluster with FAST and ECO pools', () => {
   let t: TestHub;
   afterEach(() => t.hub.stop());
@@ -41,7 +27,7 @@ describe('room held outside the plan, on a cluster with FAST and ECO pools', () 
   it('a gate Job whose create went unanswered (on FAST) keeps the FAST cores it takes: an urgent FAST job is not planned onto them', async () => {
     const clock = new FakeClock();
     const regions = [region('KR', HALF_AND_HALF, 16)];
-    const { spokes, clients } = spokesFor(regions, clock);
+    const { spokes, clients } = configuredSpokes(regions, clock, SimulatedSpoke);
     t = await testHub({ regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 300 }) });
     await t.hub.loops.carbon.runOnce();
     const now = clock.now();
@@ -79,7 +65,7 @@ describe('room held outside the plan, on a cluster with FAST and ECO pools', () 
     // there is planned over at most 12 / 3 = 4 slots, and the rest of its run on KR is held outside the plan.
     const clock = new FakeClock();
     const regions = [region('KR', HALF_AND_HALF, 16), region('JP', [{ name: 'FAST', share: 1, speed_factor: 3 }], 16)];
-    const { spokes } = spokesFor(regions, clock);
+    const { spokes } = configuredSpokes(regions, clock, SimulatedSpoke);
     t = await testHub({ horizon_hours: 1, regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: new FlatProvider(clock, { KR: 300, JP: 600 }) });
     await t.hub.loops.carbon.runOnce();
     const now = clock.now();

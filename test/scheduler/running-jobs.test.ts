@@ -12,6 +12,15 @@ import { metricValue } from '../support/metric-value.js';
  * Running jobs in the schedule cycle: "stay, or move now", never a move that cannot finish by the deadline,
  * and the cores they hold never handed to other jobs, whether the plan holds them or not.
  */
+/** A cluster whose admission refuses every CASPIAN Job (a webhook, a policy): for good, as a 4xx is. */
+class RefusingSpoke extends SimulatedSpoke {
+  refusals = 0;
+  override async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
+    this.refusals++;
+    throw new AdapterError(`admission webhook "policy.example.com" denied the request: Job ${request.jobName} is not allowed`, false);
+  }
+}
+
 describe('running jobs in the schedule cycle', () => {
   let t: TestHub;
   afterEach(() => t.hub.stop());
@@ -100,20 +109,14 @@ describe('running jobs in the schedule cycle', () => {
     expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'small')).toMatchObject({ cluster: 'carbon-jp' });
   });
 
-  it('a running job is not planned to move again to a cluster that refused its Job', async () => {
-    /** A cluster whose admission refuses every CASPIAN Job (a webhook, a policy): for good, as a 4xx is. */
-    class RefusingSpoke extends SimulatedSpoke {
-      refusals = 0;
-      override async createJob(request: SpokeJobRequest): Promise<'created' | 'adopted'> {
-        this.refusals++;
-        throw new AdapterError(`admission webhook "policy.example.com" denied the request: Job ${request.jobName} is not allowed`, false);
-      }
-    }
+  /** 'long' runs on KR; JP turns much cleaner, the plan moves the job there, and JP refuses the new Job. */
+  async function refusedByJp() {
     const clock = new FakeClock();
     const provider = new FlatProvider(clock, { KR: 100, JP: 700 });
+    const kr = new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 0 }, clock);
     const jp = new RefusingSpoke('carbon-jp', { cpu: 16, memGb: 64, gpu: 0 }, clock);
     const spokes = [
-      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: new SimulatedSpoke('carbon-kr', { cpu: 16, memGb: 64, gpu: 0 }, clock) },
+      { info: { name: 'carbon-kr', region: 'KR', zone: 'KR' }, client: kr },
       { info: { name: 'carbon-jp', region: 'JP', zone: 'JP' }, client: jp },
     ];
     t = await testHub({ regions: [region('KR'), region('JP')], migration: { network_gco2_per_gb: {} } }, { clock, spokes, carbonProvider: provider });
@@ -124,14 +127,17 @@ describe('running jobs in the schedule cycle', () => {
     await dispatch(t);
     expect(await view(t, 'long')).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', job: { cluster: 'carbon-kr', name: 'long' } });
 
-    // JP turns much cleaner: the plan moves the job there, and JP refuses the new Job.
     provider.values.KR = 700;
     provider.values.JP = 100;
     await t.hub.loops.carbon.runOnce();
     expect((await schedule(t)).migrations).toEqual([expect.objectContaining({ job_id: 'long', to_cluster: 'carbon-jp' })]);
     await dispatch(t);
     expect(jp.refusals).toBe(1);
+    return { clock, kr, jp };
+  }
 
+  it('a running job is not planned to move again to a cluster that refused its Job', async () => {
+    const { clock, jp } = await refusedByJp();
     // It used to decide the same move every cycle, each refused, counted and logged again.
     for (let cycle = 0; cycle < 3; cycle++) {
       clock.advanceMinutes(5);
@@ -142,6 +148,36 @@ describe('running jobs in the schedule cycle', () => {
     expect(jp.refusals).toBe(1);
     expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'refused' })).toBe(1);
     expect(await view(t, 'long')).toMatchObject({ phase: 'Running', target_cluster: 'carbon-kr', job: { cluster: 'carbon-kr', name: 'long' }, refused_by: ['carbon-jp'] });
+  });
+
+  /** After `refusedByJp`, KR stops answering past spokes.lost_after_seconds: the job is requeued, Pending, JP still refused. */
+  async function requeuedAfterRefusal() {
+    const world = await refusedByJp();
+    world.kr.setReachable(false);
+    await dispatch(t);
+    world.clock.advanceMinutes(16);
+    await t.hub.loops.carbon.runOnce();
+    await dispatch(t);
+    expect(await view(t, 'long')).toMatchObject({ phase: 'Pending', refused_by: ['carbon-jp'] });
+    return world;
+  }
+
+  it('a job requeued off a lost cluster is not planned onto the cluster that refused its Job (its gate would fail it), but where it may run', async () => {
+    const { kr } = await requeuedAfterRefusal();
+    // KR answers again. JP is still the cleaner, but JP refuses this job's Jobs.
+    kr.setReachable(true);
+    const summary = await schedule(t);
+    expect(summary.placed.find((p: { job_id: string }) => p.job_id === 'long')).toMatchObject({ cluster: 'carbon-kr' });
+    await dispatch(t);
+    expect((await view(t, 'long')).phase).not.toBe('Failed');
+  });
+
+  it('a job requeued off a lost cluster is Unschedulable, naming the refusal, while only the cluster that refused it answers', async () => {
+    await requeuedAfterRefusal();
+    const summary = await schedule(t);
+    expect(summary.placed).toEqual([]);
+    expect(summary.unschedulable).toEqual([{ job_id: 'long', reason: 'every ready cluster among its regions refused a Job of it (refused_by: carbon-jp)' }]);
+    expect((await view(t, 'long')).phase).toBe('Unschedulable');
   });
 
   it('a running job the plan moves shows the move\'s start, and its own start again when the move is given up', async () => {

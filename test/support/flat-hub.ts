@@ -1,5 +1,10 @@
 import type { CarbonProvider, CarbonReading } from '../../src/carbon/types.js';
+import { parseConfig } from '../../src/config/config.js';
 import type { Clock } from '../../src/domain/clock.js';
+import type { WorkerPool } from '../../src/domain/cluster.js';
+import type { Spoke } from '../../src/hub/cluster-monitor.js';
+import { clusterInfo } from '../../src/main.js';
+import type { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import type { TestHub } from './hub.js';
 
 /** Flat intensity per zone, changeable by the test; forecast by persistence. */
@@ -17,6 +22,26 @@ export class FlatProvider implements CarbonProvider {
     for (let at = fromMs; at < toMs; at += 300_000) out.push({ zone, at, gco2PerKwh: this.values[zone] ?? 500, source: 'flat', kind: 'forecast' });
     return out;
   }
+}
+
+/**
+ * The spokes `testHub` would make for the configuration's `regions`, each a `Client` (a SimulatedSpoke or a
+ * subclass), and the clients by cluster for the test to drive.
+ */
+export function configuredSpokes<Client extends SimulatedSpoke>(
+  regions: Record<string, unknown>[],
+  clock: Clock,
+  Client: new (name: string, capacity: { cpu: number; memGb: number; gpu: number }, clock: Clock, pools?: readonly WorkerPool[]) => Client,
+): { spokes: Spoke[]; clients: Map<string, Client> } {
+  const config = parseConfig({ regions, store: { kind: 'memory' } });
+  const clients = new Map<string, Client>();
+  const spokes = config.regions.map((r) => {
+    const info = clusterInfo(r);
+    const client = new Client(r.cluster, { cpu: r.capacity.cpu, memGb: r.capacity.mem_gb, gpu: r.capacity.gpu }, clock, info.pools);
+    clients.set(r.cluster, client);
+    return { info, client };
+  });
+  return { spokes, clients };
 }
 
 /** A `regions[]` entry of the configuration: `carbon-<name>` in zone `name`, with `cpu` cores and 64 GB, and its pools when given. */
