@@ -474,6 +474,15 @@ export class ScheduleCycle {
       const offered = poolsOf(usable.get(region)?.view).some((p) => p.name === pool);
       holdSlots(heldOutside, offered ? `${region}/${pool}` : region, H, spec, slots, from);
     };
+    // Room on the cluster a job's Job is about to run on, or may run on already, for `runMs` of work on `pool` there:
+    // its target, when that cluster can take work now.
+    const holdOnTarget = (aw: AppWrapper, pool: PoolName | undefined, runMs: number) => {
+      const target = regionOfCluster.get(aw.targetCluster ?? '');
+      const targetView = target === undefined ? undefined : usable.get(target)?.view;
+      if (target === undefined || !targetView) return;
+      const onPool = poolOf(targetView, pool);
+      holdOutside(target, onPool.name, aw.spec, runtimeOnSite(Math.ceil(runMs / slotMs), onPool));
+    };
 
     // 4. Build the optimizer input (seed OptimizeInput): slot 0 starts now.
     const jobs: OptimizeJob[] = [];
@@ -493,12 +502,9 @@ export class ScheduleCycle {
         // A job on a cluster that does not answer cannot be moved (its Job cannot be deleted): leave it be. A move
         // already decided still takes its room where it goes, as soon as that cluster answers: held there.
         if (!here || !usable.has(here)) {
-          const target = aw.migrating ? regionOfCluster.get(aw.targetCluster ?? '') : undefined;
-          const targetView = target === undefined ? undefined : usable.get(target)?.view;
-          if (target !== undefined && targetView) {
+          if (aw.migrating) {
             const restMs = Math.max(slotMs, runtimeMs - workDoneMs(aw, now, (c, p) => poolOf(this.deps.clusters.info(c), p).speedFactor));
-            const targetPool = poolOf(targetView, aw.targetPool ?? aw.placement?.pool);
-            holdOutside(target, targetPool.name, aw.spec, runtimeOnSite(Math.ceil(restMs / slotMs), targetPool));
+            holdOnTarget(aw, aw.targetPool ?? aw.placement?.pool, restMs);
           }
           continue;
         }
@@ -562,12 +568,7 @@ export class ScheduleCycle {
           // recording the answer): the dispatch cycle's listing settles that, adopting the Job or letting the next plan
           // decide. Re-planned or failed now, that Job would be deleted as not its own. Its room stays taken there.
           unconfirmed.push(aw.jobId);
-          const target = regionOfCluster.get(aw.targetCluster ?? '');
-          const targetView = target === undefined ? undefined : usable.get(target)?.view;
-          if (target !== undefined && targetView) {
-            const targetPool = poolOf(targetView, aw.targetPool);
-            holdOutside(target, targetPool.name, aw.spec, runtimeOnSite(Math.ceil(runtimeMs / slotMs), targetPool));
-          }
+          holdOnTarget(aw, aw.targetPool, runtimeMs);
           continue;
         }
         if (now + runtimeMs > aw.deadlineAt) {
