@@ -463,9 +463,9 @@ export class DispatchCycle {
     };
   }
 
-  /** Whether a cluster is configured and answering, so that a create there is worth sending. */
-  private answering(cluster: string): boolean {
-    return this.deps.clusters.client(cluster) !== undefined && this.deps.clusters.view(cluster)?.ready === true;
+  /** The client of a cluster that is configured and answering, so that a create there is worth sending. */
+  private answeringClient(cluster: string): SpokeClient | undefined {
+    return this.deps.clusters.view(cluster)?.ready === true ? this.deps.clusters.client(cluster) : undefined;
   }
 
   /**
@@ -473,8 +473,8 @@ export class DispatchCycle {
    * never take it; `unanswered` or `not-made` when it made nothing the hub knows of, to be tried again next cycle.
    */
   private async create(aw: AppWrapper, cluster: string, request: SpokeJobRequest, summary: DispatchSummary): Promise<CreateOutcome | NoJob> {
-    const client = this.deps.clusters.client(cluster);
-    if (!client || !this.answering(cluster)) return 'not-made';
+    const client = this.answeringClient(cluster);
+    if (!client) return 'not-made';
     try {
       const outcome = await this.call(client, client.createJob(request), `create Job ${request.jobName}`);
       this.deps.metrics.recordDispatchAction(cluster, outcome);
@@ -556,7 +556,7 @@ export class DispatchCycle {
       aw = stored;
       request = this.request(aw, cluster, 1, now);
     }
-    if (!this.answering(cluster)) return;
+    if (!this.answeringClient(cluster)) return;
     // Written ahead of the create: a hub that dies before it records the answer finds the Job on restart as one
     // that may exist, and no plan moves or fails the job (which would delete that Job, perhaps running or done
     // by then) until a listing of the cluster settles it.
