@@ -24,6 +24,13 @@ export function unsupportedContentCoding(coding: string): Error {
 /** What a client is told when the store has failed; the cause (a file, an SQLite error) is in the hub log. */
 const STORE_UNAVAILABLE = 'the store refuses every change until the hub restarts; GET /health says why';
 
+/** What a 5xx says: what the client can act on, never its cause (that is in the hub log). */
+function serverErrorBody(error: unknown): ErrorBody {
+  if (error instanceof StoreUnavailableError) return { error: statusText(503), message: STORE_UNAVAILABLE, details: [] };
+  if (error instanceof HubStoppingError) return { error: statusText(503), message: `${error.message}; ask again once it is back`, details: [] };
+  return { error: statusText(500), message: 'internal error; see the hub log', details: [] };
+}
+
 function statusOf(error: unknown): number {
   if (error instanceof ValidationError) return 400;
   if (error instanceof NotFoundError) return 404;
@@ -81,11 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
             message: (error as Error).message,
             details: error instanceof ValidationError ? error.details : [],
           }
-        : error instanceof StoreUnavailableError
-          ? { error: statusText(503), message: STORE_UNAVAILABLE, details: [] }
-          : error instanceof HubStoppingError
-            ? { error: statusText(503), message: `${error.message}; ask again once it is back`, details: [] }
-            : { error: statusText(500), message: 'internal error; see the hub log', details: [] };
+        : serverErrorBody(error);
     // A hub shutting down is doing as it should: its refusals are no failures.
     if (status >= 500 && !(error instanceof HubStoppingError)) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else request.log.info({ url: request.url, method: request.method, status, message: body.message }, 'request rejected');
