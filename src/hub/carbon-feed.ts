@@ -17,8 +17,8 @@ export interface ZoneCarbon {
 export interface CarbonStatus {
   source: string;
   kind: CarbonValueKind | undefined;
-  /** Seconds since the source delivered the current value. */
-  ageSeconds: number;
+  /** Seconds since the source delivered the current value; null when none ever was (a stand-in fills the zone). */
+  ageSeconds: number | null;
   /** The value is older than the tolerated staleness, or a configured stand-in: the zone is flagged. */
   stale: boolean;
 }
@@ -134,9 +134,13 @@ export class CarbonFeed {
   status(zone: string): CarbonStatus | undefined {
     const data = this.zones.get(zone);
     if (!data) return undefined;
-    const ageMs = Math.max(0, this.deps.clock.now() - (data.current.fetchedAt ?? data.fetchedAt));
-    const tooOld = this.deps.maxStalenessMs !== undefined && ageMs > this.deps.maxStalenessMs;
-    return { source: data.current.source, kind: data.current.kind, ageSeconds: Math.round(ageMs / 1000), stale: data.current.stale === true || tooOld };
+    // A stale stand-in without a date (the configured constant before any value arrived) is no delivery: dating it
+    // by this refresh would show a zone that never had data as just fed.
+    const standIn = data.current.stale === true && data.current.kind === 'filled';
+    const deliveredAt = data.current.fetchedAt ?? (standIn ? undefined : data.fetchedAt);
+    const ageMs = deliveredAt === undefined ? undefined : Math.max(0, this.deps.clock.now() - deliveredAt);
+    const tooOld = this.deps.maxStalenessMs !== undefined && ageMs !== undefined && ageMs > this.deps.maxStalenessMs;
+    return { source: data.current.source, kind: data.current.kind, ageSeconds: ageMs === undefined ? null : Math.round(ageMs / 1000), stale: data.current.stale === true || tooOld };
   }
 
   /**

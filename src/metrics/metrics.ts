@@ -80,7 +80,7 @@ export class Metrics {
   });
   private readonly carbonDataAge = new Gauge({
     name: 'caspian_carbon_data_age_seconds',
-    help: 'Age of the current carbon value: time since its source delivered it. Unit: seconds. Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
+    help: 'Age of the current carbon value: time since its source delivered it; no series while nothing was ever delivered (a configured stand-in fills the zone). Unit: seconds. Labels: zone (a regions[].zone of the configuration, e.g. KR, JP-TK).',
     labelNames: ['zone'],
     registers: [this.registry],
   });
@@ -510,8 +510,10 @@ export class Metrics {
     }
   }
 
-  setCarbonDataAge(zone: string, seconds: number): void {
-    this.carbonDataAge.set({ zone }, seconds);
+  /** Null: nothing was ever delivered for the zone, so it has no age (the series goes, as for a zone with no value). */
+  setCarbonDataAge(zone: string, seconds: number | null): void {
+    if (seconds === null) this.carbonDataAge.remove({ zone });
+    else this.carbonDataAge.set({ zone }, seconds);
   }
 
   /** A zone with no carbon value yet: stale, so that the alert on `caspian_carbon_stale` covers it too. */
