@@ -200,14 +200,17 @@ export class FallbackChain implements CarbonProvider {
       return answer;
     }
     // The last forecast still says something about the hours it covered (an empty answer does not replace
-    // it); there is no constant forecast (the horizon filler falls back to history and the current value instead).
+    // it), while it is as young as a last known current value may be. Older, it no longer stands for the
+    // present: the hours it predicted are known better by the current value and history, which the horizon
+    // filler falls back to (there is no constant forecast).
     const known = this.lastForecast.get(zone);
-    if (!known) {
-      if (answer) return answer;
-      throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
+    if (known && this.isFresh(known.fetchedAt)) return clip(known.points, fromMs, toMs).map((p) => ({ ...p, source: LAST_KNOWN }));
+    if (known) {
+      const age = Math.round((this.deps.clock.now() - known.fetchedAt) / 1000);
+      this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known forecast for zone ${zone} is ${age} s old`, true));
     }
-    const stale = !this.isFresh(known.fetchedAt);
-    return clip(known.points, fromMs, toMs).map((p) => ({ ...p, source: LAST_KNOWN, ...(stale ? { stale } : {}) }));
+    if (answer) return answer;
+    throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
   }
 
   async history(zone: string, fromMs: number, toMs: number): Promise<CarbonReading[]> {

@@ -105,3 +105,31 @@ describe('fillHorizon without much to go on', () => {
     expect(fill({ forecast: [], history: [], current: undefined })).toEqual([]);
   });
 });
+
+describe('fillHorizon over holes in the forecast', () => {
+  /** Forecast points at these hours from NOW, valued 500 + hour. */
+  const at = (hours: number[]): CarbonReading[] => hours.map((h) => ({ zone: 'KR', at: NOW + h * HOUR, gco2PerKwh: 500 + h, source: 'electricitymaps', kind: 'forecast' }));
+  const cases: { name: string; hours: number[]; history: 'week' | 'none'; want: [number, string, number | 'history'][] }[] = [
+    {
+      name: 'hours the source left out (over twice its step) are filled from history after one step of the point before',
+      hours: [0, 1, 2, 6, 7],
+      history: 'week',
+      want: [[0, 'forecast', 500], [1, 'forecast', 501], [2, 'forecast', 502], [3, 'filled', 'history'], [4, 'filled', 'history'], [5, 'filled', 'history'], [6, 'forecast', 506], [7, 'forecast', 507]],
+    },
+    {
+      name: 'with no history, a hole holds the current value',
+      hours: [0, 1, 4, 5],
+      history: 'none',
+      want: [[0, 'forecast', 500], [1, 'forecast', 501], [2, 'filled', 444], [3, 'filled', 444], [4, 'forecast', 504], [5, 'forecast', 505]],
+    },
+    { name: 'one missing point (twice the step) is no hole', hours: [0, 1, 3, 4], history: 'none', want: [[0, 'forecast', 500], [1, 'forecast', 501], [3, 'forecast', 503], [4, 'forecast', 504]] },
+    { name: 'an evenly coarse forecast has no holes', hours: [0, 6, 12], history: 'none', want: [[0, 'forecast', 500], [6, 'forecast', 506], [12, 'forecast', 512]] },
+    { name: 'a forecast that turns from finer to coarser points has no hole where it turns', hours: [0, 0.25, 0.5, 0.75, 1, 4, 7], history: 'none', want: [[0, 'forecast', 500], [0.25, 'forecast', 500.25], [0.5, 'forecast', 500.5], [0.75, 'forecast', 500.75], [1, 'forecast', 501], [4, 'forecast', 504], [7, 'forecast', 507]] },
+  ];
+  it.each(cases)('$name', ({ hours, history, want }) => {
+    const last = (hours.at(-1) as number) + 1;
+    const out = fill({ forecast: at(hours), history: history === 'week' ? past(NOW - 7 * DAY) : [], toMs: NOW + last * HOUR });
+    const expected = want.map(([h, kind, value]) => [h, kind, value === 'history' ? 'file' : value]);
+    expect(out.map((p) => [(p.at - NOW) / HOUR, p.kind, p.kind === 'filled' && history === 'week' ? p.source : p.gco2PerKwh])).toEqual(expected);
+  });
+});
