@@ -17,6 +17,16 @@ const MIN_RUNTIME_MINUTES = 1 / 60;
 
 const boundedNumber = (max: number) => z.number().finite().max(max);
 
+/**
+ * A page size in a query string: decimal digits only. (`z.coerce.number` took `0x10`, `1e3` and ` 5 ` as
+ * numbers: a client's typo read as some other size instead of refused.)
+ */
+const queryLimit = z
+  .string()
+  .regex(/^[0-9]{1,6}$/, 'must be a whole number in decimal digits')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(10_000));
+
 const jobIdSchema = z
   .string()
   .max(JOB_ID_MAX_LENGTH, `must be at most ${JOB_ID_MAX_LENGTH} characters (it names Kubernetes Jobs, with room for a generation suffix)`)
@@ -106,7 +116,7 @@ export function listQuerySchema(clusters: readonly string[]) {
       .refine((c) => clusters.includes(c), { message: `unknown cluster; known clusters: ${clusters.join(', ')}` })
       .optional(),
     /** Page size; absent = every match. */
-    limit: z.coerce.number().int().min(1).max(10_000).optional(),
+    limit: queryLimit.optional(),
     /** Cursor: the `next` of the previous page (a job id); the page starts after it. */
     after: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a job id (the next of a previous page)').optional(),
   });
@@ -114,7 +124,7 @@ export function listQuerySchema(clusters: readonly string[]) {
 
 export const decisionsQuerySchema = z.strictObject({
   /** How many of the latest decisions, oldest first. */
-  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  limit: queryLimit.default(100),
   format: z.enum(['json', 'csv']).default('json'),
   /** Only this job's decisions. */
   job_id: z.string().max(JOB_ID_MAX_LENGTH).regex(DNS_1123_LABEL, 'must be a DNS-1123 label').optional(),

@@ -181,6 +181,10 @@ describe('AppWrapper API', () => {
   it.each([
     ['a zero limit', '?limit=0', 'limit'],
     ['a limit that is not a number', '?limit=ten', 'limit'],
+    ['a limit in hexadecimal', '?limit=0x10', 'limit'],
+    ['a limit in exponent notation', '?limit=1e3', 'limit'],
+    ['a limit with spaces around it', '?limit=%205', 'limit'],
+    ['a limit given twice', '?limit=1&limit=2', 'limit'],
     ['a cursor that is not a job id', '?after=Not_An_Id', 'after'],
     ['a cursor that matches nothing', '?after=nope', 'after'],
     ['an unknown phase', '?phase=Sleeping', 'phase'],

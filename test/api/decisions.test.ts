@@ -81,6 +81,8 @@ describe('decision log and GET /hub/decisions', () => {
     for (const [query, field] of [
       ['?limit=0', 'limit'],
       ['?limit=abc', 'limit'],
+      ['?limit=0x10', 'limit'],
+      ['?limit=2.0', 'limit'],
       ['?format=xml', 'format'],
       ['?job_id=Bad_Id', 'job_id'],
       ['?since=1', 'since'],
