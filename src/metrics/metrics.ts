@@ -199,6 +199,15 @@ export class Metrics {
       if (counts) this.migrationsInProgress.set(counts.migrating);
     },
   });
+  private readonly jobsUnconfirmed = new Gauge({
+    name: 'caspian_jobs_unconfirmed',
+    help: 'AppWrappers with a Job whose create was sent to a spoke and never answered, so it may or may not exist. Such a job keeps its room on that cluster and is not replanned until the cluster answers (the Job then adopted or made again) or counts as lost (spokes.lost_after_seconds). Unit: AppWrappers. No labels.',
+    registers: [this.registry],
+    collect: async () => {
+      const counts = await this.storeCounts();
+      if (counts) this.jobsUnconfirmed.set(counts.unconfirmed);
+    },
+  });
   private readonly storeDurable = new Histogram({
     name: 'caspian_store_durable_seconds',
     help: 'Time from the first write of a store batch until the batch is committed (with store.synchronous full, fsynced) and its writes acknowledged: the longest a write of it waited for the disk. Unit: seconds. No labels. SQLite store only.',

@@ -16,12 +16,16 @@ export interface MemoryStoreOptions {
   removeThrough?: (removed: AppWrapper) => void;
 }
 
+/** 1 when `aw` has a Job whose create was never answered, else 0 (a count's step). */
+const unconfirmed = (aw: AppWrapper): number => ((aw.unconfirmedJobs?.length ?? 0) > 0 ? 1 : 0);
+
 /** The working set in memory. */
 export class MemoryStore implements Store {
   readonly name = 'memory';
   private readonly byId = new Map<string, AppWrapper>();
   private readonly byPhase = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
   private migrating = 0;
+  private unconfirmed = 0;
   private readonly writeThrough: MemoryStoreOptions['writeThrough'];
   private readonly removeThrough: MemoryStoreOptions['removeThrough'];
 
@@ -57,6 +61,7 @@ export class MemoryStore implements Store {
     this.byId.set(appWrapper.jobId, appWrapper);
     this.byPhase[appWrapper.phase]++;
     if (appWrapper.migrating) this.migrating++;
+    this.unconfirmed += unconfirmed(appWrapper);
   }
 
   async get(jobId: string): Promise<AppWrapper | undefined> {
@@ -80,6 +85,7 @@ export class MemoryStore implements Store {
     this.byPhase[current.phase]--;
     this.byPhase[next.phase]++;
     this.migrating += Number(next.migrating) - Number(current.migrating);
+    this.unconfirmed += unconfirmed(next) - unconfirmed(current);
     return next;
   }
 
@@ -92,13 +98,14 @@ export class MemoryStore implements Store {
       this.byId.delete(jobId);
       this.byPhase[current.phase]--;
       if (current.migrating) this.migrating--;
+      this.unconfirmed -= unconfirmed(current);
       removed++;
     }
     return removed;
   }
 
   async counts(): Promise<StoreCounts> {
-    return { byPhase: { ...this.byPhase }, migrating: this.migrating };
+    return { byPhase: { ...this.byPhase }, migrating: this.migrating, unconfirmed: this.unconfirmed };
   }
 
   /** Memory cannot fail to take a write. */

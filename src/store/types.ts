@@ -4,6 +4,8 @@ export interface StoreCounts {
   byPhase: Record<Phase, number>;
   /** AppWrappers with a migration of a live Job under way. */
   migrating: number;
+  /** AppWrappers with a Job whose create was sent and not answered (`unconfirmedJobs`): it may or may not exist. */
+  unconfirmed: number;
 }
 
 export interface AppWrapperFilter {

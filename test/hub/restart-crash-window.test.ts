@@ -6,6 +6,7 @@ import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { DB_FILE } from '../../src/store/sqlite-store.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testHub, type TestHub } from '../support/hub.js';
+import { metricValue } from '../support/metric-value.js';
 import { tempDirs } from '../support/temp-dir.js';
 
 /**
@@ -90,6 +91,7 @@ describe('restart: a Job created just before the hub died, on a cluster that doe
     expect((await t.hub.loops.schedule.runOnce()).unconfirmed).toEqual(['a']);
     await t.hub.loops.dispatch.runOnce();
     expect((await view(t, 'a')).phase).toBe('Planned');
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_unconfirmed')).toBe(1);
 
     // KR answers again; its Job ran all along and has succeeded, within the job's deadline.
     w.clock.advanceMinutes(47);
@@ -101,6 +103,7 @@ describe('restart: a Job created just before the hub died, on a cluster that doe
     const after = await view(t, 'a');
     expect(after.phase, `reason: ${after.reason}`).toBe('Succeeded');
     expect((await w.kr.listJobs()).map((j) => j.jobName)).toEqual(['a']);
+    expect(await metricValue(t.hub.metrics, 'caspian_jobs_unconfirmed')).toBe(0);
   });
 
   it('is adopted once its cluster answers, not deleted because the plan found no ready cluster for it meanwhile', async () => {

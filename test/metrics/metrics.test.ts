@@ -5,8 +5,8 @@ import type { StoreCounts } from '../../src/store/types.js';
 import { metricSamples, metricValue } from '../support/metric-value.js';
 import { EXPOSED_SPEC_METRICS, SPEC_METRICS, exposedName } from '../support/spec-metrics.js';
 
-function counts(byPhase: Partial<Record<Phase, number>>, migrating = 0): StoreCounts {
-  return { byPhase: { ...(Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>), ...byPhase }, migrating };
+function counts(byPhase: Partial<Record<Phase, number>>, migrating = 0, unconfirmed = 0): StoreCounts {
+  return { byPhase: { ...(Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>), ...byPhase }, migrating, unconfirmed };
 }
 
 /** Calls every recorder once, with realistic label values. */
@@ -109,7 +109,7 @@ describe('labels', () => {
 describe('store-driven gauges', () => {
   it('read the store counts at scrape time', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    let current = counts({ Pending: 2, Running: 3 }, 1);
+    let current = counts({ Pending: 2, Running: 3, Planned: 2 }, 1, 2);
     let reads = 0;
     metrics.observeStore({
       counts: async () => {
@@ -122,6 +122,7 @@ describe('store-driven gauges', () => {
     expect(reads).toBe(0);
     expect(await metricValue(metrics, 'appwrappers_running')).toBe(3);
     expect(await metricValue(metrics, 'migrations_in_progress')).toBe(1);
+    expect(await metricValue(metrics, 'caspian_jobs_unconfirmed')).toBe(2);
     for (const phase of PHASES) {
       expect(await metricValue(metrics, 'caspian_appwrappers', { phase }), phase).toBe(current.byPhase[phase]);
     }
@@ -130,6 +131,7 @@ describe('store-driven gauges', () => {
     const text = await metrics.render();
     expect(text).toMatch(/^appwrappers_running 0$/m);
     expect(text).toMatch(/^migrations_in_progress 0$/m);
+    expect(text).toMatch(/^caspian_jobs_unconfirmed 0$/m);
     expect(text).toMatch(/^caspian_appwrappers\{phase="Succeeded"\} 5$/m);
     expect(text).toMatch(/^caspian_appwrappers\{phase="Pending"\} 0$/m);
     expect(reads).toBeGreaterThan(0);

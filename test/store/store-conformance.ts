@@ -18,12 +18,12 @@ function fullAppWrapper(jobId: string): AppWrapper {
 }
 
 function zeroCounts(): StoreCounts {
-  return { byPhase: Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>, migrating: 0 };
+  return { byPhase: Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>, migrating: 0, unconfirmed: 0 };
 }
 
-function countsOf(byPhase: Partial<Record<Phase, number>>, migrating = 0): StoreCounts {
+function countsOf(byPhase: Partial<Record<Phase, number>>, migrating = 0, unconfirmed = 0): StoreCounts {
   const counts = zeroCounts();
-  return { byPhase: { ...counts.byPhase, ...byPhase }, migrating };
+  return { byPhase: { ...counts.byPhase, ...byPhase }, migrating, unconfirmed };
 }
 
 /** Every object reachable from `value` that is not frozen, by path. */
@@ -254,8 +254,9 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
     describe('remove', () => {
       it('forgets the given AppWrappers for good, skipping unknown ids, and counts what went', async () => {
         await store.insert(appWrapper('a').phase('Succeeded').obj());
-        await store.insert(appWrapper('b').phase('Running').migrating().obj());
+        await store.insert({ ...appWrapper('b').phase('Running').migrating().obj(), unconfirmedJobs: [{ cluster: 'carbon-kr', jobName: 'b-g2' }] });
         await store.insert(appWrapper('c').obj());
+        expect(await store.counts()).toEqual(countsOf({ Pending: 1, Running: 1, Succeeded: 1 }, 1, 1));
         expect(await store.remove(['a', 'b', 'nope'])).toBe(2);
         expect(await store.get('a')).toBeUndefined();
         expect((await store.list()).map((aw) => aw.jobId)).toEqual(['c']);
@@ -290,12 +291,15 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
         expect(await store.counts()).toEqual(countsOf({ Pending: 2, Running: 1, Succeeded: 1 }, 1));
       });
 
-      it('keeps byPhase and migrating right through a life of updates', async () => {
+      it('keeps byPhase, migrating and unconfirmed right through a life of updates', async () => {
         await store.insert(appWrapper('a').obj());
         await store.insert(appWrapper('b').obj());
         const steps: { id: string; change: (cur: AppWrapper) => AppWrapper | undefined; want: StoreCounts }[] = [
           { id: 'a', change: withPhase('Planned'), want: countsOf({ Pending: 1, Planned: 1 }) },
           { id: 'a', change: withPhase('Planned'), want: countsOf({ Pending: 1, Planned: 1 }) },
+          { id: 'a', change: (cur) => ({ ...cur, unconfirmedJobs: [{ cluster: 'carbon-kr', jobName: 'a' }] }), want: countsOf({ Pending: 1, Planned: 1 }, 0, 1) },
+          { id: 'a', change: (cur) => ({ ...cur, unconfirmedJobs: [{ cluster: 'carbon-kr', jobName: 'a' }, { cluster: 'carbon-jp', jobName: 'a' }] }), want: countsOf({ Pending: 1, Planned: 1 }, 0, 1) },
+          { id: 'a', change: (cur) => ({ ...cur, unconfirmedJobs: [] }), want: countsOf({ Pending: 1, Planned: 1 }) },
           { id: 'a', change: withPhase('Dispatched'), want: countsOf({ Pending: 1, Dispatched: 1 }) },
           { id: 'a', change: withPhase('Running'), want: countsOf({ Pending: 1, Running: 1 }) },
           { id: 'a', change: (cur) => ({ ...cur, migrating: true }), want: countsOf({ Pending: 1, Running: 1 }, 1) },
