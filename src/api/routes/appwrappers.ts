@@ -16,7 +16,11 @@ export function appWrapperRoutes(deps: HubDeps): FastifyPluginAsync {
       parse(noParametersSchema, request.query, 'query');
       const body = parse(submission, request.body, 'AppWrapper');
       const stored = await deps.lifecycle.submit(body.job_id, toJobSpec(body));
-      return reply.status(201).send(appWrapperView(stored));
+      // The view returned, not `reply.send()`'s reply: an async handler returning the reply (a thenable) has it
+      // adopted as a promise, which, with the answer held (answer-batching), waits on the response's end with
+      // stream listeners added and removed per request.
+      reply.code(201);
+      return appWrapperView(stored);
     });
 
     app.get('/', { schema: { response: { 200: appWrapperListSchema } } }, async (request) => {
