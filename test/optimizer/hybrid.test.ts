@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { constructBest, deadlineAfter, sortOptionsByCost } from '../../src/optimizer/heuristics.js';
 import type { Packing } from '../../src/optimizer/heuristics.js';
-import { placedCount } from '../../src/optimizer/model.js';
+import { compileModel, parseOptimizeInput } from '../../src/optimizer/index.js';
+import { choiceCost, placedCount } from '../../src/optimizer/model.js';
 import { combine, createHybridSolver, DEFAULT_HYBRID_SETTINGS, hybridSolver } from '../../src/optimizer/solvers/hybrid.js';
 import { createLagrangianSolver } from '../../src/optimizer/solvers/lagrangian.js';
 import { DEFAULT_NEIGHBOURHOOD_SETTINGS, mipNeighbourhoodSearch } from '../../src/optimizer/solvers/mip-neighbourhood.js';
@@ -147,6 +148,34 @@ describe('hybridSolver', () => {
       expect(placedCount(result.choice)).toBe(exact.maxPlaced);
       expect(planCost(model, result.choice)).toBeCloseTo(exact.optimum.get(placedSet(result.choice))!, 6);
     }
+  });
+
+  it('reports optimal, with that bound, once a sub-MIP freeing every job proved the plan optimal', async () => {
+    // Three one-core jobs for two one-core slots (100 and 300 gCO2/kWh): one must be left out; optimum 3 + 9 = 12 g.
+    const raw = {
+      jobs: ['a', 'b', 'c'].map((id) => ({ job_id: id, cpu: 1, mem_gb: 0, runtime_slots: 1, release_slot: 0, deadline_slot: 1 })),
+      capacities: [0, 1].map((slot) => ({ region: 'A', slot, cpu_cap: 1, mem_gb_cap: 0, gpu_cap: 0 })),
+      carbons: [
+        { region: 'A', slot: 0, ci_gco2_per_kwh: 100 },
+        { region: 'A', slot: 1, ci_gco2_per_kwh: 300 },
+      ],
+      regions: ['A'],
+      slot_seconds: 3600,
+      horizon_slots: 2,
+    };
+    const { model } = compileModel(parseOptimizeInput(raw));
+    // The path the hybrid takes on a model beyond its exact stage: the Lagrangian, then sub-MIPs; the
+    // neighbourhoods are large enough to free every job at once.
+    const solver = createHybridSolver({
+      maxExactOptions: 0,
+      lagrangian: { maxIterations: 3 },
+      neighbourhood: { ...DEFAULT_NEIGHBOURHOOD_SETTINGS, initialJobs: 100, maxMoves: 6 },
+    });
+    const result = await solver.solve(model, { timeLimitSeconds: 3, gapTolerance: 1e-4 });
+    const cost = choiceCost(model, result.choice);
+    expect(cost).toBeCloseTo(12, 9);
+    expect(result.detail).toMatch(/sub-MIPs/);
+    expect({ status: result.status, lowerBoundGco2: Number(result.lowerBoundGco2!.toFixed(6)) }).toEqual({ status: 'optimal', lowerBoundGco2: 12 });
   });
 
   it('has pinned defaults and a registry name', () => {

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
+import { FAMILIES, generate } from '../../bench/optimizer/generate.js';
 import {
+  compileModel,
   DEFAULT_COSTS,
   DEFAULT_OPTIMIZE_OPTIONS,
   OptimizeInputError,
@@ -7,7 +9,9 @@ import {
   parseOptimizeInput,
   validatePlan,
 } from '../../src/optimizer/index.js';
+import { optionCount } from '../../src/optimizer/model.js';
 import { fallbackReserveSeconds, optimizeWith } from '../../src/optimizer/optimize.js';
+import { JSLP_MAX_STARTED_OPTIONS, jslpSolver } from '../../src/optimizer/solvers/jslp.js';
 import { autoSolver, DEFAULT_CATALOG, getSolver } from '../../src/optimizer/solvers/registry.js';
 import type { SolverCatalog } from '../../src/optimizer/solvers/registry.js';
 import type { OptimizeInput, PlacementModel, Solver, SolverResult, SolveOptions } from '../../src/optimizer/types.js';
@@ -380,5 +384,30 @@ describe('jslp and the wall clock', () => {
       expect(out.plans.length, `step after ${stepAfter} calls`).toBe(exact.plans.length);
       expect(out.objective_gco2, `step after ${stepAfter} calls`).toBeCloseTo(exact.objective_gco2, 9);
     }
+  });
+});
+
+describe('jslp and model size', () => {
+  test('declines a model beyond what it is started on, and the fallback plans it', async () => {
+    // Its root LP cannot be cut short: 120 jobs of the GPU family (about 4,000 options) took 18-21 s with a 1 s limit.
+    const family = FAMILIES.find((f) => f.name === 'gpu-200x48')!;
+    const full = generate(family);
+    const input = parseOptimizeInput({ ...full, jobs: full.jobs.slice(0, 120), prev_plan: {} });
+    const { model } = compileModel(input);
+    expect(optionCount(model)).toBeGreaterThan(JSLP_MAX_STARTED_OPTIONS);
+    const declined = await jslpSolver.solve(model, { timeLimitSeconds: 60, gapTolerance: 1e-4 });
+    expect(declined).toMatchObject({ status: 'error', lowerBoundGco2: null, detail: expect.stringContaining('more than it is started on') });
+    const out = await optimize(input, { solver: 'jslp', timeLimitSeconds: 1 });
+    expect(out.solver).not.toBe('jslp');
+    expect(out.plans.length + out.unscheduled.length).toBe(120);
+    expect(validatePlan(input, out).violations).toEqual([]);
+  });
+
+  test('still solves a model at its ceiling', async () => {
+    const family = FAMILIES.find((f) => f.name === 'gpu-200x48')!;
+    const full = generate(family);
+    const input = parseOptimizeInput({ ...full, jobs: full.jobs.slice(0, 20), prev_plan: {} });
+    expect(optionCount(compileModel(input).model)).toBeLessThanOrEqual(JSLP_MAX_STARTED_OPTIONS);
+    expect(await optimize(input, { solver: 'jslp', timeLimitSeconds: 10 })).toMatchObject({ solver: 'jslp', solver_status: 'optimal' });
   });
 });

@@ -149,6 +149,8 @@ export function createHybridSolver(overrides: Partial<HybridSettings> = {}): Sol
       });
       details.push(`${report.moves} sub-MIPs, ${report.improvements} improving`);
       if (better(packing, best)) best = { ...best, choice: Int32Array.from(packing.choice), placed: packing.placed, cost: packing.cost };
+      // A sub-MIP that freed every job solved the whole model: its proof is the plan's.
+      if (report.wholeBound !== undefined) return finish({ ...best, bound: largerBound(best.bound, report.wholeBound) }, true);
       return finish(best);
     },
   };

@@ -1,6 +1,6 @@
 import jsLpModule from 'javascript-lp-solver';
 import type { Model as JsLpModel, SolverAPI, SolveResult } from 'javascript-lp-solver';
-import { capacityRows, choiceCost, cheapestOptionsBound, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
+import { capacityRows, choiceCost, cheapestOptionsBound, optionCount, optionRuntime, placedCount, unplacedPenalty } from '../model.js';
 import type { PlacementModel, Solver, SolverResult, SolveOptions } from '../types.js';
 
 /**
@@ -45,6 +45,15 @@ function buildJsLpModel(model: PlacementModel, timeoutMs: number): JsLpModel {
   return { optimize: 'cost', opType: 'min', constraints, variables, binaries, timeout: timeoutMs };
 }
 
+/**
+ * Largest model jslp is started on, whatever the time limit: its time limit covers branch-and-cut only, and the
+ * root LP before it (a dense tableau, solved in one synchronous call) cannot be cut short. Measured with a 1 s
+ * limit on the benchmark generator: at most 1 s up to 2,700 options, then 1.8-4.8 s at 3,500-4,100, 21-25 s at
+ * 4,000-6,200 (time rising steeply and unevenly with size). A larger model is declined at once, and the fallback
+ * plans it within the limit; `auto` takes jslp only up to `maxOptions` anyway.
+ */
+export const JSLP_MAX_STARTED_OPTIONS = 2500;
+
 export const jslpSolver: Solver = {
   name: 'jslp',
   // Measured on the benchmark generator (24 one-hour slots): up to ~750 options optimal within 1.5 s, but 1023
@@ -52,6 +61,10 @@ export const jslpSolver: Solver = {
   maxOptions: 600,
   async solve(model: PlacementModel, options: SolveOptions): Promise<SolverResult> {
     const choice = new Int32Array(model.jobs.length).fill(-1);
+    const size = optionCount(model);
+    if (size > JSLP_MAX_STARTED_OPTIONS) {
+      return { status: 'error', choice, lowerBoundGco2: null, detail: `jslp: ${size} options is more than it is started on (${JSLP_MAX_STARTED_OPTIONS}): its root LP could not be stopped at the time limit` };
+    }
     const timeoutMs = Math.max(1, Math.floor(options.timeLimitSeconds * 1000));
     // The library times its branch-and-cut with Date.now(): the same clock tells whether it ran out of time
     // (a wall clock stepped forward mid-solve stops it early, and must not read as an exhausted tree).

@@ -48,6 +48,11 @@ export interface NeighbourhoodReport {
   improvements: number;
   /** Sub-MIPs HiGHS proved optimal. */
   solved: number;
+  /**
+   * The lower bound of a sub-MIP that freed every job and was proven optimal: a solve of the whole model, so it
+   * holds for every plan, and no plan places more jobs than the search's (its objective charges each left out).
+   */
+  wholeBound?: number;
 }
 
 /** The freed jobs as a model of their own: each keeps the options that fit the capacity the others leave. */
@@ -207,7 +212,10 @@ export async function mipNeighbourhoodSearch(
     onMove?.({ kind, jobs: free.length, options: optionCount(sub.model), status: result.status, before, after: { placed: packing.placed, cost: packing.cost } });
     if (result.status === 'optimal') report.solved++;
     // Every job was free and the sub-MIP was proven: nothing is left to find.
-    if (result.status === 'optimal' && free.length === packing.model.jobs.length) break;
+    if (result.status === 'optimal' && free.length === packing.model.jobs.length) {
+      if (result.lowerBoundGco2 !== null) report.wholeBound = result.lowerBoundGco2;
+      break;
+    }
     if (result.status === 'optimal' && took < seconds / 4) sizes[kind] = Math.min(settings.maxJobs, sizes[kind] * 1.25);
     else if (result.status !== 'optimal') sizes[kind] = Math.max(settings.minJobs, sizes[kind] * 0.8);
   }
