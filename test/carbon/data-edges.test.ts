@@ -8,11 +8,12 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { captureLogger } from '../support/logger.js';
 import { metricValue } from '../support/metric-value.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { Loopback } from './loopback.js';
+import { Loopback, type Request } from './loopback.js';
 
 /**
 ^ * Carbon data edges: answers refused before they are cached, the Electricity Maps export of
- * today, one period for a looped trace, and the data age under the constant stand-in.
+ * today, one period for a looped trace, the data age under the constant stand-in, a forecast outage while
+ * `latest` answers, and the hours an Electricity Maps forecast has no value for.
  */
 
 const HOUR = 3_600_000;
@@ -101,6 +102,8 @@ describe('file provider', () => {
 });
 
 const LATEST = '/v3/carbon-intensity/latest';
+const FORECAST = '/v3/carbon-intensity/forecast';
+const PAST_RANGE = '/v3/carbon-intensity/past-range';
 const emLatest = (carbonIntensity: number, datetime: string) => ({
   json: { zone: 'KR', carbonIntensity, datetime, updatedAt: datetime, createdAt: datetime, emissionFactorType: 'lifecycle', isEstimated: false, estimationMethod: null },
 });
@@ -119,8 +122,8 @@ describe('carbon feed over the fallback chain', () => {
   it('keeps counting the data age from the last delivery when the constant stand-in takes over', async () => {
     server
       .on(LATEST, emLatest(436, '2026-01-05T00:00:00.000Z'))
-      .on('/v3/carbon-intensity/forecast', { status: 503, text: '<html><body>503 Service Unavailable</body></html>' })
-      .on('/v3/carbon-intensity/past-range', { status: 503, text: '<html><body>503 Service Unavailable</body></html>' });
+      .on(FORECAST, { status: 503, text: '<html><body>503 Service Unavailable</body></html>' })
+      .on(PAST_RANGE, { status: 503, text: '<html><body>503 Service Unavailable</body></html>' });
     const { feed, metrics } = hubFeed({
       provider: 'electricitymaps',
       electricitymaps: { api_token: 't', base_url: server.url },
@@ -143,5 +146,79 @@ describe('carbon feed over the fallback chain', () => {
     expect(feed.status('KR')).toMatchObject({ source: 'constant', stale: true });
     // Nothing has come from any source for 61 minutes: the age of what the zone runs on cannot be younger.
     expect(await metricValue(metrics, 'caspian_carbon_data_age_seconds', { zone: 'KR' })).toBeGreaterThanOrEqual(61 * 60);
+  });
+});
+
+
+//
+// A forecast endpoint that fails while `latest` keeps answering: the chain's last forecast stands in only while
+// it is as young as a last known value may be (`max_staleness_seconds`). Older, the slots are planned on the
+// fresh current value and history, not on what the old forecast predicted for hours now measured.
+const latestThisHour = (carbonIntensity: number) => () => {
+  const datetime = new Date(Math.floor(clock.now() / HOUR) * HOUR).toISOString();
+  return { json: { zone: 'KR', carbonIntensity, datetime, updatedAt: datetime, createdAt: datetime, emissionFactorType: 'lifecycle', isEstimated: false, estimationMethod: null } };
+};
+
+describe('a forecast outage on Electricity Maps while latest keeps answering', () => {
+  it('plans the slot that starts now on the fresh measured value, not on a 20-hour-old forecast of it', async () => {
+    const t0 = clock.now();
+    // At t0 the forecast says 900 for every hour of the next day; latest says 500.
+    server
+      .on(LATEST, latestThisHour(500))
+      .on(FORECAST, {
+        json: { zone: 'KR', forecast: Array.from({ length: 24 }, (_, h) => ({ carbonIntensity: 900, datetime: new Date(t0 + h * HOUR).toISOString() })), updatedAt: new Date(t0).toISOString() },
+      })
+      .on(PAST_RANGE, { status: 503, text: 'down' });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const log = captureLogger();
+    const options = carbonOptionsSchema.parse({ provider: 'electricitymaps', electricitymaps: { api_token: 't', base_url: server.url }, cache_seconds: 0, max_staleness_seconds: 3600 });
+    const provider = createCarbonProvider(options, { clock, onError: carbonFaultHook({ metrics, logger: log.logger }), sleep: async () => undefined });
+    const feed = new CarbonFeed(provider, ['KR'], { metrics, logger: log.logger, clock, horizonMs: 24 * HOUR, timeoutMs: 10_000, maxStalenessMs: 3600_000 });
+    await feed.refresh();
+
+    // The forecast endpoint goes down; latest keeps measuring, now 200.
+    server.on(FORECAST, { status: 503, text: 'down' }).on(LATEST, latestThisHour(200));
+    clock.advance(20 * HOUR);
+    await feed.refresh();
+
+    expect(feed.status('KR')).toMatchObject({ source: 'electricitymaps', stale: false });
+    expect(feed.get('KR')?.current.gco2PerKwh).toBe(200);
+    const [slot0] = feed.slotIntensities('KR', clock.now(), 300_000, 1) ?? [];
+    expect(slot0).toBe(200);
+  });
+});
+
+//
+// Electricity Maps answers `carbonIntensity: null` for hours it has no value for (seen in
+// Green-Software-Foundation/carbon-aware-sdk#571); the provider drops those points. The hole they leave is
+// filled as the horizon past the forecast's end is (history, else the current value), not held at the value
+// before it.
+const emRow = (carbonIntensity: number | null, at: number) => {
+  const datetime = new Date(at).toISOString();
+  return { zone: 'KR', carbonIntensity, datetime, updatedAt: datetime, createdAt: datetime, emissionFactorType: 'lifecycle', isEstimated: false, estimationMethod: null };
+};
+
+describe('Electricity Maps forecast with hours of null', () => {
+  it('fills the hours the forecast has no value for from history, instead of holding the hour before them', async () => {
+    const t0 = clock.now();
+    // Forecast: 800 at hours 0-2, null at hours 3-8, 800 again from hour 9.
+    const forecast = Array.from({ length: 24 }, (_, h) => ({ carbonIntensity: h >= 3 && h <= 8 ? null : 800, datetime: new Date(t0 + h * HOUR).toISOString() }));
+    server
+      .on(LATEST, { json: emRow(800, t0) })
+      .on(FORECAST, { json: { zone: 'KR', forecast, updatedAt: new Date(t0).toISOString() } })
+      // Every past hour measured 100.
+      .on(PAST_RANGE, (request: Request) => {
+        const start = Date.parse(request.query.start as string);
+        const end = Date.parse(request.query.end as string);
+        const data = [];
+        for (let at = start; at < end; at += HOUR) data.push(emRow(100, at));
+        return { json: { zone: 'KR', data } };
+      });
+    const options = carbonOptionsSchema.parse({ provider: 'electricitymaps', electricitymaps: { api_token: 't', base_url: server.url }, cache_seconds: 0 });
+    const provider = createCarbonProvider(options, { clock, sleep: async () => undefined });
+
+    const points = await provider.forecast('KR', t0, t0 + 24 * HOUR);
+    const at5 = [...points].reverse().find((p) => p.at <= t0 + 5 * HOUR);
+    expect(at5).toMatchObject({ kind: 'filled', gco2PerKwh: 100 });
   });
 });
