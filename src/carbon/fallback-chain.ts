@@ -159,6 +159,12 @@ export class FallbackChain implements CarbonProvider {
     return this.deps.clock.now() - fetchedAt <= this.options.maxStalenessMs;
   }
 
+  /** Reports that the last known `what` (value or forecast) of `zone` is past `maxStalenessMs`. */
+  private reportStale(what: string, zone: string, fetchedAt: number): void {
+    const age = Math.round((this.deps.clock.now() - fetchedAt) / 1000);
+    this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known ${what} for zone ${zone} is ${age} s old`, true));
+  }
+
   /**
    * One walk down the chain per zone at a time: the hub asks for the current value and the horizon filler
    * asks again for its forecast, and a fault must be tried, and counted, once.
@@ -180,10 +186,7 @@ export class FallbackChain implements CarbonProvider {
     }
     const known = this.lastCurrent.get(zone);
     if (known && this.isFresh(known.fetchedAt as number)) return { ...known, source: LAST_KNOWN };
-    if (known) {
-      const age = Math.round((this.deps.clock.now() - (known.fetchedAt as number)) / 1000);
-      this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known value for zone ${zone} is ${age} s old`, true));
-    }
+    if (known) this.reportStale('value', zone, known.fetchedAt as number);
     if (this.options.constantGco2PerKwh !== undefined) {
       // The stand-in is no delivery: the data's age still counts from the last value that arrived.
       const constant: CarbonReading = { zone, at: this.deps.clock.now(), gco2PerKwh: this.options.constantGco2PerKwh, source: CONSTANT, kind: 'filled', stale: true };
@@ -205,10 +208,7 @@ export class FallbackChain implements CarbonProvider {
     // filler falls back to (there is no constant forecast).
     const known = this.lastForecast.get(zone);
     if (known && this.isFresh(known.fetchedAt)) return clip(known.points, fromMs, toMs).map((p) => ({ ...p, source: LAST_KNOWN }));
-    if (known) {
-      const age = Math.round((this.deps.clock.now() - known.fetchedAt) / 1000);
-      this.deps.onError?.(LAST_KNOWN, 'stale', new AdapterError(`last known forecast for zone ${zone} is ${age} s old`, true));
-    }
+    if (known) this.reportStale('forecast', zone, known.fetchedAt);
     if (answer) return answer;
     throw new AdapterError(`no carbon forecast for zone ${zone}: every link of ${this.name} failed`, true);
   }

@@ -93,6 +93,12 @@ export function fillHorizon(input: HorizonInput): CarbonReading[] {
     }
   };
 
+  // Where forecast point i stops holding: one of its own steps (from the point before it) after it, `otherwise` for the first.
+  const endOfPoint = (i: number, otherwise: number) => {
+    const at = (forecast[i] as CarbonReading).at;
+    return at + (i > 0 ? at - (forecast[i - 1] as CarbonReading).at : otherwise);
+  };
+
   const firstForecast = forecast[0];
   if (current && (!firstForecast || firstForecast.at > fromMs)) {
     out.push({ ...current, zone, at: fromMs, kind: current.kind ?? 'measured' });
@@ -109,16 +115,11 @@ export function fillHorizon(input: HorizonInput): CarbonReading[] {
     out.push({ ...point, zone, kind: point.kind ?? 'forecast', ...band });
     const next = forecast[i + 1];
     const step = stepAround(forecast, i);
-    if (next && step !== undefined && next.at - point.at > 2 * step) {
-      const held = i > 0 ? point.at - (forecast[i - 1] as CarbonReading).at : step;
-      fill(Math.max(point.at + held, fromMs), next.at);
-    }
+    if (next && step !== undefined && next.at - point.at > 2 * step) fill(Math.max(endOfPoint(i, step), fromMs), next.at);
   });
 
   // Where the forecast stops: its last point holds for one of its own steps.
-  const last = forecast[forecast.length - 1];
-  const previous = forecast[forecast.length - 2];
-  const start = last ? last.at + (previous ? last.at - previous.at : stepMs) : out.length ? onGrid(fromMs + 1) : fromMs;
+  const start = forecast.length > 0 ? endOfPoint(forecast.length - 1, stepMs) : out.length ? onGrid(fromMs + 1) : fromMs;
   fill(Math.max(start, fromMs), toMs);
   return out;
 }
