@@ -48,9 +48,9 @@ function buildJsLpModel(model: PlacementModel, timeoutMs: number): JsLpModel {
 /**
  * Largest model jslp is started on, whatever the time limit: its time limit covers branch-and-cut only, and the
  * root LP before it (a dense tableau, solved in one synchronous call) cannot be cut short. Measured with a 1 s
- * limit on the benchmark generator: at most 1 s up to 2,700 options, then 1.8-4.8 s at 3,500-4,100, 21-25 s at
- * 4,000-6,200 (time rising steeply and unevenly with size). A larger model is declined at once, and the fallback
- * plans it within the limit; `auto` takes jslp only up to `maxOptions` anyway.
+ * limit on the benchmark generator (bench/RESULTS.md, session 19): about 1 s at 2,700 options, 1.5-4.5 s at
+ * 3,500-4,100, 18-25 s at 4,000-6,200 (time rising steeply and unevenly with size). A larger model is declined at
+ * once, and the fallback plans it within the limit; `auto` takes jslp only up to `maxOptions` anyway.
  */
 export const JSLP_MAX_STARTED_OPTIONS = 2500;
 
