@@ -150,7 +150,7 @@ export class Metrics {
   });
   private readonly clusterAllocatable = new Gauge({
     name: 'caspian_cluster_allocatable',
-    help: 'Allocatable resources of a spoke cluster. Unit: per resource, cpu in cores, mem_gb in GiB (as Kubernetes counts memory), gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
+    help: 'Allocatable resources of a spoke cluster that answers in full; absent while it does not (caspian_cluster_ready 0), as what it last reported is no capacity the hub can plan on. Unit: per resource, cpu in cores, mem_gb in GiB (as Kubernetes counts memory), gpu in devices. Labels: cluster (a regions[].cluster of the configuration, e.g. carbon-kr), resource (cpu|mem_gb|gpu).',
     labelNames: ['cluster', 'resource'],
     registers: [this.registry],
   });
@@ -471,11 +471,18 @@ export class Metrics {
     this.spokeListRestarts.inc({ cluster, resource });
   }
 
+  /** A cluster that does not answer has no allocatable series: a sum over clusters then counts only usable capacity. */
   setClusterStatus(cluster: string, ready: boolean, allocatable: { cpu: number; memGb: number; gpu: number }): void {
     this.clusterReady.set({ cluster }, ready ? 1 : 0);
-    this.clusterAllocatable.set({ cluster, resource: 'cpu' }, allocatable.cpu);
-    this.clusterAllocatable.set({ cluster, resource: 'mem_gb' }, allocatable.memGb);
-    this.clusterAllocatable.set({ cluster, resource: 'gpu' }, allocatable.gpu);
+    const amounts = [
+      ['cpu', allocatable.cpu],
+      ['mem_gb', allocatable.memGb],
+      ['gpu', allocatable.gpu],
+    ] as const;
+    for (const [resource, amount] of amounts) {
+      if (ready) this.clusterAllocatable.set({ cluster, resource }, amount);
+      else this.clusterAllocatable.remove({ cluster, resource });
+    }
   }
 
   setClustersReady(count: number): void {
@@ -491,16 +498,16 @@ export class Metrics {
     this.carbonRefreshes.inc({ provider, outcome });
   }
 
-  /**
-   * The hub's carbon provider: its refreshes (`name`, e.g. electricitymaps>file>last-known) by outcome, the
-   * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, and the
-   * stale faults of the chain's last known value (`lastKnown`, its source name), start at 0.
-   */
   /** The solvers and statuses a solve may report, each counted from 0. */
   registerSolvers(solvers: readonly string[], statuses: readonly string[]): void {
     for (const solver of solvers) for (const status of statuses) this.solves.inc({ solver, status }, 0);
   }
 
+  /**
+   * The hub's carbon provider: its refreshes (`name`, e.g. electricitymaps>file>last-known) by outcome, the
+   * faults of each configured provider (`configured`: carbon.provider and carbon.fallback) by reason, and the
+   * stale faults of the chain's last known value (`lastKnown`, its source name), start at 0.
+   */
   registerCarbonProvider(name: string, configured: readonly string[], lastKnown: string): void {
     for (const outcome of CYCLE_OUTCOMES) this.carbonRefreshes.inc({ provider: name, outcome }, 0);
     for (const provider of configured) for (const reason of CARBON_FAULT_REASONS) this.carbonFetchErrors.inc({ provider, reason }, 0);

@@ -170,7 +170,7 @@ describe('refresh', () => {
     ]);
   });
 
-  it('keeps the last known resources of a cluster that stops answering', async () => {
+  it('keeps the last known resources of a cluster that stops answering in its view, not in its allocatable gauge', async () => {
     const clusters = monitor();
     await clusters.refresh();
     kr.setReachable(false);
@@ -178,6 +178,9 @@ describe('refresh', () => {
     await clusters.refresh();
     expect(clusters.snapshot()[0]).toMatchObject({ name: 'carbon-kr', ready: false, allocatable: { cpu: 16, memGb: 64, gpu: 2 }, checkedAt: clock.now() });
     expect(await readyGauge('carbon-kr')).toBe(0);
+    expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-kr', resource: 'cpu' })).toBeUndefined();
+    kr.setReachable(true);
+    await clusters.refresh();
     expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-kr', resource: 'cpu' })).toBe(16);
   });
 

@@ -227,6 +227,10 @@ describe('recorders', () => {
     ]);
     metrics.setClusterStatus('carbon-cn', false, { cpu: 8, memGb: 32, gpu: 1 });
     expect(await metricValue(metrics, 'caspian_cluster_ready', { cluster: 'carbon-cn' })).toBe(0);
+    // What a cluster that does not answer last reported is no capacity: its series go until it answers again.
+    expect(await metricSamples(metrics, 'caspian_cluster_allocatable')).toEqual([]);
+    metrics.setClusterStatus('carbon-cn', true, { cpu: 6, memGb: 32, gpu: 1 });
+    expect(await metricValue(metrics, 'caspian_cluster_allocatable', { cluster: 'carbon-cn', resource: 'cpu' })).toBe(6);
   });
 
   it('start the counters of fixed label sets at 0, before any event', async () => {
