@@ -100,12 +100,12 @@ export function decisionsOf(cycle: CycleDecisions): Decision[] {
     // Slot 0 starts when a cycle reads the clock, a little after its tick: a start that moved by less than half a
     // slot is the same slot of the plan seen from a later cycle.
     const sameStart = before?.plannedStartAt !== undefined && Math.abs(before.plannedStartAt - Date.parse(placed.planned_start)) < (cycle.input.slot_seconds * 1000) / 2;
-    const same = before?.targetCluster === placed.cluster && sameStart && (before.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
+    const samePool = (before?.targetPool ?? 'FAST') === (plan?.pool ?? 'FAST');
+    const same = before?.targetCluster === placed.cluster && sameStart && samePool;
     // A move decided earlier that waits to be carried out (its target's quota full, say) is planned again each
-    // cycle, still leaving its old cluster: that is the same decision.
-    const move = before && pendingMove(before);
-    const decidedBefore = migration !== undefined && move?.from === migration.from_cluster && move.to === migration.to_cluster;
-    if (same && (!migration || decidedBefore)) continue;
+    // cycle, its new Job starting at that cycle's slot 0: the same decision, though its start follows the clock.
+    const stillMoving = before !== undefined && pendingMove(before)?.to === placed.cluster && samePool;
+    if (!migration && (same || stillMoving)) continue;
     const job = jobs.get(placed.job_id);
     let ci = 0;
     if (plan && job) {

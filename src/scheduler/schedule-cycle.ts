@@ -420,8 +420,9 @@ export class ScheduleCycle {
     const migrations: Migration[] = [];
     for (const { aw, item, cluster } of plansOf(snapshot, output)) {
       const migration = migrationOf(aw, item, cluster);
-      // As applied: a running job that stays keeps its start, one that moves starts its new Job at its slot.
-      const stays = PINNED.has(aw.phase) && !migration;
+      // As applied: a running job that stays where it runs keeps its start; one that moves, now or by a move decided
+      // earlier and planned again, starts its new Job at its slot.
+      const stays = PINNED.has(aw.phase) && cluster === runsOn(aw);
       placed.push(placedJob(aw, item, cluster, stays ? (withoutPendingMove(aw).plannedStartAt ?? now) : now + item.start_slot * slotMs, snapshot.runShares.get(aw.jobId)?.restOverPriced));
       if (migration) migrations.push(migration);
     }

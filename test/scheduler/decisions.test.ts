@@ -39,12 +39,19 @@ describe('decisionsOf with worker pools', () => {
     expect(decisionsOf(cycle('ECO', [onFast]))).toHaveLength(1);
   });
 
-  it('a move decided in an earlier cycle and still waiting to be carried out is not decided again', () => {
-    const moving = (aw: AppWrapper): CycleDecisions => ({ ...cycle('FAST', [aw]), migrations: [{ job_id: 'a', from_cluster: 'carbon-jp', to_cluster: 'carbon-kr' }] });
-    const running = appWrapper('a').phase('Running').placement({ cluster: 'carbon-jp', jobName: 'a', generation: 1, pool: 'FAST' });
-    const decided = { ...running.migrating().target('carbon-kr').obj(), plannedStartAt: T0, targetPool: 'FAST' as const };
-    expect(decisionsOf(moving(decided))).toEqual([]);
-    const notYet = { ...appWrapper('a').phase('Running').placement({ cluster: 'carbon-jp', jobName: 'a', generation: 1, pool: 'FAST' }).target('carbon-jp').obj(), plannedStartAt: T0 };
-    expect(decisionsOf(moving(notYet))).toEqual([expect.objectContaining({ migration_from: 'carbon-jp', migration_to: 'carbon-kr' })]);
+  it('a move decided in an earlier cycle and still waiting to be carried out is not decided again, though its start follows the clock', () => {
+    const running = () => appWrapper('a').phase('Running').placement({ cluster: 'carbon-jp', jobName: 'a', generation: 1, pool: 'FAST' });
+    // As the cycle reports it: planned to KR again at a later slot 0, and no new migration (the move was counted when decided).
+    const laterSlot0 = new Date(T0 + 40 * 60_000).toISOString();
+    const again = (aw: AppWrapper): CycleDecisions => {
+      const base = cycle('FAST', [aw]);
+      return { ...base, placed: base.placed.map((p) => ({ ...p, planned_start: laterSlot0 })) };
+    };
+    const decided = { ...running().migrating().target('carbon-kr').obj(), plannedStartAt: T0, targetPool: 'FAST' as const };
+    expect(decisionsOf(again(decided))).toEqual([]);
+    // The same job not yet moving: the plan that moves it is a decision, with its migration.
+    const notYet = { ...running().target('carbon-jp').obj(), plannedStartAt: T0 };
+    const moving: CycleDecisions = { ...cycle('FAST', [notYet]), migrations: [{ job_id: 'a', from_cluster: 'carbon-jp', to_cluster: 'carbon-kr' }] };
+    expect(decisionsOf(moving)).toEqual([expect.objectContaining({ migration_from: 'carbon-jp', migration_to: 'carbon-kr' })]);
   });
 });

@@ -17,7 +17,8 @@ describe('schedule cycle: plans made again, previews and their metrics', () => {
     await t?.hub.stop();
   });
 
-  it('a dry run shows the planned start the cycle applies to a running job whose pending move the plan gives up', async () => {
+  /** A job running in KR whose move to JP (JP turned far cleaner) is decided and waits for the dispatcher. */
+  async function runningWithPendingMove(): Promise<{ clock: FakeClock; provider: FlatProvider; ranFrom: string }> {
     const clock = new FakeClock();
     const provider = new FlatProvider(clock, { KR: 300, JP: 600 });
     t = await testHub({ regions: [region('KR'), region('JP')], migration: { network_gco2_per_gb: {} } }, { clock, carbonProvider: provider });
@@ -28,15 +29,19 @@ describe('schedule cycle: plans made again, previews and their metrics', () => {
     await dispatch(t);
     expect((await view(t, 'mover')).phase).toBe('Running');
     const ranFrom = (await view(t, 'mover')).planned_start;
-
-    // JP turns far cleaner: the plan moves the running job there (the move waits for the dispatcher).
     clock.advanceMinutes(10);
     provider.values.KR = 900;
     provider.values.JP = 50;
     await t.hub.loops.carbon.runOnce();
     const moved = await schedule(t);
     expect(moved.migrations).toEqual([expect.objectContaining({ job_id: 'mover', to_cluster: 'carbon-jp' })]);
+    return { clock, provider, ranFrom };
+  }
 
+  const startOf = (s: { placed: Placed[] }) => s.placed.find((p) => p.job_id === 'mover')?.planned_start;
+
+  it('a dry run shows the planned start the cycle applies to a running job whose pending move the plan gives up', async () => {
+    const { clock, provider, ranFrom } = await runningWithPendingMove();
     // Before the move is carried out, KR is clean again: the next plan keeps the job where its Job runs.
     clock.advanceMinutes(10);
     provider.values.KR = 100;
@@ -44,10 +49,37 @@ describe('schedule cycle: plans made again, previews and their metrics', () => {
     await t.hub.loops.carbon.runOnce();
     const dry = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule?dry_run=true' })).json();
     const real = await schedule(t);
-    const startOf = (s: { placed: Placed[] }) => s.placed.find((p) => p.job_id === 'mover')?.planned_start;
     expect(startOf(real)).toBe(ranFrom);
     // The dry run is "the plan the next cycle would apply": it must show the same start.
     expect(startOf(dry)).toBe(startOf(real));
+  });
+
+  it('a dry run shows the planned start the cycle applies to a running job whose pending move the plan confirms', async () => {
+    const { clock } = await runningWithPendingMove();
+    // Before the move is carried out, the next cycle plans the job to JP again: its new Job would start now.
+    clock.advanceMinutes(10);
+    await t.hub.loops.carbon.runOnce();
+    const dry = (await t.hub.app.inject({ method: 'POST', url: '/hub/schedule?dry_run=true' })).json();
+    const real = await schedule(t);
+    expect(real.placed).toEqual([expect.objectContaining({ job_id: 'mover', cluster: 'carbon-jp', planned_start: new Date(clock.now()).toISOString() })]);
+    expect((await view(t, 'mover')).planned_start).toBe(startOf(real));
+    expect(startOf(dry)).toBe(startOf(real));
+  });
+
+  it('a pending move planned again by later cycles is one decision, however far its start follows the clock', async () => {
+    const { clock } = await runningWithPendingMove();
+    const decisions = async () => (await t.hub.app.inject({ method: 'GET', url: '/hub/decisions?job_id=mover' })).json().items as unknown[];
+    // The first placement in KR and the move to JP.
+    expect(await decisions()).toHaveLength(2);
+    for (let i = 0; i < 2; i++) {
+      clock.advanceMinutes(5);
+      await t.hub.loops.carbon.runOnce();
+      const again = await schedule(t);
+      expect(again.migrations).toEqual([]);
+      expect(again.placed).toEqual([expect.objectContaining({ job_id: 'mover', cluster: 'carbon-jp' })]);
+    }
+    expect(await decisions()).toHaveLength(2);
+    expect(await metricValue(t.hub.metrics, 'caspian_decisions_total')).toBe(2);
   });
 
   it('the plans made again for running jobs left out stay within the cycle\'s one solver time limit', async () => {
