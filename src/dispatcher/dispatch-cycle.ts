@@ -244,9 +244,11 @@ export class DispatchCycle {
       }
     }
     // The Jobs a lost create answer may have made are settled once their cluster was listed (adopted, queued for
-    // deletion, or not there), or once their cluster left the configuration.
+    // deletion, or not there), or once their cluster left the configuration. One made for a pending move is left to
+    // that move (step 6): it adopts the Job, and judges the move by when the Job was made, not as one made now.
     for (const aw of known.values()) {
-      const settled = (ref: JobRef) => !this.deps.clusters.info(ref.cluster) || (jobsByCluster.has(ref.cluster) && unchangedSinceListing(aw));
+      const madeForMove = (ref: JobRef) => aw.migrating && ref.cluster === aw.targetCluster && jobsByCluster.get(ref.cluster)?.has(ref.jobName) === true;
+      const settled = (ref: JobRef) => !this.deps.clusters.info(ref.cluster) || (jobsByCluster.has(ref.cluster) && unchangedSinceListing(aw) && !madeForMove(ref));
       if (!aw.unconfirmedJobs?.some(settled)) continue;
       await this.deps.lifecycle.change(aw.jobId, (cur) => (cur.updatedAt === aw.updatedAt ? withUnconfirmedSettled(cur, settled) : undefined));
     }
