@@ -502,6 +502,39 @@ describe('dispatch cycle', () => {
   });
 
   describe('a create whose answer was lost (the Job exists, the hub heard a time-out)', () => {
+    it('of a move: the new Job running on the target since is adopted by the move, not dropped as too_late and deleted', async () => {
+      const T = clock.now();
+      // KR is taken by someone else's work for an hour: 'mover' (30 minutes of work, deadline in 35) waits there, Pending.
+      await sim(0).createJob(spokeJob('blocker').cpu(4).runtimeSeconds(3600).activeDeadlineSeconds(7200).obj());
+      await store().insert({ ...planned('mover', 0), deadlineAt: T + 35 * 60_000 });
+      await dispatch();
+      await dispatch();
+      expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr' } });
+      expect((await store().get('mover'))?.startedAt).toBeUndefined();
+
+      // The plan moves it to JP (free). The create makes mover-g2 there, which starts at once, but the hub hears a time-out.
+      await store().update('mover', (cur) => ({ ...cur, ...decidedMove('carbon-jp') }));
+      loseTheAnswerOnce(1);
+      expect((await dispatch()).failed).toHaveLength(1);
+      expect(await store().get('mover')).toMatchObject({ migrating: true, unconfirmedJobs: [{ cluster: 'carbon-jp', jobName: 'mover-g2' }] });
+
+      // JP stays away a few minutes; mover-g2 runs on there. When JP answers again at T+7, mover-g2 has run 7 of its
+      // 30 minutes and ends at T+30, before the deadline: judged as a Job made at T+7 it would not (T+37).
+      sim(1).setReachable(false);
+      clock.advanceMinutes(6);
+      await dispatch();
+      sim(1).setReachable(true);
+      clock.advanceMinutes(1);
+      expect((await sim(1).listJobs()).map((j) => [j.jobName, j.phase, j.startedAt])).toEqual([['mover-g2', 'Running', T]]);
+      await dispatch();
+      await dispatch();
+      expect(await dropped('carbon-kr', 'carbon-jp', 'too_late')).toBe(0);
+      expect((await sim(1).listJobs()).map((j) => j.jobName)).toEqual(['mover-g2']);
+      clock.advanceTo(T + 30 * 60_000);
+      await dispatch();
+      expect((await store().get('mover'))?.phase).toBe('Succeeded');
+    });
+
     it('adopts the Job on the next cycle instead of creating a second one', async () => {
       await store().insert(planned('job', 0));
       loseTheAnswerOnce(0);

@@ -1,10 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Spoke } from '../../src/hub/cluster-monitor.js';
 import type { ClusterStatus } from '../../src/domain/cluster.js';
 import { SimulatedSpoke } from '../../src/spokes/simulated-spoke.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { appWrapper } from '../support/app-wrapper-builder.js';
-import { spokeJob } from '../support/spoke-job-builder.js';
 import { testHub, type TestHub } from '../support/hub.js';
 import { twoRegions } from '../support/two-regions.js';
 import { metricValue } from '../support/metric-value.js';
@@ -167,62 +165,5 @@ describe('migrations end to end', () => {
       expect(await sim(1).listJobs()).toEqual([]);
       expect(await get('m')).toMatchObject({ job: { cluster: 'carbon-kr', name: 'm' }, migrating: false });
     });
-  });
-});
-
-describe('a migration whose create answer was lost', () => {
-  let t: TestHub;
-  let clock: FakeClock;
-  let spokes: Spoke[];
-  const sim = (i: number) => spokes[i]?.client as SimulatedSpoke;
-  const store = () => t.hub.lifecycle.store;
-  const dispatch = () => t.hub.loops.dispatch.runOnce();
-
-  beforeEach(async () => {
-    const world = twoRegions(4, 16);
-    ({ clock, spokes } = world);
-    t = await testHub({ regions: world.regions, migration: { network_gco2_per_gb: {} } }, { clock, spokes });
-  });
-  afterEach(() => t.hub.stop());
-
-  it('is judged by the listing, as a gate is: the new Job running on the target since the lost create is adopted, not dropped as too_late and deleted', async () => {
-    const T = clock.now();
-    // KR is taken by someone else's work for an hour: 'mover' (30 minutes of work, deadline in 35) waits there, Pending.
-    await sim(0).createJob(spokeJob('blocker').cpu(4).runtimeSeconds(3600).activeDeadlineSeconds(7200).obj());
-    const aw = appWrapper('mover').cpu(2).phase('Planned').target('carbon-kr').obj();
-    await store().insert({ ...aw, submittedAt: T, deadlineAt: T + 35 * 60_000, plannedStartAt: T, updatedAt: T });
-    await dispatch();
-    await dispatch();
-    expect(await store().get('mover')).toMatchObject({ phase: 'Dispatched', placement: { cluster: 'carbon-kr' } });
-    expect((await store().get('mover'))?.startedAt).toBeUndefined();
-
-    // The plan moves it to JP (free). The create makes mover-g2 there, which starts at once, but the hub hears a time-out.
-    await store().update('mover', (cur) => ({ ...cur, targetCluster: 'carbon-jp', migrating: true, metadata: { migrated_from: 'carbon-kr', migration_time: (T / 1000).toFixed(3) } }));
-    const create = sim(1).createJob.bind(sim(1));
-    vi.spyOn(sim(1), 'createJob').mockImplementationOnce(async (request) => {
-      await create(request);
-      throw new AdapterError(`create Job ${request.jobName} timed out`, true);
-    });
-    expect((await dispatch()).failed).toHaveLength(1);
-    expect(await store().get('mover')).toMatchObject({ migrating: true, unconfirmedJobs: [{ cluster: 'carbon-jp', jobName: 'mover-g2' }] });
-
-    // JP stays away a few minutes (a network blip); mover-g2 runs on there.
-    sim(1).setReachable(false);
-    clock.advanceMinutes(6);
-    await dispatch();
-    // JP answers again at T+7: mover-g2 has run 7 of its 30 minutes and finishes at T+30, before the T+35 deadline.
-    sim(1).setReachable(true);
-    clock.advanceMinutes(1);
-    expect((await sim(1).listJobs()).map((j) => [j.jobName, j.phase, j.startedAt])).toEqual([['mover-g2', 'Running', T]]);
-    await dispatch();
-    await dispatch();
-
-    // Judged as a new Job starting at T+7 (T+37 > T+35) the move is dropped as too_late, and the running
-    // mover-g2 (the job's only Job that can finish in time) is deleted as stale on the next cycle.
-    expect(await metricValue(t.hub.metrics, 'caspian_migrations_dropped_total', { from_cluster: 'carbon-kr', to_cluster: 'carbon-jp', reason: 'too_late' })).toBe(0);
-    expect((await sim(1).listJobs()).map((j) => j.jobName)).toEqual(['mover-g2']);
-    clock.advanceTo(T + 30 * 60_000);
-    await dispatch();
-    expect((await store().get('mover'))?.phase).toBe('Succeeded');
   });
 });
