@@ -420,10 +420,9 @@ export class ScheduleCycle {
     const migrations: Migration[] = [];
     for (const { aw, item, cluster } of plansOf(snapshot, output)) {
       const migration = migrationOf(aw, item, cluster);
-      // As applied: a running job that stays where it runs keeps its start; one that moves, now or by a move decided
-      // earlier and planned again, starts its new Job at its slot.
-      const stays = PINNED.has(aw.phase) && cluster === runsOn(aw);
-      placed.push(placedJob(aw, item, cluster, stays ? (withoutPendingMove(aw).plannedStartAt ?? now) : now + item.start_slot * slotMs, snapshot.runShares.get(aw.jobId)?.restOverPriced));
+      // As applied (see `keepsItsJob`).
+      const start = keepsItsJob(aw, cluster) ? (withoutPendingMove(aw).plannedStartAt ?? now) : now + item.start_slot * slotMs;
+      placed.push(placedJob(aw, item, cluster, start, snapshot.runShares.get(aw.jobId)?.restOverPriced));
       if (migration) migrations.push(migration);
     }
     return summaryOf(snapshot, output, { placed, unschedulable: [...snapshot.unschedulable, ...leftOut(output, byId, this.deps.settings.horizonSlots * this.deps.settings.slotSeconds * 1000)], failed: snapshot.failed, migrations, startedPerf, dryRun: true });
@@ -781,6 +780,7 @@ export class ScheduleCycle {
   ): Promise<{ plannedStartAt: number; migration?: Migration } | undefined> {
     const pinned = PINNED.has(aw.phase);
     const from = pinned ? runsOn(aw) : aw.targetCluster;
+    const keeps = keepsItsJob(aw, cluster);
     const migration = migrationOf(aw, item, cluster);
     const metadata = migration ? { migrated_from: from, migration_time: (now / 1000).toFixed(3) } : aw.metadata;
     const pool = poolOfPlan(item);
@@ -789,7 +789,7 @@ export class ScheduleCycle {
       // The done share is priced at the Job's own estimate: a move pending (given up now, or replaced) never ran.
       const co2EstimateG = wholeRunEstimateG(withoutPendingMove(cur).co2EstimateG, run?.done ?? 0, item.cost_gco2 * (run?.restOverPriced ?? 1));
       // A move starts its new Job at its plan's slot: the job shows that start (the Job in place keeps its own, restored if the move is given up).
-      return { ...(cluster === from ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata, plannedStartAt }), targetCluster: cluster, targetPool: pool, co2EstimateG };
+      return { ...(keeps ? inPlace(cur, co2EstimateG) : { ...cur, migrating: true, metadata, plannedStartAt }), targetCluster: cluster, targetPool: pool, co2EstimateG };
     });
     if (!stored) return undefined;
     // A move decided earlier and not carried out yet is given up for this plan (`aw` is what was changed).
@@ -811,8 +811,7 @@ export class ScheduleCycle {
         `MIGRATION detected for ${aw.jobId}: ${migration.from_cluster} -> ${migration.to_cluster}, data=${migration.data_gb.toFixed(2)}GB, cost=${migration.cost_gco2.toFixed(2)}gCO2`,
       );
     }
-    // A running job that stays keeps its start; one that moves starts its new Job now (its plan's slot 0).
-    return { plannedStartAt: pinned && !migration ? (stored.plannedStartAt ?? now) : plannedStartAt, migration };
+    return { plannedStartAt: keeps ? (stored.plannedStartAt ?? now) : plannedStartAt, migration };
   }
 }
 
@@ -828,6 +827,15 @@ function plansOf(snapshot: Snapshot, output: OptimizeOutput): { aw: AppWrapper; 
     const cluster = snapshot.usable.get(item.region)?.view.name;
     return aw && cluster ? [{ aw, item, cluster }] : [];
   });
+}
+
+/**
+ * Whether the plan keeps a running job on the Job it runs (the job then keeps that Job's start). Any other plan, a
+ * move decided now or one decided earlier and planned again, starts a new Job at its plan's slot. The applied plan
+ * and its dry run both decide by this.
+ */
+function keepsItsJob(aw: AppWrapper, cluster: string): boolean {
+  return PINNED.has(aw.phase) && cluster === runsOn(aw);
 }
 
 /**
